@@ -1,0 +1,1 @@
+"""pitlane device package (built by a later issue; see ARCHITECTURE.md)."""

@@ -1,0 +1,3 @@
+from pitlane.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""One module per `pitlane` sub-command group."""

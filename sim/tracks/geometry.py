@@ -1,0 +1,230 @@
+"""Spatial indexes over a closed track, answering batched queries in O(1) per point.
+
+Why by hand: shapely answers one point at a time (~20 µs each); the simulator asks ~5,000 questions per step
+for 1,024 cars and has a budget of about 1 µs each. Both indexes are rasters built once per track with
+scipy's cKDTree, then read with numpy fancy indexing.
+
+- :class:`SegmentLocator` — the nearest point on a closed polyline (centre line or a border): a raster holds
+  the nearest segment of each cell centre; a query refines over that segment's neighbours, exactly.
+- :class:`RoadField` — the signed distance to the road's edge (positive on the road), bilinear between cell
+  centres; its zero level set is the road polygon's boundary to well under a millimetre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+#: Raster resolution. 2 cm keeps a query's true nearest segment within ±2 segments of the cell's on every
+#: track we ship (tested against brute force with hypothesis), and a 30 m x 20 m track under 2 M cells.
+DEFAULT_CELL_M = 0.02
+#: How far the rasters extend beyond the outer border; cars farther out are off track anyway.
+DEFAULT_MARGIN_M = 1.0
+#: Neighbour segments checked on each side of the cell's nearest segment.
+WINDOW_SEGMENTS = 2
+_MAX_CELLS = 4_000_000
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Nearest points on a polyline for n query points (every array has shape (n,)).
+
+    `segment` is the index i of segment (p[i], p[i+1]); `t` in [0, 1] the fraction along it; `s_m` the arc
+    length from the polyline's first point; (`px_m`, `py_m`) the nearest point; `distance_m` its distance.
+    """
+
+    segment: np.ndarray
+    t: np.ndarray
+    s_m: np.ndarray
+    px_m: np.ndarray
+    py_m: np.ndarray
+    distance_m: np.ndarray
+
+
+@dataclass(frozen=True)
+class Raster:
+    """A regular grid over the track: cell (iy, ix) has its centre at (x0 + (ix + .5) h, y0 + (iy + .5) h)."""
+
+    x0_m: float
+    y0_m: float
+    cell_m: float
+    nx: int
+    ny: int
+
+    @classmethod
+    def around(cls, points_m: np.ndarray, cell_m: float, margin_m: float) -> Raster:
+        lo = points_m.min(axis=0) - margin_m
+        hi = points_m.max(axis=0) + margin_m
+        span = hi - lo
+        cell_m = max(cell_m, float(np.sqrt(span[0] * span[1] / _MAX_CELLS)))
+        nx, ny = (np.ceil(span / cell_m).astype(int) + 1).tolist()
+        return cls(float(lo[0]), float(lo[1]), cell_m, nx, ny)
+
+    def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ny, nx) arrays of the cell centres' x and y in metres."""
+        xs = self.x0_m + (np.arange(self.nx) + 0.5) * self.cell_m
+        ys = self.y0_m + (np.arange(self.ny) + 0.5) * self.cell_m
+        return np.meshgrid(xs, ys)
+
+    def cell_of(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """Flat index of the cell holding each point (points outside are clamped to the edge)."""
+        inv = 1.0 / self.cell_m
+        ix = np.clip(((x_m - self.x0_m) * inv).astype(np.intp), 0, self.nx - 1)
+        iy = np.clip(((y_m - self.y0_m) * inv).astype(np.intp), 0, self.ny - 1)
+        return iy * self.nx + ix
+
+
+def _resample(points_m: np.ndarray, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dense samples along a polyline (k, 2) and the segment index each belongs to (k,)."""
+    starts, ends = points_m[:-1], points_m[1:]
+    lengths = np.linalg.norm(ends - starts, axis=1)
+    counts = np.maximum(1, np.ceil(lengths / spacing_m).astype(int))
+    segment = np.repeat(np.arange(len(starts)), counts)
+    # fraction along each segment: 0, 1/c, 2/c, ... (1 excluded: it is the next segment's 0)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    frac = offsets / np.repeat(counts, counts)
+    samples = starts[segment] + frac[:, None] * (ends - starts)[segment]
+    return samples, segment
+
+
+class SegmentLocator:
+    """Batched nearest-point queries on a closed polyline `points_m` (M+1, 2) whose last point is its first.
+
+    Zero-length segments (duplicated waypoints kept for DeepRacer's older indexing) are allowed: they are
+    never the unique nearest segment, so ties go to the earlier segment as in shapely's `project`.
+    """
+
+    def __init__(
+        self, points_m: np.ndarray, cell_m: float = DEFAULT_CELL_M, margin_m: float = DEFAULT_MARGIN_M
+    ) -> None:
+        pts = np.asarray(points_m, dtype=np.float64)
+        self.n_segments = len(pts) - 1
+        self._ax, self._ay = pts[:-1, 0].copy(), pts[:-1, 1].copy()
+        self._vx, self._vy = np.diff(pts[:, 0]), np.diff(pts[:, 1])
+        length2 = self._vx**2 + self._vy**2
+        self._inv_len2 = np.divide(1.0, length2, out=np.zeros_like(length2), where=length2 > 0)
+        self.cum_s_m = np.concatenate([[0.0], np.cumsum(np.sqrt(length2))])
+        self.raster = Raster.around(pts, cell_m, margin_m)
+        self._cell_segment = self._build_cell_segments(pts)
+        self._offsets = np.arange(-WINDOW_SEGMENTS, WINDOW_SEGMENTS + 1)
+
+    def _build_cell_segments(self, pts: np.ndarray) -> np.ndarray:
+        samples, segment = _resample(pts, self.raster.cell_m / 4)
+        cx, cy = self.raster.cell_centres()
+        _, nearest = cKDTree(samples).query(np.column_stack([cx.ravel(), cy.ravel()]))
+        return segment[nearest].astype(np.int32)
+
+    def project(self, x_m: np.ndarray, y_m: np.ndarray) -> Projection:
+        """Nearest points on the polyline to points (x_m[i], y_m[i]); x_m and y_m have shape (n,)."""
+        x_m = np.asarray(x_m, dtype=np.float64)
+        y_m = np.asarray(y_m, dtype=np.float64)
+        k0 = self._cell_segment[self.raster.cell_of(x_m, y_m)]
+        cand = (k0[:, None] + self._offsets) % self.n_segments  # (n, W)
+        vx, vy = self._vx[cand], self._vy[cand]
+        dx = x_m[:, None] - self._ax[cand]
+        dy = y_m[:, None] - self._ay[cand]
+        t = np.clip((dx * vx + dy * vy) * self._inv_len2[cand], 0.0, 1.0)
+        ex = dx - t * vx
+        ey = dy - t * vy
+        d2 = ex * ex + ey * ey
+        j = np.argmin(d2, axis=1)
+        rows = np.arange(len(x_m))
+        seg = cand[rows, j]
+        tt = t[rows, j]
+        # A minimum at the window's edge may continue beyond it (a point near a tight bend's centre of
+        # curvature): answer those few exactly.
+        edge = np.flatnonzero((j == 0) | (j == len(self._offsets) - 1))
+        if len(edge):
+            exact = self.project_brute_force(x_m[edge], y_m[edge])
+            seg[edge] = exact.segment
+            tt[edge] = exact.t
+        return self._at(seg, tt, x_m, y_m)
+
+    def _at(self, seg: np.ndarray, t: np.ndarray, x_m: np.ndarray, y_m: np.ndarray) -> Projection:
+        px = self._ax[seg] + t * self._vx[seg]
+        py = self._ay[seg] + t * self._vy[seg]
+        s = self.cum_s_m[seg] + t * (self.cum_s_m[seg + 1] - self.cum_s_m[seg])
+        return Projection(seg, t, s, px, py, np.hypot(x_m - px, y_m - py))
+
+    def distance(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """Distance to the polyline for many points (n,), in chunks to bound memory, metres."""
+        out = np.empty(len(x_m))
+        for start in range(0, len(x_m), 200_000):
+            sl = slice(start, start + 200_000)
+            out[sl] = self.project(x_m[sl], y_m[sl]).distance_m
+        return out
+
+    def project_brute_force(self, x_m: np.ndarray, y_m: np.ndarray) -> Projection:
+        """The same answer by checking every segment: O(n M). For tests and one-off queries."""
+        x_m = np.atleast_1d(np.asarray(x_m, dtype=np.float64))
+        y_m = np.atleast_1d(np.asarray(y_m, dtype=np.float64))
+        dx = x_m[:, None] - self._ax
+        dy = y_m[:, None] - self._ay
+        t = np.clip((dx * self._vx + dy * self._vy) * self._inv_len2, 0.0, 1.0)
+        d2 = (dx - t * self._vx) ** 2 + (dy - t * self._vy) ** 2
+        seg = np.argmin(d2, axis=1)
+        return self._at(seg, t[np.arange(len(x_m)), seg], x_m, y_m)
+
+
+def _inside_rings(cx: np.ndarray, cy: np.ndarray, rings: list[np.ndarray]) -> np.ndarray:
+    """Even-odd rule over all edges of the given closed rings, one scan line per raster row."""
+    inside = np.zeros(cx.shape, dtype=bool)
+    edges = [(r[:-1], r[1:]) for r in rings]
+    a = np.concatenate([e[0] for e in edges])
+    b = np.concatenate([e[1] for e in edges])
+    for row in range(cx.shape[0]):
+        y = cy[row, 0]
+        crosses = (a[:, 1] > y) != (b[:, 1] > y)
+        if not crosses.any():
+            continue
+        a_c, b_c = a[crosses], b[crosses]
+        x_cross = np.sort(a_c[:, 0] + (y - a_c[:, 1]) * (b_c[:, 0] - a_c[:, 0]) / (b_c[:, 1] - a_c[:, 1]))
+        inside[row] = np.searchsorted(x_cross, cx[row], side="right") % 2 == 1
+    return inside
+
+
+class RoadField:
+    """Signed distance to the road edge (metres, positive on the road) for a road between two closed rings.
+
+    `on_road(x, y)` is DeepRacer's `road_polygon.contains(point)` (strictly inside the polygon whose exterior
+    is the outer border and whose hole is the inner border), to within the bilinear error of the raster
+    (< 0.5 mm at 2 cm cells, largest at border vertices).
+    """
+
+    def __init__(
+        self,
+        inner: SegmentLocator,
+        outer: SegmentLocator,
+        inner_m: np.ndarray,
+        outer_m: np.ndarray,
+        cell_m: float = DEFAULT_CELL_M,
+        margin_m: float = DEFAULT_MARGIN_M,
+    ) -> None:
+        self.raster = Raster.around(np.vstack([inner_m, outer_m]), cell_m, margin_m)
+        cx, cy = self.raster.cell_centres()
+        flat_x, flat_y = cx.ravel(), cy.ravel()
+        distance = np.minimum(inner.distance(flat_x, flat_y), outer.distance(flat_x, flat_y))
+        sign = np.where(_inside_rings(cx, cy, [outer_m, inner_m]).ravel(), 1.0, -1.0)
+        self._sdf = sign * distance
+
+    def signed_distance(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """Bilinear signed distance at points of any shape (same shape out), metres."""
+        r = self.raster
+        inv = 1.0 / r.cell_m
+        gx = np.clip((x_m - r.x0_m) * inv - 0.5, 0.0, r.nx - 1.000001)
+        gy = np.clip((y_m - r.y0_m) * inv - 0.5, 0.0, r.ny - 1.000001)
+        ix = gx.astype(np.intp)
+        iy = gy.astype(np.intp)
+        fx = gx - ix
+        fy = gy - iy
+        i00 = iy * r.nx + ix
+        f = self._sdf
+        top = f[i00] + fx * (f[i00 + 1] - f[i00])
+        bottom = f[i00 + r.nx] + fx * (f[i00 + r.nx + 1] - f[i00 + r.nx])
+        return top + fy * (bottom - top)
+
+    def on_road(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """True where a point is strictly inside the road polygon (same shape as the inputs)."""
+        return self.signed_distance(x_m, y_m) > 0.0

@@ -1,0 +1,218 @@
+"""`Track`: a closed race track — centre line and borders in metres — and DeepRacer's view of it.
+
+A track is built from a DeepRacer route array (N, 6): centre x, y; inner border x, y; outer border x, y; the
+first row repeated at the end when the loop is closed. Files are read unchanged; a file whose last row is
+not its first is closed by appending the first row.
+
+Waypoint indexing follows the current DeepRacer simulator: consecutive duplicated centre points are dropped
+before indexing (`keep_duplicate_waypoints=True` keeps them, as older simulator versions did). A reversed
+track (`track.reversed()`) is the same road driven the other way: every array is flipped, so waypoint 0 is
+still the start line and indices count in the driving direction.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import TrackError
+from sim.tracks.geometry import Projection, RoadField, SegmentLocator
+
+
+def _validate_route(route: np.ndarray, source: str) -> np.ndarray:
+    arr = np.asarray(route)
+    if arr.ndim != 2 or arr.shape[1] != 6:
+        raise TrackError(
+            f"{source}: expected a DeepRacer route array of shape (N, 6) "
+            f"(centre x,y, inner x,y, outer x,y in metres), got shape {arr.shape}"
+        )
+    if not np.issubdtype(arr.dtype, np.number):
+        raise TrackError(f"{source}: expected numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
+        raise TrackError(f"{source}: row {bad} has a NaN or infinite coordinate")
+    if not np.array_equal(arr[0], arr[-1]):
+        arr = np.vstack([arr, arr[:1]])
+    if len(arr) < 5:
+        raise TrackError(f"{source}: a closed track needs at least 4 distinct waypoints, got {len(arr) - 1}")
+    return arr
+
+
+def _drop_consecutive_duplicates(route: np.ndarray) -> np.ndarray:
+    centre = route[:, :2]
+    keep = np.concatenate([[True], np.any(centre[1:] != centre[:-1], axis=1)])
+    return route[keep]
+
+
+def _signed_area_m2(ring: np.ndarray) -> float:
+    x, y = ring[:-1, 0], ring[:-1, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+class Track:
+    """A closed track. Geometry in metres; arrays of points have shape (M+1, 2) with the last point the first.
+
+    Attributes:
+        name: what the user calls it (`reinvent_base`, `oval`, or a file stem).
+        source: where it came from (a path or `builtin:NAME`).
+        route: (M+1, 6) float64, the route array after closing and duplicate handling.
+        waypoints: (M+1, 2) centre line in the driving direction, closing point repeated (DeepRacer's list).
+        inner, outer: (M+1, 2) borders.
+        length_m: centre-line length.
+        ndists: (M+1,) each waypoint's arc length over `length_m` (DeepRacer's `TrackLine.ndists`).
+        is_ccw: the centre line runs counter-clockwise in this direction.
+        is_reversed: this is the reversed direction of the file's track.
+    """
+
+    def __init__(
+        self,
+        route: np.ndarray,
+        name: str,
+        source: str = "",
+        *,
+        keep_duplicate_waypoints: bool = False,
+        is_reversed: bool = False,
+    ) -> None:
+        source = source or name
+        arr = _validate_route(route, source)
+        if not keep_duplicate_waypoints:
+            arr = _drop_consecutive_duplicates(arr)
+            if len(arr) < 5:
+                raise TrackError(f"{source}: fewer than 4 distinct centre points")
+        self.name = name
+        self.source = source
+        self.keep_duplicate_waypoints = keep_duplicate_waypoints
+        self.is_reversed = is_reversed
+        self.route = arr
+        self.route.setflags(write=False)
+        self.waypoints = arr[:, 0:2]
+        self.inner = arr[:, 2:4]
+        self.outer = arr[:, 4:6]
+        seg_len = np.linalg.norm(np.diff(self.waypoints, axis=0), axis=1)
+        self.cum_s_m = np.concatenate([[0.0], np.cumsum(seg_len)])
+        self.length_m = float(self.cum_s_m[-1])
+        if self.length_m <= 0:
+            raise TrackError(f"{source}: the centre line has zero length")
+        self.ndists = self.cum_s_m / self.length_m
+        self.ndists[-1] = 1.0
+        self.is_ccw = _signed_area_m2(self.waypoints) > 0
+        self.waypoint_widths_m = np.linalg.norm(self.inner - self.outer, axis=1)
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def from_npy(cls, path: str | Path, name: str | None = None, **kwargs: bool) -> Track:
+        """Load a DeepRacer route file (.npy) unchanged."""
+        path = Path(path)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise TrackError(f"{path}: no such track file") from None
+        except (OSError, ValueError) as exc:
+            raise TrackError(f"{path}: not a readable .npy route file ({exc})") from exc
+        return cls(arr, name or path.stem, str(path), **kwargs)
+
+    def reversed(self) -> Track:
+        """The same road driven the other way (DeepRacer's `REVERSE_DIR`)."""
+        return Track(
+            self.route[::-1].copy(),
+            self.name,
+            self.source,
+            keep_duplicate_waypoints=True,  # duplicates were already handled for this track
+            is_reversed=not self.is_reversed,
+        )
+
+    def __repr__(self) -> str:
+        direction = ", reversed" if self.is_reversed else ""
+        return f"Track({self.name!r}, {self.length_m:.2f} m, {self.n_waypoints} waypoints{direction})"
+
+    # ----------------------------------------------------------------- simple facts
+
+    @property
+    def n_waypoints(self) -> int:
+        """Waypoints in DeepRacer's list, closing point included."""
+        return len(self.waypoints)
+
+    @property
+    def mean_width_m(self) -> float:
+        return float(self.waypoint_widths_m[:-1].mean())
+
+    @property
+    def min_width_m(self) -> float:
+        return float(self.waypoint_widths_m[:-1].min())
+
+    @cached_property
+    def waypoint_list(self) -> list[tuple[float, float]]:
+        """DeepRacer's `params["waypoints"]`: one shared list of (x, y) tuples, never copied per call."""
+        return [tuple(p) for p in self.waypoints.tolist()]
+
+    @cached_property
+    def curvature_per_m(self) -> np.ndarray:
+        """(M+1,) signed curvature at each waypoint (1/m, + = turning left), from the turning angle over the
+        neighbouring half-segments, lightly smoothed; the closing value equals the first."""
+        d = np.diff(self.waypoints, axis=0)
+        heading = np.arctan2(d[:, 1], d[:, 0])
+        turn = np.angle(np.exp(1j * (heading - np.roll(heading, 1))))  # turn at waypoint i (0..M-1)
+        seg = np.linalg.norm(d, axis=1)
+        ds = np.maximum(0.5 * (seg + np.roll(seg, 1)), 1e-6)
+        kappa = turn / ds
+        kappa = (np.roll(kappa, 1) + 2 * kappa + np.roll(kappa, -1)) / 4
+        return np.append(kappa, kappa[0])
+
+    # ----------------------------------------------------------------- spatial queries
+
+    @cached_property
+    def centre_locator(self) -> SegmentLocator:
+        return SegmentLocator(self.waypoints)
+
+    @cached_property
+    def inner_locator(self) -> SegmentLocator:
+        return SegmentLocator(self.inner)
+
+    @cached_property
+    def outer_locator(self) -> SegmentLocator:
+        return SegmentLocator(self.outer)
+
+    @cached_property
+    def road(self) -> RoadField:
+        return RoadField(self.inner_locator, self.outer_locator, self.inner, self.outer)
+
+    def project(self, x_m: np.ndarray, y_m: np.ndarray) -> Projection:
+        """Nearest centre-line points of points (n,): DeepRacer's `center_line.project`/`interpolate`."""
+        return self.centre_locator.project(np.atleast_1d(x_m), np.atleast_1d(y_m))
+
+    def on_road(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """Points strictly inside the road polygon (outer border, inner border as a hole); any shape."""
+        return self.road.on_road(np.asarray(x_m, dtype=np.float64), np.asarray(y_m, dtype=np.float64))
+
+    def prev_next_waypoints(self, ndist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """DeepRacer's `find_prev_next(ndists, ndist)`: bisect_right, wrapping at both ends. Arrays (n,)."""
+        nxt = np.searchsorted(self.ndists, ndist, side="right")
+        prev = nxt - 1
+        prev = np.where(prev == -1, len(self.ndists) - 1, prev)
+        nxt = np.where(nxt == len(self.ndists), 0, nxt)
+        return prev, nxt
+
+    def pose_at(self, s_m: float) -> tuple[float, float, float]:
+        """Start pose at arc length `s_m` on the centre line: (x_m, y_m, yaw_rad), yaw pointing at the next
+        waypoint (DeepRacer's `interpolate_pose(..., FORWARD_DIFFERENCE)`)."""
+        s = float(s_m) % self.length_m
+        proj_seg = int(np.clip(np.searchsorted(self.cum_s_m, s, side="right") - 1, 0, len(self.cum_s_m) - 2))
+        seg_len = self.cum_s_m[proj_seg + 1] - self.cum_s_m[proj_seg]
+        t = 0.0 if seg_len == 0 else (s - self.cum_s_m[proj_seg]) / seg_len
+        a, b = self.waypoints[proj_seg], self.waypoints[proj_seg + 1]
+        x, y = a + t * (b - a)
+        _, nxt = self.prev_next_waypoints(np.array([s / self.length_m]))
+        target = self.waypoints[int(nxt[0])]
+        if np.allclose(target, (x, y)):
+            target = self.waypoints[(int(nxt[0]) + 1) % (self.n_waypoints - 1)]
+        yaw = float(np.arctan2(target[1] - y, target[0] - x))
+        return float(x), float(y), yaw
+
+    def border_points(self, cx_m: np.ndarray, cy_m: np.ndarray) -> tuple[Projection, Projection]:
+        """Nearest inner and outer border points to centre-line points (n,): DeepRacer's
+        `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and the same for the outer border."""
+        return self.inner_locator.project(cx_m, cy_m), self.outer_locator.project(cx_m, cy_m)

@@ -1,0 +1,1 @@
+"""pitlane trainer package (built by a later issue; see ARCHITECTURE.md)."""
