@@ -1,1 +1,16 @@
-"""pitlane's simulator: batched, DeepRacer-compatible track racing for model cars (numpy + gymnasium)."""
+"""pitlane's simulator: batched, DeepRacer-compatible track racing for model cars (numpy + gymnasium).
+
+`import sim` registers the gymnasium environment `pitlane/TimeTrial-v0` (single car, `gymnasium.make`) and its
+native batched form (`gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`).
+"""
+
+import gymnasium
+
+ENV_IDS = ("pitlane/TimeTrial-v0",)
+
+if "pitlane/TimeTrial-v0" not in gymnasium.registry:
+    gymnasium.register(
+        id="pitlane/TimeTrial-v0",
+        entry_point="sim.envs.time_trial:TimeTrialEnv",
+        vector_entry_point="sim.envs.vector:TimeTrialVectorEnv",
+    )

@@ -9,10 +9,6 @@ class TrackError(SimError, ValueError):
     """A track file or track name is unusable (names the file or name, and what was expected)."""
 
 
-class CarConfigError(SimError, ValueError):
-    """A car config file is invalid (names the file, the key and what was expected)."""
-
-
 class ActionSpaceError(SimError, ValueError):
     """An action space (inline or model_metadata.json) is invalid."""
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from sim.fastmath import clamp
+
 #: Raster resolution. 2 cm keeps a query's true nearest segment within ±2 segments of the cell's on every
 #: track we ship (tested against brute force with hypothesis), and a 30 m x 20 m track under 2 M cells.
 DEFAULT_CELL_M = 0.02
@@ -71,8 +73,8 @@ class Raster:
     def cell_of(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
         """Flat index of the cell holding each point (points outside are clamped to the edge)."""
         inv = 1.0 / self.cell_m
-        ix = np.clip(((x_m - self.x0_m) * inv).astype(np.intp), 0, self.nx - 1)
-        iy = np.clip(((y_m - self.y0_m) * inv).astype(np.intp), 0, self.ny - 1)
+        ix = clamp(((x_m - self.x0_m) * inv).astype(np.intp), 0, self.nx - 1)
+        iy = clamp(((y_m - self.y0_m) * inv).astype(np.intp), 0, self.ny - 1)
         return iy * self.nx + ix
 
 
@@ -108,7 +110,36 @@ class SegmentLocator:
         self.cum_s_m = np.concatenate([[0.0], np.cumsum(np.sqrt(length2))])
         self.raster = Raster.around(pts, cell_m, margin_m)
         self._cell_segment = self._build_cell_segments(pts)
-        self._offsets = np.arange(-WINDOW_SEGMENTS, WINDOW_SEGMENTS + 1)
+        # Segment data padded with wrapped copies, so a candidate window never needs a modulo: padded index
+        # k + WINDOW_SEGMENTS holds segment k.
+        pad = np.r_[np.arange(-WINDOW_SEGMENTS, 0) % self.n_segments, np.arange(self.n_segments), np.arange(WINDOW_SEGMENTS)]
+        self._pad_segment = pad
+        self._pad = [a[pad] for a in (self._ax, self._ay, self._vx, self._vy, self._inv_len2)]
+        # (W, 1) offsets: candidate arrays are laid out (W, n), which numpy reduces fastest over axis 0
+        self._offsets = np.arange(2 * WINDOW_SEGMENTS + 1)[:, None]
+        # per cell: no segment outside the cell's window is nearer than this (inf: not certified)
+        self._outside_bound_m = np.full(len(self._cell_segment), np.inf)
+
+    def certify(self, band_m: float) -> None:
+        """Make `project` exact for every point within `band_m` of the polyline.
+
+        Near a bend's centre of curvature the distance to the polyline is nearly flat along many segments and
+        can have two local minima inside and outside a cell's window. For each cell within `band_m`, store a
+        lower bound on the distance to any segment outside its window; a query that finds a larger distance is
+        answered by brute force.
+        """
+        cx, cy = self.raster.cell_centres()
+        cx, cy = cx.ravel(), cy.ravel()
+        near = np.flatnonzero(self.distance(cx, cy) <= band_m)
+        half_diagonal = self.raster.cell_m * np.sqrt(0.5)
+        seg_ids = np.arange(self.n_segments)
+        for start in range(0, len(near), 4096):
+            cells = near[start : start + 4096]
+            d2 = self._segment_distances2(cx[cells], cy[cells])
+            offset = (seg_ids[None, :] - self._cell_segment[cells][:, None]) % self.n_segments
+            in_window = (offset <= WINDOW_SEGMENTS) | (offset >= self.n_segments - WINDOW_SEGMENTS)
+            d2[in_window] = np.inf
+            self._outside_bound_m[cells] = np.sqrt(d2.min(axis=1)) - half_diagonal
 
     def _build_cell_segments(self, pts: np.ndarray) -> np.ndarray:
         samples, segment = _resample(pts, self.raster.cell_m / 4)
@@ -120,22 +151,26 @@ class SegmentLocator:
         """Nearest points on the polyline to points (x_m[i], y_m[i]); x_m and y_m have shape (n,)."""
         x_m = np.asarray(x_m, dtype=np.float64)
         y_m = np.asarray(y_m, dtype=np.float64)
-        k0 = self._cell_segment[self.raster.cell_of(x_m, y_m)]
-        cand = (k0[:, None] + self._offsets) % self.n_segments  # (n, W)
-        vx, vy = self._vx[cand], self._vy[cand]
-        dx = x_m[:, None] - self._ax[cand]
-        dy = y_m[:, None] - self._ay[cand]
-        t = np.clip((dx * vx + dy * vy) * self._inv_len2[cand], 0.0, 1.0)
-        ex = dx - t * vx
-        ey = dy - t * vy
-        d2 = ex * ex + ey * ey
-        j = np.argmin(d2, axis=1)
-        rows = np.arange(len(x_m))
-        seg = cand[rows, j]
-        tt = t[rows, j]
+        cell = self.raster.cell_of(x_m, y_m)
+        k0 = self._cell_segment[cell]
+        cand = k0 + self._offsets  # (W, n) padded indices
+        ax, ay, vx_all, vy_all, inv_len2 = self._pad
+        vx, vy = vx_all[cand], vy_all[cand]
+        dx = x_m - ax[cand]
+        dy = y_m - ay[cand]
+        t = clamp((dx * vx + dy * vy) * inv_len2[cand], 0.0, 1.0)
+        dx -= t * vx
+        dy -= t * vy
+        d2 = dx * dx + dy * dy
+        j = np.argmin(d2, axis=0)
+        cols = np.arange(len(x_m))
+        seg = self._pad_segment[cand[j, cols]]
+        tt = t[j, cols]
         # A minimum at the window's edge may continue beyond it (a point near a tight bend's centre of
         # curvature): answer those few exactly.
-        edge = np.flatnonzero((j == 0) | (j == len(self._offsets) - 1))
+        edge = np.flatnonzero(
+            (j == 0) | (j == 2 * WINDOW_SEGMENTS) | (d2[j, cols] > self._outside_bound_m[cell] ** 2)
+        )
         if len(edge):
             exact = self.project_brute_force(x_m[edge], y_m[edge])
             seg[edge] = exact.segment
@@ -156,13 +191,20 @@ class SegmentLocator:
             out[sl] = self.project(x_m[sl], y_m[sl]).distance_m
         return out
 
+    def _segment_distances2(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """(n, M) squared distances from each point to each segment."""
+        dx = x_m[:, None] - self._ax
+        dy = y_m[:, None] - self._ay
+        t = clamp((dx * self._vx + dy * self._vy) * self._inv_len2, 0.0, 1.0)
+        return (dx - t * self._vx) ** 2 + (dy - t * self._vy) ** 2
+
     def project_brute_force(self, x_m: np.ndarray, y_m: np.ndarray) -> Projection:
-        """The same answer by checking every segment: O(n M). For tests and one-off queries."""
+        """The same answer by checking every segment: O(n M). For tests and the few uncertain queries."""
         x_m = np.atleast_1d(np.asarray(x_m, dtype=np.float64))
         y_m = np.atleast_1d(np.asarray(y_m, dtype=np.float64))
         dx = x_m[:, None] - self._ax
         dy = y_m[:, None] - self._ay
-        t = np.clip((dx * self._vx + dy * self._vy) * self._inv_len2, 0.0, 1.0)
+        t = clamp((dx * self._vx + dy * self._vy) * self._inv_len2, 0.0, 1.0)
         d2 = (dx - t * self._vx) ** 2 + (dy - t * self._vy) ** 2
         seg = np.argmin(d2, axis=1)
         return self._at(seg, t[np.arange(len(x_m)), seg], x_m, y_m)
@@ -213,8 +255,8 @@ class RoadField:
         """Bilinear signed distance at points of any shape (same shape out), metres."""
         r = self.raster
         inv = 1.0 / r.cell_m
-        gx = np.clip((x_m - r.x0_m) * inv - 0.5, 0.0, r.nx - 1.000001)
-        gy = np.clip((y_m - r.y0_m) * inv - 0.5, 0.0, r.ny - 1.000001)
+        gx = clamp((x_m - r.x0_m) * inv - 0.5, 0.0, r.nx - 1.000001)
+        gy = clamp((y_m - r.y0_m) * inv - 0.5, 0.0, r.ny - 1.000001)
         ix = gx.astype(np.intp)
         iy = gy.astype(np.intp)
         fx = gx - ix

@@ -21,6 +21,10 @@ from sim.errors import TrackError
 from sim.tracks.geometry import Projection, RoadField, SegmentLocator
 
 
+#: Beyond the road, centre-line projections stay exact this far out (a car is off track long before).
+EXACT_BAND_M = 0.5
+
+
 def _validate_route(route: np.ndarray, source: str) -> np.ndarray:
     arr = np.asarray(route)
     if arr.ndim != 2 or arr.shape[1] != 6:
@@ -166,7 +170,10 @@ class Track:
 
     @cached_property
     def centre_locator(self) -> SegmentLocator:
-        return SegmentLocator(self.waypoints)
+        """Exact (certified) for points within half the widest width + `EXACT_BAND_M` of the centre line."""
+        locator = SegmentLocator(self.waypoints)
+        locator.certify(0.5 * float(self.waypoint_widths_m.max()) + EXACT_BAND_M)
+        return locator
 
     @cached_property
     def inner_locator(self) -> SegmentLocator:
@@ -196,23 +203,88 @@ class Track:
         nxt = np.where(nxt == len(self.ndists), 0, nxt)
         return prev, nxt
 
+    def poses_at(self, s_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start poses at arc lengths `s_m` (n,) on the centre line: x_m, y_m, yaw_rad (n,) each, the yaw
+        pointing at the next waypoint (DeepRacer's `interpolate_pose(..., FORWARD_DIFFERENCE)`)."""
+        s = np.mod(np.asarray(s_m, dtype=np.float64), self.length_m)
+        seg = np.clip(np.searchsorted(self.cum_s_m, s, side="right") - 1, 0, len(self.cum_s_m) - 2)
+        seg_len = self.cum_s_m[seg + 1] - self.cum_s_m[seg]
+        t = np.divide(s - self.cum_s_m[seg], seg_len, out=np.zeros_like(s), where=seg_len > 0)
+        a, b = self.waypoints[seg], self.waypoints[seg + 1]
+        pos = a + t[:, None] * (b - a)
+        _, nxt = self.prev_next_waypoints(s / self.length_m)
+        target = self.waypoints[nxt]
+        # standing exactly on the next waypoint (or a duplicate of it): aim at the one after
+        on_target = np.all(np.isclose(target, pos), axis=1)
+        target[on_target] = self.waypoints[(nxt[on_target] + 1) % (self.n_waypoints - 1)]
+        yaw = np.arctan2(target[:, 1] - pos[:, 1], target[:, 0] - pos[:, 0])
+        return pos[:, 0], pos[:, 1], yaw
+
     def pose_at(self, s_m: float) -> tuple[float, float, float]:
-        """Start pose at arc length `s_m` on the centre line: (x_m, y_m, yaw_rad), yaw pointing at the next
-        waypoint (DeepRacer's `interpolate_pose(..., FORWARD_DIFFERENCE)`)."""
-        s = float(s_m) % self.length_m
-        proj_seg = int(np.clip(np.searchsorted(self.cum_s_m, s, side="right") - 1, 0, len(self.cum_s_m) - 2))
-        seg_len = self.cum_s_m[proj_seg + 1] - self.cum_s_m[proj_seg]
-        t = 0.0 if seg_len == 0 else (s - self.cum_s_m[proj_seg]) / seg_len
-        a, b = self.waypoints[proj_seg], self.waypoints[proj_seg + 1]
-        x, y = a + t * (b - a)
-        _, nxt = self.prev_next_waypoints(np.array([s / self.length_m]))
-        target = self.waypoints[int(nxt[0])]
-        if np.allclose(target, (x, y)):
-            target = self.waypoints[(int(nxt[0]) + 1) % (self.n_waypoints - 1)]
-        yaw = float(np.arctan2(target[1] - y, target[0] - x))
-        return float(x), float(y), yaw
+        """`poses_at` for one arc length: (x_m, y_m, yaw_rad)."""
+        x, y, yaw = self.poses_at(np.array([s_m]))
+        return float(x[0]), float(y[0]), float(yaw[0])
+
+    @cached_property
+    def _arc_tables(self) -> ArcTables:
+        return ArcTables.build(self)
+
+    def border_geometry(self, s_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest inner and outer border points (x, y each) to the centre-line point at arc length `s_m` (n,):
+        DeepRacer's `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and its outer twin, read
+        from a table computed exactly every `ArcTables.STEP_M` (linear in between). Returns inner_x, inner_y,
+        outer_x, outer_y (n,) each, metres."""
+        t = self._arc_tables
+        return t.lookup(s_m, t.inner_x), t.lookup(s_m, t.inner_y), t.lookup(s_m, t.outer_x), t.lookup(s_m, t.outer_y)
+
+    def curvature_at(self, s_m: np.ndarray) -> np.ndarray:
+        """Centre-line curvature (1/m, + = left) at arc lengths `s_m` (any shape; wrapped into the lap)."""
+        t = self._arc_tables
+        return t.lookup(s_m, t.curvature)
 
     def border_points(self, cx_m: np.ndarray, cy_m: np.ndarray) -> tuple[Projection, Projection]:
         """Nearest inner and outer border points to centre-line points (n,): DeepRacer's
         `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and the same for the outer border."""
         return self.inner_locator.project(cx_m, cy_m), self.outer_locator.project(cx_m, cy_m)
+
+
+class ArcTables:
+    """Quantities that depend only on the arc length along the centre line, sampled every `STEP_M` so a
+    query is one gather and one blend instead of a projection. Read with `lookup(s_m, column)`."""
+
+    STEP_M = 0.002
+
+    def __init__(self, length_m: float, n_samples: int, columns: dict[str, np.ndarray]) -> None:
+        self.length_m = length_m
+        self.step_m = length_m / n_samples
+        self._inv_step = 1.0 / self.step_m
+        self.n_samples = n_samples
+        for name, values in columns.items():
+            setattr(self, name, np.append(values, values[0]))  # closing sample = first: no wrap at lookup
+
+    @classmethod
+    def build(cls, track: Track) -> ArcTables:
+        n = max(16, int(np.ceil(track.length_m / cls.STEP_M)))
+        s = np.arange(n) * (track.length_m / n)
+        seg = np.clip(np.searchsorted(track.cum_s_m, s, side="right") - 1, 0, track.n_waypoints - 2)
+        seg_len = track.cum_s_m[seg + 1] - track.cum_s_m[seg]
+        t = np.divide(s - track.cum_s_m[seg], seg_len, out=np.zeros_like(s), where=seg_len > 0)
+        c = track.waypoints[seg] + t[:, None] * (track.waypoints[seg + 1] - track.waypoints[seg])
+        inner, outer = track.border_points(c[:, 0], c[:, 1])
+        curvature = np.interp(s, track.cum_s_m, track.curvature_per_m)
+        columns = {
+            "inner_x": inner.px_m,
+            "inner_y": inner.py_m,
+            "outer_x": outer.px_m,
+            "outer_y": outer.py_m,
+            "curvature": curvature,
+        }
+        return cls(track.length_m, n, columns)
+
+    def lookup(self, s_m: np.ndarray, column: np.ndarray) -> np.ndarray:
+        """Linear interpolation of a column at arc lengths `s_m` (any shape), wrapped into [0, length)."""
+        g = np.mod(s_m, self.length_m) * self._inv_step
+        i = np.minimum(g.astype(np.intp), self.n_samples - 1)
+        f = g - i
+        lo = column[i]
+        return lo + f * (column[i + 1] - lo)

@@ -1,0 +1,234 @@
+"""`BatchedSim`: n cars on one track, stepped together — the only simulator loop.
+
+Both gymnasium environments are views of this class (the single-car env is `BatchedSim(n=1)`), so there is
+one copy of the physics, the rules and the reward params. Each car has its own episode: its own start
+point, direction, counters, random generator and (for Python reward files) its own reward module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim import dynamics, rules
+from sim.errors import EnvConfigError
+from sim.reward.params import MODEL_POINT_AHEAD_M, RewardParams, compute_current_progress
+
+if TYPE_CHECKING:
+    from sim.car import VehicleParams
+    from sim.tracks.track import Track
+
+START_MODES = ("round_robin", "start_line")
+
+
+@dataclass(frozen=True)
+class EpisodeOptions:
+    """How episodes start and end.
+
+    control_rate_hz: decisions per second (DeepRacer: 15).
+    time_limit_s: an episode is truncated after this much simulated time.
+    start: "round_robin" — each new episode of a car starts `round_robin_advance` of a lap further on, from a
+        slot its seed picks (DeepRacer training); "start_line" — always at the start line (evaluation).
+    reverse: drive the track the other way. alternate_direction: flip direction every episode.
+    """
+
+    control_rate_hz: float = 15.0
+    time_limit_s: float = 180.0
+    start: str = "round_robin"
+    round_robin_advance: float = 0.05
+    reverse: bool = False
+    alternate_direction: bool = False
+
+    def __post_init__(self) -> None:
+        if self.start not in START_MODES:
+            raise EnvConfigError(f"start: expected one of {START_MODES}, got {self.start!r}")
+        if not 1.0 <= self.control_rate_hz <= 1000.0:
+            raise EnvConfigError(f"control_rate_hz: expected 1..1000 Hz, got {self.control_rate_hz}")
+        if not self.time_limit_s > 0:
+            raise EnvConfigError(f"time_limit_s: expected > 0 s, got {self.time_limit_s}")
+        if not 0.0 < self.round_robin_advance <= 1.0:
+            raise EnvConfigError(f"round_robin_advance: expected a lap fraction in (0, 1], got {self.round_robin_advance}")
+
+    @property
+    def dt_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+
+@dataclass
+class StepOutcome:
+    """What one step produced for all n cars: reward params, status codes (rules.EpisodeStatus) per car."""
+
+    params: RewardParams
+    status: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+
+
+class BatchedSim:
+    """n cars driving one track. Arrays are indexed by car; `idx` arguments are integer index arrays."""
+
+    def __init__(self, n: int, track: Track, vehicle: VehicleParams, options: EpisodeOptions) -> None:
+        if n < 1:
+            raise EnvConfigError(f"n_envs: expected at least 1 car, got {n}")
+        if track.is_reversed:
+            raise EnvConfigError("pass the track in its file's direction and set reverse=True instead")
+        self.n = n
+        self.forward = track
+        self.backward = track.reversed()
+        self.vehicle = vehicle
+        self.options = options
+        self.state = dynamics.VehicleState(n)
+        self.delay = dynamics.CommandDelay(n, round(vehicle.latency_s * options.control_rate_hz))
+        self.counters = rules.EpisodeCounters(n)
+        self.is_reversed = np.full(n, options.reverse)
+        self.start_ndist = np.zeros(n)
+        self.prev_progress = np.zeros(n)
+        self.steps = np.ones(n)
+        self.episode_time_s = np.zeros(n)
+        self.sim_time_s = np.zeros(n)
+        self.episode_index = np.zeros(n, dtype=np.int64)
+        self.rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(n)]
+        self._start_slot = np.zeros(n, dtype=np.int64)
+        self._seg_yaw = np.arctan2(np.diff(track.waypoints[:, 1]), np.diff(track.waypoints[:, 0]))
+        self._half_width = 0.5 * track.waypoint_widths_m
+        self._pose_cache: dict[tuple[bool, float], tuple[float, float, float]] = {}
+
+    # ------------------------------------------------------------------ episodes
+
+    def seed(self, i: int, rng: np.random.Generator) -> None:
+        """Give car i its generator (from its env's seed) and pick its first round-robin slot from it."""
+        self.rngs[i] = rng
+        slots = max(1, round(1.0 / self.options.round_robin_advance))
+        self._start_slot[i] = int(rng.integers(slots))
+        self.episode_index[i] = 0
+
+    def reset(self, idx: np.ndarray) -> list[tuple[bool, float]]:
+        """Start a new episode for cars `idx` (at rest at their start poses, steps = 1).
+
+        Returns each car's start key (reversed?, start fraction of the lap): cars with equal keys start in
+        identical states, which lets an environment reuse their first observation.
+        """
+        idx = np.asarray(idx, dtype=np.intp)
+        opts = self.options
+        if opts.alternate_direction:
+            self.is_reversed[idx] = opts.reverse ^ (self.episode_index[idx] % 2 == 1)
+        if opts.start == "round_robin":
+            slot = self._start_slot[idx] + self.episode_index[idx]
+            self.start_ndist[idx] = (slot * opts.round_robin_advance) % 1.0
+        else:
+            self.start_ndist[idx] = 0.0
+        keys = list(zip(self.is_reversed[idx].tolist(), self.start_ndist[idx].tolist(), strict=True))
+        poses = np.array([self._start_pose(key) for key in keys]).reshape(len(idx), 3)
+        self.state.place(idx, poses[:, 0], poses[:, 1], poses[:, 2])
+        self.episode_index[idx] += 1
+        self.prev_progress[idx] = 0.0
+        self.steps[idx] = 1.0
+        self.episode_time_s[idx] = 0.0
+        self.counters.clear(idx)
+        self.delay.clear(idx)
+        return keys
+
+    def _start_pose(self, key: tuple[bool, float]) -> tuple[float, float, float]:
+        """(x_m, y_m, yaw_rad) of a start key; start keys repeat, so poses are computed once."""
+        pose = self._pose_cache.get(key)
+        if pose is None:
+            track = self.backward if key[0] else self.forward
+            pose = self._pose_cache[key] = track.pose_at(key[1] * track.length_m)
+        return pose
+
+    def standing(self, idx: np.ndarray) -> RewardParams:
+        """Params of cars `idx` as they stand, with a zero commanded action (as after `reset`)."""
+        zeros = np.zeros(len(idx))
+        return self.measure(idx, zeros, zeros)
+
+    # ------------------------------------------------------------------ stepping
+
+    def step(self, steer_deg: np.ndarray, speed_mps: np.ndarray) -> StepOutcome:
+        """Apply each car's commanded steering (deg, + = left) and speed (m/s) for one control step."""
+        dt = self.options.dt_s
+        act_steer, act_speed = self.delay.push(np.radians(steer_deg), speed_mps)
+        travelled = dynamics.advance(self.state, act_steer, act_speed, self.vehicle, dt)
+        self.steps += 1.0
+        self.episode_time_s += dt
+        self.sim_time_s += dt
+        params = self.measure(slice(None), steer_deg, speed_mps)
+        status = rules.judge(
+            self.counters,
+            params.progress,
+            self.prev_progress,
+            ~params.is_offtrack,
+            travelled,
+            self.episode_time_s,
+            self.options.time_limit_s,
+        )
+        self.prev_progress = params.progress
+        terminated = rules.is_terminal(status)
+        truncated = status == rules.EpisodeStatus.TIME_UP
+        return StepOutcome(params, status, terminated, truncated)
+
+    def measure(self, idx: np.ndarray | slice, steer_deg: np.ndarray, speed_mps: np.ndarray) -> RewardParams:
+        """DeepRacer params of cars `idx` in their current state, given their commanded action."""
+        st = self.state
+        x, y, yaw = st.x_m[idx], st.y_m[idx], st.yaw_rad[idx]
+        rev = self.is_reversed[idx]
+        cos_yaw, sin_yaw = np.cos(yaw), np.sin(yaw)
+        mx = x + MODEL_POINT_AHEAD_M * cos_yaw
+        my = y + MODEL_POINT_AHEAD_M * sin_yaw
+        proj = self.forward.project(mx, my)
+        length = self.forward.length_m
+        ndist = proj.s_m / length
+        ndist = np.where(rev, np.mod(1.0 - ndist, 1.0), ndist)
+        progress = compute_current_progress(ndist - self.start_ndist[idx], self.prev_progress[idx])
+        wheels_on = self._wheels_on_road(x, y, cos_yaw, sin_yaw)
+        closest = self._closest_waypoints(ndist, rev)
+        return RewardParams(
+            forward=self.forward,
+            backward=self.backward,
+            x=mx,
+            y=my,
+            heading=np.degrees(yaw),
+            speed=np.asarray(speed_mps, dtype=np.float64),
+            steering_angle=np.asarray(steer_deg, dtype=np.float64),
+            progress=progress,
+            steps=self.steps[idx].copy(),
+            distance_from_center=proj.distance_m,
+            all_wheels_on_track=wheels_on.all(axis=1),
+            is_offtrack=~wheels_on.any(axis=1),
+            is_reversed=rev.copy(),
+            closest_waypoints=closest,
+            projection_distance=ndist * length,
+            sim_time=self.sim_time_s[idx].copy(),
+            centre_x=proj.px_m,
+            centre_y=proj.py_m,
+            segment=proj.segment,
+        )
+
+    def _wheels_on_road(self, x: np.ndarray, y: np.ndarray, cos_yaw: np.ndarray, sin_yaw: np.ndarray) -> np.ndarray:
+        """(n, 4) bool: each wheel centre strictly inside the road polygon."""
+        wx, wy = self.vehicle.wheel_positions_m[:, 0], self.vehicle.wheel_positions_m[:, 1]
+        px = x[:, None] + cos_yaw[:, None] * wx - sin_yaw[:, None] * wy
+        py = y[:, None] + sin_yaw[:, None] * wx + cos_yaw[:, None] * wy
+        return self.forward.on_road(px, py)
+
+    def _closest_waypoints(self, ndist: np.ndarray, rev: np.ndarray) -> np.ndarray:
+        prev, nxt = self.forward.prev_next_waypoints(ndist)
+        if rev.any():
+            prev_b, nxt_b = self.backward.prev_next_waypoints(ndist)
+            prev, nxt = np.where(rev, prev_b, prev), np.where(rev, nxt_b, nxt)
+        return np.stack([prev, nxt], axis=1)
+
+    # ------------------------------------------------------------------ features for observations
+
+    def track_frame(self, params: RewardParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(heading error rad, lateral offset in half-widths (+ = left of the centre line), driving sign ±1)
+        of the cars in `params`, relative to the centre line in their driving direction."""
+        seg = params.segment
+        sign = np.where(params.is_reversed, -1.0, 1.0)
+        track_yaw = self._seg_yaw[seg] + np.where(params.is_reversed, np.pi, 0.0)
+        heading_error = dynamics.wrap_angle(np.radians(params.heading) - track_yaw)
+        ex, ey = params.x - params.centre_x, params.y - params.centre_y
+        cross = np.cos(self._seg_yaw[seg]) * ey - np.sin(self._seg_yaw[seg]) * ex
+        lateral = sign * cross / self._half_width[seg]
+        return heading_error, lateral, sign

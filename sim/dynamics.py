@@ -1,0 +1,110 @@
+"""Vehicle dynamics: a batched kinematic bicycle with actuator limits, a grip limit and actuation latency.
+
+One copy of the physics for every car of every environment: all functions take arrays of shape (n,).
+
+Model, per control step of `dt_s` (15 Hz by default, as DeepRacer):
+1. Commands are clipped to the car's limits (steering ±max_steer, speed 0..max_speed).
+2. The wheels turn toward the commanded angle at most `max_steer_rate` rad/s; the speed moves toward the
+   commanded speed by at most `max_accel` (speeding up) or `max_brake` (slowing down) m/s².
+3. The bicycle's yaw rate is v tan(δ) / wheelbase. When that asks for more lateral acceleration (v ω) than the
+   tyres give (`lateral_grip_mps2`), the yaw rate is cut to what they give: the car runs wide of the path it
+   asked for (understeer), the way a model car on a foam mat slides out of a fast corner.
+4. Position and heading advance exactly along the resulting arc (constant speed and yaw rate over the step),
+   so the result does not depend on a sub-step count.
+
+Latency is handled by :class:`CommandDelay`: a command acts `latency_steps` steps after it was given.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.fastmath import clamp
+
+if TYPE_CHECKING:
+    from sim.car import VehicleParams
+
+_TWO_PI = 2.0 * np.pi
+
+
+class VehicleState:
+    """Batched state of n cars; every attribute is a float64 array of shape (n,)."""
+
+    def __init__(self, n: int) -> None:
+        self.x_m = np.zeros(n)
+        self.y_m = np.zeros(n)
+        self.yaw_rad = np.zeros(n)
+        self.speed_mps = np.zeros(n)
+        self.steer_rad = np.zeros(n)
+
+    def place(self, idx: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, yaw_rad: np.ndarray) -> None:
+        """Put cars `idx` at rest at the given poses."""
+        self.x_m[idx] = x_m
+        self.y_m[idx] = y_m
+        self.yaw_rad[idx] = yaw_rad
+        self.speed_mps[idx] = 0.0
+        self.steer_rad[idx] = 0.0
+
+
+def advance(
+    state: VehicleState, steer_cmd_rad: np.ndarray, speed_cmd_mps: np.ndarray, limits: VehicleParams, dt_s: float
+) -> np.ndarray:
+    """Advance every car by one control step of `dt_s` seconds, in place. Returns the distance travelled (n,), m."""
+    steer_cmd = clamp(steer_cmd_rad, -limits.max_steer_rad, limits.max_steer_rad)
+    speed_cmd = clamp(speed_cmd_mps, 0.0, limits.max_speed_mps)
+
+    max_turn = limits.max_steer_rate_radps * dt_s
+    state.steer_rad += clamp(steer_cmd - state.steer_rad, -max_turn, max_turn)
+
+    v0 = state.speed_mps
+    v1 = v0 + clamp(speed_cmd - v0, -limits.max_brake_mps2 * dt_s, limits.max_accel_mps2 * dt_s)
+    v_mean = 0.5 * (v0 + v1)
+    state.speed_mps = v1
+
+    yaw_rate = v_mean * np.tan(state.steer_rad) / limits.wheelbase_m
+    max_yaw_rate = limits.lateral_grip_mps2 / np.maximum(v_mean, 1e-6)
+    yaw_rate = clamp(yaw_rate, -max_yaw_rate, max_yaw_rate)
+
+    dyaw = yaw_rate * dt_s
+    distance = v_mean * dt_s
+    # chord of the arc: length 2R sin(dyaw/2) = distance * sinc(dyaw/2), direction yaw + dyaw/2
+    chord = distance * np.sinc(dyaw / _TWO_PI)
+    mid_yaw = state.yaw_rad + 0.5 * dyaw
+    state.x_m += chord * np.cos(mid_yaw)
+    state.y_m += chord * np.sin(mid_yaw)
+    state.yaw_rad = wrap_angle(state.yaw_rad + dyaw)
+    return distance
+
+
+def wrap_angle(angle_rad: np.ndarray) -> np.ndarray:
+    """Angles wrapped into (-pi, pi]."""
+    return np.pi - np.mod(np.pi - angle_rad, _TWO_PI)
+
+
+class CommandDelay:
+    """A per-car FIFO of (steering rad, speed m/s) commands: what goes in acts `latency_steps` steps later.
+
+    Cars that are reset start with a queue of "stand still, wheels straight".
+    """
+
+    def __init__(self, n: int, latency_steps: int) -> None:
+        self.latency_steps = int(latency_steps)
+        self._queue = np.zeros((max(self.latency_steps, 1), 2, n))
+        self._head = 0
+
+    def push(self, steer_rad: np.ndarray, speed_mps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Queue this step's commands; return the commands that act now (n,), (n,)."""
+        if self.latency_steps == 0:
+            return steer_rad, speed_mps
+        slot = self._queue[self._head]
+        out_steer, out_speed = slot[0].copy(), slot[1].copy()
+        slot[0] = steer_rad
+        slot[1] = speed_mps
+        self._head = (self._head + 1) % self.latency_steps
+        return out_steer, out_speed
+
+    def clear(self, idx: np.ndarray) -> None:
+        """Forget queued commands of cars `idx`."""
+        self._queue[:, :, idx] = 0.0

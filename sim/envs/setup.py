@@ -1,0 +1,94 @@
+"""Turns an environment's user-facing arguments (names, paths, dicts) into the simulator's parts.
+
+Shared by the single-car and the batched environment so both accept exactly the same arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim.action_space import (
+    DEFAULT_ACTION_SPACE,
+    ContinuousActionSpace,
+    DiscreteActionSpace,
+    load_model_metadata,
+    parse_action_space,
+)
+from sim.car import CarConfig, load_car
+from sim.core import BatchedSim, EpisodeOptions
+from sim.errors import EnvConfigError
+from sim.observations import OBSERVATION_KINDS, StateObservation
+from sim.reward.sources import RewardSource, RewardSpec, resolve_reward
+from sim.tracks import Track, load_track
+
+ActionSpace = DiscreteActionSpace | ContinuousActionSpace
+ActionSpaceSpec = ActionSpace | str | Path | list[Any] | dict[str, Any] | None
+
+
+@dataclass
+class EnvParts:
+    """Everything an environment is made of."""
+
+    sim: BatchedSim
+    actions: ActionSpace
+    observe: StateObservation
+    reward: RewardSource
+    car: CarConfig
+
+
+def resolve_action_space(spec: ActionSpaceSpec) -> ActionSpace:
+    """An action space from None (the default), a ready space, a DeepRacer JSON structure (list or dict),
+    or a path to a DeepRacer `model_metadata.json`."""
+    if spec is None:
+        return DEFAULT_ACTION_SPACE
+    if isinstance(spec, DiscreteActionSpace | ContinuousActionSpace):
+        return spec
+    if isinstance(spec, str | Path):
+        path = Path(spec)
+        if path.suffix == ".json" and path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "action_space" in data:
+                return load_model_metadata(path).action_space
+            return parse_action_space(data, source=str(path))
+        raise EnvConfigError(f"action_space: {spec!r} is not a model_metadata.json file")
+    return parse_action_space(spec)
+
+
+def build_parts(
+    n: int,
+    track: str | Path | Track = "reinvent_base",
+    car: str | Path | CarConfig = "deepracer",
+    observation: str = "state",
+    action_space: ActionSpaceSpec = None,
+    reward: RewardSpec = "centerline",
+    **episode: Any,
+) -> EnvParts:
+    """Build the parts of an environment with n cars; `episode` holds `EpisodeOptions` fields."""
+    if observation not in OBSERVATION_KINDS:
+        raise EnvConfigError(f"observation: expected one of {OBSERVATION_KINDS}, got {observation!r}")
+    unknown = set(episode) - set(EpisodeOptions.__dataclass_fields__)
+    if unknown:
+        raise EnvConfigError(
+            f"unknown environment option(s) {sorted(unknown)}; expected track, car, observation, action_space, "
+            f"reward, or one of {sorted(EpisodeOptions.__dataclass_fields__)}"
+        )
+    track_obj = track if isinstance(track, Track) else load_track(track)
+    car_cfg = car if isinstance(car, CarConfig) else load_car(car)
+    sim = BatchedSim(n, track_obj, car_cfg.vehicle_params(), EpisodeOptions(**episode))
+    source = resolve_reward(reward)
+    source.bind(n)
+    return EnvParts(sim, resolve_action_space(action_space), StateObservation(sim), source, car_cfg)
+
+
+def run_step(parts: EnvParts, actions: Any) -> tuple[Any, Any, Any]:
+    """One step for all cars: decode the actions, move, judge, reward, observe.
+
+    Returns (observations (n, d) float32, rewards (n,) float64, StepOutcome).
+    """
+    steer_deg, speed_mps = parts.actions.decode(actions)
+    outcome = parts.sim.step(steer_deg, speed_mps)
+    rewards = parts.reward(outcome.params)
+    return parts.observe(outcome.params, slice(None)), rewards, outcome

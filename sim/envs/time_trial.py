@@ -1,0 +1,108 @@
+"""`pitlane/TimeTrial-v0`: one car, one track, DeepRacer's time-trial rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from sim.envs.setup import build_parts, run_step
+from sim.rules import STATUS_LABELS, EpisodeStatus
+
+
+class TimeTrialEnv(gym.Env):
+    """Drive a model car around a track as fast as the reward teaches it — DeepRacer's time trial.
+
+    ## Description
+    A car model (a `firmware_configs/*.toml`, default `deepracer`) drives a closed track (a built-in or imported
+    name, or a DeepRacer route `.npy`; default `reinvent_base`, the re:Invent 2018 track). The physics is a
+    kinematic bicycle with steering-rate, acceleration and grip limits and actuation latency, stepped at
+    `control_rate_hz` (15 Hz, as DeepRacer). The reward is a DeepRacer `reward_function(params)` file, a
+    built-in batched reward, or a callable; it receives DeepRacer's exact params.
+
+    ## Action space
+    DeepRacer's: a discrete list of {steering_angle (deg), speed (m/s)} — `Discrete(n)` — or a continuous
+    range — `Box(-1, 1, (2,))`, normalised steering and speed mapped linearly onto [low, high]. Give it as
+    `action_space=` a DeepRacer `model_metadata.json` path, its `action_space` JSON (list or dict), or a
+    `sim.action_space` object. Default: five steering angles x two speeds.
+
+    ## Observation space
+    `observation="state"`: `Box(11,)` float32 — speed (m/s), wheel angle (rad), sin/cos of the heading error,
+    lateral offset (half track widths), and centre-line curvature (1/m) 0.25 to 3 m ahead
+    (see `sim.observations`). Camera and lidar come with the sensors issue.
+
+    ## Rewards
+    Whatever the reward function returns; None, NaN, inf, |r| > 1e5 or an exception stop with an error naming
+    the reward file, line and params.
+
+    ## Starting state
+    At rest on the centre line, facing the next waypoint. `start="round_robin"` (default): each episode
+    starts 5 % of a lap further on than the last, from a slot the seed picks; `start="start_line"`: always at
+    the start line. `reverse=True` drives the other way; `alternate_direction=True` flips every episode.
+
+    ## Episode end
+    Terminated: lap complete (progress 100), off track (all four wheels off the road), reversed (progress fell
+    15 steps running), immobilised (moved < 0.3 mm on 15 steps running). Truncated: `time_limit_s`
+    (180 s) of simulated time. `info["episode_status"]` names the end as DeepRacer's logs do.
+
+    ## Info
+    `episode_status`, `progress` (%), `lap_time_s` (when the lap completes), `params` (the DeepRacer params
+    dict of this step, only with `info_params=True`, since building it costs time).
+
+    ## Arguments
+    `gymnasium.make("pitlane/TimeTrial-v0", track="reinvent_base", car="deepracer", observation="state",
+    action_space=None, reward="centerline", control_rate_hz=15.0, time_limit_s=180.0, start="round_robin",
+    round_robin_advance=0.05, reverse=False, alternate_direction=False, info_params=False)`.
+    For many cars in one process, `gymnasium.make_vec("pitlane/TimeTrial-v0", num_envs=N,
+    vectorization_mode="vector_entry_point")` gives the batched `TimeTrialVectorEnv` with identical cars.
+
+    ## Version history
+    v0: first release (state observation).
+    """
+
+    metadata = {"render_modes": [], "render_fps": 15}
+
+    def __init__(self, render_mode: str | None = None, info_params: bool = False, **kwargs: Any) -> None:
+        if render_mode is not None:
+            raise gym.error.Error("rendering arrives with the viewer (sensors and viewer issue); use render_mode=None")
+        self._parts = build_parts(1, **kwargs)
+        self._info_params = info_params
+        self.action_space = self._parts.actions.gym_space()
+        self.observation_space = self._parts.observe.space
+        self.metadata = {**self.metadata, "render_fps": int(round(self._parts.sim.options.control_rate_hz))}
+        self._seeded = False
+        self.render_mode = None
+
+    @property
+    def sim(self):  # noqa: ANN201 - the BatchedSim behind this env, for tools (viewer, evaluation)
+        return self._parts.sim
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        if seed is not None or not self._seeded:
+            self._parts.sim.seed(0, self.np_random)
+            self._seeded = True
+        self._parts.sim.reset(np.array([0]))
+        params = self._parts.sim.standing(np.array([0]))
+        obs = self._parts.observe(params, slice(0, 1))[0]
+        return obs, self._info(params, EpisodeStatus.IN_PROGRESS)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, rewards, outcome = run_step(self._parts, np.asarray(action)[None, ...])
+        status = EpisodeStatus(int(outcome.status[0]))
+        return (
+            obs[0],
+            float(rewards[0]),
+            bool(outcome.terminated[0]),
+            bool(outcome.truncated[0]),
+            self._info(outcome.params, status),
+        )
+
+    def _info(self, params: Any, status: EpisodeStatus) -> dict[str, Any]:
+        info: dict[str, Any] = {"episode_status": STATUS_LABELS[status], "progress": float(params.progress[0])}
+        if status is EpisodeStatus.LAP_COMPLETE:
+            info["lap_time_s"] = float(self._parts.sim.episode_time_s[0])
+        if self._info_params:
+            info["params"] = params.dicts()[0]
+        return info

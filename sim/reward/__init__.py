@@ -1,0 +1,1 @@
+"""Reward functions: load a DeepRacer user's reward file and call it safely, one private instance per car."""

@@ -1,0 +1,62 @@
+"""Built-in batched reward functions: DeepRacer's documented examples, arrays in, array out.
+
+A batched reward takes a `RewardParams` (arrays of shape (n,)) and returns rewards of shape (n,). Each one here
+gives exactly what the DeepRacer example of the same idea gives per car, without the per-car Python call.
+Write your own with the `@batched_reward` decorator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.reward.params import RewardParams
+
+BatchedRewardFn = Callable[[RewardParams], np.ndarray]
+
+
+def batched_reward(fn: BatchedRewardFn) -> BatchedRewardFn:
+    """Mark `fn(params: RewardParams) -> np.ndarray (n,)` as batched (otherwise a callable is treated as a
+    DeepRacer per-car `reward_function(params: dict) -> float`)."""
+    fn.__pitlane_batched__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+@batched_reward
+def centerline(p: RewardParams) -> np.ndarray:
+    """DeepRacer example 1, "follow the centre line": 1.0 / 0.5 / 0.1 within 10 / 25 / 50 % of the track
+    width from the centre line, else 1e-3."""
+    d, w = p.distance_from_center, p.track_width
+    reward = np.where(d <= 0.5 * w, 0.1, 1e-3)
+    reward = np.where(d <= 0.25 * w, 0.5, reward)
+    return np.where(d <= 0.1 * w, 1.0, reward)
+
+
+@batched_reward
+def all_wheels(p: RewardParams) -> np.ndarray:
+    """DeepRacer example 2, "stay inside the borders": 1.0 while all wheels are on the track and the car is
+    at least 5 cm from the border, else 1e-3."""
+    inside = p.all_wheels_on_track & (0.5 * p.track_width - p.distance_from_center >= 0.05)
+    return np.where(inside, 1.0, 1e-3)
+
+
+@batched_reward
+def steering_penalty(p: RewardParams) -> np.ndarray:
+    """DeepRacer example 3: the centre-line reward, times 0.8 when |steering| exceeds 15 degrees."""
+    return centerline(p) * np.where(np.abs(p.steering_angle) > 15.0, 0.8, 1.0)
+
+
+@batched_reward
+def centerline_speed(p: RewardParams) -> np.ndarray:
+    """The centre-line reward scaled by the commanded speed (0.5 at standstill, 1.0 at 4 m/s and above), so
+    a car learns to be fast once it can stay on the road."""
+    return centerline(p) * (0.5 + 0.5 * np.minimum(p.speed / 4.0, 1.0))
+
+
+BUILTIN_REWARDS: dict[str, BatchedRewardFn] = {
+    "centerline": centerline,
+    "all_wheels": all_wheels,
+    "steering_penalty": steering_penalty,
+    "centerline_speed": centerline_speed,
+}

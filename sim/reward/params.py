@@ -1,0 +1,196 @@
+"""DeepRacer's reward-function `params`, computed for n cars at once.
+
+`RewardParams` holds every key as an array of shape (n,) (or (n, 2) for `closest_waypoints`), with DeepRacer's
+semantics (see ../shared/deepracer/REFERENCE.md): x, y are 0.14 m ahead of the chassis centre; progress counts
+from the episode's start point; speed and steering_angle are the commanded action; steps start at 2.
+Batched reward functions read the arrays; `dicts()` turns them into the per-car dicts that users' DeepRacer
+`reward_function(params)` receive (the waypoint list is one shared list per direction, never copied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from sim.tracks.track import Track
+
+#: DeepRacer reports the position of a point this far ahead of the chassis centre (RELATIVE_POSITION_OF_FRONT_OF_CAR).
+MODEL_POINT_AHEAD_M = 0.14
+
+#: Keys of a DeepRacer params dict, in the order DeepRacer documents them.
+PARAM_KEYS = (
+    "all_wheels_on_track",
+    "x",
+    "y",
+    "heading",
+    "distance_from_center",
+    "is_left_of_center",
+    "progress",
+    "steps",
+    "speed",
+    "steering_angle",
+    "track_width",
+    "track_length",
+    "waypoints",
+    "closest_waypoints",
+    "is_reversed",
+    "is_crashed",
+    "is_offtrack",
+    "closest_objects",
+    "objects_location",
+    "objects_left_of_center",
+    "objects_distance",
+    "objects_distance_from_center",
+    "objects_heading",
+    "objects_speed",
+    "object_in_camera",
+    "projection_distance",
+    "sim_time",
+)
+
+
+def compute_current_progress(raw_fraction: np.ndarray, prev_progress: np.ndarray) -> np.ndarray:
+    """DeepRacer's `compute_current_prog`, batched: progress (%) from (ndist - start_ndist) and the previous
+    step's progress, unwrapping a crossing of the start point in either direction; capped at 100."""
+    progress = 100.0 * raw_fraction
+    progress = np.where(progress <= 0.0, progress + 100.0, progress)
+    progress = np.where(prev_progress > progress + 50.0, progress + 100.0, progress)
+    progress = np.where(progress > prev_progress + 50.0, progress - 100.0, progress)
+    return np.minimum(progress, 100.0)
+
+
+@dataclass
+class RewardParams:
+    """DeepRacer params for n cars. Arrays have shape (n,) unless noted; units as DeepRacer's (m, deg, %, s).
+
+    `track_width` and `is_left_of_center` need two more projections (onto the borders), so they are computed
+    only when read.
+    """
+
+    forward: Track
+    backward: Track
+    x: np.ndarray
+    y: np.ndarray
+    heading: np.ndarray
+    speed: np.ndarray
+    steering_angle: np.ndarray
+    progress: np.ndarray
+    steps: np.ndarray
+    distance_from_center: np.ndarray
+    all_wheels_on_track: np.ndarray
+    is_offtrack: np.ndarray
+    is_reversed: np.ndarray
+    closest_waypoints: np.ndarray  # (n, 2) int: [previous, next] in the driving direction
+    projection_distance: np.ndarray
+    sim_time: np.ndarray
+    # not DeepRacer keys: the nearest centre-line point and the index of its segment (forward direction)
+    centre_x: np.ndarray
+    centre_y: np.ndarray
+    segment: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+    @property
+    def track_length(self) -> float:
+        return self.forward.length_m
+
+    @cached_property
+    def is_crashed(self) -> np.ndarray:
+        return np.zeros(self.n, dtype=bool)
+
+    @cached_property
+    def _border_distances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s_fwd = np.where(self.is_reversed, self.forward.length_m - self.projection_distance, self.projection_distance)
+        in_x, in_y, out_x, out_y = self.forward.border_geometry(s_fwd)
+        width = np.hypot(in_x - out_x, in_y - out_y)
+        to_inner = np.hypot(self.x - in_x, self.y - in_y)
+        to_outer = np.hypot(self.x - out_x, self.y - out_y)
+        return width, to_inner, to_outer
+
+    @cached_property
+    def track_width(self) -> np.ndarray:
+        """Distance between the inner and outer border points nearest the car's centre-line point, m."""
+        return self._border_distances[0]
+
+    @cached_property
+    def is_left_of_center(self) -> np.ndarray:
+        """Nearer the inner border than the outer, XOR the track runs clockwise in this direction."""
+        _, to_inner, to_outer = self._border_distances
+        is_ccw = self.forward.is_ccw ^ self.is_reversed
+        return (to_inner < to_outer) ^ (~is_ccw)
+
+    def waypoints_for(self, i: int) -> list[tuple[float, float]]:
+        return (self.backward if self.is_reversed[i] else self.forward).waypoint_list
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """One DeepRacer params dict per car, with plain Python values (bool, float, int, list)."""
+        cols = {
+            key: getattr(self, key).tolist()
+            for key in (
+                "all_wheels_on_track",
+                "x",
+                "y",
+                "heading",
+                "distance_from_center",
+                "is_left_of_center",
+                "progress",
+                "steps",
+                "speed",
+                "steering_angle",
+                "track_width",
+                "is_reversed",
+                "is_offtrack",
+                "projection_distance",
+                "sim_time",
+            )
+        }
+        closest = self.closest_waypoints.tolist()
+        fwd, back = self.forward.waypoint_list, self.backward.waypoint_list
+        length = self.track_length
+        return [
+            _one_dict(cols, i, closest[i], back if cols["is_reversed"][i] else fwd, length)
+            for i in range(self.n)
+        ]
+
+
+def _one_dict(
+    cols: dict[str, list[Any]],
+    i: int,
+    closest: list[int],
+    waypoints: list[tuple[float, float]],
+    length_m: float,
+) -> dict[str, Any]:
+    return {
+        "all_wheels_on_track": cols["all_wheels_on_track"][i],
+        "x": cols["x"][i],
+        "y": cols["y"][i],
+        "heading": cols["heading"][i],
+        "distance_from_center": cols["distance_from_center"][i],
+        "is_left_of_center": cols["is_left_of_center"][i],
+        "progress": cols["progress"][i],
+        "steps": cols["steps"][i],
+        "speed": cols["speed"][i],
+        "steering_angle": cols["steering_angle"][i],
+        "track_width": cols["track_width"][i],
+        "track_length": length_m,
+        "waypoints": waypoints,
+        "closest_waypoints": closest,
+        "is_reversed": cols["is_reversed"][i],
+        "is_crashed": False,
+        "is_offtrack": cols["is_offtrack"][i],
+        "closest_objects": [0, 0],
+        "objects_location": [],
+        "objects_left_of_center": [],
+        "objects_distance": [],
+        "objects_distance_from_center": [],
+        "objects_heading": [],
+        "objects_speed": [],
+        "object_in_camera": False,
+        "projection_distance": cols["projection_distance"][i],
+        "sim_time": cols["sim_time"][i],
+    }

@@ -1,0 +1,78 @@
+"""Shared test fixtures and helpers.
+
+- ``shared_dir``: the reference folder ``../shared`` beside the checkout. Absent: skip locally, fail in CI.
+- ``require_service(host, port, name)``: call at the top of a test that needs PostgreSQL, Mosquitto, ...
+  Absent: skip with a reason locally, fail in CI.
+  Import it with ``from tests.conftest import require_service``; or use the ``postgres``/``mosquitto``
+  fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+# Headless by default: pygame and matplotlib must never try to open a window in tests.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+POSTGRES = ("127.0.0.1", 5432, "PostgreSQL")
+MOSQUITTO = ("127.0.0.1", 1883, "Mosquitto (MQTT broker)")
+
+
+def in_ci() -> bool:
+    """True when the CI environment variable is set to something truthy (CI=true, CI=1, ...)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the current test locally; in CI a missing prerequisite is a failure, never a silent skip."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set, so this is a failure rather than a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_service(host: str, port: int, name: str, timeout_s: float = 0.5) -> None:
+    """Skip (locally) or fail (in CI) unless a TCP service accepts connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return
+    except OSError as exc:
+        skip_or_fail(f"{name} is not reachable at {host}:{port} ({exc.__class__.__name__}: {exc})")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root (the folder holding pyproject.toml)."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout: DESIGN.md, DeepRacer reference files and route files."""
+    if not SHARED_DIR.is_dir():
+        skip_or_fail(f"reference folder {SHARED_DIR} is absent (it sits beside the checkout as ../shared)")
+    return SHARED_DIR
+
+
+@pytest.fixture
+def postgres() -> tuple[str, int]:
+    """(host, port) of a PostgreSQL server on 127.0.0.1:5432; skips locally / fails in CI when absent."""
+    host, port, name = POSTGRES
+    require_service(host, port, name)
+    return host, port
+
+
+@pytest.fixture
+def mosquitto() -> tuple[str, int]:
+    """(host, port) of a Mosquitto broker on 127.0.0.1:1883; skips locally / fails in CI when absent."""
+    host, port, name = MOSQUITTO
+    require_service(host, port, name)
+    return host, port

@@ -1,0 +1,101 @@
+"""Package boundaries from DESIGN.md: the import-linter contracts in pyproject.toml, plus run-time checks
+that importing a package does not drag in what it must not (in a fresh interpreter, so tests cannot leak)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, skip_or_fail
+
+
+def _lint_imports_executable() -> str | None:
+    found = shutil.which("lint-imports")
+    if found:
+        return found
+    beside_python = Path(sysconfig.get_path("scripts")) / "lint-imports"
+    return str(beside_python) if beside_python.exists() else None
+
+
+def _run_python(code: str, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    return subprocess.run(
+        [sys.executable, *args, *(["-c", code] if code else [])],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def test_import_linter_contracts_hold() -> None:
+    exe = _lint_imports_executable()
+    if exe is None:
+        skip_or_fail("lint-imports (import-linter) is not installed: python3 -m pip install -e '.[dev]'")
+    proc = subprocess.run([exe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, (
+        f"lint-imports failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
+
+
+# package -> modules that must not be loaded after importing every module of that package
+FORBIDDEN_AT_IMPORT = {
+    "sim": ["torch", "stable_baselines3", "pygame"],  # pygame only inside the viewer, imported lazily
+    "device": ["torch", "gymnasium", "stable_baselines3"],
+    "league_server": ["torch", "stable_baselines3"],
+}
+
+_IMPORT_ALL = textwrap.dedent(
+    """
+    import importlib, json, pkgutil, sys
+    package, forbidden = sys.argv[1], json.loads(sys.argv[2])
+    root = importlib.import_module(package)
+    for info in pkgutil.walk_packages(root.__path__, prefix=package + "."):
+        if not info.name.endswith(".__main__"):  # importing __main__ would run it
+            importlib.import_module(info.name)
+    print(json.dumps(sorted(m for m in forbidden if m in sys.modules)))
+    """
+)
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN_AT_IMPORT))
+def test_importing_a_package_loads_nothing_forbidden(package: str) -> None:
+    forbidden = FORBIDDEN_AT_IMPORT[package]
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_ALL, package, json.dumps(forbidden)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, f"importing every module of {package} failed:\n{proc.stderr}"
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"importing {package} loaded {loaded}"
+
+
+def test_pitlane_help_works_and_lists_commands() -> None:
+    proc = _run_python("", "-m", "pitlane", "--help")
+    assert proc.returncode == 0, f"`python -m pitlane --help` failed:\n{proc.stdout}\n{proc.stderr}"
+    assert "tracks" in proc.stdout, f"`pitlane --help` does not list `tracks`:\n{proc.stdout}"
+
+
+def test_cli_root_imports_the_heavy_parts_lazily() -> None:
+    """`pitlane --help` must work on a car with only pitlane[device] installed, and stay fast."""
+    heavy = ["torch", "stable_baselines3", "gymnasium", "pygame", "matplotlib", "fastapi", "sqlalchemy"]
+    proc = _run_python(
+        f"import json, sys, pitlane.cli; print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    )
+    assert proc.returncode == 0, f"importing pitlane.cli failed:\n{proc.stderr}"
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"importing pitlane.cli loaded {loaded}: import them inside the command functions"
