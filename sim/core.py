@@ -91,8 +91,12 @@ class BatchedSim:
         self.episode_index = np.zeros(n, dtype=np.int64)
         self.rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(n)]
         self._start_slot = np.zeros(n, dtype=np.int64)
-        self._seg_yaw = np.arctan2(np.diff(track.waypoints[:, 1]), np.diff(track.waypoints[:, 0]))
+        seg_yaw = np.arctan2(np.diff(track.waypoints[:, 1]), np.diff(track.waypoints[:, 0]))
+        self._seg_cos, self._seg_sin = np.cos(seg_yaw), np.sin(seg_yaw)
         self._half_width = 0.5 * track.waypoint_widths_m
+        self._wheel_x = vehicle.wheel_positions_m[:, 0].copy()
+        self._wheel_y = vehicle.wheel_positions_m[:, 1].copy()
+        self._wheel_reach_m = float(np.sqrt(2.0) * np.hypot(*vehicle.wheel_positions_m.T).max()) + 1e-6
         self._pose_cache: dict[tuple[bool, float], tuple[float, float, float]] = {}
 
     # ------------------------------------------------------------------ episodes
@@ -173,16 +177,16 @@ class BatchedSim:
         st = self.state
         x, y, yaw = st.x_m[idx], st.y_m[idx], st.yaw_rad[idx]
         rev = self.is_reversed[idx]
-        cos_yaw, sin_yaw = np.cos(yaw), np.sin(yaw)
+        cos_yaw, sin_yaw = st.cos_yaw[idx], st.sin_yaw[idx]
         mx = x + MODEL_POINT_AHEAD_M * cos_yaw
         my = y + MODEL_POINT_AHEAD_M * sin_yaw
         proj = self.forward.project(mx, my)
         length = self.forward.length_m
         ndist = proj.s_m / length
-        ndist = np.where(rev, np.mod(1.0 - ndist, 1.0), ndist)
+        ndist = np.where(rev, np.where(ndist > 0.0, 1.0 - ndist, 0.0), ndist)
         progress = compute_current_progress(ndist - self.start_ndist[idx], self.prev_progress[idx])
         wheels_on = self._wheels_on_road(x, y, cos_yaw, sin_yaw)
-        closest = self._closest_waypoints(ndist, rev)
+        closest = self._closest_waypoints(proj.segment, proj.t, rev)
         return RewardParams(
             forward=self.forward,
             backward=self.backward,
@@ -194,8 +198,8 @@ class BatchedSim:
             progress=progress,
             steps=self.steps[idx].copy(),
             distance_from_center=proj.distance_m,
-            all_wheels_on_track=wheels_on.all(axis=1),
-            is_offtrack=~wheels_on.any(axis=1),
+            all_wheels_on_track=wheels_on[0] & wheels_on[1] & wheels_on[2] & wheels_on[3],
+            is_offtrack=~(wheels_on[0] | wheels_on[1] | wheels_on[2] | wheels_on[3]),
             is_reversed=rev.copy(),
             closest_waypoints=closest,
             projection_distance=ndist * length,
@@ -203,32 +207,48 @@ class BatchedSim:
             centre_x=proj.px_m,
             centre_y=proj.py_m,
             segment=proj.segment,
+            cos_yaw=cos_yaw,
+            sin_yaw=sin_yaw,
         )
 
     def _wheels_on_road(self, x: np.ndarray, y: np.ndarray, cos_yaw: np.ndarray, sin_yaw: np.ndarray) -> np.ndarray:
-        """(n, 4) bool: each wheel centre strictly inside the road polygon."""
-        wx, wy = self.vehicle.wheel_positions_m[:, 0], self.vehicle.wheel_positions_m[:, 1]
-        px = x[:, None] + cos_yaw[:, None] * wx - sin_yaw[:, None] * wy
-        py = y[:, None] + sin_yaw[:, None] * wx + cos_yaw[:, None] * wy
-        return self.forward.on_road(px, py)
+        """(4, n) bool: each wheel centre strictly inside the road polygon.
 
-    def _closest_waypoints(self, ndist: np.ndarray, rev: np.ndarray) -> np.ndarray:
-        prev, nxt = self.forward.prev_next_waypoints(ndist)
-        if rev.any():
-            prev_b, nxt_b = self.backward.prev_next_waypoints(ndist)
-            prev, nxt = np.where(rev, prev_b, prev), np.where(rev, nxt_b, nxt)
+        The road's signed distance at the chassis centre decides most cars at once: the interpolated distance
+        changes by at most sqrt(2) per metre, so wheels within `_wheel_reach_m` of the centre are all on the
+        road (or all off) when the centre's distance exceeds that reach. Only cars near an edge test each wheel.
+        """
+        centre = self.forward.road.signed_distance(x, y)
+        wheels = np.empty((4, len(x)), dtype=bool)
+        wheels[:] = centre > 0.0
+        near_edge = np.flatnonzero(np.abs(centre) <= self._wheel_reach_m)
+        if len(near_edge):
+            wx, wy = self._wheel_x[:, None], self._wheel_y[:, None]
+            c, s = cos_yaw[near_edge], sin_yaw[near_edge]
+            px = x[near_edge] + c * wx - s * wy
+            py = y[near_edge] + s * wx + c * wy
+            wheels[:, near_edge] = self.forward.on_road(px, py)
+        return wheels
+
+    def _closest_waypoints(self, seg: np.ndarray, t: np.ndarray, rev: np.ndarray) -> np.ndarray:
+        """(n, 2) [previous, next] waypoint indices in the driving direction: DeepRacer's bisect_right of the
+        car's lap fraction in the waypoints' lap fractions, read off the projected segment instead of searched.
+        Forward segment k runs from waypoint k to k+1; driven backwards it runs from M-1-k to M-k."""
+        m = self.forward.n_waypoints - 1
+        prev = np.where(rev, (m - 1) - seg + (t <= 0.0), seg + (t >= 1.0))
+        nxt = prev + 1
+        nxt[nxt > m] = 0
         return np.stack([prev, nxt], axis=1)
 
     # ------------------------------------------------------------------ features for observations
 
     def track_frame(self, params: RewardParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(heading error rad, lateral offset in half-widths (+ = left of the centre line), driving sign ±1)
-        of the cars in `params`, relative to the centre line in their driving direction."""
+        """(sin, cos of the heading error, lateral offset in half-widths, + = left of the centre line) of the
+        cars in `params`, relative to the centre line in their driving direction; (n,) each."""
         seg = params.segment
-        sign = np.where(params.is_reversed, -1.0, 1.0)
-        track_yaw = self._seg_yaw[seg] + np.where(params.is_reversed, np.pi, 0.0)
-        heading_error = dynamics.wrap_angle(np.radians(params.heading) - track_yaw)
-        ex, ey = params.x - params.centre_x, params.y - params.centre_y
-        cross = np.cos(self._seg_yaw[seg]) * ey - np.sin(self._seg_yaw[seg]) * ex
-        lateral = sign * cross / self._half_width[seg]
-        return heading_error, lateral, sign
+        cos_t, sin_t = self._seg_cos[seg], self._seg_sin[seg]
+        flip = np.where(params.is_reversed, -1.0, 1.0)  # driving the other way turns the track by pi
+        sin_err = flip * (params.sin_yaw * cos_t - params.cos_yaw * sin_t)
+        cos_err = flip * (params.cos_yaw * cos_t + params.sin_yaw * sin_t)
+        cross = cos_t * (params.y - params.centre_y) - sin_t * (params.x - params.centre_x)
+        return sin_err, cos_err, flip * cross / self._half_width[seg]

@@ -30,12 +30,18 @@ _TWO_PI = 2.0 * np.pi
 
 
 class VehicleState:
-    """Batched state of n cars; every attribute is a float64 array of shape (n,)."""
+    """Batched state of n cars; every attribute is a float64 array of shape (n,).
+
+    `cos_yaw` and `sin_yaw` are kept with the yaw (rotated each step, never recomputed with trigonometry:
+    sin and cos cost ten times an addition on these arrays).
+    """
 
     def __init__(self, n: int) -> None:
         self.x_m = np.zeros(n)
         self.y_m = np.zeros(n)
         self.yaw_rad = np.zeros(n)
+        self.cos_yaw = np.ones(n)
+        self.sin_yaw = np.zeros(n)
         self.speed_mps = np.zeros(n)
         self.steer_rad = np.zeros(n)
 
@@ -44,6 +50,8 @@ class VehicleState:
         self.x_m[idx] = x_m
         self.y_m[idx] = y_m
         self.yaw_rad[idx] = yaw_rad
+        self.cos_yaw[idx] = np.cos(yaw_rad)
+        self.sin_yaw[idx] = np.sin(yaw_rad)
         self.speed_mps[idx] = 0.0
         self.steer_rad[idx] = 0.0
 
@@ -69,18 +77,45 @@ def advance(
 
     dyaw = yaw_rate * dt_s
     distance = v_mean * dt_s
-    # chord of the arc: length 2R sin(dyaw/2) = distance * sinc(dyaw/2), direction yaw + dyaw/2
-    chord = distance * np.sinc(dyaw / _TWO_PI)
-    mid_yaw = state.yaw_rad + 0.5 * dyaw
-    state.x_m += chord * np.cos(mid_yaw)
-    state.y_m += chord * np.sin(mid_yaw)
-    state.yaw_rad = wrap_angle(state.yaw_rad + dyaw)
+    # Exact arc: the chord has length 2R sin(h) = distance * sin(h)/h with h = dyaw/2, along yaw + h.
+    half = 0.5 * dyaw
+    cos_h, sin_h, ratio = small_angle_trig(half)
+    cos_mid = state.cos_yaw * cos_h - state.sin_yaw * sin_h
+    sin_mid = state.sin_yaw * cos_h + state.cos_yaw * sin_h
+    chord = distance * ratio
+    state.x_m += chord * cos_mid
+    state.y_m += chord * sin_mid
+    cos_end = cos_mid * cos_h - sin_mid * sin_h
+    sin_end = sin_mid * cos_h + cos_mid * sin_h
+    norm = 1.0 / np.sqrt(cos_end * cos_end + sin_end * sin_end)  # keeps rounding from drifting the length
+    state.cos_yaw = cos_end * norm
+    state.sin_yaw = sin_end * norm
+    state.yaw_rad = np.arctan2(state.sin_yaw, state.cos_yaw)
     return distance
 
 
 def wrap_angle(angle_rad: np.ndarray) -> np.ndarray:
-    """Angles wrapped into (-pi, pi]."""
-    return np.pi - np.mod(np.pi - angle_rad, _TWO_PI)
+    """Angles wrapped into (-pi, pi] (with floor: `np.mod` costs 4x more on float arrays)."""
+    b = np.pi - angle_rad
+    return np.pi - (b - _TWO_PI * np.floor(b / _TWO_PI))
+
+
+def small_angle_trig(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cos(h), sin(h) and sin(h)/h for angles of one step's yaw change.
+
+    Taylor polynomials, exact to 1e-11 for |h| <= 0.5 rad (half a step's yaw change of every car we model);
+    larger |h| are computed with numpy's trigonometry.
+    """
+    h2 = h * h
+    ratio = 1.0 - h2 / 6.0 * (1.0 - h2 / 20.0 * (1.0 - h2 / 42.0 * (1.0 - h2 / 72.0 * (1.0 - h2 / 110.0))))
+    cos_h = 1.0 - h2 / 2.0 * (1.0 - h2 / 12.0 * (1.0 - h2 / 30.0 * (1.0 - h2 / 56.0 * (1.0 - h2 / 90.0))))
+    sin_h = h * ratio
+    large = np.abs(h) > 0.5
+    if large.any():
+        hl = h[large]
+        cos_h[large], sin_h[large] = np.cos(hl), np.sin(hl)
+        ratio[large] = sin_h[large] / hl
+    return cos_h, sin_h, ratio
 
 
 class CommandDelay:

@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim.core import BatchedSim
+from sim.tracks.arc_table import ArcTable
 from sim.reward.params import RewardParams
 
 LOOKAHEAD_M = np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
@@ -37,19 +38,24 @@ class StateObservation:
         low[2:4], high[2:4] = -1.0, 1.0
         low[4], high[4] = -20.0, 20.0
         self.space = spaces.Box(low, high, dtype=np.float32)
+        track = sim.forward
+        # curvature ahead of each arc length, for both driving directions (forward-direction arc length)
+        self._ahead_fwd = ArcTable.sample(track.length_m, lambda s: track.curvature_at(s[:, None] + LOOKAHEAD_M))
+        self._ahead_back = ArcTable.sample(track.length_m, lambda s: -track.curvature_at(s[:, None] - LOOKAHEAD_M))
 
     def __call__(self, params: RewardParams, idx: np.ndarray | slice) -> np.ndarray:
         """(n, 11) float32 observations of cars `idx` (the cars `params` describes)."""
         sim = self._sim
-        heading_error, lateral, sign = sim.track_frame(params)
+        sin_err, cos_err, lateral = sim.track_frame(params)
         s_fwd = np.where(params.is_reversed, sim.forward.length_m - params.projection_distance, params.projection_distance)
-        ahead = s_fwd[:, None] + sign[:, None] * LOOKAHEAD_M
-        kappa = sign[:, None] * sim.forward.curvature_at(ahead)
-        obs = np.empty((len(heading_error), self.space.shape[0]), dtype=np.float32)
+        kappa = self._ahead_fwd.at(s_fwd)
+        if params.is_reversed.any():
+            kappa = np.where(params.is_reversed[:, None], self._ahead_back.at(s_fwd), kappa)
+        obs = np.empty((len(lateral), self.space.shape[0]), dtype=np.float32)
         obs[:, 0] = sim.state.speed_mps[idx]
         obs[:, 1] = sim.state.steer_rad[idx]
-        obs[:, 2] = np.sin(heading_error)
-        obs[:, 3] = np.cos(heading_error)
+        obs[:, 2] = sin_err
+        obs[:, 3] = cos_err
         obs[:, 4] = lateral
         obs[:, 5:] = kappa
         np.maximum(obs, self.space.low, out=obs)

@@ -86,10 +86,13 @@ class RewardParams:
     closest_waypoints: np.ndarray  # (n, 2) int: [previous, next] in the driving direction
     projection_distance: np.ndarray
     sim_time: np.ndarray
-    # not DeepRacer keys: the nearest centre-line point and the index of its segment (forward direction)
+    # not DeepRacer keys: the nearest centre-line point, the index of its segment (forward direction), and
+    # the cosine and sine of the heading
     centre_x: np.ndarray
     centre_y: np.ndarray
     segment: np.ndarray
+    cos_yaw: np.ndarray
+    sin_yaw: np.ndarray
 
     @property
     def n(self) -> int:
@@ -104,25 +107,26 @@ class RewardParams:
         return np.zeros(self.n, dtype=bool)
 
     @cached_property
-    def _border_distances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _border_points(self) -> np.ndarray:
+        """(n, 4): inner x, y and outer x, y of the border points nearest the car's centre-line point."""
         s_fwd = np.where(self.is_reversed, self.forward.length_m - self.projection_distance, self.projection_distance)
-        in_x, in_y, out_x, out_y = self.forward.border_geometry(s_fwd)
-        width = np.hypot(in_x - out_x, in_y - out_y)
-        to_inner = np.hypot(self.x - in_x, self.y - in_y)
-        to_outer = np.hypot(self.x - out_x, self.y - out_y)
-        return width, to_inner, to_outer
+        return self.forward.border_table.at(s_fwd)
 
     @cached_property
     def track_width(self) -> np.ndarray:
         """Distance between the inner and outer border points nearest the car's centre-line point, m."""
-        return self._border_distances[0]
+        b = self._border_points
+        dx, dy = b[:, 0] - b[:, 2], b[:, 1] - b[:, 3]
+        return np.sqrt(dx * dx + dy * dy)
 
     @cached_property
     def is_left_of_center(self) -> np.ndarray:
-        """Nearer the inner border than the outer, XOR the track runs clockwise in this direction."""
-        _, to_inner, to_outer = self._border_distances
+        """Nearer the inner border point than the outer, XOR the track runs clockwise in this direction."""
+        b = self._border_points
+        to_inner2 = (self.x - b[:, 0]) ** 2 + (self.y - b[:, 1]) ** 2
+        to_outer2 = (self.x - b[:, 2]) ** 2 + (self.y - b[:, 3]) ** 2
         is_ccw = self.forward.is_ccw ^ self.is_reversed
-        return (to_inner < to_outer) ^ (~is_ccw)
+        return (to_inner2 < to_outer2) ^ (~is_ccw)
 
     def waypoints_for(self, i: int) -> list[tuple[float, float]]:
         return (self.backward if self.is_reversed[i] else self.forward).waypoint_list

@@ -181,7 +181,8 @@ class SegmentLocator:
         px = self._ax[seg] + t * self._vx[seg]
         py = self._ay[seg] + t * self._vy[seg]
         s = self.cum_s_m[seg] + t * (self.cum_s_m[seg + 1] - self.cum_s_m[seg])
-        return Projection(seg, t, s, px, py, np.hypot(x_m - px, y_m - py))
+        dx, dy = x_m - px, y_m - py
+        return Projection(seg, t, s, px, py, np.sqrt(dx * dx + dy * dy))
 
     def distance(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
         """Distance to the polyline for many points (n,), in chunks to bound memory, metres."""

@@ -8,8 +8,8 @@ Three kinds of tracks:
   directory: `$PITLANE_HOME/tracks`, else `$XDG_DATA_HOME/pitlane/tracks`, else
   `~/.local/share/pitlane/tracks`.
 
-Loaded tracks are cached per (file, its modification time, direction, duplicate handling): a `Track` is
-read-only and building its spatial rasters takes about a second.
+Loaded tracks are cached per (file, the file's inode/modification time/size, direction, duplicate handling):
+a `Track` is read-only and building its spatial rasters takes about a second; a replaced file is re-read.
 """
 
 from __future__ import annotations
@@ -117,9 +117,12 @@ def resolve_track(spec: str | Path) -> Path:
 
 
 @lru_cache(maxsize=32)
-def _load_cached(path: Path, mtime_ns: int, reverse: bool, keep_duplicate_waypoints: bool) -> Track:
+def _load_cached(
+    path: Path, version: tuple[int, ...], reverse: bool, keep_duplicate_waypoints: bool
+) -> Track:
+    """`version` (inode, modification time, size) makes a replaced file a new cache entry."""
     if reverse:
-        return _load_cached(path, mtime_ns, False, keep_duplicate_waypoints).reversed()
+        return _load_cached(path, version, False, keep_duplicate_waypoints).reversed()
     log.debug("loading track %s", path)
     try:
         return Track.from_npy(path, path.stem, keep_duplicate_waypoints=keep_duplicate_waypoints)
@@ -129,14 +132,15 @@ def _load_cached(path: Path, mtime_ns: int, reverse: bool, keep_duplicate_waypoi
 
 def _load_path(path: Path, reverse: bool = False, keep_duplicate_waypoints: bool = False) -> Track:
     try:
-        mtime_ns = path.stat().st_mtime_ns
+        st = path.stat()
     except FileNotFoundError:
         raise TrackError(f"{path}: no such track file") from None
     except OSError as exc:
         raise TrackError(f"{path}: cannot read the track file ({exc})") from exc
     if path.is_dir():
         raise TrackError(f"{path}: is a folder, expected a DeepRacer route file (.npy)")
-    return _load_cached(path, mtime_ns, reverse, keep_duplicate_waypoints)
+    version = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return _load_cached(path, version, reverse, keep_duplicate_waypoints)
 
 
 def load_track(spec: str | Path, *, reverse: bool = False, keep_duplicate_waypoints: bool = False) -> Track:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.errors import TrackError
+from sim.tracks.arc_table import ArcTable
 from sim.tracks.geometry import Projection, RoadField, SegmentLocator
 
 
@@ -225,66 +226,32 @@ class Track:
         x, y, yaw = self.poses_at(np.array([s_m]))
         return float(x[0]), float(y[0]), float(yaw[0])
 
-    @cached_property
-    def _arc_tables(self) -> ArcTables:
-        return ArcTables.build(self)
+    def centre_points(self, s_m: np.ndarray) -> np.ndarray:
+        """Points on the centre line at arc lengths `s_m` (n,) from waypoint 0, wrapped into the lap: (n, 2)."""
+        s = np.mod(np.asarray(s_m, dtype=np.float64), self.length_m)
+        seg = np.clip(np.searchsorted(self.cum_s_m, s, side="right") - 1, 0, self.n_waypoints - 2)
+        seg_len = self.cum_s_m[seg + 1] - self.cum_s_m[seg]
+        t = np.divide(s - self.cum_s_m[seg], seg_len, out=np.zeros_like(s), where=seg_len > 0)
+        return self.waypoints[seg] + t[:, None] * (self.waypoints[seg + 1] - self.waypoints[seg])
 
-    def border_geometry(self, s_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Nearest inner and outer border points (x, y each) to the centre-line point at arc length `s_m` (n,):
-        DeepRacer's `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and its outer twin, read
-        from a table computed exactly every `ArcTables.STEP_M` (linear in between). Returns inner_x, inner_y,
-        outer_x, outer_y (n,) each, metres."""
-        t = self._arc_tables
-        return t.lookup(s_m, t.inner_x), t.lookup(s_m, t.inner_y), t.lookup(s_m, t.outer_x), t.lookup(s_m, t.outer_y)
+    @cached_property
+    def border_table(self) -> ArcTable:
+        """For arc length s, the nearest inner and outer border points (x_in, y_in, x_out, y_out, metres) to the
+        centre-line point at s: DeepRacer's `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and
+        its outer twin, computed exactly every `ArcTable.STEP_M` and linear in between."""
+
+        def borders(s_m: np.ndarray) -> np.ndarray:
+            c = self.centre_points(s_m)
+            inner, outer = self.border_points(c[:, 0], c[:, 1])
+            return np.column_stack([inner.px_m, inner.py_m, outer.px_m, outer.py_m])
+
+        return ArcTable.sample(self.length_m, borders)
 
     def curvature_at(self, s_m: np.ndarray) -> np.ndarray:
         """Centre-line curvature (1/m, + = left) at arc lengths `s_m` (any shape; wrapped into the lap)."""
-        t = self._arc_tables
-        return t.lookup(s_m, t.curvature)
+        return np.interp(np.mod(s_m, self.length_m), self.cum_s_m, self.curvature_per_m)
 
     def border_points(self, cx_m: np.ndarray, cy_m: np.ndarray) -> tuple[Projection, Projection]:
         """Nearest inner and outer border points to centre-line points (n,): DeepRacer's
         `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and the same for the outer border."""
         return self.inner_locator.project(cx_m, cy_m), self.outer_locator.project(cx_m, cy_m)
-
-
-class ArcTables:
-    """Quantities that depend only on the arc length along the centre line, sampled every `STEP_M` so a
-    query is one gather and one blend instead of a projection. Read with `lookup(s_m, column)`."""
-
-    STEP_M = 0.002
-
-    def __init__(self, length_m: float, n_samples: int, columns: dict[str, np.ndarray]) -> None:
-        self.length_m = length_m
-        self.step_m = length_m / n_samples
-        self._inv_step = 1.0 / self.step_m
-        self.n_samples = n_samples
-        for name, values in columns.items():
-            setattr(self, name, np.append(values, values[0]))  # closing sample = first: no wrap at lookup
-
-    @classmethod
-    def build(cls, track: Track) -> ArcTables:
-        n = max(16, int(np.ceil(track.length_m / cls.STEP_M)))
-        s = np.arange(n) * (track.length_m / n)
-        seg = np.clip(np.searchsorted(track.cum_s_m, s, side="right") - 1, 0, track.n_waypoints - 2)
-        seg_len = track.cum_s_m[seg + 1] - track.cum_s_m[seg]
-        t = np.divide(s - track.cum_s_m[seg], seg_len, out=np.zeros_like(s), where=seg_len > 0)
-        c = track.waypoints[seg] + t[:, None] * (track.waypoints[seg + 1] - track.waypoints[seg])
-        inner, outer = track.border_points(c[:, 0], c[:, 1])
-        curvature = np.interp(s, track.cum_s_m, track.curvature_per_m)
-        columns = {
-            "inner_x": inner.px_m,
-            "inner_y": inner.py_m,
-            "outer_x": outer.px_m,
-            "outer_y": outer.py_m,
-            "curvature": curvature,
-        }
-        return cls(track.length_m, n, columns)
-
-    def lookup(self, s_m: np.ndarray, column: np.ndarray) -> np.ndarray:
-        """Linear interpolation of a column at arc lengths `s_m` (any shape), wrapped into [0, length)."""
-        g = np.mod(s_m, self.length_m) * self._inv_step
-        i = np.minimum(g.astype(np.intp), self.n_samples - 1)
-        f = g - i
-        lo = column[i]
-        return lo + f * (column[i + 1] - lo)

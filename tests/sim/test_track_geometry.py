@@ -17,7 +17,7 @@ from sim.tracks.builtin import BUILTIN_NAMES, MIN_RADIUS_MARGIN_M, builtin_route
 from sim.tracks.library import DATA_DIR, DEEPRACER_NAMES
 
 ALL_TRACKS = [*BUILTIN_NAMES, *DEEPRACER_NAMES]
-EXAMPLES = settings(max_examples=12, deadline=None)
+EXAMPLES = settings(max_examples=20, deadline=None)
 
 fractions = st.lists(st.floats(0.0, 0.999999), min_size=1, max_size=40)
 inner_fractions = st.lists(st.floats(1e-6, 0.999999), min_size=1, max_size=40)  # not exactly the start
@@ -118,15 +118,18 @@ def test_grid_projection_equals_brute_force(track: Track, fraction: list[float],
     fast = track.project(x, y)
     exact = track.centre_locator.project_brute_force(x, y)
     np.testing.assert_allclose(fast.distance_m, exact.distance_m, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(fast.px_m, exact.px_m, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(fast.py_m, exact.py_m, rtol=0, atol=1e-9)
+    # near-ties (a point on the bisector of a waypoint) may pick either neighbour: same point within 1 µm
+    np.testing.assert_allclose(fast.px_m, exact.px_m, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(fast.py_m, exact.py_m, rtol=0, atol=1e-6)
     ds = np.abs(fast.s_m - exact.s_m)
-    assert np.all(np.minimum(ds, track.length_m - ds) < 1e-9)  # s = 0 and s = length are the same place
+    assert np.all(np.minimum(ds, track.length_m - ds) < 1e-6)  # s = 0 and s = length are the same place
 
 
 @EXAMPLES
 @given(fraction=fractions, offset=offsets)
-def test_on_road_matches_an_exact_polygon_test(track: Track, fraction: list[float], offset: list[float]) -> None:
+def test_on_road_matches_an_exact_polygon_test(
+    track: Track, fraction: list[float], offset: list[float]
+) -> None:
     x, y = near_road(track, fraction, offset, track.mean_width_m / 2 + 0.3)
     to_border = np.minimum(
         track.inner_locator.project_brute_force(x, y).distance_m,
@@ -183,7 +186,7 @@ def test_builtin_files_are_well_formed(name: str) -> None:
     assert track.is_ccw
     assert track.n_waypoints == len(route)  # no duplicated waypoints
     spacing = np.diff(track.cum_s_m)
-    assert 0.15 <= spacing.min() and spacing.max() <= 0.2
+    assert spacing.min() >= 0.15 and spacing.max() <= 0.2
     check_route(route, float(width[0]), name)  # radius >= width/2 + margin, no border crossings, gaps
     assert 1 / np.abs(track.curvature_per_m).max() >= width[0] / 2 + MIN_RADIUS_MARGIN_M - 0.01
 
