@@ -62,7 +62,7 @@ def list_command() -> None:
 
 
 def track_facts(track: Track, kind: str) -> dict[str, Any]:
-    """Facts about a track for `show`: units in the key names (m, deg, 1/m)."""
+    """Facts about a track for `show`, units in the key names (m, deg)."""
     import numpy as np
 
     x, y, yaw = track.pose_at(0.0)

@@ -3,7 +3,7 @@
 A design is a loop of pieces — straights and circular arcs (+ angle = left turn) whose angles add up to
 +360° (counter-clockwise). Its curvature profile is smoothed with a periodic Gaussian (easement curves
 instead of curvature jumps, which only lowers the peak curvature), integrated into a centre line, and closed
-exactly by solving for the lengths of two non-parallel straights. Waypoints are evenly spaced (~0.17 m, like
+exactly by solving (least squares) for the lengths of two straights. Waypoints are evenly spaced (~0.17 m, like
 DeepRacer's route files); borders sit at ±width/2 along the curve's exact normal and the centre line is
 their midpoint. Every design is checked: counter-clockwise, the centre line's turning radius everywhere at
 least width/2 + 0.15 m (so the inner border never folds), no border crossing itself or the other, and at
@@ -68,8 +68,9 @@ Piece = Straight | Arc
 class TrackDesign:
     """A built-in track: pieces driven from the start line (waypoint 0, heading +x).
 
-    `closing` names two straights (indices into `pieces`) of different directions whose lengths are
-    adjusted so the loop closes exactly; their lengths in `pieces` are first guesses.
+    `closing` names two straights (indices into `pieces`) whose lengths are adjusted so the loop closes
+    exactly (best of different directions; parallel ones suffice for a design symmetric about x); their
+    lengths in `pieces` are first guesses.
     """
 
     name: str
@@ -203,7 +204,9 @@ BUILTIN_NAMES: tuple[str, ...] = tuple(DESIGNS)
 # --------------------------------------------------------------------------- centre line
 
 
-def _with_lengths(pieces: tuple[Piece, ...], closing: tuple[int, int], lengths_m: np.ndarray) -> tuple:
+def _with_lengths(
+    pieces: tuple[Piece, ...], closing: tuple[int, int], lengths_m: np.ndarray
+) -> tuple[Piece, ...]:
     out = list(pieces)
     for index, length in zip(closing, lengths_m, strict=True):
         out[index] = Straight(float(length))

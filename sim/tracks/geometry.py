@@ -178,6 +178,11 @@ class SegmentLocator:
         return self._at(seg, tt, x_m, y_m)
 
     def _at(self, seg: np.ndarray, t: np.ndarray, x_m: np.ndarray, y_m: np.ndarray) -> Projection:
+        # the end of the last segment is the start of the first: report arc length 0 there, as shapely does
+        at_end = (seg == self.n_segments - 1) & (t >= 1.0)
+        if at_end.any():
+            seg = np.where(at_end, 0, seg)
+            t = np.where(at_end, 0.0, t)
         px = self._ax[seg] + t * self._vx[seg]
         py = self._ay[seg] + t * self._vy[seg]
         s = self.cum_s_m[seg] + t * (self.cum_s_m[seg + 1] - self.cum_s_m[seg])

@@ -116,7 +116,7 @@ class Track:
             arr = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise TrackError(f"{path}: no such track file") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:
             raise TrackError(f"{path}: not a readable .npy route file ({exc})") from exc
         return cls(arr, name or path.stem, str(path), **kwargs)
 

@@ -73,11 +73,6 @@ def test_progress_increases_along_the_centre_line(track: Track, fraction: list[f
     assert np.all(np.diff(proj.s_m) >= -1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SegmentLocator.project breaks the tie at waypoint 0 towards the last segment (s = length); "
-    "brute force and shapely's project give 0. Remove this mark when geometry.py maps it to 0.",
-)
 def test_the_start_point_projects_to_progress_zero() -> None:
     starts = {}
     for name in ALL_TRACKS:
