@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10 only
@@ -41,6 +40,7 @@ class FirmwareConfigError(Exception):
 
 class CarConfigError(FirmwareConfigError, ValueError):
     """A car config file is invalid (names the file, the dotted key and what was expected)."""
+
 
 # Tables the car runtime owns: kept raw on the model so one file serves both sides.
 RUNTIME_TABLES = ("hardware", "safety", "league")

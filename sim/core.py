@@ -49,7 +49,9 @@ class EpisodeOptions:
         if not self.time_limit_s > 0:
             raise EnvConfigError(f"time_limit_s: expected > 0 s, got {self.time_limit_s}")
         if not 0.0 < self.round_robin_advance <= 1.0:
-            raise EnvConfigError(f"round_robin_advance: expected a lap fraction in (0, 1], got {self.round_robin_advance}")
+            raise EnvConfigError(
+                f"round_robin_advance: expected a lap fraction in (0, 1], got {self.round_robin_advance}"
+            )
 
     @property
     def dt_s(self) -> float:
@@ -211,7 +213,9 @@ class BatchedSim:
             sin_yaw=sin_yaw,
         )
 
-    def _wheels_on_road(self, x: np.ndarray, y: np.ndarray, cos_yaw: np.ndarray, sin_yaw: np.ndarray) -> np.ndarray:
+    def _wheels_on_road(
+        self, x: np.ndarray, y: np.ndarray, cos_yaw: np.ndarray, sin_yaw: np.ndarray
+    ) -> np.ndarray:
         """(4, n) bool: each wheel centre strictly inside the road polygon.
 
         The road's signed distance at the chassis centre decides most cars at once: the interpolated distance

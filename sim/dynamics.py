@@ -57,7 +57,11 @@ class VehicleState:
 
 
 def advance(
-    state: VehicleState, steer_cmd_rad: np.ndarray, speed_cmd_mps: np.ndarray, limits: VehicleParams, dt_s: float
+    state: VehicleState,
+    steer_cmd_rad: np.ndarray,
+    speed_cmd_mps: np.ndarray,
+    limits: VehicleParams,
+    dt_s: float,
 ) -> np.ndarray:
     """Advance every car by one control step of `dt_s` seconds, in place. Returns the distance travelled (n,), m."""
     steer_cmd = clamp(steer_cmd_rad, -limits.max_steer_rad, limits.max_steer_rad)

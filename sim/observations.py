@@ -18,8 +18,8 @@ import numpy as np
 from gymnasium import spaces
 
 from sim.core import BatchedSim
-from sim.tracks.arc_table import ArcTable
 from sim.reward.params import RewardParams
+from sim.tracks.arc_table import ArcTable
 
 LOOKAHEAD_M = np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
 OBSERVATION_KINDS = ("state",)
@@ -40,14 +40,20 @@ class StateObservation:
         self.space = spaces.Box(low, high, dtype=np.float32)
         track = sim.forward
         # curvature ahead of each arc length, for both driving directions (forward-direction arc length)
-        self._ahead_fwd = ArcTable.sample(track.length_m, lambda s: track.curvature_at(s[:, None] + LOOKAHEAD_M))
-        self._ahead_back = ArcTable.sample(track.length_m, lambda s: -track.curvature_at(s[:, None] - LOOKAHEAD_M))
+        self._ahead_fwd = ArcTable.sample(
+            track.length_m, lambda s: track.curvature_at(s[:, None] + LOOKAHEAD_M)
+        )
+        self._ahead_back = ArcTable.sample(
+            track.length_m, lambda s: -track.curvature_at(s[:, None] - LOOKAHEAD_M)
+        )
 
     def __call__(self, params: RewardParams, idx: np.ndarray | slice) -> np.ndarray:
         """(n, 11) float32 observations of cars `idx` (the cars `params` describes)."""
         sim = self._sim
         sin_err, cos_err, lateral = sim.track_frame(params)
-        s_fwd = np.where(params.is_reversed, sim.forward.length_m - params.projection_distance, params.projection_distance)
+        s_fwd = np.where(
+            params.is_reversed, sim.forward.length_m - params.projection_distance, params.projection_distance
+        )
         kappa = self._ahead_fwd.at(s_fwd)
         if params.is_reversed.any():
             kappa = np.where(params.is_reversed[:, None], self._ahead_back.at(s_fwd), kappa)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="DeepRacer reward functions: check a file, print the params of a pose.", no_args_is_help=True)
+app = typer.Typer(
+    help="DeepRacer reward functions: check a file, print the params of a pose.", no_args_is_help=True
+)
 
 _TRACK_HELP = "Track: a built-in or imported name, or a path to a DeepRacer route .npy file."
+_CAR_HELP = "Car model: a firmware_configs name or a path to a car .toml file."
 
 
 def _fail(message: str) -> None:
@@ -22,10 +25,10 @@ def _fail(message: str) -> None:
 
 @app.command("check")
 def check(
-    file: Path = typer.Argument(..., help="A .py file defining reward_function(params) -> float."),
-    track: str = typer.Option("reinvent_base", "--track", "-t", help=_TRACK_HELP),
-    car: str = typer.Option("deepracer", "--car", help="Car model: a firmware_configs name or a .toml path."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    file: Annotated[Path, typer.Argument(help="A .py file defining reward_function(params) -> float.")],
+    track: Annotated[str, typer.Option("--track", "-t", help=_TRACK_HELP)] = "reinvent_base",
+    car: Annotated[str, typer.Option("--car", help=_CAR_HELP)] = "deepracer",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
     """Run FILE over a few hundred realistic params (scripted cars driving TRACK) and report the rewards."""
     from sim.errors import SimError
@@ -41,8 +44,10 @@ def check(
         typer.echo(json.dumps(summary))
         return
     console = Console()
-    console.print(f"[green]ok[/green] {summary['file']} on {summary['track']}: {summary['calls']} calls "
-                  f"({summary['offtrack_calls']} off track), {summary['us_per_call']} µs per call")
+    console.print(
+        f"[green]ok[/green] {summary['file']} on {summary['track']}: {summary['calls']} calls "
+        f"({summary['offtrack_calls']} off track), {summary['us_per_call']} µs per call"
+    )
     console.print(
         f"reward min {summary['reward_min']:.4g}, mean {summary['reward_mean']:.4g}, max {summary['reward_max']:.4g}, "
         f"{summary['distinct_values']} distinct values"
@@ -53,13 +58,20 @@ def check(
 
 @app.command("params")
 def params(
-    track: str = typer.Option("reinvent_base", "--track", "-t", help=_TRACK_HELP),
-    x: float = typer.Option(..., "--x", help="params x, m (DeepRacer reports a point 0.14 m ahead of the chassis)."),
-    y: float = typer.Option(..., "--y", help="params y, m."),
-    heading: float = typer.Option(0.0, "--heading", help="Heading, degrees counter-clockwise from +x."),
-    reverse: bool = typer.Option(False, "--reverse", help="Drive the track in reverse."),
-    car: str = typer.Option("deepracer", "--car", help="Car model: a firmware_configs name or a .toml path."),
-    as_json: bool = typer.Option(False, "--json", help="Print the params dict as JSON."),
+    x: Annotated[
+        float,
+        typer.Option(
+            "--x", help="params x, m (DeepRacer reports a point 0.14 m ahead of the chassis centre)."
+        ),
+    ],
+    y: Annotated[float, typer.Option("--y", help="params y, m.")],
+    track: Annotated[str, typer.Option("--track", "-t", help=_TRACK_HELP)] = "reinvent_base",
+    heading: Annotated[
+        float, typer.Option("--heading", help="Heading, degrees counter-clockwise from +x.")
+    ] = 0.0,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Drive the track in reverse.")] = False,
+    car: Annotated[str, typer.Option("--car", help=_CAR_HELP)] = "deepracer",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the params dict as JSON.")] = False,
 ) -> None:
     """Print the params dict a reward function receives for a car at that pose: standing still, steering 0,
     steps 2, driving forward from an episode started at the track's first waypoint."""

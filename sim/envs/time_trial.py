@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
+from sim.core import BatchedSim
 from sim.envs.setup import build_parts, run_step
 from sim.rules import STATUS_LABELS, EpisodeStatus
 
@@ -61,24 +62,29 @@ class TimeTrialEnv(gym.Env):
     v0: first release (state observation).
     """
 
-    metadata = {"render_modes": [], "render_fps": 15}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "render_fps": 15}
 
     def __init__(self, render_mode: str | None = None, info_params: bool = False, **kwargs: Any) -> None:
         if render_mode is not None:
-            raise gym.error.Error("rendering arrives with the viewer (sensors and viewer issue); use render_mode=None")
+            raise gym.error.Error(
+                "rendering arrives with the viewer (sensors and viewer issue); use render_mode=None"
+            )
         self._parts = build_parts(1, **kwargs)
         self._info_params = info_params
         self.action_space = self._parts.actions.gym_space()
         self.observation_space = self._parts.observe.space
-        self.metadata = {**self.metadata, "render_fps": int(round(self._parts.sim.options.control_rate_hz))}
+        self.metadata = {**self.metadata, "render_fps": round(self._parts.sim.options.control_rate_hz)}
         self._seeded = False
         self.render_mode = None
 
     @property
-    def sim(self):  # noqa: ANN201 - the BatchedSim behind this env, for tools (viewer, evaluation)
+    def sim(self) -> BatchedSim:
+        """The simulator behind this env, for tools (viewer, evaluation)."""
         return self._parts.sim
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         if seed is not None or not self._seeded:
             self._parts.sim.seed(0, self.np_random)
@@ -100,7 +106,10 @@ class TimeTrialEnv(gym.Env):
         )
 
     def _info(self, params: Any, status: EpisodeStatus) -> dict[str, Any]:
-        info: dict[str, Any] = {"episode_status": STATUS_LABELS[status], "progress": float(params.progress[0])}
+        info: dict[str, Any] = {
+            "episode_status": STATUS_LABELS[status],
+            "progress": float(params.progress[0]),
+        }
         if status is EpisodeStatus.LAP_COMPLETE:
             info["lap_time_s"] = float(self._parts.sim.episode_time_s[0])
         if self._info_params:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -29,11 +29,17 @@ class TimeTrialVectorEnv(VectorEnv):
     describe all cars.
     """
 
-    metadata = {"render_modes": [], "render_fps": 15, "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": [],
+        "render_fps": 15,
+        "autoreset_mode": AutoresetMode.SAME_STEP,
+    }
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None:
-            raise ValueError("rendering arrives with the viewer (sensors and viewer issue); use render_mode=None")
+            raise ValueError(
+                "rendering arrives with the viewer (sensors and viewer issue); use render_mode=None"
+            )
         self._parts = build_parts(num_envs, **kwargs)
         self.num_envs = num_envs
         self.single_action_space = self._parts.actions.gym_space()
@@ -55,7 +61,11 @@ class TimeTrialVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new episode for every car. `seed` an int (car i gets seed + i) or a list, one per car."""
         if seed is not None or not self._seeded:
-            seeds = seed if isinstance(seed, list) else [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+            seeds = (
+                seed
+                if isinstance(seed, list)
+                else [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+            )
             if len(seeds) != self.num_envs:
                 raise ValueError(f"reset(seed=[...]): expected {self.num_envs} seeds, got {len(seeds)}")
             for i, car_seed in enumerate(seeds):

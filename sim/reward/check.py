@@ -44,7 +44,7 @@ class RewardCheckReport:
             "reward_min": float(r.min()),
             "reward_mean": float(r.mean()),
             "reward_max": float(r.max()),
-            "distinct_values": int(len(np.unique(r))),
+            "distinct_values": len(np.unique(r)),
             "us_per_call": round(self.us_per_call, 2),
             "warnings": self.warnings(),
         }
@@ -60,7 +60,9 @@ class RewardCheckReport:
         return out
 
 
-def realistic_params(track: Track, car: str = "deepracer", n_cars: int = 8, steps: int = 60, seed: int = 0) -> list[list[dict]]:
+def realistic_params(
+    track: Track, car: str = "deepracer", n_cars: int = 8, steps: int = 60, seed: int = 0
+) -> list[list[dict]]:
     """Params dicts, `steps` per car for `n_cars` scripted cars (noisy centre-line followers at 0.8-2.5 m/s,
     two aiming outside the borders, one driving the track reversed). Returns one list per car, in order."""
     rng = np.random.default_rng(seed)
@@ -87,7 +89,9 @@ def realistic_params(track: Track, car: str = "deepracer", n_cars: int = 8, step
     return per_car
 
 
-def check_reward_file(path: str | Path, track: str | Path = "reinvent_base", car: str = "deepracer") -> RewardCheckReport:
+def check_reward_file(
+    path: str | Path, track: str | Path = "reinvent_base", car: str = "deepracer"
+) -> RewardCheckReport:
     """Run a reward file over a few hundred realistic params (RewardFunctionError on the first failure)."""
     reward_file = RewardFile.load(path)
     track_obj = load_track(track)
@@ -101,7 +105,9 @@ def check_reward_file(path: str | Path, track: str | Path = "reinvent_base", car
             offtrack += p["is_offtrack"]
     elapsed = time.perf_counter() - start
     calls = len(rewards)
-    return RewardCheckReport(str(reward_file.path), track_obj.name, calls, np.array(rewards), offtrack, elapsed / calls * 1e6)
+    return RewardCheckReport(
+        str(reward_file.path), track_obj.name, calls, np.array(rewards), offtrack, elapsed / calls * 1e6
+    )
 
 
 def params_at_pose(
@@ -117,7 +123,9 @@ def params_at_pose(
     the chassis centre) is at (x_m, y_m), heading `heading_deg`: standing still, steering 0, steps 2, the
     episode started at the track's first waypoint."""
     track_obj = track if isinstance(track, Track) else load_track(track)
-    sim = BatchedSim(1, track_obj, load_car(car).vehicle_params(), EpisodeOptions(start="start_line", reverse=reverse))
+    sim = BatchedSim(
+        1, track_obj, load_car(car).vehicle_params(), EpisodeOptions(start="start_line", reverse=reverse)
+    )
     sim.reset(np.array([0]))
     yaw = np.radians(heading_deg)
     chassis_x = x_m - MODEL_POINT_AHEAD_M * np.cos(yaw)

@@ -109,7 +109,9 @@ class RewardParams:
     @cached_property
     def _border_points(self) -> np.ndarray:
         """(n, 4): inner x, y and outer x, y of the border points nearest the car's centre-line point."""
-        s_fwd = np.where(self.is_reversed, self.forward.length_m - self.projection_distance, self.projection_distance)
+        s_fwd = np.where(
+            self.is_reversed, self.forward.length_m - self.projection_distance, self.projection_distance
+        )
         return self.forward.border_table.at(s_fwd)
 
     @cached_property

@@ -29,7 +29,9 @@ class ArcTable:
         self._delta = np.diff(self._rows, axis=0)
 
     @classmethod
-    def sample(cls, length_m: float, fn: Callable[[np.ndarray], np.ndarray], step_m: float = STEP_M) -> ArcTable:
+    def sample(
+        cls, length_m: float, fn: Callable[[np.ndarray], np.ndarray], step_m: float = STEP_M
+    ) -> ArcTable:
         """Sample `fn(s_m (n,)) -> (n,) or (n, k)` every `step_m` (or a little less) over the lap."""
         n = max(16, int(np.ceil(length_m / step_m)))
         return cls(length_m, fn(np.arange(n) * (length_m / n)))

@@ -112,7 +112,11 @@ class SegmentLocator:
         self._cell_segment = self._build_cell_segments(pts)
         # Segment data padded with wrapped copies, so a candidate window never needs a modulo: padded index
         # k + WINDOW_SEGMENTS holds segment k.
-        pad = np.r_[np.arange(-WINDOW_SEGMENTS, 0) % self.n_segments, np.arange(self.n_segments), np.arange(WINDOW_SEGMENTS)]
+        pad = np.r_[
+            np.arange(-WINDOW_SEGMENTS, 0) % self.n_segments,
+            np.arange(self.n_segments),
+            np.arange(WINDOW_SEGMENTS),
+        ]
         self._pad_segment = pad
         self._pad = [a[pad] for a in (self._ax, self._ay, self._vx, self._vy, self._inv_len2)]
         # (W, 1) offsets: candidate arrays are laid out (W, n), which numpy reduces fastest over axis 0

@@ -21,7 +21,6 @@ from sim.errors import TrackError
 from sim.tracks.arc_table import ArcTable
 from sim.tracks.geometry import Projection, RoadField, SegmentLocator
 
-
 #: Beyond the road, centre-line projections stay exact this far out (a car is off track long before).
 EXACT_BAND_M = 0.5
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import math
 import subprocess
 import sys
@@ -13,9 +12,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-import sim.car
-from sim.car import CarConfig, list_cars, load_car
 from firmware_configs.schema import CarConfigError, FirmwareConfigError
+from sim.car import CarConfig, list_cars, load_car
 
 SHIPPED = ("deepracer", "donkey-pi", "f1tenth-jetson")
 

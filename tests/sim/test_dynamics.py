@@ -39,7 +39,9 @@ def test_speed_rises_at_the_acceleration_limit_then_holds(deepracer) -> None:
     assert speeds[-1] == pytest.approx(2.0)
     # straight ahead along +x, the distance is the integral of the speed
     assert state.y_m[0] == pytest.approx(0.0, abs=1e-12)
-    assert state.x_m[0] == pytest.approx(sum(0.5 * (a + b) * DT_S for a, b in zip([0.0, *speeds[:-1]], speeds)))
+    assert state.x_m[0] == pytest.approx(
+        sum(0.5 * (a + b) * DT_S for a, b in zip([0.0, *speeds[:-1]], speeds, strict=False))
+    )
 
 
 def test_braking_is_limited_too(deepracer) -> None:
@@ -57,7 +59,9 @@ def test_commands_are_clipped_to_the_car_limits(deepracer) -> None:
 def test_steering_turns_at_the_rate_limit(deepracer) -> None:
     state = dynamics.VehicleState(1)
     dynamics.advance(state, np.full(1, deepracer.max_steer_rad), np.zeros(1), deepracer, DT_S)
-    assert state.steer_rad[0] == pytest.approx(min(deepracer.max_steer_rate_radps * DT_S, deepracer.max_steer_rad))
+    assert state.steer_rad[0] == pytest.approx(
+        min(deepracer.max_steer_rate_radps * DT_S, deepracer.max_steer_rad)
+    )
 
 
 def test_slow_constant_steering_drives_the_kinematic_circle(deepracer) -> None:
@@ -74,8 +78,16 @@ def test_slow_constant_steering_drives_the_kinematic_circle(deepracer) -> None:
     # fit the circle through three far-apart points, check every point lies on it
     a, b, c = (xs[0], ys[0]), (xs[20], ys[20]), (xs[40], ys[40])
     d = 2 * (a[0] * (b[1] - c[1]) + b[0] * (c[1] - a[1]) + c[0] * (a[1] - b[1]))
-    ux = ((a[0] ** 2 + a[1] ** 2) * (b[1] - c[1]) + (b[0] ** 2 + b[1] ** 2) * (c[1] - a[1]) + (c[0] ** 2 + c[1] ** 2) * (a[1] - b[1])) / d
-    uy = ((a[0] ** 2 + a[1] ** 2) * (c[0] - b[0]) + (b[0] ** 2 + b[1] ** 2) * (a[0] - c[0]) + (c[0] ** 2 + c[1] ** 2) * (b[0] - a[0])) / d
+    ux = (
+        (a[0] ** 2 + a[1] ** 2) * (b[1] - c[1])
+        + (b[0] ** 2 + b[1] ** 2) * (c[1] - a[1])
+        + (c[0] ** 2 + c[1] ** 2) * (a[1] - b[1])
+    ) / d
+    uy = (
+        (a[0] ** 2 + a[1] ** 2) * (c[0] - b[0])
+        + (b[0] ** 2 + b[1] ** 2) * (a[0] - c[0])
+        + (c[0] ** 2 + c[1] ** 2) * (b[0] - a[0])
+    ) / d
     radii = np.hypot(xs - ux, ys - uy)
     assert radii == pytest.approx(np.full_like(radii, radius), rel=1e-9)
 

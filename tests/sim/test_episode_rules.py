@@ -69,7 +69,7 @@ def test_reversed_track_lap_counts_progress_the_other_way() -> None:
 
 def test_driving_straight_off_the_road_ends_off_track() -> None:
     sim = make_sim()
-    status, ended, history = drive(sim, lambda p: (np.full(1, 30.0), np.full(1, 2.0)))
+    status, _ended, history = drive(sim, lambda p: (np.full(1, 30.0), np.full(1, 2.0)))
     assert EpisodeStatus(status[0]) is EpisodeStatus.OFF_TRACK
     last = history[-1].params
     assert last.is_offtrack[0] and not last.all_wheels_on_track[0]
