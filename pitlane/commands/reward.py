@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ _TRACK_HELP = "Track: a built-in or imported name, or a path to a DeepRacer rout
 _CAR_HELP = "Car model: a firmware_configs name or a path to a car .toml file."
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, markup=True)
     raise typer.Exit(code=2)
 
@@ -31,14 +31,16 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
     """Run FILE over a few hundred realistic params (scripted cars driving TRACK) and report the rewards."""
-    from sim.errors import SimError
+    from sim.errors import RewardFunctionError, SimError
     from sim.reward.check import check_reward_file
 
     try:
         report = check_reward_file(file, track, car)
-    except (SimError, ValueError) as exc:
+    except RewardFunctionError as exc:  # the file is at fault: exit 1
         Console(stderr=True).print(f"[red]reward check failed[/red]\n{exc}", highlight=False)
         raise typer.Exit(code=1) from None
+    except (SimError, ValueError) as exc:  # a bad --track or --car: a usage error, exit 2
+        _fail(str(exc))
     summary = report.summary()
     if as_json:
         typer.echo(json.dumps(summary))

@@ -104,8 +104,7 @@ class TimeTrialVectorEnv(VectorEnv):
         """Store the ended episodes' last observations and start the next ones, in place in `obs`."""
         sim = self._parts.sim
         idx = np.flatnonzero(done)
-        final_obs = np.zeros_like(obs)
-        final_obs[idx] = obs[idx]
+        final_obs = obs.copy()  # rows of cars still running are masked out by `_final_obs`
         lap_time = np.where(status == EpisodeStatus.LAP_COMPLETE, sim.episode_time_s, np.nan)
         final_info = {
             "episode_status": status.copy(),

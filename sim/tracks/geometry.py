@@ -167,13 +167,13 @@ class SegmentLocator:
         dy -= t * vy
         d2 = dx * dx + dy * dy
         j = np.argmin(d2, axis=0)
-        cols = np.arange(len(x_m))
-        seg = self._pad_segment[cand[j, cols]]
-        tt = t[j, cols]
+        pick = j * len(x_m) + np.arange(len(x_m))  # flat index of (j[i], i): 1-D takes beat 2-D fancy indexing
+        seg = self._pad_segment[cand.take(pick)]
+        tt = t.take(pick)
         # A minimum at the window's edge may continue beyond it (a point near a tight bend's centre of
         # curvature): answer those few exactly.
         edge = np.flatnonzero(
-            (j == 0) | (j == 2 * WINDOW_SEGMENTS) | (d2[j, cols] > self._outside_bound_m[cell] ** 2)
+            (j == 0) | (j == 2 * WINDOW_SEGMENTS) | (d2.take(pick) > self._outside_bound_m[cell] ** 2)
         )
         if len(edge):
             exact = self.project_brute_force(x_m[edge], y_m[edge])
