@@ -188,13 +188,12 @@ class BatchedSim:
         ndist = np.where(rev, np.where(ndist > 0.0, 1.0 - ndist, 0.0), ndist)
         progress = compute_current_progress(ndist - self.start_ndist[idx], self.prev_progress[idx])
         wheels_on = self._wheels_on_road(x, y, cos_yaw, sin_yaw)
-        closest = self._closest_waypoints(proj.segment, proj.t, rev)
         return RewardParams(
             forward=self.forward,
             backward=self.backward,
             x=mx,
             y=my,
-            heading=np.degrees(yaw),
+            yaw_rad=yaw,
             speed=np.asarray(speed_mps, dtype=np.float64),
             steering_angle=np.asarray(steer_deg, dtype=np.float64),
             progress=progress,
@@ -203,12 +202,12 @@ class BatchedSim:
             all_wheels_on_track=wheels_on[0] & wheels_on[1] & wheels_on[2] & wheels_on[3],
             is_offtrack=~(wheels_on[0] | wheels_on[1] | wheels_on[2] | wheels_on[3]),
             is_reversed=rev.copy(),
-            closest_waypoints=closest,
             projection_distance=ndist * length,
             sim_time=self.sim_time_s[idx].copy(),
             centre_x=proj.px_m,
             centre_y=proj.py_m,
             segment=proj.segment,
+            segment_t=proj.t,
             cos_yaw=cos_yaw,
             sin_yaw=sin_yaw,
         )
@@ -233,16 +232,6 @@ class BatchedSim:
             py = y[near_edge] + s * wx + c * wy
             wheels[:, near_edge] = self.forward.on_road(px, py)
         return wheels
-
-    def _closest_waypoints(self, seg: np.ndarray, t: np.ndarray, rev: np.ndarray) -> np.ndarray:
-        """(n, 2) [previous, next] waypoint indices in the driving direction: DeepRacer's bisect_right of the
-        car's lap fraction in the waypoints' lap fractions, read off the projected segment instead of searched.
-        Forward segment k runs from waypoint k to k+1; driven backwards it runs from M-1-k to M-k."""
-        m = self.forward.n_waypoints - 1
-        prev = np.where(rev, (m - 1) - seg + (t <= 0.0), seg + (t >= 1.0))
-        nxt = prev + 1
-        nxt[nxt > m] = 0
-        return np.stack([prev, nxt], axis=1)
 
     # ------------------------------------------------------------------ features for observations
 

@@ -49,9 +49,9 @@ class VehicleState:
         """Put cars `idx` at rest at the given poses."""
         self.x_m[idx] = x_m
         self.y_m[idx] = y_m
-        self.yaw_rad[idx] = yaw_rad
         self.cos_yaw[idx] = np.cos(yaw_rad)
         self.sin_yaw[idx] = np.sin(yaw_rad)
+        self.yaw_rad[idx] = np.arctan2(self.sin_yaw[idx], self.cos_yaw[idx])  # into (-pi, pi]
         self.speed_mps[idx] = 0.0
         self.steer_rad[idx] = 0.0
 

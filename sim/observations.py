@@ -39,12 +39,13 @@ class StateObservation:
         low[4], high[4] = -20.0, 20.0
         self.space = spaces.Box(low, high, dtype=np.float32)
         track = sim.forward
-        # curvature ahead of each arc length, for both driving directions (forward-direction arc length)
+        # curvature ahead of each arc length, for both driving directions (forward-direction arc length);
+        # curvature is continuous in arc length, so there are no jumps to split
         self._ahead_fwd = ArcTable.sample(
-            track.length_m, lambda s: track.curvature_at(s[:, None] + LOOKAHEAD_M)
+            track.length_m, lambda s: track.curvature_at(s[:, None] + LOOKAHEAD_M), split_jumps=False
         )
         self._ahead_back = ArcTable.sample(
-            track.length_m, lambda s: -track.curvature_at(s[:, None] - LOOKAHEAD_M)
+            track.length_m, lambda s: -track.curvature_at(s[:, None] - LOOKAHEAD_M), split_jumps=False
         )
 
     def __call__(self, params: RewardParams, idx: np.ndarray | slice) -> np.ndarray:

@@ -74,7 +74,7 @@ class RewardParams:
     backward: Track
     x: np.ndarray
     y: np.ndarray
-    heading: np.ndarray
+    yaw_rad: np.ndarray  # heading in radians (not a DeepRacer key; `heading` is degrees)
     speed: np.ndarray
     steering_angle: np.ndarray
     progress: np.ndarray
@@ -83,14 +83,14 @@ class RewardParams:
     all_wheels_on_track: np.ndarray
     is_offtrack: np.ndarray
     is_reversed: np.ndarray
-    closest_waypoints: np.ndarray  # (n, 2) int: [previous, next] in the driving direction
     projection_distance: np.ndarray
     sim_time: np.ndarray
-    # not DeepRacer keys: the nearest centre-line point, the index of its segment (forward direction), and
-    # the cosine and sine of the heading
+    # not DeepRacer keys: the nearest centre-line point, its segment (forward direction) and the fraction
+    # along it, and the cosine and sine of the heading
     centre_x: np.ndarray
     centre_y: np.ndarray
     segment: np.ndarray
+    segment_t: np.ndarray
     cos_yaw: np.ndarray
     sin_yaw: np.ndarray
 
@@ -101,6 +101,22 @@ class RewardParams:
     @property
     def track_length(self) -> float:
         return self.forward.length_m
+
+    @cached_property
+    def heading(self) -> np.ndarray:
+        """Yaw in degrees, counter-clockwise from +x, in (-180, 180]."""
+        return np.degrees(self.yaw_rad)
+
+    @cached_property
+    def closest_waypoints(self) -> np.ndarray:
+        """(n, 2) int [previous, next] waypoint indices in the driving direction: DeepRacer's bisect_right of
+        the car's lap fraction in the waypoints' lap fractions, read off the projected segment instead of
+        searched. Forward segment k runs from waypoint k to k+1; driven backwards it runs from M-1-k to M-k."""
+        m = self.forward.n_waypoints - 1
+        seg, t = self.segment, self.segment_t
+        prev = np.where(self.is_reversed, (m - 1) - seg + (t <= 0.0), seg + (t >= 1.0))
+        prev[prev >= m] = 0  # standing on the start line: lap fraction 0 lies between waypoints 0 and 1
+        return np.stack([prev, prev + 1], axis=1)
 
     @cached_property
     def is_crashed(self) -> np.ndarray:

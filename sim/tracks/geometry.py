@@ -167,7 +167,9 @@ class SegmentLocator:
         dy -= t * vy
         d2 = dx * dx + dy * dy
         j = np.argmin(d2, axis=0)
-        pick = j * len(x_m) + np.arange(len(x_m))  # flat index of (j[i], i): 1-D takes beat 2-D fancy indexing
+        pick = j * len(x_m) + np.arange(
+            len(x_m)
+        )  # flat index of (j[i], i): 1-D takes beat 2-D fancy indexing
         seg = self._pad_segment[cand.take(pick)]
         tt = t.take(pick)
         # A minimum at the window's edge may continue beyond it (a point near a tight bend's centre of

@@ -252,5 +252,8 @@ class Track:
 
     def border_points(self, cx_m: np.ndarray, cy_m: np.ndarray) -> tuple[Projection, Projection]:
         """Nearest inner and outer border points to centre-line points (n,): DeepRacer's
-        `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and the same for the outer border."""
-        return self.inner_locator.project(cx_m, cy_m), self.outer_locator.project(cx_m, cy_m)
+        `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and the same for the outer border, by
+        brute force over every border segment (exact even where the nearest point jumps at a bend)."""
+        return self.inner_locator.project_brute_force(cx_m, cy_m), self.outer_locator.project_brute_force(
+            cx_m, cy_m
+        )
