@@ -150,61 +150,27 @@ class RewardParams:
         return (self.backward if self.is_reversed[i] else self.forward).waypoint_list
 
     def dicts(self) -> list[dict[str, Any]]:
-        """One DeepRacer params dict per car, with plain Python values (bool, float, int, list)."""
-        cols = {
-            key: getattr(self, key).tolist()
-            for key in (
-                "all_wheels_on_track",
-                "x",
-                "y",
-                "heading",
-                "distance_from_center",
-                "is_left_of_center",
-                "progress",
-                "steps",
-                "speed",
-                "steering_angle",
-                "track_width",
-                "is_reversed",
-                "is_offtrack",
-                "projection_distance",
-                "sim_time",
-            )
-        }
+        """One DeepRacer params dict per car (every key of `PARAM_KEYS`), with plain Python values."""
+        columns = [getattr(self, key).tolist() for key in _ARRAY_KEYS]
         closest = self.closest_waypoints.tolist()
+        reversed_ = columns[_ARRAY_KEYS.index("is_reversed")]
         fwd, back = self.forward.waypoint_list, self.backward.waypoint_list
         length = self.track_length
-        return [
-            _one_dict(cols, i, closest[i], back if cols["is_reversed"][i] else fwd, length)
-            for i in range(self.n)
-        ]
+        out = []
+        for i, values in enumerate(zip(*columns, strict=True)):
+            d = dict(zip(_ARRAY_KEYS, values, strict=True))
+            d["track_length"] = length
+            d["waypoints"] = back if reversed_[i] else fwd  # shared, never copied per call
+            d["closest_waypoints"] = closest[i]
+            d.update(no_objects())
+            out.append(d)
+        return out
 
 
-def _one_dict(
-    cols: dict[str, list[Any]],
-    i: int,
-    closest: list[int],
-    waypoints: list[tuple[float, float]],
-    length_m: float,
-) -> dict[str, Any]:
+def no_objects() -> dict[str, Any]:
+    """DeepRacer's values of the object keys on a track without objects or bot cars (fresh lists each call)."""
     return {
-        "all_wheels_on_track": cols["all_wheels_on_track"][i],
-        "x": cols["x"][i],
-        "y": cols["y"][i],
-        "heading": cols["heading"][i],
-        "distance_from_center": cols["distance_from_center"][i],
-        "is_left_of_center": cols["is_left_of_center"][i],
-        "progress": cols["progress"][i],
-        "steps": cols["steps"][i],
-        "speed": cols["speed"][i],
-        "steering_angle": cols["steering_angle"][i],
-        "track_width": cols["track_width"][i],
-        "track_length": length_m,
-        "waypoints": waypoints,
-        "closest_waypoints": closest,
-        "is_reversed": cols["is_reversed"][i],
         "is_crashed": False,
-        "is_offtrack": cols["is_offtrack"][i],
         "closest_objects": [0, 0],
         "objects_location": [],
         "objects_left_of_center": [],
@@ -213,6 +179,10 @@ def _one_dict(
         "objects_heading": [],
         "objects_speed": [],
         "object_in_camera": False,
-        "projection_distance": cols["projection_distance"][i],
-        "sim_time": cols["sim_time"][i],
     }
+
+
+#: Keys whose values differ per car, read from the arrays (in `PARAM_KEYS` order).
+_ARRAY_KEYS = tuple(
+    key for key in PARAM_KEYS if key not in {"track_length", "waypoints", "closest_waypoints", *no_objects()}
+)

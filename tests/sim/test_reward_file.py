@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sim.errors import RewardFunctionError, SimError
+from sim.reward.params import no_objects
 from sim.reward.python_file import RewardFile, RewardInstance, format_params
 from tests.conftest import skip_or_fail
 
@@ -61,18 +62,10 @@ def make_params(**overrides: Any) -> dict[str, Any]:
         "waypoints": waypoints,
         "closest_waypoints": [prev_i, next_i],
         "is_reversed": False,
-        "is_crashed": False,
         "is_offtrack": False,
-        "closest_objects": [0, 0],
-        "objects_location": [],
-        "objects_left_of_center": [],
-        "objects_distance": [],
-        "objects_distance_from_center": [],
-        "objects_heading": [],
-        "objects_speed": [],
-        "object_in_camera": False,
         "projection_distance": 1.49,
         "sim_time": 0.8,
+        **no_objects(),
     }
     params.update(overrides)
     return params
