@@ -14,6 +14,7 @@ import numpy as np
 
 from sim import dynamics, rules
 from sim.errors import EnvConfigError
+from sim.randomization import EpisodeRandomization, get_preset
 from sim.reward.params import MODEL_POINT_AHEAD_M, RewardParams, compute_current_progress
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class EpisodeOptions:
     start: "round_robin" — each new episode of a car starts `round_robin_advance` of a lap further on, from a
         slot its seed picks (DeepRacer training); "start_line" — always at the start line (evaluation).
     reverse: drive the track the other way. alternate_direction: flip direction every episode.
+    randomization: domain-randomisation preset (`none`, `light`, `strong`, `eval-shift`; see
+        `sim.randomization`), drawn per car per episode.
     """
 
     control_rate_hz: float = 15.0
@@ -40,8 +43,10 @@ class EpisodeOptions:
     round_robin_advance: float = 0.05
     reverse: bool = False
     alternate_direction: bool = False
+    randomization: str = "none"
 
     def __post_init__(self) -> None:
+        get_preset(self.randomization)  # a clear error for an unknown preset name
         if self.start not in START_MODES:
             raise EnvConfigError(f"start: expected one of {START_MODES}, got {self.start!r}")
         if not 1.0 <= self.control_rate_hz <= 1000.0:
@@ -82,7 +87,10 @@ class BatchedSim:
         self.vehicle = vehicle
         self.options = options
         self.state = dynamics.VehicleState(n)
-        self.delay = dynamics.CommandDelay(n, round(vehicle.latency_s * options.control_rate_hz))
+        self.randomization = EpisodeRandomization(n, options.randomization)
+        self._base_lag = round(vehicle.latency_s * options.control_rate_hz)
+        max_latency_s = vehicle.latency_s + self.randomization.preset.latency_ms[1] / 1000.0
+        self.delay = dynamics.CommandDelay(n, self._base_lag, round(max_latency_s * options.control_rate_hz))
         self.counters = rules.EpisodeCounters(n)
         self.is_reversed = np.full(n, options.reverse)
         self.start_ndist = np.zeros(n)
@@ -128,6 +136,7 @@ class BatchedSim:
         keys = list(zip(self.is_reversed[idx].tolist(), self.start_ndist[idx].tolist(), strict=True))
         poses = np.array([self._start_pose(key) for key in keys]).reshape(len(idx), 3)
         self.state.place(idx, poses[:, 0], poses[:, 1], poses[:, 2])
+        self._randomize(idx)
         self.episode_index[idx] += 1
         self.prev_progress[idx] = 0.0
         self.steps[idx] = 1.0
@@ -135,6 +144,15 @@ class BatchedSim:
         self.counters.clear(idx)
         self.delay.clear(idx)
         return keys
+
+    def _randomize(self, idx: np.ndarray) -> None:
+        """Draw this episode's randomised physics and sensor values for cars `idx` (nothing for `none`)."""
+        rnd = self.randomization
+        if rnd.neutral:
+            return
+        rnd.draw(idx, self.rngs)
+        latency_s = self.vehicle.latency_s + rnd.latency_ms[idx] / 1000.0
+        self.delay.set_lag(idx, np.round(latency_s * self.options.control_rate_hz).astype(np.intp))
 
     def _start_pose(self, key: tuple[bool, float]) -> tuple[float, float, float]:
         """(x_m, y_m, yaw_rad) of a start key; start keys repeat, so poses are computed once."""
@@ -154,8 +172,13 @@ class BatchedSim:
     def step(self, steer_deg: np.ndarray, speed_mps: np.ndarray) -> StepOutcome:
         """Apply each car's commanded steering (deg, + = left) and speed (m/s) for one control step."""
         dt = self.options.dt_s
+        rnd = self.randomization
         act_steer, act_speed = self.delay.push(np.radians(steer_deg), speed_mps)
-        travelled = dynamics.advance(self.state, act_steer, act_speed, self.vehicle, dt)
+        if rnd.neutral:
+            travelled = dynamics.advance(self.state, act_steer, act_speed, self.vehicle, dt)
+        else:
+            act_steer = act_steer + np.radians(rnd.steering_trim_deg)
+            travelled = dynamics.advance(self.state, act_steer, act_speed, self.vehicle, dt, rnd.grip_scale)
         self.steps += 1.0
         self.episode_time_s += dt
         self.sim_time_s += dt

@@ -62,8 +62,12 @@ def advance(
     speed_cmd_mps: np.ndarray,
     limits: VehicleParams,
     dt_s: float,
+    grip_scale: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Advance every car by one control step of `dt_s` seconds, in place. Returns the distance travelled (n,), m."""
+    """Advance every car by one control step of `dt_s` seconds, in place. Returns the distance travelled (n,), m.
+
+    `grip_scale` (n,) multiplies each car's lateral grip (domain randomisation); None means 1.
+    """
     steer_cmd = clamp(steer_cmd_rad, -limits.max_steer_rad, limits.max_steer_rad)
     speed_cmd = clamp(speed_cmd_mps, 0.0, limits.max_speed_mps)
 
@@ -76,7 +80,8 @@ def advance(
     state.speed_mps = v1
 
     yaw_rate = v_mean * np.tan(state.steer_rad) / limits.wheelbase_m
-    max_yaw_rate = limits.lateral_grip_mps2 / np.maximum(v_mean, 1e-6)
+    grip = limits.lateral_grip_mps2 if grip_scale is None else limits.lateral_grip_mps2 * grip_scale
+    max_yaw_rate = grip / np.maximum(v_mean, 1e-6)
     yaw_rate = clamp(yaw_rate, -max_yaw_rate, max_yaw_rate)
 
     dyaw = yaw_rate * dt_s
@@ -123,27 +128,38 @@ def small_angle_trig(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class CommandDelay:
-    """A per-car FIFO of (steering rad, speed m/s) commands: what goes in acts `latency_steps` steps later.
+    """Per-car actuation latency: a command acts `lag` steps after it was given (each car its own lag).
 
-    Cars that are reset start with a queue of "stand still, wheels straight".
+    A ring of the last `max_lag + 1` commands per car; cars that are reset start from "stand still, wheels
+    straight". Lags can change per episode (domain randomisation) with `set_lag`.
     """
 
-    def __init__(self, n: int, latency_steps: int) -> None:
-        self.latency_steps = int(latency_steps)
-        self._queue = np.zeros((max(self.latency_steps, 1), 2, n))
+    def __init__(self, n: int, latency_steps: int, max_latency_steps: int | None = None) -> None:
+        self.max_lag = max(int(latency_steps), int(max_latency_steps or 0))
+        self.lag = np.full(n, int(latency_steps), dtype=np.intp)
+        self._uniform = True
+        self._ring = np.zeros((self.max_lag + 1, 2, n))
         self._head = 0
+        self._cars = np.arange(n)
+
+    def set_lag(self, idx: np.ndarray, lag_steps: np.ndarray) -> None:
+        """Cars `idx` get lags `lag_steps` (clipped to 0..max_lag)."""
+        self.lag[idx] = np.clip(lag_steps, 0, self.max_lag)
+        self._uniform = bool((self.lag == self.lag[0]).all())
 
     def push(self, steer_rad: np.ndarray, speed_mps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Queue this step's commands; return the commands that act now (n,), (n,)."""
-        if self.latency_steps == 0:
+        """Record this step's commands; return the commands that act now (n,), (n,)."""
+        if self.max_lag == 0:
             return steer_rad, speed_mps
-        slot = self._queue[self._head]
-        out_steer, out_speed = slot[0].copy(), slot[1].copy()
-        slot[0] = steer_rad
-        slot[1] = speed_mps
-        self._head = (self._head + 1) % self.latency_steps
-        return out_steer, out_speed
+        self._head = (self._head + 1) % len(self._ring)
+        self._ring[self._head, 0] = steer_rad
+        self._ring[self._head, 1] = speed_mps
+        if self._uniform:
+            slot = self._ring[(self._head - self.lag[0]) % len(self._ring)]
+            return slot[0].copy(), slot[1].copy()
+        rows = (self._head - self.lag) % len(self._ring)
+        return self._ring[rows, 0, self._cars], self._ring[rows, 1, self._cars]
 
     def clear(self, idx: np.ndarray) -> None:
-        """Forget queued commands of cars `idx`."""
-        self._queue[:, :, idx] = 0.0
+        """Forget the commands of cars `idx`."""
+        self._ring[:, :, idx] = 0.0

@@ -22,13 +22,13 @@ def sim_bench(
     ] = False,
     n_envs: Annotated[
         list[int] | None,
-        typer.Option("--n-envs", "-n", help="Batch sizes to measure (repeatable). [default: 1 64 1024]"),
+        typer.Option("--n-envs", "-n", help="Batch sizes to measure (repeatable; default 1, 64 and 1024)."),
     ] = None,
     reward: Annotated[
         list[str] | None,
         typer.Option(
             "--reward",
-            help="'batched' (built-in centerline) and/or 'python' (a DeepRacer file). [default: both]",
+            help="'batched' (built-in centerline) and/or 'python' (a DeepRacer file); default both.",
         ),
     ] = None,
     seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Wall time per measurement, s.")] = 2.0,
