@@ -1,4 +1,19 @@
-"""Observations the policy sees. This issue ships `state`; camera and lidar arrive with the sensors issue.
+"""Observations the policy sees: `state`, camera and lidar kinds, alone or combined.
+
+`observation=` takes one kind or several joined with "+" (or a list; DeepRacer's sensor names work too):
+
+| kind | DeepRacer name | one car's reading |
+|---|---|---|
+| `state` | — | Box (11,) float32, below (simulator only) |
+| `camera` | FRONT_FACING_CAMERA | Box (H, W) uint8 grayscale, from the car config's `[camera]` |
+| `stereo_camera` | STEREO_CAMERAS | Box (H, W, 2) uint8 |
+| `lidar` | LIDAR | ranges, m (see `sim.sensors.lidar`) |
+| `sector_lidar` | SECTOR_LIDAR | per-sector occupancy |
+| `discretized_sector_lidar` | DISCRETIZED_SECTOR_LIDAR | per-sector discretised distance |
+| `scan` | — | F1TENTH-style 2-D scan, m |
+
+One kind gives that kind's space; several give a `Dict` with keys `state`, `camera`, `lidar` (at most one
+camera kind and one lidar kind, as DeepRacer's sensor list allows).
 
 `state` (float32, shape (11,)) — privileged features a real car does not have, for fast training and as a
 teacher for camera students:
@@ -14,15 +29,62 @@ teacher for camera students:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from gymnasium import spaces
 
 from sim.core import BatchedSim
+from sim.errors import EnvConfigError
 from sim.reward.params import RewardParams
+from sim.sensors.base import Poses
 from sim.tracks.arc_table import ArcTable
 
+if TYPE_CHECKING:
+    from sim.car import CarConfig
+
 LOOKAHEAD_M = np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
-OBSERVATION_KINDS = ("state",)
+OBSERVATION_KINDS = (
+    "state",
+    "camera",
+    "stereo_camera",
+    "lidar",
+    "sector_lidar",
+    "discretized_sector_lidar",
+    "scan",
+)
+#: the Dict key each kind fills when kinds are combined
+SLOT = {
+    kind: "camera" if "camera" in kind else ("state" if kind == "state" else "lidar")
+    for kind in OBSERVATION_KINDS
+}
+DEEPRACER_SENSORS = {
+    "FRONT_FACING_CAMERA": "camera",
+    "STEREO_CAMERAS": "stereo_camera",
+    "LIDAR": "lidar",
+    "SECTOR_LIDAR": "sector_lidar",
+    "DISCRETIZED_SECTOR_LIDAR": "discretized_sector_lidar",
+}
+ObservationSpec = str | list[str] | tuple[str, ...]
+
+
+def parse_observation(spec: ObservationSpec) -> tuple[str, ...]:
+    """Kinds from "camera+lidar", ["FRONT_FACING_CAMERA", "LIDAR"], "state", ... (EnvConfigError if unusable)."""
+    parts = spec.split("+") if isinstance(spec, str) else list(spec)
+    kinds = tuple(DEEPRACER_SENSORS.get(p.strip(), p.strip().lower()) for p in parts)
+    unknown = [k for k in kinds if k not in OBSERVATION_KINDS]
+    if unknown or not kinds:
+        raise EnvConfigError(
+            f"observation: unknown kind(s) {unknown or [spec]}; expected one or more of {OBSERVATION_KINDS} "
+            f"(or DeepRacer's {sorted(DEEPRACER_SENSORS)}) joined with '+'"
+        )
+    slots = [SLOT[k] for k in kinds]
+    for slot in set(slots):
+        if slots.count(slot) > 1:
+            raise EnvConfigError(
+                f"observation: at most one {slot} kind, got {[k for k in kinds if SLOT[k] == slot]}"
+            )
+    return kinds
 
 
 class StateObservation:
@@ -67,3 +129,78 @@ class StateObservation:
         obs[:, 5:] = kappa
         np.maximum(obs, self.space.low, out=obs)
         return np.minimum(obs, self.space.high, out=obs)
+
+
+class Observer:
+    """All the observation kinds of an environment: `space` for one car, and `(params, idx)` -> the batch
+    (an array for one kind, a dict of arrays keyed by `SLOT` for several).
+
+    `cacheable`: a car's first observation depends on its start pose only (the vector env reuses it).
+    """
+
+    def __init__(self, kinds: tuple[str, ...], parts: dict[str, Any]) -> None:
+        self.kinds = kinds
+        self._parts = parts  # slot -> StateObservation or a sensor
+        spaces_ = {slot: part.space for slot, part in parts.items()}
+        self.space = next(iter(spaces_.values())) if len(parts) == 1 else spaces.Dict(spaces_)
+        self.cacheable = kinds == ("state",)
+        self._sim: BatchedSim | None = None
+
+    @classmethod
+    def build(cls, spec: ObservationSpec, sim: BatchedSim, car: CarConfig) -> Observer:
+        kinds = parse_observation(spec)
+        parts = {SLOT[kind]: _make_part(kind, sim, car) for kind in kinds}
+        observer = cls(kinds, parts)
+        observer._sim = sim
+        return observer
+
+    def __call__(self, params: RewardParams, idx: np.ndarray | slice) -> Any:
+        poses = None
+        out = {}
+        for slot, part in self._parts.items():
+            if slot == "state":
+                out[slot] = part(params, idx)
+            else:
+                if poses is None:
+                    st = self._sim.state
+                    poses = Poses(st.x_m[idx], st.y_m[idx], st.cos_yaw[idx], st.sin_yaw[idx])
+                out[slot] = part.render(poses, idx)
+        return out if len(out) > 1 else next(iter(out.values()))
+
+
+def _make_part(kind: str, sim: BatchedSim, car: CarConfig) -> Any:
+    """The sensor (or state builder) of one kind; sensor modules are imported only when asked for."""
+    if kind == "state":
+        return StateObservation(sim)
+    if kind in ("camera", "stereo_camera"):
+        from sim.sensors.camera import CameraSensor
+
+        return CameraSensor(sim.forward, car, randomization=sim.randomization, stereo=kind == "stereo_camera")
+    from sim.sensors.lidar import LidarSensor
+
+    return LidarSensor(sim.forward, kind=kind, randomization=sim.randomization)
+
+
+# ------------------------------------------------------------------ batches that may be dicts of arrays
+
+
+def batch_take(batch: Any, idx: np.ndarray) -> Any:
+    """Rows `idx` of an observation batch (array or dict of arrays)."""
+    if isinstance(batch, dict):
+        return {key: value[idx] for key, value in batch.items()}
+    return batch[idx]
+
+
+def batch_put(batch: Any, idx: np.ndarray, rows: Any) -> None:
+    """Write `rows` into rows `idx` of a batch, in place."""
+    if isinstance(batch, dict):
+        for key, value in batch.items():
+            value[idx] = rows[key]
+    else:
+        batch[idx] = rows
+
+
+def batch_copy(batch: Any) -> Any:
+    if isinstance(batch, dict):
+        return {key: value.copy() for key, value in batch.items()}
+    return batch.copy()

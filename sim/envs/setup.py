@@ -20,7 +20,7 @@ from sim.action_space import (
 from sim.car import CarConfig, load_car
 from sim.core import BatchedSim, EpisodeOptions
 from sim.errors import EnvConfigError
-from sim.observations import OBSERVATION_KINDS, StateObservation
+from sim.observations import ObservationSpec, Observer, parse_observation
 from sim.reward.sources import RewardSource, RewardSpec, resolve_reward
 from sim.tracks import Track, load_track
 
@@ -34,7 +34,7 @@ class EnvParts:
 
     sim: BatchedSim
     actions: ActionSpace
-    observe: StateObservation
+    observe: Observer
     reward: RewardSource
     car: CarConfig
 
@@ -61,14 +61,13 @@ def build_parts(
     n: int,
     track: str | Path | Track = "reinvent_base",
     car: str | Path | CarConfig = "deepracer",
-    observation: str = "state",
+    observation: ObservationSpec = "state",
     action_space: ActionSpaceSpec = None,
     reward: RewardSpec = "centerline",
     **episode: Any,
 ) -> EnvParts:
     """Build the parts of an environment with n cars; `episode` holds `EpisodeOptions` fields."""
-    if observation not in OBSERVATION_KINDS:
-        raise EnvConfigError(f"observation: expected one of {OBSERVATION_KINDS}, got {observation!r}")
+    parse_observation(observation)  # fail fast, before the track's rasters are built
     unknown = set(episode) - set(EpisodeOptions.__dataclass_fields__)
     if unknown:
         raise EnvConfigError(
@@ -80,7 +79,8 @@ def build_parts(
     sim = BatchedSim(n, track_obj, car_cfg.vehicle_params(), EpisodeOptions(**episode))
     source = resolve_reward(reward)
     source.bind(n)
-    return EnvParts(sim, resolve_action_space(action_space), StateObservation(sim), source, car_cfg)
+    observer = Observer.build(observation, sim, car_cfg)
+    return EnvParts(sim, resolve_action_space(action_space), observer, source, car_cfg)
 
 
 def run_step(parts: EnvParts, actions: Any) -> tuple[Any, Any, Any]:

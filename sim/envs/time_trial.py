@@ -9,6 +9,7 @@ import numpy as np
 
 from sim.core import BatchedSim
 from sim.envs.setup import build_parts, run_step
+from sim.observations import batch_take
 from sim.rules import STATUS_LABELS, EpisodeStatus
 
 
@@ -91,14 +92,14 @@ class TimeTrialEnv(gym.Env):
             self._seeded = True
         self._parts.sim.reset(np.array([0]))
         params = self._parts.sim.standing(np.array([0]))
-        obs = self._parts.observe(params, slice(0, 1))[0]
+        obs = batch_take(self._parts.observe(params, slice(0, 1)), 0)
         return obs, self._info(params, EpisodeStatus.IN_PROGRESS)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         obs, rewards, outcome = run_step(self._parts, np.asarray(action)[None, ...])
         status = EpisodeStatus(int(outcome.status[0]))
         return (
-            obs[0],
+            batch_take(obs, 0),
             float(rewards[0]),
             bool(outcome.terminated[0]),
             bool(outcome.truncated[0]),

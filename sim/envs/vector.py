@@ -11,6 +11,7 @@ from gymnasium.vector.utils import batch_space
 
 from sim.core import BatchedSim
 from sim.envs.setup import build_parts, run_step
+from sim.observations import batch_copy, batch_put
 from sim.rules import EpisodeStatus
 
 
@@ -83,16 +84,22 @@ class TimeTrialVectorEnv(VectorEnv):
             infos.update(self._autoreset(obs, outcome.status, outcome.params.progress, done))
         return obs, rewards, outcome.terminated, outcome.truncated, infos
 
-    def _start_episodes(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reset cars `idx`; their first observations (k, d) and progress (k,). Cars at the same start
-        (direction, lap fraction) start identically, so each start's observation is computed once."""
+    def _start_episodes(self, idx: np.ndarray) -> tuple[Any, np.ndarray]:
+        """Reset cars `idx`; their first observations (a batch of k) and progress (k,).
+
+        For the `state` observation, cars at the same start (direction, lap fraction) start identically, so
+        each start's observation is computed once; sensors (noise, randomisation) are observed every time."""
         sim = self._parts.sim
         keys = sim.reset(idx)
+        observe = self._parts.observe
+        if not observe.cacheable:
+            params = sim.standing(idx)
+            return observe(params, idx), params.progress
         missing = [j for j, key in enumerate(keys) if key not in self._first_obs]
         if missing:
             cars = idx[missing]
             params = sim.standing(cars)
-            fresh = self._parts.observe(params, cars)
+            fresh = observe(params, cars)
             for j, row, progress in zip(missing, fresh, params.progress.tolist(), strict=True):
                 self._first_obs[keys[j]] = (row, progress)
         first = [self._first_obs[key] for key in keys]
@@ -104,7 +111,7 @@ class TimeTrialVectorEnv(VectorEnv):
         """Store the ended episodes' last observations and start the next ones, in place in `obs`."""
         sim = self._parts.sim
         idx = np.flatnonzero(done)
-        final_obs = obs.copy()  # rows of cars still running are masked out by `_final_obs`
+        final_obs = batch_copy(obs)  # rows of cars still running are masked out by `_final_obs`
         lap_time = np.where(status == EpisodeStatus.LAP_COMPLETE, sim.episode_time_s, np.nan)
         final_info = {
             "episode_status": status.copy(),
@@ -114,5 +121,6 @@ class TimeTrialVectorEnv(VectorEnv):
             "lap_time_s": lap_time,
             "_lap_time_s": done,
         }
-        obs[idx], _ = self._start_episodes(idx)
+        first, _ = self._start_episodes(idx)
+        batch_put(obs, idx, first)
         return {"final_obs": final_obs, "_final_obs": done, "final_info": final_info, "_final_info": done}
