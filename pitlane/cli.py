@@ -8,7 +8,7 @@ import logging
 import typer
 
 from pitlane import __version__
-from pitlane.commands import bench, reward, tracks
+from pitlane.commands import bench, reward, tracks, view
 
 app = typer.Typer(
     name="pitlane",
@@ -24,6 +24,7 @@ app = typer.Typer(
 app.add_typer(tracks.app, name="tracks")
 app.add_typer(reward.app, name="reward")
 app.add_typer(bench.app, name="bench")
+app.add_typer(view.app, name="view")
 
 
 def _version(value: bool) -> None:

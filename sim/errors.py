@@ -19,3 +19,7 @@ class EnvConfigError(SimError, ValueError):
 
 class RewardFunctionError(SimError, RuntimeError):
     """A user reward function failed to load, raised, or returned a value that is not a finite number."""
+
+
+class SimTraceError(SimError, ValueError):
+    """A simtrace file cannot be read (names the file and line)."""

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from sim.car import CarConfig
 from sim.core import BatchedSim
 from sim.envs.setup import build_parts, run_step
 from sim.observations import batch_take
@@ -30,9 +31,12 @@ class TimeTrialEnv(gym.Env):
     `sim.action_space` object. Default: five steering angles x two speeds.
 
     ## Observation space
-    `observation="state"`: `Box(11,)` float32 — speed (m/s), wheel angle (rad), sin/cos of the heading error,
-    lateral offset (half track widths), and centre-line curvature (1/m) 0.25 to 3 m ahead
-    (see `sim.observations`). Camera and lidar come with the sensors issue.
+    `observation="state"` (default): `Box(11,)` float32 — speed (m/s), wheel angle (rad), sin/cos of the
+    heading error, lateral offset (half track widths), and centre-line curvature (1/m) 0.25 to 3 m ahead.
+    `"camera"`: the car's camera, `Box(0, 255, (H, W), uint8)` grayscale (160x120 for `deepracer`),
+    rendered from the car config's `[camera]`; `"stereo_camera"` `(H, W, 2)`; `"lidar"`,
+    `"sector_lidar"`, `"discretized_sector_lidar"` (DeepRacer's) and `"scan"` (F1TENTH-style); several kinds
+    joined with "+" give a `Dict` (keys `state`, `camera`, `lidar`). See `sim.observations`.
 
     ## Rewards
     Whatever the reward function returns; None, NaN, inf, |r| > 1e5 or an exception stop with an error naming
@@ -48,6 +52,15 @@ class TimeTrialEnv(gym.Env):
     15 steps running), immobilised (moved < 0.3 mm on 15 steps running). Truncated: `time_limit_s`
     (180 s) of simulated time. `info["episode_status"]` names the end as DeepRacer's logs do.
 
+    ## Domain randomisation
+    `randomization="none"` (default), `"light"`, `"strong"`, or the held-out `"eval-shift"`: per-episode
+    lighting, noise, blur, tape width, ground texture, camera pitch/height, lidar noise, steering trim,
+    latency and grip, drawn per car from its seed (see `sim.randomization`).
+
+    ## Rendering
+    `render_mode="rgb_array"` (`render()` returns an (H, W, 3) uint8 top-down view with trail, HUD and the
+    sensor inset) or `"human"` (a pygame window); pygame is imported only then.
+
     ## Info
     `episode_status`, `progress` (%), `lap_time_s` (when the lap completes), `params` (the DeepRacer params
     dict of this step, only with `info_params=True`, since building it costs time).
@@ -55,20 +68,21 @@ class TimeTrialEnv(gym.Env):
     ## Arguments
     `gymnasium.make("pitlane/TimeTrial-v0", track="reinvent_base", car="deepracer", observation="state",
     action_space=None, reward="centerline", control_rate_hz=15.0, time_limit_s=180.0, start="round_robin",
-    round_robin_advance=0.05, reverse=False, alternate_direction=False, info_params=False)`.
+    round_robin_advance=0.05, reverse=False, alternate_direction=False, randomization="none",
+    render_mode=None, info_params=False)`.
     For many cars in one process, `gymnasium.make_vec("pitlane/TimeTrial-v0", num_envs=N,
     vectorization_mode="vector_entry_point")` gives the batched `TimeTrialVectorEnv` with identical cars.
 
     ## Version history
-    v0: first release (state observation).
+    v0: first release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "render_fps": 15}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 15}
 
     def __init__(self, render_mode: str | None = None, info_params: bool = False, **kwargs: Any) -> None:
-        if render_mode is not None:
+        if render_mode not in (None, *self.metadata["render_modes"]):
             raise gym.error.Error(
-                "rendering arrives with the viewer (sensors and viewer issue); use render_mode=None"
+                f"render_mode: expected None or one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
         self._parts = build_parts(1, **kwargs)
         self._info_params = info_params
@@ -76,7 +90,17 @@ class TimeTrialEnv(gym.Env):
         self.observation_space = self._parts.observe.space
         self.metadata = {**self.metadata, "render_fps": round(self._parts.sim.options.control_rate_hz)}
         self._seeded = False
-        self.render_mode = None
+        self.render_mode = render_mode
+        self._viewer = None
+        if render_mode is not None:
+            from sim.viewer import RenderSession  # pygame only when rendering
+
+            self._viewer = RenderSession(self, mode=render_mode, car=self._parts.car)
+
+    @property
+    def car(self) -> CarConfig:
+        """The car model this environment simulates."""
+        return self._parts.car
 
     @property
     def sim(self) -> BatchedSim:
@@ -93,18 +117,35 @@ class TimeTrialEnv(gym.Env):
         self._parts.sim.reset(np.array([0]))
         params = self._parts.sim.standing(np.array([0]))
         obs = batch_take(self._parts.observe(params, slice(0, 1)), 0)
-        return obs, self._info(params, EpisodeStatus.IN_PROGRESS)
+        info = self._info(params, EpisodeStatus.IN_PROGRESS)
+        if self._viewer is not None:
+            self._viewer.reset(obs, info)
+        return obs, info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         obs, rewards, outcome = run_step(self._parts, np.asarray(action)[None, ...])
         status = EpisodeStatus(int(outcome.status[0]))
-        return (
+        result = (
             batch_take(obs, 0),
             float(rewards[0]),
             bool(outcome.terminated[0]),
             bool(outcome.truncated[0]),
             self._info(outcome.params, status),
         )
+        if self._viewer is not None:
+            self._viewer.update(*result)
+            if self.render_mode == "human":
+                self._viewer.show()
+        return result
+
+    def render(self) -> np.ndarray | None:
+        """The current frame as an (H, W, 3) uint8 array (`rgb_array`), or draw the window (`human`)."""
+        return None if self._viewer is None else self._viewer.render()
+
+    def close(self) -> None:
+        if self._viewer is not None:
+            self._viewer.close()
+            self._viewer = None
 
     def _info(self, params: Any, status: EpisodeStatus) -> dict[str, Any]:
         info: dict[str, Any] = {
