@@ -98,6 +98,9 @@ class BatchedSim:
         self.steps = np.ones(n)
         self.episode_time_s = np.zeros(n)
         self.sim_time_s = np.zeros(n)
+        # sensor noise position (sim.sensors.noise): a per-car base the seed picks, plus steps ever taken
+        self.clock_steps = np.zeros(n, dtype=np.int64)
+        self.noise_base = np.arange(n, dtype=np.int64) << 32
         self.episode_index = np.zeros(n, dtype=np.int64)
         self.rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(n)]
         self._start_slot = np.zeros(n, dtype=np.int64)
@@ -116,6 +119,7 @@ class BatchedSim:
         self.rngs[i] = rng
         slots = max(1, round(1.0 / self.options.round_robin_advance))
         self._start_slot[i] = int(rng.integers(slots))
+        self.noise_base[i] = int(rng.integers(1 << 40))
         self.episode_index[i] = 0
 
     def reset(self, idx: np.ndarray) -> list[tuple[bool, float]]:
@@ -162,6 +166,10 @@ class BatchedSim:
             pose = self._pose_cache[key] = track.pose_at(key[1] * track.length_m)
         return pose
 
+    def noise_keys(self, idx: np.ndarray | slice) -> np.ndarray:
+        """(n,) int64 noise keys of cars `idx` for sensors: new every step, repeatable with the seed."""
+        return self.noise_base[idx] + self.clock_steps[idx]
+
     def standing(self, idx: np.ndarray) -> RewardParams:
         """Params of cars `idx` as they stand, with a zero commanded action (as after `reset`)."""
         zeros = np.zeros(len(idx))
@@ -182,6 +190,7 @@ class BatchedSim:
         self.steps += 1.0
         self.episode_time_s += dt
         self.sim_time_s += dt
+        self.clock_steps += 1
         params = self.measure(slice(None), steer_deg, speed_mps)
         status = rules.judge(
             self.counters,

@@ -163,7 +163,8 @@ class Observer:
             else:
                 if poses is None:
                     st = self._sim.state
-                    poses = Poses(st.x_m[idx], st.y_m[idx], st.cos_yaw[idx], st.sin_yaw[idx])
+                    keys = self._sim.noise_keys(idx)
+                    poses = Poses(st.x_m[idx], st.y_m[idx], st.cos_yaw[idx], st.sin_yaw[idx], keys)
                 out[slot] = part.render(poses, idx)
         return out if len(out) > 1 else next(iter(out.values()))
 

@@ -26,6 +26,9 @@ class Poses:
     y_m: np.ndarray
     cos_yaw: np.ndarray
     sin_yaw: np.ndarray
+    #: per-car int64 noise keys (see `sim.sensors.noise`): change every step, repeat with the seed. None: a
+    #: sensor used on its own draws noise from its own generator.
+    noise_key: np.ndarray | None = None
 
     @property
     def n(self) -> int:

@@ -1,0 +1,75 @@
+"""Observation kinds through the environments: spaces, check_env, Dict combinations, repeatable noise."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+from gymnasium.utils.env_checker import check_env
+
+from sim.envs.time_trial import TimeTrialEnv
+from sim.envs.vector import TimeTrialVectorEnv
+from sim.errors import EnvConfigError
+from sim.observations import parse_observation
+
+LIDAR_KINDS = ["lidar", "sector_lidar", "discretized_sector_lidar", "scan"]
+
+
+def test_parse_accepts_deepracer_sensor_names_and_combinations() -> None:
+    assert parse_observation(["FRONT_FACING_CAMERA", "LIDAR"]) == ("camera", "lidar")
+    assert parse_observation("state+SECTOR_LIDAR") == ("state", "sector_lidar")
+    with pytest.raises(EnvConfigError, match="at most one lidar"):
+        parse_observation("lidar+scan")
+    with pytest.raises(EnvConfigError, match="sonar"):
+        parse_observation("camera+sonar")
+
+
+@pytest.mark.parametrize("kind", LIDAR_KINDS)
+def test_check_env_passes_for_every_lidar_kind(kind: str) -> None:
+    env = TimeTrialEnv(track="oval", observation=kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env, skip_render_check=True)
+
+
+def test_state_plus_lidar_is_a_dict() -> None:
+    env = TimeTrialEnv(track="oval", observation="state+lidar")
+    assert isinstance(env.observation_space, spaces.Dict)
+    assert set(env.observation_space.spaces) == {"state", "lidar"}
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env, skip_render_check=True)
+
+
+def test_batched_lidar_with_noise_equals_single_envs() -> None:
+    n, seed = 3, 5
+    kwargs = {"track": "oval", "observation": "state+lidar", "randomization": "light"}
+    batched = TimeTrialVectorEnv(num_envs=n, **kwargs)
+    obs_b, _ = batched.reset(seed=seed)
+    singles = [TimeTrialEnv(**kwargs) for _ in range(n)]
+    firsts = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
+    for i in range(n):
+        np.testing.assert_allclose(obs_b["lidar"][i], firsts[i]["lidar"], atol=1e-6)
+    assert (batched.sim.randomization.lidar_noise_m > 0).all()  # every car's scans are noisy
+    actions = np.random.default_rng(2).integers(0, 10, size=(60, n))
+    for k in range(len(actions)):
+        obs_b, *_ = batched.step(actions[k])
+        for i, env in enumerate(singles):
+            obs, _, term, trunc, _ = env.step(actions[k, i])
+            if term or trunc:
+                obs, _ = env.reset()
+            np.testing.assert_allclose(obs_b["lidar"][i], obs["lidar"], atol=1e-6)
+            np.testing.assert_allclose(obs_b["state"][i], obs["state"], atol=1e-9)
+
+
+def test_same_seed_same_noisy_scans() -> None:
+    scans = []
+    for _ in range(2):
+        env = TimeTrialEnv(track="oval", observation="lidar", randomization="strong")
+        env.reset(seed=9)
+        scans.append(np.stack([env.step(4)[0] for _ in range(10)]))
+    np.testing.assert_array_equal(scans[0], scans[1])
