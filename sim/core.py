@@ -109,7 +109,9 @@ class BatchedSim:
         self._half_width = 0.5 * track.waypoint_widths_m
         self._wheel_x = vehicle.wheel_positions_m[:, 0].copy()
         self._wheel_y = vehicle.wheel_positions_m[:, 1].copy()
-        self._wheel_reach_m = float(np.sqrt(2.0) * np.hypot(*vehicle.wheel_positions_m.T).max()) + 1e-6
+        self._wheel_reach_m = (
+            float(np.sqrt(2.0) * np.hypot(*vehicle.wheel_positions_m.T).max()) + track.road.max_error_m + 1e-6
+        )
         self._pose_cache: dict[tuple[bool, float], tuple[float, float, float]] = {}
 
     # ------------------------------------------------------------------ episodes
@@ -250,8 +252,9 @@ class BatchedSim:
         """(4, n) bool: each wheel centre strictly inside the road polygon.
 
         The road's signed distance at the chassis centre decides most cars at once: the interpolated distance
-        changes by at most sqrt(2) per metre, so wheels within `_wheel_reach_m` of the centre are all on the
-        road (or all off) when the centre's distance exceeds that reach. Only cars near an edge test each wheel.
+        changes by at most sqrt(2) per metre, so wheels within reach of the centre are all on the road (or all
+        off, each by more than the raster's error) when the centre's distance exceeds `_wheel_reach_m`. Only
+        cars near an edge test each wheel.
         """
         centre = self.forward.road.signed_distance(x, y)
         wheels = np.empty((4, len(x)), dtype=bool)

@@ -125,17 +125,19 @@ class RewardParams:
     @cached_property
     def _border_points(self) -> np.ndarray:
         """(n, 4): inner x, y and outer x, y of the border points nearest the car's centre-line point."""
-        s_fwd = np.where(
+        return self.forward.border_table.at(self._s_forward)
+
+    @cached_property
+    def _s_forward(self) -> np.ndarray:
+        """Arc length of the car's centre-line point from waypoint 0 in the file's direction, m."""
+        return np.where(
             self.is_reversed, self.forward.length_m - self.projection_distance, self.projection_distance
         )
-        return self.forward.border_table.at(s_fwd)
 
     @cached_property
     def track_width(self) -> np.ndarray:
         """Distance between the inner and outer border points nearest the car's centre-line point, m."""
-        b = self._border_points
-        dx, dy = b[:, 0] - b[:, 2], b[:, 1] - b[:, 3]
-        return np.sqrt(dx * dx + dy * dy)
+        return self.forward.width_table.at(self._s_forward)[:, 0]
 
     @cached_property
     def is_left_of_center(self) -> np.ndarray:

@@ -233,18 +233,29 @@ class Track:
         t = np.divide(s - self.cum_s_m[seg], seg_len, out=np.zeros_like(s), where=seg_len > 0)
         return self.waypoints[seg] + t[:, None] * (self.waypoints[seg + 1] - self.waypoints[seg])
 
+    def _border_samples(self, s_m: np.ndarray) -> np.ndarray:
+        """(n, 4): x_in, y_in, x_out, y_out of the border points nearest the centre-line points at `s_m`."""
+        c = self.centre_points(s_m)
+        inner, outer = self.border_points(c[:, 0], c[:, 1])
+        return np.column_stack([inner.px_m, inner.py_m, outer.px_m, outer.py_m])
+
     @cached_property
     def border_table(self) -> ArcTable:
         """For arc length s, the nearest inner and outer border points (x_in, y_in, x_out, y_out, metres) to the
         centre-line point at s: DeepRacer's `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and
         its outer twin, computed exactly every `ArcTable.STEP_M` and linear in between."""
+        return ArcTable.sample(self.length_m, self._border_samples)
 
-        def borders(s_m: np.ndarray) -> np.ndarray:
-            c = self.centre_points(s_m)
-            inner, outer = self.border_points(c[:, 0], c[:, 1])
-            return np.column_stack([inner.px_m, inner.py_m, outer.px_m, outer.py_m])
+    @cached_property
+    def width_table(self) -> ArcTable:
+        """For arc length s, DeepRacer's `track_width`: the distance between the two border points of
+        `border_table` (its own one-column table, so rewards that only need the width read one value)."""
 
-        return ArcTable.sample(self.length_m, borders)
+        def width(s_m: np.ndarray) -> np.ndarray:
+            b = self._border_samples(s_m)
+            return np.hypot(b[:, 0] - b[:, 2], b[:, 1] - b[:, 3])
+
+        return ArcTable.sample(self.length_m, width)
 
     def curvature_at(self, s_m: np.ndarray) -> np.ndarray:
         """Centre-line curvature (1/m, + = left) at arc lengths `s_m` (any shape; wrapped into the lap)."""

@@ -11,7 +11,7 @@ from pitlane.cli import app
 
 def test_bench_sim_json_rows() -> None:
     result = CliRunner().invoke(
-        app, ["bench", "sim", "--json", "--n-envs", "1", "--n-envs", "16", "--seconds", "0.2"]
+        app, ["bench", "sim", "--json", "-o", "state", "--n-envs", "1", "--n-envs", "16", "--seconds", "0.2"]
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout.strip().splitlines()[-1])
