@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -19,6 +19,26 @@ from sim.reward.examples import FOLLOW_CENTERLINE
 
 REWARDS = {"batched": "centerline", "python": str(FOLLOW_CENTERLINE)}
 DEFAULT_N_ENVS = (1, 64, 1024)
+#: What `pitlane bench sim` measures by default: (observation, reward kind, batch sizes). Camera rows stop
+#: at 256 cars (a batch of 256 frames of 160x120 is ~5 MB per step).
+PLAN: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+    ("state", "batched", DEFAULT_N_ENVS),
+    ("state", "python", DEFAULT_N_ENVS),
+    ("camera", "batched", (1, 64, 256)),
+    ("lidar", "batched", DEFAULT_N_ENVS),
+)
+
+
+def planned(
+    observations: list[str] | None, rewards: list[str] | None, n_envs: list[int] | None
+) -> list[tuple[str, str, int]]:
+    """The (observation, reward, n_envs) rows to measure, filtered by the given lists (None = all)."""
+    return [
+        (obs, reward, n)
+        for obs, reward, sizes in PLAN
+        if (observations is None or obs in observations) and (rewards is None or reward in rewards)
+        for n in (n_envs or sizes)
+    ]
 
 
 @dataclass(frozen=True)
@@ -43,6 +63,7 @@ def measure(
 ) -> SimBenchRow:
     """Steps per second (car-steps, i.e. env steps summed over cars) for one configuration."""
     env = TimeTrialVectorEnv(num_envs=n_envs, track=track, observation=observation, reward=REWARDS[reward])
+    # a frame per car-step: for camera and lidar rows steps/s is frames (or scans) per second
     env.reset(seed=0)
     env.action_space.seed(0)
     actions = [env.action_space.sample() for _ in range(64)]
@@ -59,17 +80,6 @@ def measure(
     env.close()
     rate = steps * n_envs / elapsed
     return SimBenchRow(observation, reward, n_envs, rate, steps * n_envs, elapsed, track)
-
-
-def run(
-    n_envs: tuple[int, ...] = DEFAULT_N_ENVS,
-    rewards: tuple[str, ...] = ("batched", "python"),
-    seconds: float = 2.0,
-) -> Iterator[SimBenchRow]:
-    """Every (reward, n_envs) combination, in order."""
-    for reward in rewards:
-        for n in n_envs:
-            yield measure(n, reward, seconds=seconds)
 
 
 def machine() -> dict[str, object]:

@@ -20,42 +20,56 @@ def sim_bench(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout (progress goes to stderr).")
     ] = False,
-    n_envs: Annotated[
-        list[int] | None,
-        typer.Option("--n-envs", "-n", help="Batch sizes to measure (repeatable; default 1, 64 and 1024)."),
+    observation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--observation", "-o", help="Only these observation kinds: state, camera, lidar (repeatable)."
+        ),
     ] = None,
     reward: Annotated[
         list[str] | None,
         typer.Option(
             "--reward",
-            help="'batched' (built-in centerline) and/or 'python' (a DeepRacer file); default both.",
+            help="Only these reward kinds: 'batched' (built-in centerline), 'python' (a DeepRacer file).",
+        ),
+    ] = None,
+    n_envs: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--n-envs",
+            "-n",
+            help="Batch sizes (repeatable; default per row: 1, 64 and 1024, or 256 for camera).",
         ),
     ] = None,
     seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Wall time per measurement, s.")] = 2.0,
 ) -> None:
-    """Simulator throughput: car-steps per second for each batch size, with a batched and a Python reward."""
+    """Simulator throughput in car-steps per second (= frames or scans per second for sensor rows): the state
+    observation with a batched and a Python reward, then camera and lidar observations."""
     from sim import bench
 
-    n_envs = n_envs or list(bench.DEFAULT_N_ENVS)
-    reward = reward or list(bench.REWARDS)
-    bad = sorted(set(reward) - set(bench.REWARDS))
-    if bad:
-        raise typer.BadParameter(
-            f"unknown reward kind(s) {bad}; expected {sorted(bench.REWARDS)}", param_hint="--reward"
-        )
+    for given, allowed, hint in (
+        (reward, bench.REWARDS, "--reward"),
+        (observation, {obs for obs, _, _ in bench.PLAN}, "--observation"),
+    ):
+        bad = sorted(set(given or ()) - set(allowed))
+        if bad:
+            raise typer.BadParameter(f"unknown value(s) {bad}; expected {sorted(allowed)}", param_hint=hint)
     rows = []
     err = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
     ) as progress:
-        for kind in reward:
-            for n in n_envs:
-                task = progress.add_task(f"state obs, {kind} reward, {n} cars", total=1.0)
-                rows.append(
-                    bench.measure(
-                        n, kind, seconds=seconds, on_step=lambda f, t=task: progress.update(t, completed=f)
-                    )
+        for obs, kind, n in bench.planned(observation, reward, n_envs):
+            task = progress.add_task(f"{obs} obs, {kind} reward, {n} cars", total=1.0)
+            rows.append(
+                bench.measure(
+                    n,
+                    kind,
+                    observation=obs,
+                    seconds=seconds,
+                    on_step=lambda f, t=task: progress.update(t, completed=f),
                 )
+            )
     if as_json:
         typer.echo(json.dumps({"results": [bench.row_dict(r) for r in rows], "machine": bench.machine()}))
         return

@@ -73,3 +73,38 @@ def test_same_seed_same_noisy_scans() -> None:
         env.reset(seed=9)
         scans.append(np.stack([env.step(4)[0] for _ in range(10)]))
     np.testing.assert_array_equal(scans[0], scans[1])
+
+
+@pytest.mark.parametrize("kind", ["camera", "stereo_camera"])
+def test_check_env_passes_for_camera_kinds(kind: str) -> None:
+    env = TimeTrialEnv(track="oval", observation=kind)
+    shape = (120, 160) if kind == "camera" else (120, 160, 2)
+    assert env.observation_space.shape == shape and env.observation_space.dtype == np.uint8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env, skip_render_check=True)
+
+
+def test_camera_plus_lidar_is_deepracers_sensor_pair() -> None:
+    env = TimeTrialEnv(track="oval", observation=["FRONT_FACING_CAMERA", "LIDAR"])
+    assert set(env.observation_space.spaces) == {"camera", "lidar"}
+    obs, _ = env.reset(seed=0)
+    assert obs["camera"].shape == (120, 160) and obs["lidar"].shape == (64,)
+    obs, *_ = env.step(4)
+    assert env.observation_space.contains(obs)
+
+
+def test_batched_camera_frames_equal_single_env_frames() -> None:
+    n, seed = 2, 3
+    batched = TimeTrialVectorEnv(num_envs=n, track="oval", observation="camera", randomization="light")
+    obs_b, _ = batched.reset(seed=seed)
+    singles = [TimeTrialEnv(track="oval", observation="camera", randomization="light") for _ in range(n)]
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(env.reset(seed=seed + i)[0], obs_b[i])
+    for k in range(20):
+        obs_b, *_ = batched.step(np.array([5, 4]))
+        for i, env in enumerate(singles):
+            obs, _, term, trunc, _ = env.step([5, 4][i])
+            if term or trunc:
+                obs, _ = env.reset()
+            np.testing.assert_array_equal(obs, obs_b[i], err_msg=f"car {i} step {k}")
