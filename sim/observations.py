@@ -154,6 +154,10 @@ class Observer:
         observer._sim = sim
         return observer
 
+    def sensor(self, slot: str) -> Any:
+        """The part that fills `slot` ("state", "camera", "lidar"), or None."""
+        return self._parts.get(slot)
+
     def __call__(self, params: RewardParams, idx: np.ndarray | slice) -> Any:
         poses = None
         out = {}

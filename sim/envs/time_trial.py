@@ -93,9 +93,19 @@ class TimeTrialEnv(gym.Env):
         self.render_mode = render_mode
         self._viewer = None
         if render_mode is not None:
-            from sim.viewer import RenderSession  # pygame only when rendering
+            self._viewer = self._render_session(render_mode)
 
-            self._viewer = RenderSession(self, mode=render_mode, car=self._parts.car)
+    def _render_session(self, mode: str) -> Any:
+        from sim.viewer import LidarLayout, RenderSession  # pygame only when rendering
+
+        observe = self._parts.observe
+        lidar = observe.sensor("lidar")
+        layout = None
+        inset_kind = None
+        if lidar is not None and lidar.kind in ("lidar", "scan"):  # ranges in metres (not sector codes)
+            layout = LidarLayout(lidar.beam_angles_rad, lidar.max_range_m)
+            inset_kind = "lidar" if len(observe.kinds) == 1 else None
+        return RenderSession(self, mode=mode, car=self._parts.car, lidar=layout, inset_kind=inset_kind)
 
     @property
     def car(self) -> CarConfig:

@@ -9,7 +9,7 @@ from sim.errors import SimTraceError
 from sim.simtrace import SIMTRACE_COLUMNS, SimTrace, read_simtrace
 from sim.viewer.draw import CarPose, CarShape, Inset, Viewer, WorldToScreen, speed_colours
 from sim.viewer.replay import ReplaySession
-from sim.viewer.session import RENDER_MODES, RenderSession, Trail, insets_from_observation
+from sim.viewer.session import RENDER_MODES, LidarLayout, RenderSession, Trail, insets_from_observation
 
 __all__ = [
     "RENDER_MODES",
@@ -17,6 +17,7 @@ __all__ = [
     "CarPose",
     "CarShape",
     "Inset",
+    "LidarLayout",
     "RenderSession",
     "ReplaySession",
     "SimTrace",

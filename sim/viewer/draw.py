@@ -461,7 +461,8 @@ class Viewer:
             h, w = np.shape(inset.data)[:2]
             stereo = np.ndim(inset.data) == 3 and np.shape(inset.data)[2] == 2
             return f"{'stereo camera' if stereo else 'camera'} {w}x{h}"
-        return f"lidar {len(inset.data)} beams, {inset.fov_deg:g} deg"
+        fov = "" if inset.angles_rad is not None else f", {inset.fov_deg:g} deg"
+        return f"lidar {len(inset.data)} beams{fov}"
 
     def _camera_size_px(self, inset: Inset) -> tuple[int, int]:
         """Whole-pixel magnification (a 160x120 frame should look like one) within a quarter of the width."""

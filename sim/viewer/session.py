@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,20 +161,37 @@ def _env_car_shape(base: Any, car: CarShape | CarConfig | None) -> CarShape:
     return CarShape.from_vehicle(base.sim.vehicle)
 
 
-def insets_from_observation(obs: Any, kind: str | None = None) -> list[Inset]:
+@dataclass(frozen=True)
+class LidarLayout:
+    """Where a lidar's beams point (car frame, + = left, (N,) radians) and its longest range, metres."""
+
+    angles_rad: np.ndarray
+    max_range_m: float
+
+
+def insets_from_observation(
+    obs: Any, kind: str | None = None, lidar: LidarLayout | None = None
+) -> list[Inset]:
     """Sensor insets in an observation: a dict's `camera`/`lidar` entries; an array shown as `kind`; with
-    no kind, a uint8 array of 2 or 3 dimensions is a camera frame (a `state` vector shows nothing)."""
+    no kind, a uint8 array of 2 or 3 dimensions is a camera frame (a `state` vector shows nothing).
+    Lidar ranges are drawn along `lidar`'s beam angles when given."""
     if obs is None:
         return []
     if isinstance(obs, dict):
         keys = [kind] if kind else [k for k in ("camera", "lidar") if k in obs]
-        return [Inset(k, np.asarray(obs[k])) for k in keys if k in obs]
+        return [_inset(k, np.asarray(obs[k]), lidar) for k in keys if k in obs]
     arr = np.asarray(obs)
     if kind:
-        return [Inset(kind, arr)]
+        return [_inset(kind, arr, lidar)]
     if arr.dtype == np.uint8 and arr.ndim in (2, 3):
         return [Inset("camera", arr)]
     return []
+
+
+def _inset(kind: str, data: np.ndarray, lidar: LidarLayout | None) -> Inset:
+    if kind == "lidar" and lidar is not None and len(data) == len(lidar.angles_rad):
+        return Inset("lidar", data, angles_rad=lidar.angles_rad, max_range_m=lidar.max_range_m)
+    return Inset(kind, data)
 
 
 class RenderSession(BaseSession):
@@ -183,7 +201,8 @@ class RenderSession(BaseSession):
     Car poses, speeds and lap clocks are read from `env.sim`; progress, status and lap times from `info`.
     car: the car's shape (a `CarShape` or `CarConfig`; default: `env.car` if the env has one, else estimated
     from the physics). trail_s: seconds of trail kept. speed_range_mps: top of the trail colours (default
-    the car's top speed). inset_kind: "camera" | "lidar" to show the observation so (default: camera
+    the car's top speed). lidar: the beam layout of lidar ranges in the observation. inset_kind: "camera" |
+    "lidar" to show the observation so (default: camera
     frames and dict observations are detected). fps: window pace (default the control rate).
     """
 
@@ -197,6 +216,7 @@ class RenderSession(BaseSession):
         trail_s: float = 30.0,
         speed_range_mps: float | None = None,
         inset_kind: str | None = None,
+        lidar: LidarLayout | None = None,
         fps: float | None = None,
     ) -> None:
         base = getattr(env, "unwrapped", env)
@@ -214,6 +234,7 @@ class RenderSession(BaseSession):
             title=f"pitlane: {self.sim.forward.name}",
         )
         self.inset_kind = inset_kind
+        self.lidar = lidar
         self.episodes = 0
         self.laps = 0
         self.last_lap_s: float | None = None
@@ -249,7 +270,7 @@ class RenderSession(BaseSession):
         st = self.sim.state
         for i, trail in enumerate(self.trails):
             trail.add(st.x_m[i], st.y_m[i], st.speed_mps[i])
-        self.insets = insets_from_observation(obs, self.inset_kind)
+        self.insets = insets_from_observation(obs, self.inset_kind, self.lidar)
 
     def cars(self) -> list[CarPose]:
         st = self.sim.state

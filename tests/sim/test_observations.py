@@ -108,3 +108,18 @@ def test_batched_camera_frames_equal_single_env_frames() -> None:
             if term or trunc:
                 obs, _ = env.reset()
             np.testing.assert_array_equal(obs, obs_b[i], err_msg=f"car {i} step {k}")
+
+
+def test_rendering_shows_the_lidar_along_its_real_beam_angles() -> None:
+    env = TimeTrialEnv(track="oval", observation="lidar", render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(4)
+    frame = env.render()
+    assert frame.ndim == 3 and frame.shape[2] == 3
+    (inset,) = env._viewer.insets
+    sensor = env._parts.observe.sensor("lidar")
+    assert inset.kind == "lidar"
+    np.testing.assert_array_equal(
+        inset.angles_rad, sensor.beam_angles_rad
+    )  # DeepRacer's lidar looks backwards
+    env.close()
