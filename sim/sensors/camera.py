@@ -59,11 +59,7 @@ does not depend on the other cars in the batch.
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from gymnasium import spaces
@@ -72,287 +68,35 @@ from sim.car import CarConfig
 from sim.randomization import EpisodeRandomization
 from sim.sensors.base import Poses
 from sim.sensors.ground import (
-    LEVEL_SIGMA_M,
-    N_LEVELS,
     N_TEXTURES,
     SKY_LUMA,
     GroundGrid,
     GroundRaster,
-    StackLayout,
     ground_raster,
+)
+from sim.sensors.ipm import (
+    DEFAULT_HEADING_BINS,
+    MAX_BLUR_BIAS,
+    PREFILTER,
+    PinholeCamera,
+    RowMap,
+    heading_tables,
+    jitter_rows,
+)
+from sim.sensors.photometric import (
+    NOISE_BUFFER,
+    NOISE_STEP,
+    hash_draws,
+    noise_buffer,
+    noise_headroom,
+    tone_curve,
 )
 from sim.tracks.track import Track
 
 log = logging.getLogger(__name__)
 
-#: Ground farther than this from the camera (horizontally) shows as background, metres.
-MAX_RANGE_M = 6.0
 #: Stereo baseline when the car config has none (DeepRacer's stereo camera), metres.
 DEFAULT_STEREO_BASELINE_M = 0.06
-#: Heading bins per turn: 0.5° bins keep the quantisation under 0.6 px at the image centre.
-DEFAULT_HEADING_BINS = 720
-#: A pixel's prefilter s.d. as a fraction of its footprint on the floor (0.5: no aliasing, little blur).
-PREFILTER = 0.5
-#: Footprint along the view is divided by this before choosing a level (see `ground.ANISOTROPY`).
-ANISOTROPY = 4.0
-#: Rows whose pixels all want less blur than this sample the near (5 mm) stack, metres.
-NEAR_SIGMA_LIMIT_M = 0.004
-#: Highest level chosen by footprint; the levels above are reached only through blur randomisation.
-MAX_PIXEL_LEVEL = 5
-MAX_BLUR_BIAS = N_LEVELS - 1 - MAX_PIXEL_LEVEL
-#: Camera jitter the tables leave room for (pitch down, camera lower), degrees and metres.
-MAX_PITCH_JITTER_DEG = 4.0
-MAX_HEIGHT_JITTER_M = 0.012
-#: Pixel noise s.d. is rounded to this step (uint8 levels); one noise buffer per step value in use.
-NOISE_STEP = 0.5
-NOISE_BUFFER = 1 << 17  # 256 KB: stays in cache; frames read it at pseudo-random offsets
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-@dataclass(frozen=True)
-class PinholeCamera:
-    """One camera: image size (px), focal length (px), mount in the chassis frame (m), height above the floor
-    (m) and downward pitch (rad)."""
-
-    width: int
-    height: int
-    focal_px: float
-    mount_x_m: float
-    mount_y_m: float
-    height_m: float
-    pitch_rad: float
-
-    @classmethod
-    def from_config(cls, car: CarConfig, y_shift_m: float = 0.0) -> PinholeCamera:
-        cam = car.camera
-        wheel = car.vehicle.wheel_radius_m or 0.0  # no wheel radius: z_m is the height above the floor
-        return cls(
-            width=cam.width_px,
-            height=cam.height_px,
-            focal_px=cam.width_px / 2 / math.tan(math.radians(cam.hfov_deg) / 2),
-            mount_x_m=cam.x_m,
-            mount_y_m=cam.y_m + y_shift_m,
-            height_m=cam.z_m + wheel,
-            pitch_rad=math.radians(cam.pitch_deg),
-        )
-
-    def ground(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Ground points seen at image coordinates (u right, v down, pixel centres at i + 0.5), any shape:
-        (x_m, y_m) in the chassis frame and the horizontal distance from the camera (inf above the horizon)."""
-        right = (u - self.width / 2) / self.focal_px
-        down = (v - self.height / 2) / self.focal_px
-        cp, sp = math.cos(self.pitch_rad), math.sin(self.pitch_rad)
-        # ray = forward + right * (0, -1, 0) + down * (-sin p, 0, -cos p), forward = (cos p, 0, -sin p)
-        rx = cp - down * sp
-        ry = -right
-        rz = -sp - down * cp
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(rz < -1e-9, self.height_m / -rz, np.inf)
-            dist = t * np.hypot(rx, ry)
-            return self.mount_x_m + t * rx, self.mount_y_m + t * ry, dist
-
-    def row_distance(self, v: np.ndarray, pitch_rad: float, height_m: float) -> np.ndarray:
-        """Horizontal distance seen by the centre column at rows v (pixel centre i + 0.5) for a camera with
-        this pitch and height; inf at and above the horizon."""
-        below = pitch_rad + np.arctan((v - self.height / 2) / self.focal_px)
-        with np.errstate(divide="ignore"):
-            return np.where(below > 1e-9, height_m / np.tan(np.maximum(below, 1e-9)), np.inf)
-
-    def row_of_distance(self, dist_m: np.ndarray) -> np.ndarray:
-        """The (fractional) row whose centre column sees distance `dist_m` (inverse of `row_distance`)."""
-        below = np.arctan2(self.height_m, dist_m)
-        return self.height / 2 + self.focal_px * np.tan(below - self.pitch_rad)
-
-
-def _pixel_blur(cam: PinholeCamera, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Prefilter s.d. (metres) wanted by pixels at (u, v) (arrays of one shape), from the ground distance
-    between their edges across (u ± 0.5) and along (v ± 0.5) the view; inf where an edge sees no ground."""
-    ax, ay, _ = cam.ground(u - 0.5, v)
-    bx, by, _ = cam.ground(u + 0.5, v)
-    cx, cy, _ = cam.ground(u, v - 0.5)
-    dx, dy, _ = cam.ground(u, v + 0.5)
-    with np.errstate(invalid="ignore"):
-        across = np.hypot(bx - ax, by - ay)
-        along = np.hypot(dx - cx, dy - cy)
-        sigma = PREFILTER * np.maximum(across, along / ANISOTROPY)
-    return np.where(np.isfinite(sigma), sigma, np.inf)
-
-
-def _pixel_levels(sigma_m: np.ndarray) -> np.ndarray:
-    """Far-stack level (int) for pixels wanting blur `sigma_m`: the nearest in log blur. (An ordered dither
-    between the two nearest levels was tried: where the dashes fade out between two levels it draws a
-    checkerboard; the seams between whole levels are not visible.)"""
-    log_s = np.log(np.asarray(LEVEL_SIGMA_M))
-    sigma = np.minimum(sigma_m, LEVEL_SIGMA_M[-1])
-    frac_level = np.interp(np.log(np.maximum(sigma, 1e-6)), log_s, np.arange(len(log_s)))
-    return np.clip(np.rint(frac_level), 0, MAX_PIXEL_LEVEL).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class HeadingTables:
-    """Per heading bin, every pixel's flat index into a ground stack relative to the car's cell there.
-
-    Image rows [first_row, split_row) sample the far stack: `far` (bins, rows, width * channels), row j image
-    row first_row + j. Rows [split_row, height + extra_rows) sample the near stack: `near`, row j image row
-    split_row + j; the extra rows below the image serve jittered cameras. Channels (stereo) are interleaved,
-    so a table row is a frame row. intp, not int32: numpy's gather converts other index types to intp on
-    every call, which costs a fifth of the frame.
-    """
-
-    far: np.ndarray
-    near: np.ndarray
-    first_row: int
-    split_row: int
-    extra_rows: int
-
-    @property
-    def nbytes(self) -> int:
-        return self.far.nbytes + self.near.nbytes
-
-
-def _offsets(
-    cameras: tuple[PinholeCamera, ...], rows: np.ndarray, stack: StackLayout, bins: int, far: bool
-) -> np.ndarray:
-    """Offset table (bins, len(rows), width * channels) for image rows `rows` into `stack`, relative to the
-    car's cell (see `RasterStack`); every pixel of these rows must see the ground."""
-    width = cameras[0].width
-    grid = stack.grid
-    v, u = np.meshgrid(rows + 0.5, np.arange(width) + 0.5, indexing="ij")
-    out = np.empty((bins, len(rows), width, len(cameras)), dtype=np.intp)
-    for c, cam in enumerate(cameras):
-        gx, gy, _ = cam.ground(u, v)
-        if not np.hypot(gx, gy).max(initial=0.0) < stack.reach_m - grid.cell_m:
-            raise ValueError(f"camera sees farther than the ground stack's reach ({stack.reach_m} m)")
-        level = _pixel_levels(_pixel_blur(cam, u, v)) if far else 0
-        level_base = stack.pad + level * grid.size
-        for start in range(0, bins, 32):
-            angle = 2 * np.pi * np.arange(start, min(start + 32, bins))[:, None, None] / bins
-            cos, sin = np.cos(angle), np.sin(angle)
-            dx = np.rint((cos * gx - sin * gy) / grid.cell_m).astype(np.intp)
-            dy = np.rint((sin * gx + cos * gy) / grid.cell_m).astype(np.intp)
-            out[start : start + 32, :, :, c] = level_base + dy * grid.nx + dx
-    return out.reshape(bins, len(rows), width * len(cameras))
-
-
-@lru_cache(maxsize=2)
-def heading_tables(
-    cameras: tuple[PinholeCamera, ...], far: StackLayout, near: StackLayout, bins: int
-) -> HeadingTables:
-    """Offset tables of `cameras` (one per channel) into the far and near stacks (cached, two at most: ~100 MB
-    per camera at 720 bins)."""
-    started = time.perf_counter()
-    cam = cameras[0]
-    centres = np.arange(cam.height) + 0.5
-    # Ground rows: from the first whose centre column sees within MAX_RANGE_M (its edges see ~20 % farther).
-    first_row = int(np.argmax(cam.row_distance(centres, cam.pitch_rad, cam.height_m) <= MAX_RANGE_M))
-    # Near rows: from the first row below which every pixel is no wider than the near stack's sharpness.
-    v, u = np.meshgrid(centres, np.arange(cam.width) + 0.5, indexing="ij")
-    coarse = np.flatnonzero(_pixel_blur(cam, u, v).max(axis=1) > NEAR_SIGMA_LIMIT_M)
-    split_row = max(first_row, int(coarse.max()) + 1 if len(coarse) else 0)
-    worst = cam.row_distance(
-        np.array([cam.height - 0.5]),
-        cam.pitch_rad + math.radians(MAX_PITCH_JITTER_DEG),
-        cam.height_m - MAX_HEIGHT_JITTER_M,
-    )
-    extra_rows = max(0, math.ceil(float(cam.row_of_distance(worst)[0]) - cam.height + 1))
-    tables = HeadingTables(
-        far=_offsets(cameras, np.arange(first_row, split_row), far, bins, far=True),
-        near=_offsets(cameras, np.arange(split_row, cam.height + extra_rows), near, bins, far=False),
-        first_row=first_row,
-        split_row=split_row,
-        extra_rows=extra_rows,
-    )
-    log.info(
-        "camera tables: %d bins, rows %d-%d far, %d-%d near, %d cameras: %.0f MB, built in %.1f s",
-        bins,
-        first_row,
-        split_row - 1,
-        split_row,
-        cam.height + extra_rows - 1,
-        len(cameras),
-        tables.nbytes / 1e6,
-        time.perf_counter() - started,
-    )
-    return tables
-
-
-Run = tuple[int, int, int]  # (first table row, rows, first output row relative to the segment)
-
-
-@dataclass(frozen=True)
-class RowMap:
-    """Which table rows a camera's output rows read: rows [0, top) are sky, [top, mid) read the far table,
-    [mid, height) the near table. A jittered camera reads a few runs of consecutive table rows (one gather
-    each: cheaper than gathering the rows into one index array)."""
-
-    top: int
-    mid: int
-    far_runs: tuple[Run, ...]
-    near_runs: tuple[Run, ...]
-
-
-def _runs(rows: np.ndarray) -> tuple[Run, ...]:
-    """Maximal runs of consecutive values in `rows` (table rows, non-decreasing)."""
-    if len(rows) == 0:
-        return ()
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    starts = np.r_[0, breaks]
-    ends = np.r_[breaks, len(rows)]
-    return tuple((int(rows[a]), int(b - a), int(a)) for a, b in zip(starts, ends, strict=True))
-
-
-def jitter_rows(cam: PinholeCamera, tables: HeadingTables, pitch_deg: float, height_m: float) -> RowMap:
-    """Rows for a camera pitched `pitch_deg` more and mounted `height_m` higher: each output row reads the
-    nominal row whose centre column sees the same ground distance (the sky where there is none)."""
-    v = np.arange(cam.height) + 0.5
-    dist = cam.row_distance(v, cam.pitch_rad + math.radians(pitch_deg), cam.height_m + height_m)
-    with np.errstate(invalid="ignore"):
-        nominal = np.rint(cam.row_of_distance(dist) - 0.5)
-    sky = ~np.isfinite(dist) | (dist > MAX_RANGE_M) | ~(nominal >= tables.first_row)
-    nominal = np.where(sky, -1, nominal).astype(np.int64)  # non-decreasing down the image
-    top = int(np.searchsorted(nominal, tables.first_row))
-    mid = int(np.searchsorted(nominal, tables.split_row))
-    far_rows = nominal[top:mid] - tables.first_row
-    near_rows = np.minimum(nominal[mid:] - tables.split_row, tables.near.shape[1] - 1)
-    return RowMap(top, mid, _runs(far_rows), _runs(near_rows))
-
-
-# --------------------------------------------------------------------------- photometric randomisation
-
-
-def tone_curve(brightness: float, contrast: float, gamma: float, headroom: int = 0) -> np.ndarray:
-    """Randomised value of each clean pixel value (256,) uint8: 255 * brightness * ((v/255)**gamma - 0.5) *
-    contrast + 0.5), i.e. gamma on normalised values, contrast around mid-grey, then a gain; clipped to
-    [headroom, 255 - headroom] so that noise of at most `headroom` levels can be added without overflow."""
-    x = np.arange(256) / 255.0
-    tone = 255.0 * brightness * (((x**gamma) - 0.5) * contrast + 0.5)
-    return np.clip(np.rint(tone), headroom, 255 - headroom).astype(np.uint8)
-
-
-def noise_buffer(seed: int, std: float) -> np.ndarray:
-    """(NOISE_BUFFER,) uint8: Gaussian pixel noise of s.d. `std` levels, rounded, cut at 3 s.d., stored modulo
-    256 so that a wrapping uint8 addition adds it (the tone curve leaves that much headroom)."""
-    z = np.random.default_rng(seed).standard_normal(NOISE_BUFFER)
-    n = np.clip(np.rint(std * z), -noise_headroom(std), noise_headroom(std)).astype(np.int16)
-    return (n & 0xFF).astype(np.uint8)
-
-
-def noise_headroom(std: float) -> int:
-    return math.ceil(3 * std)
-
-
-def _hash_draws(*columns: np.ndarray) -> np.ndarray:
-    """An int64 per car mixing the bits of its float draws (so equal draws give equal noise)."""
-    h = np.zeros(len(columns[0]), dtype=np.uint64)
-    for col in columns:
-        h = (h ^ np.ascontiguousarray(col, dtype=np.float64).view(np.uint64)) * np.uint64(0x9E3779B97F4A7C15)
-        h ^= h >> np.uint64(29)
-    return (h >> np.uint64(2)).astype(np.int64)
-
-
-# --------------------------------------------------------------------------- the sensor
 
 
 class CameraSensor:
@@ -485,7 +229,7 @@ class CameraSensor:
             keys = np.asarray(poses.noise_key).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
             mix = (keys >> np.uint64(33)).astype(np.int64)
         else:
-            seeds = _hash_draws(rz.brightness[sel], rz.noise_std[sel], rz.gamma[sel], blur)
+            seeds = hash_draws(rz.brightness[sel], rz.noise_std[sel], rz.gamma[sel], blur)
             mix = (seeds + near_bases * 0x2545F491 + bins * 0x9E3779B1) & 0x7FFFFFFF
         grounds, variant = self._grounds(rz.ground_texture[sel], rz.line_width_scale[sel])
         self._render_cars(
@@ -551,7 +295,7 @@ class CameraSensor:
         up with probability equal to its fraction, the coin drawn from the blur value's own bits. The near
         stack (pixels nearer than ~0.7 m) is not blurred: its 5 mm cells are already 1-3 pixels wide."""
         shift = np.log2(np.hypot(1.0, np.asarray(blur_px, dtype=np.float64) / PREFILTER))
-        coin = (_hash_draws(blur_px) % 1024) / 1024.0
+        coin = (hash_draws(blur_px) % 1024) / 1024.0
         return np.minimum(np.floor(shift + coin), MAX_BLUR_BIAS).astype(np.int64)
 
     def _line_width_levels(self) -> tuple[float, ...]:
