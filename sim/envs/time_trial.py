@@ -10,6 +10,7 @@ import numpy as np
 from sim.car import CarConfig
 from sim.core import BatchedSim
 from sim.envs.setup import build_parts, run_step
+from sim.errors import EnvConfigError
 from sim.observations import batch_take
 from sim.rules import STATUS_LABELS, EpisodeStatus
 
@@ -81,7 +82,7 @@ class TimeTrialEnv(gym.Env):
 
     def __init__(self, render_mode: str | None = None, info_params: bool = False, **kwargs: Any) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
-            raise gym.error.Error(
+            raise EnvConfigError(
                 f"render_mode: expected None or one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
         self._parts = build_parts(1, **kwargs)

@@ -11,6 +11,7 @@ from gymnasium.vector.utils import batch_space
 
 from sim.core import BatchedSim
 from sim.envs.setup import build_parts, run_step
+from sim.errors import EnvConfigError
 from sim.observations import batch_copy, batch_put
 from sim.rules import EpisodeStatus
 
@@ -38,8 +39,9 @@ class TimeTrialVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None:
-            raise ValueError(
-                "rendering arrives with the viewer (sensors and viewer issue); use render_mode=None"
+            raise EnvConfigError(
+                "the batched env does not render; use render_mode=None here and render a TimeTrialEnv "
+                "(or `pitlane view`)"
             )
         self._parts = build_parts(num_envs, **kwargs)
         self.num_envs = num_envs
@@ -68,7 +70,7 @@ class TimeTrialVectorEnv(VectorEnv):
                 else [None if seed is None else int(seed) + i for i in range(self.num_envs)]
             )
             if len(seeds) != self.num_envs:
-                raise ValueError(f"reset(seed=[...]): expected {self.num_envs} seeds, got {len(seeds)}")
+                raise EnvConfigError(f"reset(seed=[...]): expected {self.num_envs} seeds, got {len(seeds)}")
             for i, car_seed in enumerate(seeds):
                 self._parts.sim.seed(i, seeding.np_random(car_seed)[0])
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
