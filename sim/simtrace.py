@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +154,116 @@ def read_simtrace(path: str | Path) -> SimTrace:
         tstamp_s=column("tstamp"),
         status=tuple(row["episode_status"] for row in rows),
     )
+
+
+def _action_text(action: Any) -> str:
+    """DeepRacer's action column: the index of a discrete action, `[steer, speed]` for a continuous one."""
+    values = np.atleast_1d(np.asarray(action))
+    if values.size == 1 and np.issubdtype(values.dtype, np.integer):
+        return str(int(values[0]))
+    if values.size == 1:
+        return str(round(float(values[0])))
+    # no comma inside, and quoted: both CSV readers and deepracer-utils' comma-split line parser keep it whole
+    return f'"[{float(values[0]):.2f} {float(values[1]):.2f}]"'
+
+
+def closest_waypoint(params: Any) -> np.ndarray:
+    """(n,) int DeepRacer's `closest_waypoint` column: the next waypoint if it is nearer than the previous,
+    else the previous (indices in the driving direction)."""
+    pair = params.closest_waypoints
+    out = pair[:, 0].copy()
+    for i in range(params.n):
+        waypoints = (params.backward if params.is_reversed[i] else params.forward).waypoints
+        prev, nxt = waypoints[pair[i, 0]], waypoints[pair[i, 1]]
+        if np.hypot(*(nxt - (params.x[i], params.y[i]))) < np.hypot(*(prev - (params.x[i], params.y[i]))):
+            out[i] = pair[i, 1]
+    return out
+
+
+class SimTraceWriter:
+    """Writes a DeepRacer simtrace CSV: the header, then one row per car per step, in DeepRacer's formats.
+
+    Use as a context manager or call `close()`. Rows come from a `RewardParams` batch (X, Y are its x, y:
+    the point 0.14 m ahead of the chassis centre, as DeepRacer logs them).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("w", newline="", encoding="utf-8")
+        # rows are joined by hand: no field holds a comma, and the continuous action keeps its own quotes
+        self._handle.write(",".join(SIMTRACE_COLUMNS) + "\n")
+
+    def write(
+        self,
+        params: Any,
+        status: np.ndarray,
+        actions: Any,
+        rewards: np.ndarray,
+        *,
+        episode: int | np.ndarray,
+        done: np.ndarray | None = None,
+        pause_duration_s: float | np.ndarray = 0.0,
+        obstacle_crash_counter: int | np.ndarray = 0,
+    ) -> None:
+        """One row per car of `params` (n cars).
+
+        status: (n,) `sim.rules.EpisodeStatus` codes. actions: (n,) discrete indices or (n, 2) continuous
+        actions as the policy gave them (written as the commanded steering/speed `[deg, m/s]` for a
+        continuous space). rewards: (n,). episode: per car. done: (n,) bool, default: status is not
+        in_progress. pause_duration_s: seconds the car is held this step (off-track penalty).
+        """
+        from sim.rules import STATUS_LABELS  # sim.rules is light; imported here to keep the reader standalone
+
+        n = params.n
+        status = np.asarray(status)
+        done = status != 0 if done is None else np.asarray(done)
+        episode_arr = np.broadcast_to(np.asarray(episode), (n,))
+        pause = np.broadcast_to(np.asarray(pause_duration_s, dtype=np.float64), (n,))
+        crashes = np.broadcast_to(np.asarray(obstacle_crash_counter), (n,))
+        acts = np.asarray(actions)
+        continuous = acts.ndim == 2 and acts.shape[1] == 2
+        waypoint = closest_waypoint(params)
+        wall = time.time()
+        for i in range(n):
+            action = (
+                _action_text([params.steering_angle[i], params.speed[i]])
+                if continuous
+                else _action_text(acts[i])
+            )
+            self._handle.write(
+                ",".join(
+                    str(field)
+                    for field in (
+                        int(episode_arr[i]),
+                        int(params.steps[i]),
+                        f"{params.x[i]:.4f}",
+                        f"{params.y[i]:.4f}",
+                        f"{params.heading[i]:.4f}",
+                        f"{params.steering_angle[i]:.2f}",
+                        f"{params.speed[i]:.2f}",
+                        action,
+                        f"{float(rewards[i]):.4f}",
+                        str(bool(done[i])),
+                        str(bool(params.all_wheels_on_track[i])),
+                        f"{params.progress[i]:.4f}",
+                        int(waypoint[i]),
+                        f"{params.track_length:.2f}",
+                        f"{params.sim_time[i]:.4f}",
+                        STATUS_LABELS[int(status[i])],
+                        f"{pause[i]:.2f}",
+                        int(crashes[i]),
+                        f"{wall:.4f}",
+                    )
+                )
+                + "\n"
+            )
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> SimTraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
