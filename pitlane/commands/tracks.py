@@ -16,6 +16,7 @@ from rich.markup import escape
 if TYPE_CHECKING:
     import numpy as np
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from sim.tracks import Track
 
@@ -103,6 +104,11 @@ def _print_facts(facts: dict[str, Any], png: Path | None) -> None:
         ("size", f"{facts['size_m'][0]:.2f} m x {facts['size_m'][1]:.2f} m"),
         ("start", f"x {start['x_m']:.2f} m, y {start['y_m']:.2f} m, heading {start['heading_deg']:.1f} deg"),
     ]
+    if "raceline" in facts:
+        line = facts["raceline"]
+        rows.append(("race line", f"{line['length_m']:.2f} m (minimum curvature, {line['car']})"))
+        rows.append(("limit lap", f"{line['limit_lap_s']:.2f} s (race line)"))
+        rows.append(("centre lap", f"{line['centre_line_lap_s']:.2f} s (centre line, same limits)"))
     if png is not None:
         rows.append(("picture", str(png)))
     console.print(f"[bold]{escape(facts['name'])}[/bold]")
@@ -127,21 +133,50 @@ def show_command(
     ] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="Show the track driven the other way.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the facts as one JSON object.")] = False,
+    raceline: Annotated[
+        bool,
+        typer.Option(
+            "--raceline",
+            help="Add the car's physical limit: the minimum-curvature racing line, its limit lap time and the "
+            "centre line's (drawn coloured by speed with --png).",
+        ),
+    ] = False,
+    car: Annotated[
+        str, typer.Option("--car", help="Car model for --raceline (name or .toml path).")
+    ] = "deepracer",
 ) -> None:
     """Show a track's facts (length, width, turns, start) and optionally draw it to a PNG."""
-    # A later `--raceline FILE` option loads a (K, 2) line and passes it to `plot_track(..., raceline=...)`.
+    from sim.car import CarConfigError
     from sim.errors import TrackError
     from sim.tracks import load_track
 
+    line = None
     try:
         track = load_track(name, reverse=reverse)
+        if raceline:
+            from sim.raceline import centre_line_lap_time, race_line
+
+            line = race_line(track, car)
+            centre_lap_s = centre_line_lap_time(track, car)
         if png is not None:
-            plot_track(track, png)
-    except TrackError as exc:
+            plot_track(
+                track,
+                png,
+                raceline=None if line is None else line.points,
+                raceline_speed_mps=None if line is None else line.speed_mps,
+            )
+    except (TrackError, CarConfigError) as exc:
         _fail(exc)
     except OSError as exc:
         _fail(OSError(f"{png}: cannot write the picture ({exc.strerror or exc})"))
     facts = track_facts(track, _track_kind(name))
+    if line is not None:
+        facts["raceline"] = {
+            "car": car,
+            "length_m": round(line.length_m, 3),
+            "limit_lap_s": round(line.lap_time_s, 3),
+            "centre_line_lap_s": round(centre_lap_s, 3),
+        }
     if as_json:
         if png is not None:
             facts["png"] = str(png)
@@ -212,8 +247,29 @@ def _draw_waypoint_indices(ax: Axes, track: Track, every: int = 10) -> None:
         ax.text(lx, ly, str(i), fontsize=7, ha="center", va="center", color="#222222", zorder=5)
 
 
-def plot_track(track: Track, path: Path, *, raceline: np.ndarray | None = None, dpi: int = 150) -> Path:
-    """Draw `track` into the PNG file `path` (axes in metres); `raceline` (K, 2), metres, is drawn on top.
+def _draw_speed_line(fig: Figure, ax: Axes, line: np.ndarray, speed_mps: np.ndarray) -> None:
+    """A line (K, 2) whose segments are coloured by the mean speed of their ends, with a m/s colour bar."""
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
+    segments = np.stack([line[:-1], line[1:]], axis=1)
+    colours = LineCollection(segments, cmap="plasma", linewidths=2.2, zorder=4)
+    colours.set_array(0.5 * (speed_mps[:-1] + speed_mps[1:]))
+    ax.add_collection(colours)
+    ax.plot([], [], color=colours.cmap(0.6), lw=2.2, label="race line (colour: speed)")  # legend entry only
+    fig.colorbar(colours, ax=ax, label="race-line speed (m/s)", shrink=0.8)
+
+
+def plot_track(
+    track: Track,
+    path: Path,
+    *,
+    raceline: np.ndarray | None = None,
+    raceline_speed_mps: np.ndarray | None = None,
+    dpi: int = 150,
+) -> Path:
+    """Draw `track` into the PNG file `path` (axes in metres); `raceline` (K, 2), metres, is drawn on top,
+    coloured by `raceline_speed_mps` (K,) with a colour bar in m/s when given.
 
     Uses matplotlib's Agg canvas directly (no pyplot, no window)."""
     import numpy as np
@@ -231,7 +287,9 @@ def plot_track(track: Track, path: Path, *, raceline: np.ndarray | None = None, 
     _draw_road(ax, track)
     _draw_start_and_direction(ax, track)
     _draw_waypoint_indices(ax, track)
-    if raceline is not None:
+    if raceline is not None and raceline_speed_mps is not None:
+        _draw_speed_line(fig, ax, raceline, raceline_speed_mps)
+    elif raceline is not None:
         ax.plot(raceline[:, 0], raceline[:, 1], color="#d62ad0", lw=1.3, zorder=4, label="race line")
     lo, hi = np.min(corners, axis=0) - 0.45, np.max(corners, axis=0) + 0.45  # room for the index labels
     ax.set_xlim(lo[0], hi[0])

@@ -119,3 +119,32 @@ def test_import_bad_file_and_bad_name_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", str(DATA_DIR / "oval.npy"), "--name", "oval"])
     assert result.exit_code == 2
     assert "shipped track" in result.output
+
+
+def test_show_raceline_prints_limit_laps_and_draws_the_line_by_speed(tmp_path: Path) -> None:
+    import matplotlib.image
+
+    png = tmp_path / "reinvent_raceline.png"
+    result = runner.invoke(app, ["show", "reinvent_base", "--raceline", "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    rows = [line.strip() for line in result.output.splitlines()]
+    lines = {
+        key: next(r for r in rows if r.startswith(key)) for key in ("race line", "limit lap", "centre lap")
+    }
+    assert lines["race line"].endswith("m (minimum curvature, deepracer)")
+    assert " s (race line)" in lines["limit lap"]
+    assert " s (centre line" in lines["centre lap"]
+    limit_s = float(lines["limit lap"].split()[2])
+    centre_s = float(lines["centre lap"].split()[2])
+    assert 0 < limit_s < centre_s
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[0] > 300 and pixels.shape[1] > 300
+    # the speed-coloured line and its colour bar: about 4,000 colours; the plain picture has about 1,000
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 2000
+
+    as_json = json.loads(runner.invoke(app, ["show", "reinvent_base", "--raceline", "--json"]).output)
+    assert as_json["raceline"]["limit_lap_s"] == pytest.approx(limit_s, abs=0.006)
+    assert as_json["raceline"]["car"] == "deepracer"
+    bad_car = runner.invoke(app, ["show", "reinvent_base", "--raceline", "--car", "nope"])
+    assert bad_car.exit_code == 2 and "unknown car" in bad_car.output
