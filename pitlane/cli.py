@@ -8,7 +8,7 @@ import logging
 import typer
 
 from pitlane import __version__
-from pitlane.commands import bench, reward, tracks, view
+from pitlane.commands import bench, reward, tracks, train, view
 
 app = typer.Typer(
     name="pitlane",
@@ -25,6 +25,7 @@ app.add_typer(tracks.app, name="tracks")
 app.add_typer(reward.app, name="reward")
 app.add_typer(bench.app, name="bench")
 app.add_typer(view.app, name="view")
+app.add_typer(train.app, name="train")
 
 
 def _version(value: bool) -> None:

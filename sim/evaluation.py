@@ -263,7 +263,7 @@ def evaluate(
     finally:
         if trace is not None:
             trace.close()
-    return _result(parts, rules, race, rows, ended)
+    return _result(parts, car, rules, race, rows, ended)
 
 
 def _drive(
@@ -341,8 +341,20 @@ def _drive(
     return rows, "max_time"
 
 
+def _versus_limit(parts: EnvParts, car: Any, best_lap_s: float | None) -> dict[str, float | None]:
+    """The physical limit of this car on this track (`sim.raceline`: the fastest lap the car model can do) and
+    how close the best lap came; None for a car given as an object rather than a name or file."""
+    if not isinstance(car, str | Path):
+        return {"limit_lap_s": None, "best_over_limit": None}
+    from sim.raceline import race_line  # a QP per (track, car): only when an evaluation reports
+
+    track = parts.sim.backward if parts.sim.is_reversed[0] else parts.sim.forward
+    limit_s = race_line(track, str(car)).lap_time_s
+    return {"limit_lap_s": limit_s, "best_over_limit": None if best_lap_s is None else best_lap_s / limit_s}
+
+
 def _result(
-    parts: EnvParts, rules: RaceRules, race: _Race, rows: dict[str, list[Any]], ended: str
+    parts: EnvParts, car: Any, rules: RaceRules, race: _Race, rows: dict[str, list[Any]], ended: str
 ) -> EvaluationResult:
     trajectory = {k: np.asarray(v) for k, v in rows.items()}
     steering = trajectory["steering"]
@@ -351,6 +363,7 @@ def _result(
     track = parts.sim.forward
     planned = None if rules.ranking == "most_laps_in" else rules.laps
     summary = summarise(race.laps, laps_planned=planned)
+    summary.update(_versus_limit(parts, car, summary["best_lap_s"]))
     log.info(
         "evaluation on %s: %d/%s laps, best %s s, %d off-track, ended: %s",
         track.name,

@@ -206,3 +206,16 @@ def test_simtrace_writer_rows_for_a_batch(tmp_path: Path) -> None:
     np.testing.assert_array_equal(trace.episode, [3, 4])
     np.testing.assert_allclose(trace.yaw_deg, np.round(params.heading, 4))
     assert trace.status == ("in_progress", "off_track")
+
+
+def test_evaluation_reports_the_physical_limit() -> None:
+    from sim.evaluation import evaluate, pure_pursuit_policy
+    from sim.raceline import race_line
+    from sim.tracks import load_track
+
+    result = evaluate(pure_pursuit_policy(speed_mps=1.5), track="reinvent_base", laps=1)
+    limit = race_line(load_track("reinvent_base"), "deepracer").lap_time_s
+    assert result.summary["limit_lap_s"] == pytest.approx(limit)
+    # a 1.5 m/s centre-line driver is far slower than the limit
+    assert result.summary["best_over_limit"] == pytest.approx(result.summary["best_lap_s"] / limit)
+    assert result.summary["best_over_limit"] > 2.0

@@ -1,0 +1,127 @@
+"""`pitlane train [CONFIG.toml] --out runs/NAME`: train a policy on the simulator (stable-baselines3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+#: Exit status for unusable arguments or files (as the other commands).
+EXIT_ERROR = 2
+
+
+class _NoSubcommandGroup(TyperGroup):
+    """A sub-app that is one command: usage reads `pitlane train [OPTIONS] [CONFIG]`."""
+
+    # options may follow CONFIG (`pitlane train run.toml --out runs/x`); a click group stops at the first word
+    allow_interspersed_args = True
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return click.Command.collect_usage_pieces(self, ctx)
+
+
+app = typer.Typer(
+    help="Train a policy on the simulator (stable-baselines3): a run config .toml and/or flags.",
+    invoke_without_command=True,
+    cls=_NoSubcommandGroup,
+)
+
+
+def _fail(message: str) -> NoReturn:
+    """One red line on stderr (a config's several problems joined with '; '), exit status 2."""
+    text = "; ".join(" ".join(line.split()) for line in str(message).splitlines() if line.strip())
+    text = text.replace(":; ", ": ")
+    Console(stderr=True).print(f"[bold red]error:[/bold red] [red]{escape(text)}[/red]", soft_wrap=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+@app.callback()
+def train_command(
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="A run config .toml (track, reward, action space, hyperparameters, ...)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-O", help="Run directory to create, e.g. runs/NAME (absent or empty)."),
+    ] = None,
+    track: Annotated[str | None, typer.Option("--track", "-t", help="Track name or route .npy.")] = None,
+    observation: Annotated[
+        str | None, typer.Option("--observation", "-o", help="state, lidar, ... (joined with '+').")
+    ] = None,
+    reward: Annotated[
+        str | None, typer.Option("--reward", help="A built-in reward name or a DeepRacer reward .py file.")
+    ] = None,
+    action_space: Annotated[
+        Path | None, typer.Option("--action-space", help="A DeepRacer model_metadata.json.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Total car-steps (all cars).")] = None,
+    n_envs: Annotated[int | None, typer.Option("--n-envs", "-n", min=1, help="Parallel cars.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    until_clean_laps: Annotated[
+        int | None,
+        typer.Option("--until-clean-laps", min=1, help="Stop after K consecutive clean evaluation laps."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Train with CONFIG.toml and/or flags (flags override the file); writes metrics, checkpoints and
+    DeepRacer simtraces into --out."""
+    if out is None:
+        _fail("--out is required: the run directory to create, e.g. --out runs/NAME")
+    from sim.errors import SimError
+    from trainer.config import RunConfig as _RunConfig
+    from trainer.config import RunConfigError, load_run_config
+
+    try:
+        base = load_run_config(config) if config is not None else None
+        run = _RunConfig.from_flags(
+            base,
+            track=track,
+            observation=observation,
+            reward=reward,
+            action_space=action_space,
+            steps=steps,
+            n_envs=n_envs,
+            seed=seed,
+            until_clean_laps=until_clean_laps,
+        )
+    except (RunConfigError, SimError) as exc:
+        _fail(str(exc))
+
+    from trainer.train import train
+
+    err = Console(stderr=True)
+    for note in run.notes():
+        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    try:
+        result = train(run, out, progress=not quiet and not as_json)
+    except (RunConfigError, SimError) as exc:
+        _fail(str(exc))
+    summary = {
+        "out_dir": str(result.out_dir),
+        "steps": result.steps,
+        "wall_s": round(result.wall_s, 2),
+        "steps_per_s": round(result.steps_per_s),
+        "stopped_by": result.stopped_by,
+        "episodes": result.episodes,
+        "best_lap_s": result.best_lap_s,
+        "best_eval_lap_s": result.best_eval_lap_s,
+        "first_eval_lap_step": result.first_eval_lap_step,
+        "first_eval_lap_wall_s": result.first_eval_lap_wall_s,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    console = Console()
+    best = f"{result.best_eval_lap_s:.2f} s" if result.best_eval_lap_s is not None else "none yet"
+    console.print(
+        f"[green]done[/green] {result.steps:,} steps in {result.wall_s:.1f} s ({result.steps_per_s:,.0f} steps/s), "
+        f"stopped by {result.stopped_by}; best evaluation lap {best}; run in {result.out_dir}"
+    )

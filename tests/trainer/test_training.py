@@ -1,0 +1,202 @@
+"""The SB3 adapter over the batched simulator, and short training runs that must learn.
+
+Kept under ~60 s in total on a 2-core machine: the learning run is ~40k car-steps on the `oval`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecCheckNan, VecEnv
+from typer.testing import CliRunner
+
+from sim.envs.vector import TimeTrialVectorEnv
+from sim.simtrace import read_simtrace
+from trainer.config import RunConfig, RunConfigError
+from trainer.train import train
+from trainer.vec_env import BatchedVecEnv
+
+
+def adapter(n: int = 8, **kwargs: object) -> BatchedVecEnv:
+    return BatchedVecEnv(TimeTrialVectorEnv(num_envs=n, track="oval", **kwargs))
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [{k: float(v) if v else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def test_the_adapter_is_an_sb3_vecenv_with_same_step_autoreset() -> None:
+    env = adapter(8, time_limit_s=0.5)  # 7-8 steps: every car is truncated
+    assert isinstance(env, VecEnv) and env.num_envs == 8
+    checked = VecCheckNan(env, raise_exception=True)
+    env.seed(5)
+    obs = checked.reset()
+    assert obs.shape == (8, *env.observation_space.shape) and obs.dtype == np.float32
+    straight = np.full(8, 2)  # the default space's straight-ahead action
+    for _ in range(20):
+        obs, rewards, dones, infos = checked.step(straight)
+        assert rewards.shape == (8,) and rewards.dtype == np.float32 and dones.shape == (8,)
+        assert len(infos) == 8
+        for done, info in zip(dones, infos, strict=True):
+            if not done:
+                assert info == {}  # running cars get no info: cheap
+                continue
+            assert info["terminal_observation"].shape == env.observation_space.shape
+            assert info["TimeLimit.truncated"] is (info["episode_status"] == "time_up")
+            assert set(info["episode"]) == {"r", "l", "t"} and info["episode"]["l"] >= 1
+            assert 0.0 <= info["progress"] <= 100.0
+        if dones.any():
+            break
+    assert dones.all() and all(info["TimeLimit.truncated"] for info in infos)
+    # the observation returned for a finished car is its next episode's first one
+    assert not np.array_equal(obs[0], infos[0]["terminal_observation"])
+    assert env.get_attr("render_mode") == [None] * 8
+    assert env.get_attr("num_envs", [0, 1]) == [8, 8]
+    assert env.env_is_wrapped(object) == [False] * 8
+    env.close()
+
+
+def test_seeded_resets_repeat() -> None:
+    first, second = adapter(4), adapter(4)
+    first.seed(11)
+    second.seed(11)
+    np.testing.assert_array_equal(first.reset(), second.reset())
+
+
+def test_ppo_learns_through_the_adapter_with_dict_observations() -> None:
+    env = adapter(4, observation="state+lidar")
+    model = PPO("MultiInputPolicy", env, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=128)
+    assert model.num_timesteps == 128
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunConfig, object, Path]:
+    """~40k car-steps of the default recipe on the oval (about 5-10 s)."""
+    config = RunConfig(
+        track="oval",
+        total_steps=40_000,
+        n_envs=32,
+        seed=0,
+        eval_every_steps=10_000,
+        checkpoint_every_steps=20_000,
+    )
+    out = tmp_path_factory.mktemp("runs") / "oval"
+    return config, train(config, out, progress=False), out
+
+
+def test_a_short_ppo_run_improves(short_run: tuple[RunConfig, object, Path]) -> None:
+    _, result, out = short_run
+    rows = read_metrics(out / "metrics.csv")
+    assert len(rows) >= 10
+    first = np.nanmean([r["mean_progress"] for r in rows[:3]])
+    last = np.nanmean([r["mean_progress"] for r in rows[-3:]])
+    assert last > first + 25.0, f"mean episode progress {first:.1f} % -> {last:.1f} %: did not learn"
+    first_reward = np.nanmean([r["mean_episode_reward"] for r in rows[:3]])
+    last_reward = np.nanmean([r["mean_episode_reward"] for r in rows[-3:]])
+    assert last_reward > 2 * first_reward
+    assert result.steps >= 40_000 and result.stopped_by == "total_steps"
+    assert rows[-1]["steps"] == result.steps and rows[-1]["episodes"] == result.episodes
+
+
+def test_the_run_directory_describes_itself(short_run: tuple[RunConfig, object, Path]) -> None:
+    config, _, out = short_run
+    resolved = json.loads((out / "config.resolved.json").read_text(encoding="utf-8"))
+    assert resolved["track"] == "oval" and resolved["seed"] == 0
+    assert resolved["resolved_action_space"] == config.resolved_action_space().to_json()
+    versions = json.loads((out / "versions.json").read_text(encoding="utf-8"))
+    assert {"pitlane", "numpy", "torch", "stable-baselines3", "python"} <= set(versions)
+    assert (out / "checkpoints" / "step_20000.zip").is_file() or list(
+        (out / "checkpoints").glob("step_*.zip")
+    )
+    assert (out / "best.zip").is_file() and (out / "final.zip").is_file()
+    assert (out / "sb3" / "progress.csv").is_file()
+    PPO.load(out / "best.zip", device="cpu")
+    traces = sorted((out / "training-simtrace").glob("*-iteration.csv"))
+    assert traces and traces[0].name == "0-iteration.csv"
+    trace = read_simtrace(traces[0])
+    assert len(trace) == config.hyperparameters.n_steps  # car 0 only: one row per step of the rollout
+    assert np.all(np.diff(trace.tstamp_s[trace.episode == trace.episode[0]]) > 0)
+    assert set(trace.status) <= {
+        "in_progress",
+        "lap_complete",
+        "off_track",
+        "reversed",
+        "immobilized",
+        "time_up",
+    }
+
+
+def test_until_clean_laps_stops_the_run(tmp_path: Path) -> None:
+    config = RunConfig(
+        track="oval", total_steps=300_000, n_envs=32, eval_every_steps=5_000, stop={"until_clean_laps": 3}
+    )
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.stopped_by == "until_clean_laps"
+    assert result.steps < 300_000 and result.first_eval_lap_step is not None
+    assert result.best_eval_lap_s is not None and result.best_eval_lap_s > 0
+
+
+def test_sac_runs_on_a_continuous_space(tmp_path: Path) -> None:
+    config = RunConfig(
+        track="oval",
+        algorithm="sac",
+        action_space={"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 2.0}},
+        total_steps=400,
+        n_envs=4,
+        hyperparameters={"learning_starts": 100, "batch_size": 64},
+        eval_every_steps=200,
+    )
+    result = train(config, tmp_path / "sac", progress=False)
+    assert result.steps >= 400 and (tmp_path / "sac" / "final.zip").is_file()
+
+
+def test_camera_is_refused_clearly_and_out_dirs_are_not_overwritten(tmp_path: Path) -> None:
+    with pytest.raises(RunConfigError, match="camera observations need DeepRacer's CNN"):
+        train(RunConfig(observation="camera"), tmp_path / "cam", progress=False)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    with pytest.raises(RunConfigError, match="not empty"):
+        train(RunConfig(track="oval"), tmp_path / "full", progress=False)
+
+
+def test_cli_trains_and_reports_errors_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pitlane.commands.train import app
+
+    monkeypatch.setenv("COLUMNS", "250")
+    runner = CliRunner()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("n_env = 3\n", encoding="utf-8")
+    result = runner.invoke(app, [str(bad), "--out", str(tmp_path / "r0")])
+    assert result.exit_code == 2
+    assert "unknown key `n_env` (did you mean `n_envs`?)" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["--track", "oval", "--steps", "2000", "--n-envs", "8", "--json"])
+    assert result.exit_code == 2 and "--out is required" in result.output
+    out = tmp_path / "r1"
+    args = [
+        "--track",
+        "tiny_loop",
+        "--steps",
+        "1000",
+        "--n-envs",
+        "8",
+        "--seed",
+        "2",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["steps"] >= 1000 and summary["out_dir"] == str(out)
+    assert json.loads((out / "config.resolved.json").read_text())["track"] == "tiny_loop"
+    assert (out / "best.zip").is_file()  # shorter than one evaluation period: evaluated once at the end
