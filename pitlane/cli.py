@@ -8,7 +8,7 @@ import logging
 import typer
 
 from pitlane import __version__
-from pitlane.commands import bench, reward, tracks, train, view
+from pitlane.commands import bench, evaluate, reward, tracks, train, view
 
 app = typer.Typer(
     name="pitlane",
@@ -26,6 +26,7 @@ app.add_typer(reward.app, name="reward")
 app.add_typer(bench.app, name="bench")
 app.add_typer(view.app, name="view")
 app.add_typer(train.app, name="train")
+app.add_typer(evaluate.app, name="evaluate")
 
 
 def _version(value: bool) -> None:

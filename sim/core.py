@@ -244,6 +244,8 @@ class BatchedSim:
             segment_t=proj.t,
             cos_yaw=cos_yaw,
             sin_yaw=sin_yaw,
+            # a copy: step() replaces the array, but reset() and the evaluation write into it in place
+            prev_progress=np.array(self.prev_progress[idx]),
         )
 
     def _wheels_on_road(

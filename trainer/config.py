@@ -22,6 +22,7 @@ from sim.action_space import ActionSpace, load_model_metadata, parse_action_spac
 from sim.errors import SimError
 from sim.observations import parse_observation
 from sim.reward.builtin import BUILTIN_REWARDS
+from trainer.errors import RunConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,10 +30,6 @@ else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib
 
 logger = logging.getLogger(__name__)
-
-
-class RunConfigError(ValueError):
-    """A run configuration that cannot be used; the message names the file and the key."""
 
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -96,7 +93,7 @@ class RunConfig(BaseModel):
         None, description="DeepRacer's JSON form; None = the default recipe's space"
     )
     model_metadata: Path | None = None
-    reward: str = "centerline_speed"
+    reward: str = "progress_rate"
     algorithm: Literal["ppo", "sac"] = "ppo"
     hyperparameters: Hyperparameters = Hyperparameters()
     deepracer_hyperparameters: Path | None = None
@@ -108,6 +105,11 @@ class RunConfig(BaseModel):
     checkpoint_every_steps: int = Field(50_000, ge=1)
     eval_laps: int = Field(3, ge=1, description="laps per evaluation")
     time_limit_s: float = Field(180.0, gt=0, description="episode time limit, simulated s")
+    network: Literal["mlp", "cnn_shallow", "cnn", "cnn_deep"] | None = Field(
+        None,
+        description="None = mlp for state/lidar, else model_metadata's neural_network or cnn_shallow "
+        "(trainer/networks.py)",
+    )
 
     @field_validator("observation")
     @classmethod
@@ -168,6 +170,12 @@ class RunConfig(BaseModel):
                 "algorithm 'sac' needs a continuous action space ({steering_angle: {low, high}, speed: "
                 "{low, high}}); this run's action space is discrete"
             )
+        camera = any("camera" in kind for kind in parse_observation(self.observation))
+        if self.network is not None and (self.network != "mlp") != camera:
+            raise ValueError(
+                f"network {self.network!r} does not fit observation {self.observation!r}: camera observations "
+                "need a CNN (cnn_shallow, cnn, cnn_deep), state and lidar alone use mlp"
+            )
         return self
 
     # ------------------------------------------------------------------ derived
@@ -179,6 +187,24 @@ class RunConfig(BaseModel):
         if self.action_space is not None:
             return parse_action_space(self.action_space, source="action_space")
         return DEFAULT_TRAINING_ACTION_SPACE
+
+    def resolved_network(self) -> str:
+        """`network`, or mlp without a camera, else model_metadata's `neural_network`, else cnn_shallow."""
+        if self.network is not None:
+            return self.network
+        if not any("camera" in kind for kind in parse_observation(self.observation)):
+            return "mlp"
+        if self.model_metadata is not None:
+            return DEEPRACER_NETWORKS[load_model_metadata(self.model_metadata).neural_network]
+        return "cnn_shallow"
+
+    def resolved_net_arch(self) -> list[int]:
+        """SB3's `net_arch` after the features extractor: `hyperparameters.net_arch`, except that CNN networks
+        end in DeepRacer's middleware, whose heads are single output layers (`[]`) unless net_arch is given."""
+        h = self.hyperparameters
+        if self.resolved_network() != "mlp" and "net_arch" not in h.model_fields_set:
+            return []
+        return list(h.net_arch)
 
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `TimeTrialVectorEnv` / `TimeTrialEnv` (training episodes: round-robin starts)."""
@@ -202,6 +228,8 @@ class RunConfig(BaseModel):
         """The resolved config as plain JSON types (the action space spelled out)."""
         data = self.model_dump(mode="json")
         data["resolved_action_space"] = self.resolved_action_space().to_json()
+        data["resolved_network"] = self.resolved_network()
+        data["hyperparameters"]["net_arch"] = self.resolved_net_arch()  # explicit: a reload builds the same
         return data
 
     @classmethod
@@ -217,6 +245,7 @@ class RunConfig(BaseModel):
         n_envs: int | None = None,
         seed: int | None = None,
         until_clean_laps: int | None = None,
+        network: str | None = None,
     ) -> RunConfig:
         """`base` (or the defaults) with the CLI flags that were given applied; raises RunConfigError."""
         # the DeepRacer file stays (for `notes()`); merging it again changes nothing: the merged values are
@@ -229,6 +258,7 @@ class RunConfig(BaseModel):
             "total_steps": steps,
             "n_envs": n_envs,
             "seed": seed,
+            "network": network,
         }
         data.update({k: v for k, v in flags.items() if v is not None})
         if action_space is not None:
@@ -239,14 +269,22 @@ class RunConfig(BaseModel):
         return _validate(data, "command-line flags")
 
 
-#: The default recipe's action space: few actions learn fastest (see the report in trainer/train.py).
+#: DeepRacer model_metadata `neural_network` -> `RunConfig.network` (topologies: trainer/networks.py)
+DEEPRACER_NETWORKS = {
+    "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW": "cnn_shallow",
+    "DEEP_CONVOLUTIONAL_NETWORK": "cnn",
+    "DEEP_CONVOLUTIONAL_NETWORK_DEEP": "cnn_deep",
+}
+
+#: The default recipe's action space: few, fast actions (up to the DeepRacer car's 4 m/s) learn fastest with
+#: the progress reward, which picks the fastest that stays on the road (measured: `pitlane bench train`).
 DEFAULT_TRAINING_ACTION_SPACE = parse_action_space(
     [
-        {"steering_angle": -25, "speed": 1.0},
-        {"steering_angle": -10, "speed": 1.5},
-        {"steering_angle": 0, "speed": 2.0},
-        {"steering_angle": 10, "speed": 1.5},
-        {"steering_angle": 25, "speed": 1.0},
+        {"steering_angle": -25, "speed": 1.5},
+        {"steering_angle": -10, "speed": 3.0},
+        {"steering_angle": 0, "speed": 4.0},
+        {"steering_angle": 10, "speed": 3.0},
+        {"steering_angle": 25, "speed": 1.5},
     ],
     source="default training action space",
 )
@@ -378,3 +416,34 @@ def _describe(err: Any) -> str:
     got = err.get("input")
     shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
     return f"`{key}`: {msg}{shown}"
+
+
+def load_run_dir_config(run: str | Path, *, portable: bool = False) -> RunConfig:
+    """The RunConfig a run directory was trained with, from its `config.resolved.json`.
+
+    portable: for using the trained policy elsewhere (evaluation): the action space as resolved then replaces
+    any model_metadata/hyperparameters file references, and a reward file that has moved is replaced by the
+    built-in `centerline` (the reward only colours an evaluation's curve, never the driving).
+    """
+    path = Path(run) / "config.resolved.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunConfigError(f"{run}: not a run directory (no config.resolved.json)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunConfigError(f"{path}: not a readable run config ({exc})") from None
+    resolved_actions = data.get("resolved_action_space")
+    # what the trainer writes beside the fields (resolved_action_space, notes, ...) is not config
+    data = {k: v for k, v in data.items() if k in RunConfig.model_fields}
+    if portable:
+        data["model_metadata"] = None
+        data["deepracer_hyperparameters"] = None
+        if resolved_actions is not None:
+            data["action_space"] = resolved_actions
+        reward = data.get("reward")
+        if isinstance(reward, str) and reward.endswith(".py") and not Path(reward).is_file():
+            data["reward"] = "centerline"
+    try:
+        return RunConfig.model_validate(data)
+    except ValueError as exc:
+        raise RunConfigError(f"{path}: not a usable run config ({' '.join(str(exc).split())})") from None

@@ -5,13 +5,19 @@ The run directory describes itself:
     versions.json          pitlane, python, numpy, torch, stable-baselines3, gymnasium
     metrics.csv            one row per rollout: steps, wall_s, steps_per_s, episodes, mean_episode_reward,
                            mean_progress, lap_completion_rate, best_lap_s, eval_clean_streak
-    sb3/                   stable-baselines3's own logs (progress.csv; TensorBoard events when installed)
-    checkpoints/step_<N>.zip, best.zip (best by evaluation), final.zip
+    sb3/                   stable-baselines3's own logs (progress.csv; progress.resumed-<N>.csv after --resume)
+    tb/                    TensorBoard event files (when `tensorboard` is installed; it is in the `train` extra)
+    checkpoints/step_<N>.zip, best.zip (best by evaluation; best.json its score), final.zip
     training-simtrace/<N>-iteration.csv   DeepRacer simtrace rows of car 0, one file per rollout
 
 Evaluation (every `eval_every_steps`): the deterministic policy drives a single `TimeTrialEnv` from the start
 line for up to `eval_laps` episodes; `lap_complete` episodes extend a streak of clean laps that any failure
 resets (TODO(lead): switch to `sim.evaluation` once it exists).
+
+`resume=True` continues a run directory from its latest checkpoint (`checkpoints/step_<N>.zip`) up to
+`config.total_steps`: the step count continues, metrics.csv and the simtrace numbering carry on. `init_from=RUN`
+starts a new run whose policy weights are RUN's `best.zip` (DeepRacer's clone); the observation space, action
+space, algorithm and network must be RUN's. Networks for camera observations: `trainer/networks.py`.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sim.simtrace import SimTraceWriter
-from trainer.config import RunConfig, RunConfigError
+from trainer.config import RunConfig, load_run_dir_config
+from trainer.errors import RunConfigError
 from trainer.vec_env import BatchedVecEnv
 
 logger = logging.getLogger(__name__)
@@ -128,62 +135,80 @@ def train(
     *,
     progress: bool = True,
     on_metrics: Callable[[dict[str, float]], None] | None = None,
+    resume: bool = False,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
-    """Train `config` into `out_dir` (created; must be absent or empty). Raises RunConfigError for a config
-    the trainer cannot run yet (camera observations)."""
+    """Train `config` into `out_dir` (created; must be absent or empty), or with `resume=True` continue the
+    run in `out_dir` (its config: `load_run_dir_config`). `init_from`: a run whose best.zip gives the initial
+    policy weights. Raises RunConfigError for a config or run directory that cannot be used."""
     import torch
-    from stable_baselines3.common.logger import configure
 
     from sim.envs.time_trial import TimeTrialEnv
     from sim.envs.vector import TimeTrialVectorEnv
-    from sim.observations import parse_observation
 
-    kinds = parse_observation(config.observation)
-    if any("camera" in kind for kind in kinds):
-        raise RunConfigError(
-            f"observation {config.observation!r}: camera observations need DeepRacer's CNN networks, which "
-            "the trainer does not have yet; train with state or lidar observations"
-        )
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
+    if resume and init_from is not None:
+        raise RunConfigError("give --resume or --init-from, not both")
+    checkpoint = latest_checkpoint(out) if resume else None
+    if not resume and out.exists() and any(out.iterdir()):
         raise RunConfigError(f"{out}: the run directory exists and is not empty; choose another --out")
     # Environments first: a bad track or reward file fails before the run directory is created.
     vec = BatchedVecEnv(TimeTrialVectorEnv(num_envs=config.n_envs, **config.env_kwargs()), trace_car0=True)
     eval_env = TimeTrialEnv(**{**config.env_kwargs(), "start": "start_line"})
     eval_env.reset(seed=config.seed)  # evaluations repeat with the run's seed (noise, randomisation)
+    torch.set_num_threads(1)  # 2-core laptops: one thread for torch, the simulator is single-threaded too
+    if checkpoint is not None:
+        model = _algorithm(config).load(checkpoint, env=vec, device="cpu")
+        model.set_random_seed(config.seed)
+        if model.num_timesteps >= config.total_steps:
+            raise RunConfigError(
+                f"{out}: the run already has {model.num_timesteps:,} steps (total_steps "
+                f"{config.total_steps:,}); pass a larger --steps (the run's new total) to train further"
+            )
+    else:
+        model = build_model(config, vec)
+        if init_from is not None:
+            _init_weights(model, config, Path(init_from))  # refuses before the run directory exists
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     (out / "training-simtrace").mkdir(exist_ok=True)
 
-    torch.set_num_threads(1)  # 2-core laptops: one thread for torch, the simulator is single-threaded too
     notes = config.notes()
-    formats = ["csv"]
-    if tensorboard_available():
-        formats.append("tensorboard")
-    else:
+    if not tensorboard_available():
         notes.append(
             "TensorBoard logs not written: `pip install tensorboard` to get them (sb3/progress.csv is)"
         )
-    _write_json(out / "config.resolved.json", {**config.to_json_dict(), "notes": notes})
-    _write_json(out / "versions.json", versions())
+    if init_from is not None:
+        notes.append(f"initial policy weights: {Path(init_from) / 'best.zip'} (--init-from)")
+    if checkpoint is None:
+        _write_json(out / "config.resolved.json", {**config.to_json_dict(), "notes": notes})
+        _write_json(out / "versions.json", versions())
     for note in notes:
         logger.info("%s", note)
 
-    model = _build_model(config, vec)
-    model.set_logger(configure(str(out / "sb3"), formats))
-    callback = _RunCallback(config, out, eval_env, vec, progress=progress, on_metrics=on_metrics)
+    start = int(model.num_timesteps)
+    model.set_logger(_sb3_logger(out, start))
+    callback = _RunCallback(
+        config, out, eval_env, vec, progress=progress, on_metrics=on_metrics, resumed=checkpoint is not None
+    )
     try:
-        model.learn(total_timesteps=config.total_steps, callback=callback, progress_bar=False)
+        model.learn(
+            total_timesteps=config.total_steps - start,
+            callback=callback,
+            progress_bar=False,
+            reset_num_timesteps=checkpoint is None,
+        )
     finally:
         callback.close()
         vec.close()
     model.save(out / "checkpoints" / f"step_{model.num_timesteps}.zip")
     model.save(out / "final.zip")
     wall = time.monotonic() - callback.t0
+    model.logger.close()
     return TrainResult(
         out_dir=out,
         steps=int(model.num_timesteps),
         wall_s=wall,
-        steps_per_s=model.num_timesteps / wall if wall > 0 else 0.0,
+        steps_per_s=(model.num_timesteps - start) / wall if wall > 0 else 0.0,
         stopped_by=callback.stopped_by,
         episodes=callback.episodes,
         best_lap_s=None if math.isinf(callback.best_lap_s) else callback.best_lap_s,
@@ -194,17 +219,28 @@ def train(
     )
 
 
-def _build_model(config: RunConfig, vec: Any) -> Any:
+def _algorithm(config: RunConfig) -> Any:
+    from stable_baselines3 import PPO, SAC
+
+    return SAC if config.algorithm == "sac" else PPO
+
+
+def build_model(config: RunConfig, vec: Any) -> Any:
+    """The stable-baselines3 model (PPO or SAC, MLP or DeepRacer CNN policy) for `config` on the VecEnv `vec`."""
     from gymnasium import spaces
     from stable_baselines3 import PPO, SAC
 
+    from trainer.networks import policy_kwargs
+
     h = config.hyperparameters
+    network = config.resolved_network()
     policy = "MultiInputPolicy" if isinstance(vec.observation_space, spaces.Dict) else "MlpPolicy"
+    net_arch = config.resolved_net_arch()
     common: dict[str, Any] = {
         "learning_rate": h.learning_rate,
         "batch_size": h.batch_size,
         "gamma": h.gamma,
-        "policy_kwargs": {"net_arch": list(h.net_arch)},
+        "policy_kwargs": {"net_arch": net_arch, **policy_kwargs(network, vec.observation_space)},
         "seed": config.seed,
         "device": "cpu",
         "verbose": 0,
@@ -234,6 +270,77 @@ def _build_model(config: RunConfig, vec: Any) -> Any:
     )
 
 
+# ---------------------------------------------------------------------- resume / init-from
+
+
+def latest_checkpoint(run: Path) -> Path:
+    """The run's `checkpoints/step_<N>.zip` with the largest N; RunConfigError when there is none."""
+    found = sorted(
+        ((int(p.stem.removeprefix("step_")), p) for p in (run / "checkpoints").glob("step_*.zip")
+         if p.stem.removeprefix("step_").isdigit()),
+    )  # fmt: skip
+    if not found:
+        raise RunConfigError(f"{run}: no checkpoints/step_<N>.zip to resume from (is it a run directory?)")
+    return found[-1][1]
+
+
+def _init_weights(model: Any, config: RunConfig, run: Path) -> None:
+    """Copy RUN's best policy into `model` (DeepRacer's clone); RunConfigError when they do not fit."""
+    source_config = load_run_dir_config(run)
+    best = run / "best.zip"
+    if not best.is_file():
+        raise RunConfigError(f"--init-from {run}: no best.zip in the run directory")
+    what = f"--init-from {run}"
+    if source_config.algorithm != config.algorithm:
+        raise RunConfigError(
+            f"{what}: it was trained with {source_config.algorithm!r}, this run uses {config.algorithm!r}"
+        )
+    source = _algorithm(source_config).load(best, device="cpu")  # SB3-side spaces, as model's
+    if source.observation_space != model.observation_space:
+        raise RunConfigError(
+            f"{what}: its observation space ({source_config.observation!r}: {_space_text(source.observation_space)}) "
+            f"differs from this run's ({config.observation!r}: {_space_text(model.observation_space)}); a cloned "
+            "model keeps its observation"
+        )
+    src_actions = source_config.resolved_action_space().to_json()
+    if source.action_space != model.action_space or src_actions != config.resolved_action_space().to_json():
+        raise RunConfigError(
+            f"{what}: its action space ({json.dumps(src_actions)}) differs from this run's "
+            f"({json.dumps(config.resolved_action_space().to_json())}); a cloned model keeps its action space"
+        )
+    try:
+        model.policy.load_state_dict(source.policy.state_dict())
+    except RuntimeError:
+        raise RunConfigError(
+            f"{what}: its policy network ({source_config.resolved_network()}, net_arch "
+            f"{source_config.resolved_net_arch()}) differs from this run's "
+            f"({config.resolved_network()}, net_arch {config.resolved_net_arch()})"
+        ) from None
+
+
+def _space_text(space: Any) -> str:
+    """A short description: shapes and dtypes, not every bound."""
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Dict):
+        return "{" + ", ".join(f"{k}: {_space_text(v)}" for k, v in space.spaces.items()) + "}"
+    if isinstance(space, spaces.Box):
+        return f"{space.dtype}{tuple(space.shape)}"
+    return str(space)
+
+
+def _sb3_logger(out: Path, start: int) -> Any:
+    """SB3's logger: CSV in sb3/ (a new file after a resume), TensorBoard events in tb/ when installed."""
+    from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+
+    (out / "sb3").mkdir(exist_ok=True)
+    name = "progress.csv" if start == 0 else f"progress.resumed-{start}.csv"
+    formats: list[Any] = [CSVOutputFormat(str(out / "sb3" / name))]
+    if tensorboard_available():
+        formats.append(TensorBoardOutputFormat(str(out / "tb")))
+    return Logger(folder=str(out), output_formats=formats)
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
@@ -254,6 +361,7 @@ class _RunCallback(BaseCallback):
         *,
         progress: bool,
         on_metrics: Callable[[dict[str, float]], None] | None,
+        resumed: bool = False,
     ) -> None:
         super().__init__()
         self.cfg = config
@@ -277,11 +385,41 @@ class _RunCallback(BaseCallback):
         self._iteration = 0
         self._last_row = (0, self.t0)
         self._last_draw = 0.0
-        self._metrics_file = (out / "metrics.csv").open("w", newline="", encoding="utf-8")
+        self._wall_offset = 0.0  # wall_s of the resumed run's last row: wall_s keeps increasing
+        if resumed:
+            self._restore()
+        self._metrics_file = (out / "metrics.csv").open("a" if resumed else "w", newline="", encoding="utf-8")
         self._metrics = csv.writer(self._metrics_file)
-        self._metrics.writerow(METRICS_COLUMNS)
+        if not resumed:
+            self._metrics.writerow(METRICS_COLUMNS)
         self._progress = _ProgressBar(config.total_steps) if progress else None
         self._last_metrics: dict[str, float] = {}
+
+    def _restore(self) -> None:
+        """Carry a resumed run's counters on: from metrics.csv's last row, best.json and the simtrace files."""
+        rows: list[dict[str, str]] = []
+        path = self.out / "metrics.csv"
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+        if rows:
+            last = rows[-1]
+            self.episodes = int(float(last["episodes"] or 0))
+            self.best_lap_s = float(last["best_lap_s"] or math.inf)
+            self.streak = int(float(last["eval_clean_streak"] or 0))
+            self._wall_offset = float(last["wall_s"] or 0.0)
+        best = self.out / "best.json"
+        if best.is_file():
+            data = json.loads(best.read_text(encoding="utf-8"))
+            self.best_score = (float(data["score"][0]), float(data["score"][1]))
+        self._iteration = len(list((self.out / "training-simtrace").glob("*-iteration.csv")))
+
+    def _on_training_start(self) -> None:
+        steps = self.num_timesteps  # > 0 after a resume: the next evaluation / checkpoint follows it
+        self._next_eval = (steps // self.cfg.eval_every_steps + 1) * self.cfg.eval_every_steps
+        self._next_ckpt = (steps // self.cfg.checkpoint_every_steps + 1) * self.cfg.checkpoint_every_steps
+        self._last_row = (steps, self._last_row[1])
+        self._next_simtrace()
 
     # ------------------------------------------------------------------ SB3 hooks
 
@@ -353,6 +491,7 @@ class _RunCallback(BaseCallback):
         if self.best_score is None or score > self.best_score:
             self.best_score = score
             self.model.save(self.out / "best.zip")
+            _write_json(self.out / "best.json", {"score": list(score), "steps": steps})
         logger.debug("evaluation at %d steps: %s (streak %d)", steps, result.statuses, self.streak)
         target = self.cfg.stop.until_clean_laps
         return target is None or self.streak < target
@@ -366,7 +505,7 @@ class _RunCallback(BaseCallback):
         n = len(window)
         row = {
             "steps": steps,
-            "wall_s": now - self.t0,
+            "wall_s": self._wall_offset + now - self.t0,
             "steps_per_s": (steps - self._last_row[0]) / max(now - self._last_row[1], 1e-9),
             "episodes": self.episodes,
             "mean_episode_reward": float(np.mean([w[0] for w in window])) if n else math.nan,
@@ -382,9 +521,6 @@ class _RunCallback(BaseCallback):
         self._last_metrics = row
         if self.on_metrics is not None:
             self.on_metrics(row)
-
-    def _on_training_start(self) -> None:
-        self._next_simtrace()
 
     def _next_simtrace(self, *, last: bool = False) -> None:
         """Close this iteration's car-0 simtrace file and (unless `last`) open the next one."""

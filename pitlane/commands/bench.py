@@ -79,3 +79,43 @@ def sim_bench(
     for r in rows:
         table.add_row(r.observation, r.reward, str(r.n_envs), f"{r.steps_per_s:,.0f}", r.track)
     Console().print(table)
+
+
+@app.command("train")
+def train_bench(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout (progress goes to stderr).")
+    ] = False,
+    minutes: Annotated[float, typer.Option("--minutes", min=0.0, help="Wall-clock training budget.")] = 10.0,
+    track: Annotated[
+        str, typer.Option("--track", "-t", help="Track to train and evaluate on.")
+    ] = "reinvent_base",
+) -> None:
+    """Train the racing recipe (state observation, progress reward, fast actions; trainer/bench.py) for
+    --minutes, evaluating 3 laps every few seconds: time to the first clean evaluation (3 of 3 laps on the
+    track) and the best lap against the physical limit."""
+    from trainer.bench import BenchEval, bench_train
+
+    err = Console(stderr=True)
+
+    def report(e: BenchEval) -> None:
+        best = "-" if e.best_lap_s is None else f"{e.best_lap_s:.2f} s"
+        clean = "  [green]clean[/green]" if e.clean else ""
+        err.print(
+            f"{e.wall_s:6.1f} s  {e.steps:>9,} steps  laps {e.completed_laps}/3  off-track {e.offtrack}  "
+            f"best {best}{clean}",
+            highlight=False,
+        )
+
+    result = bench_train(minutes, track=track, on_eval=report)
+    data = result.to_dict()
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    table = Table(title=f"pitlane bench train ({track}, {minutes:g} min)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        if key != "recipe":
+            table.add_row(key, "-" if value is None else str(value))
+    Console().print(table)

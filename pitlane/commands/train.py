@@ -68,11 +68,41 @@ def train_command(
         int | None,
         typer.Option("--until-clean-laps", min=1, help="Stop after K consecutive clean evaluation laps."),
     ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option("--network", help="mlp, cnn_shallow, cnn or cnn_deep (DeepRacer's camera topologies)."),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue this run directory from its latest checkpoint (to --steps)."),
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option("--init-from", help="Start a new run from this run's best model (DeepRacer's clone)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Train with CONFIG.toml and/or flags (flags override the file); writes metrics, checkpoints and
     DeepRacer simtraces into --out."""
+    if resume is not None:
+        changed = [
+            flag
+            for flag, value in (
+                ("CONFIG", config), ("--track", track), ("--observation", observation), ("--reward", reward),
+                ("--action-space", action_space), ("--n-envs", n_envs), ("--seed", seed),
+                ("--network", network), ("--init-from", init_from),
+            )
+            if value is not None
+        ]  # fmt: skip
+        if changed:
+            _fail(
+                f"--resume continues {resume} with its own config; {', '.join(changed)} cannot change it "
+                "(only --steps and --until-clean-laps can); start a new run with --init-from instead"
+            )
+        if out is not None and out.resolve() != resume.resolve():
+            _fail(f"--resume writes into {resume}; leave out --out (or give the same directory)")
+        out = resume
     if out is None:
         _fail("--out is required: the run directory to create, e.g. --out runs/NAME")
     from sim.errors import SimError
@@ -80,7 +110,12 @@ def train_command(
     from trainer.config import RunConfigError, load_run_config
 
     try:
-        base = load_run_config(config) if config is not None else None
+        if resume is not None:
+            from trainer.config import load_run_dir_config
+
+            base = load_run_dir_config(resume)
+        else:
+            base = load_run_config(config) if config is not None else None
         run = _RunConfig.from_flags(
             base,
             track=track,
@@ -91,6 +126,7 @@ def train_command(
             n_envs=n_envs,
             seed=seed,
             until_clean_laps=until_clean_laps,
+            network=network,
         )
     except (RunConfigError, SimError) as exc:
         _fail(str(exc))
@@ -101,7 +137,9 @@ def train_command(
     for note in run.notes():
         err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     try:
-        result = train(run, out, progress=not quiet and not as_json)
+        result = train(
+            run, out, progress=not quiet and not as_json, resume=resume is not None, init_from=init_from
+        )
     except (RunConfigError, SimError) as exc:
         _fail(str(exc))
     summary = {

@@ -93,6 +93,8 @@ class RewardParams:
     segment_t: np.ndarray
     cos_yaw: np.ndarray
     sin_yaw: np.ndarray
+    # not a DeepRacer key: the previous step's progress (%, 0 at an episode's start), for progress-rate rewards
+    prev_progress: np.ndarray
 
     @property
     def n(self) -> int:

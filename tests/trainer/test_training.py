@@ -79,9 +79,18 @@ def test_ppo_learns_through_the_adapter_with_dict_observations() -> None:
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunConfig, object, Path]:
-    """~40k car-steps of the default recipe on the oval (about 5-10 s)."""
+    """~40k car-steps on the oval (about 5-10 s), with the per-step centre-line reward and slow actions, whose
+    mean episode progress climbs steadily (the default progress reward's climbs in fewer, larger jumps)."""
     config = RunConfig(
         track="oval",
+        reward="centerline_speed",
+        action_space=[
+            {"steering_angle": -25, "speed": 1.0},
+            {"steering_angle": -10, "speed": 1.5},
+            {"steering_angle": 0, "speed": 2.0},
+            {"steering_angle": 10, "speed": 1.5},
+            {"steering_angle": 25, "speed": 1.0},
+        ],
         total_steps=40_000,
         n_envs=32,
         seed=0,
@@ -118,6 +127,7 @@ def test_the_run_directory_describes_itself(short_run: tuple[RunConfig, object, 
     )
     assert (out / "best.zip").is_file() and (out / "final.zip").is_file()
     assert (out / "sb3" / "progress.csv").is_file()
+    assert list((out / "tb").glob("events.out.tfevents.*")), "no TensorBoard events file in tb/"
     PPO.load(out / "best.zip", device="cpu")
     traces = sorted((out / "training-simtrace").glob("*-iteration.csv"))
     assert traces and traces[0].name == "0-iteration.csv"
@@ -158,9 +168,11 @@ def test_sac_runs_on_a_continuous_space(tmp_path: Path) -> None:
     assert result.steps >= 400 and (tmp_path / "sac" / "final.zip").is_file()
 
 
-def test_camera_is_refused_clearly_and_out_dirs_are_not_overwritten(tmp_path: Path) -> None:
-    with pytest.raises(RunConfigError, match="camera observations need DeepRacer's CNN"):
-        train(RunConfig(observation="camera"), tmp_path / "cam", progress=False)
+def test_unfit_networks_are_refused_clearly_and_out_dirs_are_not_overwritten(tmp_path: Path) -> None:
+    with pytest.raises(RunConfigError, match="camera observations need a CNN"):
+        RunConfig.from_flags(observation="camera", network="mlp")
+    with pytest.raises(RunConfigError, match="state and lidar alone use mlp"):
+        RunConfig.from_flags(observation="state", network="cnn")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(RunConfigError, match="not empty"):
@@ -200,3 +212,90 @@ def test_cli_trains_and_reports_errors_on_one_line(tmp_path: Path, monkeypatch: 
     assert summary["steps"] >= 1000 and summary["out_dir"] == str(out)
     assert json.loads((out / "config.resolved.json").read_text())["track"] == "tiny_loop"
     assert (out / "best.zip").is_file()  # shorter than one evaluation period: evaluated once at the end
+
+
+# ---------------------------------------------------------------------- camera networks (trainer/networks.py)
+
+#: extractor parameters for one 120x160 grayscale camera (documented in trainer/networks.py)
+CAMERA_PARAMETERS = {"cnn_shallow": (5_839_520, 512), "cnn": (3_682_848, 512), "cnn_deep": (1_105_472, 128)}
+
+
+@pytest.mark.parametrize("network", sorted(CAMERA_PARAMETERS))
+def test_deepracer_topologies_build_for_120x160(network: str) -> None:
+    import torch
+    from gymnasium import spaces
+
+    from trainer.networks import DeepRacerCNN, parameter_count
+
+    extractor = DeepRacerCNN(spaces.Box(0, 255, (120, 160), np.uint8), network)
+    n_params, n_out = CAMERA_PARAMETERS[network]
+    assert parameter_count(extractor) == n_params and extractor.features_dim == n_out
+    assert extractor(torch.zeros(3, 120, 160)).shape == (3, n_out)
+
+
+def test_camera_pixels_are_scaled_once_and_dict_observations_combine() -> None:
+    import torch
+    from gymnasium import spaces
+
+    from trainer.networks import DeepRacerCombinedExtractor, policy_kwargs
+
+    env = adapter(2, observation="camera", time_limit_s=1.0)
+    assert env.observation_space.shape == (120, 160) and env.observation_space.dtype == np.uint8
+    model = PPO("MlpPolicy", env, n_steps=8, batch_size=16, device="cpu",
+                policy_kwargs={"net_arch": [], **policy_kwargs("cnn_shallow", env.observation_space)})  # fmt: skip
+    obs = env.reset()
+    tensor, _ = model.policy.obs_to_tensor(obs)
+    features = model.policy.extract_features(tensor, model.policy.features_extractor)
+    cnn = model.policy.features_extractor
+    by_hand = cnn.middleware(
+        cnn.embedder.dense(cnn.embedder.convs(torch.as_tensor(obs[:, None] / 255.0).float()))
+    )
+    torch.testing.assert_close(features, by_hand)
+    dict_space = spaces.Dict(
+        {"camera": spaces.Box(0, 255, (120, 160), np.uint8), "state": spaces.Box(-1, 1, (11,), np.float32)}
+    )
+    combined = DeepRacerCombinedExtractor(dict_space, "cnn_deep")
+    out = combined({"camera": torch.zeros(2, 120, 160), "state": torch.zeros(2, 11)})
+    assert out.shape == (2, 128)
+    env.close()
+
+
+def test_network_defaults_and_model_metadata(tmp_path: Path) -> None:
+    assert RunConfig().resolved_network() == "mlp"
+    assert RunConfig(observation="camera").resolved_network() == "cnn_shallow"
+    assert RunConfig(observation="camera+lidar", network="cnn").resolved_network() == "cnn"
+    # CNN runs end in DeepRacer's middleware (no extra hidden layers) unless net_arch is given; the resolved
+    # config spells it out, so --init-from and --resume rebuild the same network from config.resolved.json
+    assert RunConfig(observation="camera").to_json_dict()["hyperparameters"]["net_arch"] == []
+    assert RunConfig().to_json_dict()["hyperparameters"]["net_arch"] == [64, 64]
+    explicit = RunConfig(observation="camera", hyperparameters={"net_arch": [32]})
+    assert explicit.resolved_net_arch() == [32]
+    metadata = tmp_path / "model_metadata.json"
+    metadata.write_text(
+        json.dumps(
+            {
+                "action_space": [{"steering_angle": 0, "speed": 1.0}, {"steering_angle": 20, "speed": 1.0}],
+                "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_DEEP",
+                "sensor": ["FRONT_FACING_CAMERA"],
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert RunConfig(observation="camera", model_metadata=metadata).resolved_network() == "cnn_deep"
+    assert RunConfig(model_metadata=metadata).resolved_network() == "mlp"  # state observation: no camera
+
+
+def test_a_camera_ppo_run_steps_with_8_cars(tmp_path: Path) -> None:
+    config = RunConfig(
+        track="oval",
+        observation="camera",
+        n_envs=8,
+        total_steps=8 * 32,
+        eval_laps=1,
+        time_limit_s=2.0,
+        hyperparameters={"n_steps": 32, "batch_size": 64, "n_epochs": 1},
+    )
+    result = train(config, tmp_path / "cam", progress=False)
+    assert result.steps == 256 and (tmp_path / "cam" / "final.zip").is_file()
+    resolved = json.loads((tmp_path / "cam" / "config.resolved.json").read_text(encoding="utf-8"))
+    assert resolved["resolved_network"] == "cnn_shallow"

@@ -1,0 +1,120 @@
+"""`pitlane evaluate RUN_OR_MODEL --track T --laps 3`: time-trial evaluation of a trained policy."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+#: Exit status for unusable arguments or files (as the other commands).
+EXIT_ERROR = 2
+
+
+class _NoSubcommandGroup(TyperGroup):
+    """A sub-app that is one command: usage reads `pitlane evaluate [OPTIONS] RUN_OR_MODEL`."""
+
+    allow_interspersed_args = True
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return click.Command.collect_usage_pieces(self, ctx)
+
+
+app = typer.Typer(
+    help="Evaluate a trained policy: laps back to back with DeepRacer's time-trial rules.",
+    invoke_without_command=True,
+    cls=_NoSubcommandGroup,
+)
+
+
+def _fail(message: str) -> NoReturn:
+    Console(stderr=True).print(
+        f"[bold red]error:[/bold red] [red]{escape(str(message))}[/red]", soft_wrap=True
+    )
+    raise typer.Exit(EXIT_ERROR)
+
+
+@app.callback()
+def evaluate_command(
+    run_or_model: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A run directory (its best.zip, else final.zip) or a stable-baselines3 .zip inside one.",
+            show_default=False,
+        ),
+    ] = None,
+    track: Annotated[
+        str | None, typer.Option("--track", "-t", help="Track name or route .npy (default: the run's).")
+    ] = None,
+    laps: Annotated[int, typer.Option("--laps", min=1, help="Laps to drive back to back.")] = 3,
+    offtrack_penalty_s: Annotated[
+        float, typer.Option("--offtrack-penalty-s", min=0.0, help="Seconds added to a lap per off-track.")
+    ] = 2.0,
+    car: Annotated[str | None, typer.Option("--car", help="Car model (default: the run's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Write the plot here (default: <run>/evaluation.png).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of sensor noise (default: the run's).")
+    ] = None,
+) -> None:
+    """Drive the run's deterministic policy for --laps laps from the start line; an off-track puts the car back
+    on the track and adds the penalty. Reports lap times, off-tracks, resets and the physical limit."""
+    if run_or_model is None:
+        _fail("give a run directory or a .zip model, e.g. `pitlane evaluate runs/NAME`")
+    from sim.errors import SimError
+    from trainer.errors import TrainerError
+    from trainer.evaluate import evaluate_policy, load_policy, resolve_model
+
+    try:
+        _, run_dir = resolve_model(run_or_model)
+        policy, config = load_policy(run_or_model)
+        result = evaluate_policy(
+            policy, config, track=track, car=car, laps=laps, offtrack_penalty_s=offtrack_penalty_s, seed=seed
+        )
+    except (TrainerError, SimError) as exc:
+        _fail(str(exc))
+    png_path = result.plot(png if png is not None else run_dir / "evaluation.png")
+    summary = result.to_dict()
+    if as_json:
+        typer.echo(json.dumps({**summary, "png": str(png_path)}))
+        return
+    _print_table(summary, result.track, png_path)
+
+
+def _s(x: Any) -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.2f}"
+
+
+def _print_table(summary: dict[str, Any], track: str, png_path: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"evaluation on {track}")
+    for col in ("lap", "lap time s", "raw s", "off-track", "resets", "completed"):
+        table.add_column(col, justify="right")
+    for i, lap in enumerate(summary["laps"], 1):
+        table.add_row(
+            str(i),
+            _s(lap["lap_time_s"]),
+            _s(lap.get("raw_time_s")),
+            str(lap["offtrack"]),
+            str(lap["resets"]),
+            "yes" if lap.get("completed") else f"no ({lap.get('progress', 0):.0f} %)",
+        )
+    console = Console()
+    console.print(table)
+    ratio = summary.get("best_over_limit")
+    console.print(
+        f"completed laps {summary['completed_laps']} · best {_s(summary['best_lap_s'])} s · "
+        f"mean {_s(summary['mean_lap_s'])} s · completion {100 * summary['completion_rate']:.0f} % · "
+        f"limit {_s(summary.get('limit_lap_s'))} s · best/limit {'-' if ratio is None else f'{ratio:.2f}'}x",
+        highlight=False,
+    )
+    console.print(f"plot: {png_path}", highlight=False)

@@ -1,0 +1,120 @@
+"""Evaluate a trained run: load its policy (`load_policy`) and drive it with `sim.evaluation.evaluate`.
+
+A run is named by its directory (its `best.zip`, else `final.zip`) or by one of its stable-baselines3 `.zip`
+models (`runs/x/final.zip`, `runs/x/checkpoints/step_N.zip`): the run's `config.resolved.json`, found beside
+the model or one folder up, gives the observation, action space, car, track and reward the policy was
+trained with. ONNX models are evaluated once the export issue exists.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sim.race import RaceRules
+from trainer.config import RunConfig, load_run_dir_config
+from trainer.errors import EvaluateError, OnnxNotSupportedError, RunConfigError
+
+
+def resolve_model(run_or_model: str | Path) -> tuple[Path, Path]:
+    """(the SB3 .zip to load, the run directory holding its config.resolved.json)."""
+    path = Path(run_or_model)
+    if path.suffix.lower() == ".onnx":
+        raise OnnxNotSupportedError(
+            f"{path}: evaluating an ONNX model arrives with the ONNX export issue; evaluate the run directory "
+            "or its .zip model for now"
+        )
+    if not path.exists():
+        raise EvaluateError(f"{path}: no such run directory or model file")
+    if path.is_dir():
+        for name in ("best.zip", "final.zip"):
+            if (path / name).is_file():
+                return path / name, _run_dir_of(path, path)
+        raise EvaluateError(f"{path}: not a run directory (no best.zip or final.zip in it)")
+    if path.suffix.lower() != ".zip":
+        raise EvaluateError(
+            f"{path}: expected a run directory, a stable-baselines3 .zip model or an .onnx model"
+        )
+    return path, _run_dir_of(path.parent, path)
+
+
+def _run_dir_of(start: Path, shown: Path) -> Path:
+    for folder in (start, start.parent):
+        if (folder / "config.resolved.json").is_file():
+            return folder
+    raise EvaluateError(
+        f"{shown}: no config.resolved.json beside it or one folder up; the model must stay in its run directory"
+    )
+
+
+def load_policy(run_or_model: str | Path) -> tuple[Callable[[Any], Any], RunConfig]:
+    """(policy(obs) -> action, the run's config): the deterministic policy of a run directory or .zip model."""
+    from stable_baselines3 import PPO, SAC
+
+    model_path, run_dir = resolve_model(run_or_model)
+    config = load_run_dir_config(run_dir, portable=True)
+    algorithm = SAC if config.algorithm == "sac" else PPO
+    try:
+        model = algorithm.load(model_path, device="cpu")
+    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:  # not an SB3 model
+        raise EvaluateError(
+            f"{model_path}: cannot load as a {config.algorithm.upper()} model ({exc})"
+        ) from None
+    return predict_fn(model), config
+
+
+def predict_fn(model: Any) -> Callable[[Any], Any]:
+    """`policy(obs) -> action` for one car from an SB3 model, deterministic."""
+
+    def policy(obs: Any) -> Any:
+        action, _ = model.predict(obs, deterministic=True)
+        return action
+
+    return policy
+
+
+def evaluate_policy(
+    policy: Callable[[Any], Any],
+    config: RunConfig,
+    *,
+    track: str | None = None,
+    car: str | None = None,
+    laps: int = 3,
+    offtrack_penalty_s: float = 2.0,
+    max_resets: int | None = None,
+    seed: int | None = None,
+    max_time_s: float | None = None,
+    out_dir: str | Path | None = None,
+) -> Any:
+    """`sim.evaluation.evaluate` of `policy` with the run's observation, action space and reward; `track` and
+    `car` default to the run's. Returns the EvaluationResult."""
+    from sim.evaluation import evaluate
+
+    rules = RaceRules(laps=laps, offtrack_penalty_s=offtrack_penalty_s, max_resets=max_resets)
+    return evaluate(
+        policy,
+        track=track or config.track,
+        car=car or config.car,
+        rules=rules,
+        observation=config.observation,
+        action_space=config.resolved_action_space(),
+        reward=config.reward,
+        reverse=config.reverse,
+        seed=config.seed if seed is None else seed,
+        max_time_s=max_time_s,
+        out_dir=out_dir,
+    )
+
+
+__all__ = [
+    "EvaluateError",
+    "OnnxNotSupportedError",
+    "RunConfigError",
+    "evaluate_policy",
+    "load_policy",
+    "load_run_dir_config",
+    "predict_fn",
+    "resolve_model",
+]
