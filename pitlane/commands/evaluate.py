@@ -77,7 +77,14 @@ def evaluate_command(
         _, run_dir = resolve_model(run_or_model)
         policy, config = load_policy(run_or_model)
         result = evaluate_policy(
-            policy, config, track=track, car=car, laps=laps, offtrack_penalty_s=offtrack_penalty_s, seed=seed
+            policy,
+            config,
+            track=track,
+            car=car,
+            laps=laps,
+            offtrack_penalty_s=offtrack_penalty_s,
+            seed=seed,
+            out_dir=run_dir,  # <run>/evaluation-simtrace/0-iteration.csv, as DeepRacer lays it out
         )
     except (TrainerError, SimError) as exc:
         _fail(str(exc))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sim.simtrace import read_simtrace
 from trainer.config import RunConfig
 from trainer.train import train
 
@@ -40,6 +41,8 @@ def test_evaluate_json_has_the_keys(tiny_run: Path, tmp_path: Path) -> None:
     assert data["limit_lap_s"] > 0 and 0.0 <= data["completion_rate"] <= 1.0
     assert data["track"] == "oval"  # the run's track by default
     assert png.is_file() and png.stat().st_size > 0
+    trace = read_simtrace(tiny_run / "evaluation-simtrace" / "0-iteration.csv")
+    assert len(trace.x_m) > 10  # DeepRacer's layout: the evaluation's simtrace beside the training's
 
 
 def test_evaluate_a_checkpoint_zip_on_another_track_with_the_table(tiny_run: Path, tmp_path: Path) -> None:
