@@ -5,39 +5,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
-from rich.markup import escape
-from typer.core import TyperGroup
 
-#: Exit status for unusable arguments or files (as the other commands).
-EXIT_ERROR = 2
-
-
-class _NoSubcommandGroup(TyperGroup):
-    """A sub-app that is one command: usage reads `pitlane evaluate [OPTIONS] RUN_OR_MODEL`."""
-
-    allow_interspersed_args = True
-
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return click.Command.collect_usage_pieces(self, ctx)
-
+from pitlane.commands.common import SingleCommandGroup, fail
 
 app = typer.Typer(
     help="Evaluate a trained policy: laps back to back with DeepRacer's time-trial rules.",
     invoke_without_command=True,
-    cls=_NoSubcommandGroup,
+    cls=SingleCommandGroup,
 )
-
-
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(
-        f"[bold red]error:[/bold red] [red]{escape(str(message))}[/red]", soft_wrap=True
-    )
-    raise typer.Exit(EXIT_ERROR)
 
 
 @app.callback()
@@ -68,7 +47,7 @@ def evaluate_command(
     """Drive the run's deterministic policy for --laps laps from the start line; an off-track puts the car back
     on the track and adds the penalty. Reports lap times, off-tracks, resets and the physical limit."""
     if run_or_model is None:
-        _fail("give a run directory or a .zip model, e.g. `pitlane evaluate runs/NAME`")
+        fail("give a run directory or a .zip model, e.g. `pitlane evaluate runs/NAME`")
     from sim.errors import SimError
     from trainer.errors import TrainerError
     from trainer.evaluate import evaluate_policy, load_policy, resolve_model
@@ -87,7 +66,7 @@ def evaluate_command(
             out_dir=run_dir,  # <run>/evaluation-simtrace/0-iteration.csv, as DeepRacer lays it out
         )
     except (TrainerError, SimError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     png_path = result.plot(png if png is not None else run_dir / "evaluation.png")
     summary = result.to_dict()
     if as_json:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from pitlane.commands.common import fail
 
 app = typer.Typer(
     help="DeepRacer reward functions: check a file, print the params of a pose.", no_args_is_help=True
@@ -16,11 +18,6 @@ app = typer.Typer(
 
 _TRACK_HELP = "Track: a built-in or imported name, or a path to a DeepRacer route .npy file."
 _CAR_HELP = "Car model: a firmware_configs name or a path to a car .toml file."
-
-
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, markup=True)
-    raise typer.Exit(code=2)
 
 
 @app.command("check")
@@ -40,7 +37,7 @@ def check(
         Console(stderr=True).print(f"[red]reward check failed[/red]\n{exc}", highlight=False)
         raise typer.Exit(code=1) from None
     except (SimError, ValueError) as exc:  # a bad --track or --car: a usage error, exit 2
-        _fail(str(exc))
+        fail(str(exc))
     summary = report.summary()
     if as_json:
         typer.echo(json.dumps(summary))
@@ -83,7 +80,7 @@ def params(
     try:
         values = params_at_pose(track, x, y, heading, car=car, reverse=reverse)
     except (SimError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(values))
         return

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from pitlane.commands.common import fail
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,16 +26,6 @@ app = typer.Typer(
     help="List, inspect and import race tracks (built-in, DeepRacer route files, your own .npy files).",
     no_args_is_help=True,
 )
-
-#: Exit status for a track that cannot be found or read.
-EXIT_TRACK_ERROR = 2
-
-
-def _fail(exc: Exception) -> NoReturn:
-    """Print a one-line error in red on stderr and exit with status 2 (no traceback)."""
-    message = " ".join(str(exc).split())
-    Console(stderr=True).print(f"[bold red]error:[/bold red] [red]{escape(message)}[/red]", soft_wrap=True)
-    raise typer.Exit(EXIT_TRACK_ERROR)
 
 
 # --------------------------------------------------------------------------- list
@@ -166,9 +158,9 @@ def show_command(
                 raceline_speed_mps=None if line is None else line.speed_mps,
             )
     except (TrackError, CarConfigError) as exc:
-        _fail(exc)
+        fail(exc)
     except OSError as exc:
-        _fail(OSError(f"{png}: cannot write the picture ({exc.strerror or exc})"))
+        fail(OSError(f"{png}: cannot write the picture ({exc.strerror or exc})"))
     facts = track_facts(track, _track_kind(name))
     if line is not None:
         facts["raceline"] = {
@@ -328,7 +320,7 @@ def import_command(
         stored = import_track(file, name, overwrite=overwrite)
         track = load_track(name)
     except TrackError as exc:
-        _fail(exc)
+        fail(exc)
     Console().print(
         f"imported [bold]{escape(name)}[/bold]: {track.length_m:.2f} m, {track.mean_width_m:.3f} m wide, "
         f"{track.n_waypoints} waypoints -> {escape(str(stored))}",

@@ -4,41 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
-from rich.markup import escape
-from typer.core import TyperGroup
 
-#: Exit status for unusable arguments or files (as the other commands).
-EXIT_ERROR = 2
-
-
-class _NoSubcommandGroup(TyperGroup):
-    """A sub-app that is one command: usage reads `pitlane train [OPTIONS] [CONFIG]`."""
-
-    # options may follow CONFIG (`pitlane train run.toml --out runs/x`); a click group stops at the first word
-    allow_interspersed_args = True
-
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return click.Command.collect_usage_pieces(self, ctx)
-
+from pitlane.commands.common import SingleCommandGroup, fail
 
 app = typer.Typer(
     help="Train a policy on the simulator (stable-baselines3): a run config .toml and/or flags.",
     invoke_without_command=True,
-    cls=_NoSubcommandGroup,
+    cls=SingleCommandGroup,
 )
-
-
-def _fail(message: str) -> NoReturn:
-    """One red line on stderr (a config's several problems joined with '; '), exit status 2."""
-    text = "; ".join(" ".join(line.split()) for line in str(message).splitlines() if line.strip())
-    text = text.replace(":; ", ": ")
-    Console(stderr=True).print(f"[bold red]error:[/bold red] [red]{escape(text)}[/red]", soft_wrap=True)
-    raise typer.Exit(EXIT_ERROR)
 
 
 @app.callback()
@@ -96,15 +73,15 @@ def train_command(
             if value is not None
         ]  # fmt: skip
         if changed:
-            _fail(
+            fail(
                 f"--resume continues {resume} with its own config; {', '.join(changed)} cannot change it "
                 "(only --steps and --until-clean-laps can); start a new run with --init-from instead"
             )
         if out is not None and out.resolve() != resume.resolve():
-            _fail(f"--resume writes into {resume}; leave out --out (or give the same directory)")
+            fail(f"--resume writes into {resume}; leave out --out (or give the same directory)")
         out = resume
     if out is None:
-        _fail("--out is required: the run directory to create, e.g. --out runs/NAME")
+        fail("--out is required: the run directory to create, e.g. --out runs/NAME")
     from sim.errors import SimError
     from trainer.config import RunConfig as _RunConfig
     from trainer.config import RunConfigError, load_run_config
@@ -129,7 +106,7 @@ def train_command(
             network=network,
         )
     except (RunConfigError, SimError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     from trainer.train import train
 
@@ -141,7 +118,7 @@ def train_command(
             run, out, progress=not quiet and not as_json, resume=resume is not None, init_from=init_from
         )
     except (RunConfigError, SimError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     summary = {
         "out_dir": str(result.out_dir),
         "steps": result.steps,

@@ -10,21 +10,19 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+
+from pitlane.commands.common import SingleCommandGroup, fail
 
 if TYPE_CHECKING:
     from sim.car import CarConfig
     from sim.tracks import Track
     from sim.viewer.session import BaseSession
 
-#: Exit status for unusable arguments or files (as `pitlane tracks`).
-EXIT_ERROR = 2
 END_HOLD_S = 1.0  # in a window, an episode's last frame stays this long before the car is reset
 KEYS_HELP = "arrows: up/down speed, left/right steer · space brake · r reset · esc/q quit"
 MODEL_NOT_YET = (
@@ -33,16 +31,9 @@ MODEL_NOT_YET = (
 )
 
 
-class _NoSubcommandGroup(TyperGroup):
-    """A sub-app that is one command: usage reads `pitlane view [OPTIONS]`, not `... COMMAND [ARGS]`."""
-
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return click.Command.collect_usage_pieces(self, ctx)
-
-
 app = typer.Typer(
     invoke_without_command=True,
-    cls=_NoSubcommandGroup,
+    cls=SingleCommandGroup,
 )
 
 
@@ -51,13 +42,6 @@ class Drive(str, Enum):
 
     centreline = "centreline"
     keyboard = "keyboard"
-
-
-def _fail(message: str) -> NoReturn:
-    """Print a one-line error in red on stderr and exit with status 2 (no traceback)."""
-    text = " ".join(str(message).split())
-    Console(stderr=True).print(f"[bold red]error:[/bold red] [red]{escape(text)}[/red]", soft_wrap=True)
-    raise typer.Exit(EXIT_ERROR)
 
 
 def _no_display() -> bool:
@@ -281,22 +265,22 @@ def view(
     --frames N --screenshot FILE.png renders headless and saves the last frame.
     """
     if model is not None:
-        _fail(MODEL_NOT_YET)
+        fail(MODEL_NOT_YET)
     if replay is not None and drive is not None:
-        _fail("--replay and --drive: a replay has no driver; give one of them")
+        fail("--replay and --drive: a replay has no driver; give one of them")
     width_height = _parse_size(size)
     window = window or frames is None
     if not window:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     if window and _no_display():
-        _fail(
+        fail(
             "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset): "
             "run headless with --frames N --screenshot FILE.png"
         )
     if drive is Drive.keyboard and not window:
-        _fail("--drive keyboard needs a window: drop --frames or add --window")
+        fail("--drive keyboard needs a window: drop --frames or add --window")
     if screenshot is not None and screenshot.suffix.lower() not in (".png", ".bmp", ".tga", ".jpg", ".jpeg"):
-        _fail(f"--screenshot {screenshot}: expected a .png file name")
+        fail(f"--screenshot {screenshot}: expected a .png file name")
     session, drawn = _run(
         track, car, drive or Drive.centreline, speed, replay, frames, seed, width_height, window
     )
@@ -304,7 +288,7 @@ def view(
         if screenshot is not None:
             session.save(screenshot)
     except Exception as exc:  # noqa: BLE001 - pygame.error and OSError both mean "cannot write"
-        _fail(f"--screenshot {screenshot}: cannot write the picture ({exc})")
+        fail(f"--screenshot {screenshot}: cannot write the picture ({exc})")
     finally:
         session.close()
     what = f"replayed {drawn} rows of {replay}" if replay is not None else f"{drawn} frames"
@@ -333,7 +317,7 @@ def _run(
 
         pg = import_pygame()
     except ImportError as exc:
-        _fail(f"{exc}: the viewer needs the simulator extra (pip install 'pitlane[sim]')")
+        fail(f"{exc}: the viewer needs the simulator extra (pip install 'pitlane[sim]')")
     try:
         track = load_track(track_spec)
         car = load_car(car_spec)
@@ -341,7 +325,7 @@ def _run(
             return _run_replay(replay, track, car, frames, size, window)
         return _run_drive(track, car, drive, speed, frames, seed, size, window)
     except (SimError, FirmwareConfigError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except pg.error as exc:
         hint = "run headless with --frames N --screenshot FILE.png" if window else "check --size"
-        _fail(f"pygame: {exc} ({hint})")
+        fail(f"pygame: {exc} ({hint})")
