@@ -177,6 +177,31 @@ class BatchedSim:
         zeros = np.zeros(len(idx))
         return self.measure(idx, zeros, zeros)
 
+    def place_back(self, i: int, progress: float) -> None:
+        """Put car i at rest on the centre line at `progress` (% of its lap from its start point), facing the
+        driving direction, without starting a new episode (evaluation's reset after an off-track). The point
+        DeepRacer measures (0.14 m ahead of the chassis) lands where the progress was: a reset neither gains
+        nor loses distance. Restarts the reversed/immobilised counters and the command queue."""
+        car = np.array([i])
+        track = self.backward if self.is_reversed[i] else self.forward
+        s_m = (self.start_ndist[i] + max(progress, 0.0) / 100.0) * track.length_m - MODEL_POINT_AHEAD_M
+        x, y, yaw = track.pose_at(s_m)
+        self.state.place(car, np.array([x]), np.array([y]), np.array([yaw]))
+        self.counters.clear(car)
+        self.delay.clear(car)
+        # progress unwraps against the previous step's: measure the new pose against the old progress
+        self.prev_progress[i] = float(self.standing(car).progress[0])
+
+    def continue_lap(self, i: int, projection_m: float) -> None:
+        """Car i crossed its start line and drives on (evaluation's back-to-back laps): the next lap counts from
+        the line (progress = the part of a lap already past it, `projection_m` being the car's distance along
+        the centre line in its driving direction), and a new DeepRacer episode starts for `steps` (the reward
+        sees 2, 3, ... again) and the episode clock."""
+        past = projection_m / self.forward.length_m - self.start_ndist[i]
+        self.prev_progress[i] = 100.0 * past if 0.0 <= past < 0.5 else 0.0
+        self.steps[i] = 1.0
+        self.episode_time_s[i] = 0.0
+
     # ------------------------------------------------------------------ stepping
 
     def step(self, steer_deg: np.ndarray, speed_mps: np.ndarray) -> StepOutcome:

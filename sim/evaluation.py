@@ -26,7 +26,6 @@ import numpy as np
 from sim.envs.setup import ActionSpaceSpec, EnvParts, build_parts, run_step
 from sim.observations import ObservationSpec, batch_take
 from sim.race import LapRecord, RaceRules, make_lap, rank_key, summarise
-from sim.reward.params import MODEL_POINT_AHEAD_M
 from sim.reward.sources import RewardSpec
 from sim.rules import STATUS_LABELS, EpisodeStatus
 from sim.simtrace import SimTraceWriter
@@ -188,29 +187,13 @@ class _Race:
 
 
 def _place_back(parts: EnvParts, progress: float) -> None:
-    """Put the car at rest on the centre line at `progress` (% of the lap from the start line), facing the
-    driving direction, and restart the reversed/immobilised counters and the command queue."""
-    sim = parts.sim
-    track = sim.backward if sim.is_reversed[0] else sim.forward
-    # progress is measured at DeepRacer's point 0.14 m ahead of the chassis: put that point where it was, so
-    # a reset neither gains nor loses distance
-    s_m = (sim.start_ndist[0] + max(progress, 0.0) / 100.0) * track.length_m - MODEL_POINT_AHEAD_M
-    x, y, yaw = track.pose_at(s_m)
-    sim.state.place(_CAR, np.array([x]), np.array([y]), np.array([yaw]))
-    sim.counters.clear(_CAR)
-    sim.delay.clear(_CAR)
-    # progress unwraps against the previous step's: measure the new pose against the old progress
-    sim.prev_progress[0] = float(sim.standing(_CAR).progress[0])
+    """After an off-track (or reversed, immobilised) car: back on the centre line where it left."""
+    parts.sim.place_back(0, progress)
 
 
 def _start_next_lap(parts: EnvParts, projection_m: float) -> None:
-    """The car crossed the start line and drives on: measure the next lap from the line (progress = the part of
-    a lap already past it), and start a new DeepRacer episode for steps (the reward sees steps 2, 3, ...)."""
-    sim = parts.sim
-    past = projection_m / sim.forward.length_m - sim.start_ndist[0]
-    sim.prev_progress[0] = 100.0 * past if 0.0 <= past < 0.5 else 0.0
-    sim.steps[0] = 1.0
-    sim.episode_time_s[0] = 0.0
+    """The car crossed the start line and drives on into the next lap."""
+    parts.sim.continue_lap(0, projection_m)
 
 
 def evaluate(
