@@ -10,9 +10,9 @@ The run directory describes itself:
     checkpoints/step_<N>.zip, best.zip (best by evaluation; best.json its score), final.zip
     training-simtrace/<N>-iteration.csv   DeepRacer simtrace rows of car 0, one file per rollout
 
-Evaluation (every `eval_every_steps`): the deterministic policy drives a single `TimeTrialEnv` from the start
-line for up to `eval_laps` episodes; `lap_complete` episodes extend a streak of clean laps that any failure
-resets (TODO(lead): switch to `sim.evaluation` once it exists).
+Evaluation (every `eval_every_steps`): the deterministic policy drives `eval_laps` laps back to back from the
+start line under the race rules (`sim.evaluation`), stopping at the first off-track; clean laps extend a
+streak that any failure resets (the `until_clean_laps` stop condition).
 
 `resume=True` continues a run directory from its latest checkpoint (`checkpoints/step_<N>.zip`) up to
 `config.total_steps`: the step count continues, metrics.csv and the simtrace numbering carry on. `init_from=RUN`
@@ -86,25 +86,15 @@ class EvalOutcome:
         return (self.clean + self.mean_progress / 100.0, -mean_lap)
 
 
-def evaluate_laps(model: Any, env: Any, laps: int) -> EvalOutcome:
-    """Drive the deterministic policy on a single start-line env for up to `laps` episodes."""
-    statuses: list[str] = []
-    times: list[float] = []
-    progress: list[float] = []
-    for _ in range(laps):
-        obs, info = env.reset()
-        while True:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, _, terminated, truncated, info = env.step(action)
-            if terminated or truncated:
-                break
-        statuses.append(info["episode_status"])
-        progress.append(float(info["progress"]))
-        if info["episode_status"] == "lap_complete":
-            times.append(float(info["lap_time_s"]))
-        else:
-            break  # a streak of clean laps ends here; further laps would only repeat the failure
-    return EvalOutcome(statuses, times, float(np.mean(progress)))
+def evaluate_laps(model: Any, config: RunConfig, laps: int) -> EvalOutcome:
+    """The deterministic policy drives `laps` laps back to back from the start line under the race rules
+    (`sim.evaluation`, the one implementation), ending at the first off-track (no resets allowed)."""
+    from trainer.evaluate import evaluate_policy, predict_fn
+
+    result = evaluate_policy(predict_fn(model), config, laps=laps, max_resets=0, seed=config.seed)
+    clean = [lap for lap in result.laps if lap.completed and lap.offtrack == 0 and lap.resets == 0]
+    statuses = ["lap_complete"] * len(clean) + ["off_track"] * (len(result.laps) - len(clean))
+    return EvalOutcome(statuses, [lap.lap_time_s for lap in clean], result.mean_progress)
 
 
 def versions() -> dict[str, str]:
@@ -143,7 +133,6 @@ def train(
     policy weights. Raises RunConfigError for a config or run directory that cannot be used."""
     import torch
 
-    from sim.envs.time_trial import TimeTrialEnv
     from sim.envs.vector import TimeTrialVectorEnv
 
     out = Path(out_dir)
@@ -154,8 +143,6 @@ def train(
         raise RunConfigError(f"{out}: the run directory exists and is not empty; choose another --out")
     # Environments first: a bad track or reward file fails before the run directory is created.
     vec = BatchedVecEnv(TimeTrialVectorEnv(num_envs=config.n_envs, **config.env_kwargs()), trace_car0=True)
-    eval_env = TimeTrialEnv(**{**config.env_kwargs(), "start": "start_line"})
-    eval_env.reset(seed=config.seed)  # evaluations repeat with the run's seed (noise, randomisation)
     torch.set_num_threads(1)  # 2-core laptops: one thread for torch, the simulator is single-threaded too
     if checkpoint is not None:
         model = _algorithm(config).load(checkpoint, env=vec, device="cpu")
@@ -188,7 +175,7 @@ def train(
     start = int(model.num_timesteps)
     model.set_logger(_sb3_logger(out, start))
     callback = _RunCallback(
-        config, out, eval_env, vec, progress=progress, on_metrics=on_metrics, resumed=checkpoint is not None
+        config, out, vec, progress=progress, on_metrics=on_metrics, resumed=checkpoint is not None
     )
     try:
         model.learn(
@@ -356,7 +343,6 @@ class _RunCallback(BaseCallback):
         self,
         config: RunConfig,
         out: Path,
-        eval_env: Any,
         vec: BatchedVecEnv,
         *,
         progress: bool,
@@ -366,7 +352,6 @@ class _RunCallback(BaseCallback):
         super().__init__()
         self.cfg = config
         self.out = out
-        self.eval_env = eval_env
         self.vec = vec
         self.on_metrics = on_metrics
         self.t0 = time.monotonic()
@@ -479,7 +464,7 @@ class _RunCallback(BaseCallback):
     def _evaluate(self, steps: int) -> bool:
         """Run an evaluation; save best.zip when it beats the best so far. False when the stop condition
         (K consecutive clean evaluation laps) is met."""
-        result = evaluate_laps(self.model, self.eval_env, self.cfg.eval_laps)
+        result = evaluate_laps(self.model, self.cfg, self.cfg.eval_laps)
         wall = time.monotonic() - self.t0
         self.streak = self.streak + result.clean if result.clean == len(result.statuses) else 0
         if result.clean and self.first_eval_lap_step is None:
