@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pitlane.commands.common import require
+
 app = typer.Typer(
     help="Benchmarks: simulator steps per second (more arrive with later issues).", no_args_is_help=True
 )
@@ -94,6 +96,7 @@ def train_bench(
     """Train the racing recipe (state observation, progress reward, fast actions; trainer/bench.py) for
     --minutes, evaluating 3 laps every few seconds: time to the first clean evaluation (3 of 3 laps on the
     track) and the best lap against the physical limit."""
+    require("train", "torch", "stable_baselines3")
     from trainer.bench import BenchEval, bench_train
 
     err = Console(stderr=True)

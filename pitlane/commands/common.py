@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -22,6 +21,16 @@ def fail(message: object) -> NoReturn:
     raise typer.Exit(EXIT_ERROR)
 
 
+def require(extra: str, *modules: str) -> None:
+    """Fail with the install line when a command's packages are missing (e.g. the trainer on a car that has
+    only `pitlane[device]`), instead of a traceback."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(f"this command needs {', '.join(missing)}: pip install 'pitlane[{extra}]' (or -e '.[{extra}]')")
+
+
 class SingleCommandGroup(TyperGroup):
     """A sub-app that is one command (`typer.Typer(invoke_without_command=True, cls=SingleCommandGroup)` with
     a callback): usage reads `pitlane NAME [OPTIONS] ARGS`, not `... COMMAND [ARGS]`, and options may follow
@@ -29,5 +38,10 @@ class SingleCommandGroup(TyperGroup):
 
     allow_interspersed_args = True
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return click.Command.collect_usage_pieces(self, ctx)
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return _PLAIN_COMMAND.collect_usage_pieces(self, ctx)
+
+
+# click's plain Command (a group's usage adds "COMMAND [ARGS]..."). Found through the MRO rather than
+# `import click`: typer 0.29 vendors click as `typer._click` and no longer installs it.
+_PLAIN_COMMAND = next(cls for cls in TyperGroup.__mro__[1:] if cls.__name__ == "Command")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from pitlane.commands.common import SingleCommandGroup, fail
+from pitlane.commands.common import SingleCommandGroup, fail, require
 
 app = typer.Typer(
     help="Evaluate a trained policy: laps back to back with DeepRacer's time-trial rules.",
@@ -49,6 +49,8 @@ def evaluate_command(
     if run_or_model is None:
         fail("give a run directory or a .zip model, e.g. `pitlane evaluate runs/NAME`")
     from sim.errors import SimError
+
+    require("train", "torch", "stable_baselines3")
     from trainer.errors import TrainerError
     from trainer.evaluate import evaluate_policy, load_policy, resolve_model
 

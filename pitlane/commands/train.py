@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from pitlane.commands.common import SingleCommandGroup, fail
+from pitlane.commands.common import SingleCommandGroup, fail, require
 
 app = typer.Typer(
     help="Train a policy on the simulator (stable-baselines3): a run config .toml and/or flags.",
@@ -83,6 +83,8 @@ def train_command(
     if out is None:
         fail("--out is required: the run directory to create, e.g. --out runs/NAME")
     from sim.errors import SimError
+
+    require("train", "torch", "stable_baselines3")
     from trainer.config import RunConfig as _RunConfig
     from trainer.config import RunConfigError, load_run_config
 
