@@ -1,0 +1,13 @@
+"""The car runtime's exceptions: one root, leaves that also subclass the builtin a caller would expect."""
+
+
+class DeviceError(Exception):
+    """Root of every error the car runtime (`device/`) raises on purpose."""
+
+
+class ProtocolError(DeviceError, ValueError):
+    """A wire payload (lap report, status, command) that is not valid; the message names the field."""
+
+
+class SignatureError(ProtocolError):
+    """A lap report whose `sig` is missing or does not match the car's secret."""
