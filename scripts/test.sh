@@ -26,6 +26,15 @@ fi
 stage "[2/6] pip install -e .[all,dev]"
 python3 -m pip install -q -e ".[all,dev]"
 
+# The web tests drive Debian's chromium through Playwright's Python package (never `playwright install`).
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the headless browser tests"
+    as_root=""
+    if [ "$(id -u)" -ne 0 ]; then as_root="sudo"; fi
+    ${as_root} apt-get update -q && DEBIAN_FRONTEND=noninteractive ${as_root} apt-get install -y -q chromium \
+        || echo "could not install chromium: the web tests will fail in CI" >&2
+fi
+
 # Use the console scripts of the interpreter we just installed into, whatever PATH says.
 scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 export PATH="${scripts_dir}:${PATH}"
