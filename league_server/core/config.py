@@ -1,0 +1,60 @@
+"""Server settings: environment variables with the PITLANE_ prefix and a `.env` file (pydantic-settings).
+
+Nothing is built at import time: call `Settings()` (or `get_settings()`) where the settings are needed, so
+tests and the CLI can pass their own values.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./pitlane-league.db"
+
+
+class Settings(BaseSettings):
+    """League server configuration.
+
+    database_url: SQLAlchemy URL (`sqlite:///path.db` or `postgresql+psycopg://user@host/db`).
+    admin_token: bearer token for `/api/admin/...`; None disables the admin API (every admin call -> 403).
+    broker_url: `mqtt://host:port` of an external broker; None starts the embedded broker
+        on embedded_broker_host:embedded_broker_port.
+    league: slug of the league whose MQTT topics the server subscribes to (`pitlane/<league>/...`).
+    mqtt_username / mqtt_password: the server's own broker login (external brokers with a password file).
+    public_base_url: base URL used in links printed to users (provision-demo's leaderboard_api).
+    public_rate_limit_per_minute: requests per client IP per minute on public routes (0 = unlimited).
+    ingest_enabled: start the MQTT ingest service with the app.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PITLANE_", env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_token: SecretStr | None = None
+    broker_url: str | None = None
+    embedded_broker_host: str = "127.0.0.1"
+    embedded_broker_port: int = Field(default=1883, ge=0, le=65535)
+    league: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    public_rate_limit_per_minute: int = Field(default=600, ge=0)
+    ingest_enabled: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_has_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(
+                "expected a SQLAlchemy URL such as sqlite:///./league.db or postgresql+psycopg://user@host/db"
+            )
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+def get_settings() -> Settings:
+    """Settings from the environment and `.env` (a new object per call; nothing cached at import)."""
+    return Settings()

@@ -1,0 +1,48 @@
+"""The audit log: who changed what, when and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from league_server.models import AuditLog
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: object,
+    reason: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Add one audit entry (flushed, not committed: it commits with the edit it describes)."""
+    entry = AuditLog(
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        reason=reason,
+        before=before,
+        after=after,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def list_entries(
+    session: Session, *, entity: str | None = None, entity_id: object | None = None, limit: int = 100
+) -> list[AuditLog]:
+    """Newest first, optionally for one entity (e.g. entity="lap", entity_id=12)."""
+    query = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+    if entity is not None:
+        query = query.where(AuditLog.entity == entity)
+    if entity_id is not None:
+        query = query.where(AuditLog.entity_id == str(entity_id))
+    return list(session.scalars(query))

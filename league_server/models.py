@@ -1,0 +1,255 @@
+"""SQLAlchemy 2.0 models of a league: who races (teams, racers, cars), where and how (events, tracks, races
+and their rules), what happened (laps, with soft delete), and what was changed or refused (audit log,
+dead letters), plus each car's presence.
+
+Times: lap times in integer milliseconds (exact, as cars report them); race rules in seconds, as
+`sim.race.RaceRules` takes them. Datetimes are stored as naive UTC and read back timezone-aware (UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Explicit constraint names: Alembic batch mode on SQLite and PostgreSQL both need stable names.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SLUG = 64
+NAME = 200
+REASON = 500
+
+
+def utc_now() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC (SQLite has no time zones); returned timezone-aware in UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class League(Base):
+    __tablename__ = "leagues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(SLUG), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Season(Base):
+    __tablename__ = "seasons"
+    __table_args__ = (UniqueConstraint("league_id", "name", name="uq_seasons_league_id_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(SLUG), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    length_m: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    season_id: Mapped[int | None] = mapped_column(ForeignKey("seasons.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(NAME))
+    location: Mapped[str | None] = mapped_column(String(NAME))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Race(Base):
+    """One race and its rules (the columns map one to one onto `sim.race.RaceRules`).
+
+    max_resets counts per lap (a lap with more resets is not valid); min_lap_time_s is the plausibility floor
+    ingest checks; window_start/end bound when laps are accepted (None = open); status: open | closed.
+    """
+
+    __tablename__ = "races"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(NAME))
+    format: Mapped[str] = mapped_column(String(32), default="time_trial")
+    ranking: Mapped[str] = mapped_column(String(32), default="best_lap")
+    ranked_laps: Mapped[int] = mapped_column(Integer, default=3)
+    laps: Mapped[int] = mapped_column(Integer, default=3)
+    offtrack_penalty_s: Mapped[float] = mapped_column(Float, default=2.0)
+    max_resets: Mapped[int | None] = mapped_column(Integer)
+    min_lap_time_s: Mapped[float] = mapped_column(Float, default=1.0)
+    time_window_s: Mapped[float | None] = mapped_column(Float)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    event: Mapped[Event] = relationship(lazy="joined")
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("league_id", "name", name="uq_teams_league_id_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Racer(Base):
+    __tablename__ = "racers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(NAME))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    team: Mapped[Team | None] = relationship(lazy="joined")
+
+
+class Car(Base):
+    """A car and its credentials. password_hash: Mosquitto `$7$` hash; hmac_secret: the lap-signing key
+    (kept, because the server verifies signatures with it). race_id: the race its laps count for."""
+
+    __tablename__ = "cars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    car_id: Mapped[str] = mapped_column(String(SLUG), unique=True)
+    name: Mapped[str | None] = mapped_column(String(NAME))
+    mqtt_username: Mapped[str] = mapped_column(String(SLUG), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    hmac_secret: Mapped[str] = mapped_column(String(255))
+    racer_id: Mapped[int | None] = mapped_column(ForeignKey("racers.id", ondelete="SET NULL"))
+    race_id: Mapped[int | None] = mapped_column(ForeignKey("races.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    racer: Mapped[Racer | None] = relationship(lazy="joined")
+
+
+class Lap(Base):
+    """One lap. lap_time_ms: clock time without penalties; penalty_ms: extra penalty a marshal added (the
+    race's off-track penalty is applied by the ranking from offtrack_count, so a rules change re-ranks).
+    valid=False: invalidated by a marshal (still a driven lap: it breaks consecutive runs and uses time in
+    most-laps-in). deleted_at: soft-deleted (a bogus entry): ignored everywhere except the audit log."""
+
+    __tablename__ = "laps"
+    __table_args__ = (
+        UniqueConstraint("car_id", "run_id", "seq", name="uq_laps_car_id_run_id_seq"),
+        Index("ix_laps_race_id_car_id", "race_id", "car_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"))
+    car_id: Mapped[str] = mapped_column(ForeignKey("cars.car_id", ondelete="CASCADE"))
+    racer_id: Mapped[int | None] = mapped_column(ForeignKey("racers.id", ondelete="SET NULL"))
+    run_id: Mapped[str] = mapped_column(String(SLUG))
+    seq: Mapped[int] = mapped_column(Integer)
+    lap_number: Mapped[int] = mapped_column(Integer)
+    lap_time_ms: Mapped[int] = mapped_column(Integer)
+    offtrack_count: Mapped[int] = mapped_column(Integer, default=0)
+    reset_count: Mapped[int] = mapped_column(Integer, default=0)
+    penalty_ms: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(16))
+    model_sha256: Mapped[str | None] = mapped_column(String(64))
+    raw_payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    invalid_reason: Mapped[str | None] = mapped_column(String(REASON))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_reason: Mapped[str | None] = mapped_column(String(REASON))
+
+
+class AuditLog(Base):
+    """Every edit an admin (API or CLI) made: who, what, why, and the changed fields before/after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    actor: Mapped[str] = mapped_column(String(NAME))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(SLUG))
+    reason: Mapped[str | None] = mapped_column(String(REASON))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DeadLetter(Base):
+    """A broker message ingest refused, kept verbatim (bytes: it may not even be UTF-8) with the reason."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    topic: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+
+
+class CarPresence(Base):
+    """A car's last status (retained status topic / last will). No foreign key: presence of a car the
+    registry does not know yet is still worth showing to an operator."""
+
+    __tablename__ = "car_presence"
+
+    car_id: Mapped[str] = mapped_column(String(SLUG), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[str | None] = mapped_column(String(SLUG))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
