@@ -11,3 +11,11 @@ class ProtocolError(DeviceError, ValueError):
 
 class SignatureError(ProtocolError):
     """A lap report whose `sig` is missing or does not match the car's secret."""
+
+
+class ModelError(DeviceError, ValueError):
+    """An ONNX model or its model card cannot be used (missing, corrupt, changed since export); names the file."""
+
+
+class ModelMismatchError(ModelError):
+    """A model trained for another sensor (kind, shape, camera geometry) than the car's; says what differs."""
