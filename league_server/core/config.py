@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     mqtt_username / mqtt_password: the server's own broker login (external brokers with a password file).
     public_base_url: base URL used in links printed to users (provision-demo's leaderboard_api).
     public_rate_limit_per_minute: requests per client IP per minute on public routes (0 = unlimited).
-    ingest_enabled: start the MQTT ingest service with the app.
+    ingest_enabled: start the MQTT ingest service with the app (and, with no broker_url, the embedded broker:
+        the broker exists for ingest, so an API-only app starts none).
+    migrate_on_start: run `alembic upgrade head` when the app starts (one-command SQLite setups); turn it off
+        when several workers share a PostgreSQL database and `pitlane league migrate` runs once before.
     """
 
     model_config = SettingsConfigDict(env_prefix="PITLANE_", env_file=".env", extra="ignore")
@@ -39,6 +42,7 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     public_rate_limit_per_minute: int = Field(default=600, ge=0)
     ingest_enabled: bool = False
+    migrate_on_start: bool = True
 
     @field_validator("database_url")
     @classmethod

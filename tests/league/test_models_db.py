@@ -1,0 +1,155 @@
+"""Migrations, engine settings and the crud layer on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, select
+
+from league_server.core.db import current_revision, downgrade, make_engine, normalise_url, upgrade
+from league_server.core.security import hash_mqtt_password, verify_mqtt_password
+from league_server.crud import audit, cars, dead_letters, laps, leagues, presence, races
+from league_server.errors import ConfigError, ConflictError, NotFoundError, RuleError
+from league_server.models import Lap
+
+TABLES = {
+    "leagues",
+    "seasons",
+    "tracks",
+    "events",
+    "races",
+    "teams",
+    "racers",
+    "cars",
+    "laps",
+    "audit_log",
+    "dead_letters",
+    "car_presence",
+}
+
+
+def test_migrations_up_down_up(db_url: str) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        assert set(inspect(engine).get_table_names()) >= TABLES
+        assert current_revision(engine) == "0001"
+        downgrade(db_url)
+        assert not TABLES & set(inspect(engine).get_table_names())
+        assert current_revision(engine) is None
+        upgrade(db_url)
+        upgrade(db_url)  # idempotent
+        assert current_revision(engine) == "0001"
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_engine_uses_wal_foreign_keys_and_busy_timeout(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    finally:
+        engine.dispose()
+
+
+def test_bad_database_urls_are_named() -> None:
+    with pytest.raises(ConfigError, match="database url"):
+        normalise_url("mysql://x/y")
+    with pytest.raises(ConfigError, match="database url"):
+        normalise_url("not a url")
+    assert normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+
+
+def _race_with_car(session):  # type: ignore[no-untyped-def]
+    league = leagues.create_league(session, "acme", "ACME league")
+    event = leagues.create_event(session, league.id, "Friday")
+    race = races.create_race(session, event.id, "TT", offtrack_penalty_s=2.0, min_lap_time_s=3.0)
+    racer = leagues.create_racer(session, league.id, "Ada")
+    car, creds = cars.provision_car(session, league.id, "car-1", racer_id=racer.id, race_id=race.id)
+    session.commit()
+    return league, race, racer, car, creds
+
+
+def test_provisioning_stores_only_a_mosquitto_hash(session) -> None:  # type: ignore[no-untyped-def]
+    _, _, _, car, creds = _race_with_car(session)
+    assert car.password_hash.startswith("$7$101$")
+    assert creds.mqtt_password not in car.password_hash
+    assert verify_mqtt_password(creds.mqtt_password, car.password_hash)
+    assert car.hmac_secret == creds.hmac_secret and len(creds.hmac_secret) == 64
+    with pytest.raises(ConflictError, match="car-1"):
+        cars.provision_car(session, car.league_id, "car-1")
+    # the failed attempt left the session usable
+    assert cars.require_car(session, "car-1").id == car.id
+    with pytest.raises(NotFoundError):
+        cars.require_car(session, "nope")
+
+
+def test_insert_lap_idempotent_drops_duplicates(session) -> None:  # type: ignore[no-untyped-def]
+    _, race, racer, _, _ = _race_with_car(session)
+    kwargs = dict(race_id=race.id, car_id="car-1", run_id="r1", seq=0, lap_number=1, lap_time_ms=9412)
+    lap, created = laps.insert_lap_idempotent(session, source="car", racer_id=racer.id, **kwargs)
+    assert created and lap.id is not None
+    again, created_again = laps.insert_lap_idempotent(session, source="car", **{**kwargs, "lap_time_ms": 1})
+    assert not created_again and again.id == lap.id and again.lap_time_ms == 9412
+    flags = laps.insert_laps_idempotent(
+        session,
+        [
+            {**kwargs, "source": "car"},
+            {**kwargs, "seq": 1, "lap_number": 2, "source": "car"},
+            {**kwargs, "seq": 1, "lap_number": 2, "source": "car"},
+        ],
+    )
+    assert flags == [False, True, False]
+    session.commit()
+    assert len(session.scalars(select(Lap)).all()) == 2
+
+
+def test_lap_edits_are_audited(session) -> None:  # type: ignore[no-untyped-def]
+    _, race, _, _, _ = _race_with_car(session)
+    lap = laps.add_manual_lap(session, race.id, "car-1", 10_000, actor="marshal", reason="timer failed")
+    assert lap.source == "manual" and lap.lap_number == 1
+    with pytest.raises(RuleError, match="reason"):
+        laps.invalidate_lap(session, lap.id, reason=" ", actor="marshal")
+    laps.invalidate_lap(session, lap.id, reason="cut the chicane", actor="marshal")
+    assert not laps.get_lap(session, lap.id).valid
+    laps.restore_lap(session, lap.id, reason="video shows it was fine", actor="chief")
+    laps.delete_lap(session, lap.id, reason="test entry", actor="chief")
+    session.commit()
+    assert laps.list_laps(session, race.id) == []
+    assert len(laps.list_laps(session, race.id, include_deleted=True)) == 1
+    actions = [e.action for e in audit.list_entries(session, entity="lap", entity_id=lap.id)]
+    assert actions == ["delete", "restore", "invalidate", "manual_entry"]
+    entry = audit.list_entries(session, entity="lap", entity_id=lap.id)[2]
+    assert entry.before["valid"] is True and entry.after["valid"] is False
+    assert entry.reason == "cut the chicane" and entry.actor == "marshal"
+
+
+def test_race_rules_are_checked_by_sim_race(session) -> None:  # type: ignore[no-untyped-def]
+    league = leagues.create_league(session, "l", "L")
+    event = leagues.create_event(session, league.id, "E")
+    with pytest.raises(RuleError, match="time_window_s"):
+        races.create_race(session, event.id, "bad", ranking="most_laps_in")
+    with pytest.raises(RuleError, match="ranking"):
+        races.create_race(session, event.id, "bad", ranking="fastest")
+
+
+def test_dead_letters_and_presence(session) -> None:  # type: ignore[no-untyped-def]
+    dead_letters.record(session, "pitlane/x/cars/c/laps", b"\xff\xfe not utf-8", "not UTF-8 JSON")
+    dead_letters.record(session, "pitlane/x/cars/c/laps", "{}", "missing keys")
+    presence.set_state(session, "c", "online", run_id="r")
+    presence.set_state(session, "c", "offline")
+    session.commit()
+    assert dead_letters.count(session) == 2
+    assert dead_letters.list_recent(session)[1].payload == b"\xff\xfe not utf-8"
+    assert [(p.car_id, p.state) for p in presence.list_presence(session)] == [("c", "offline")]
+
+
+def test_mqtt_hash_format() -> None:
+    encoded = hash_mqtt_password("pw", salt=b"0123456789ab")
+    _, seven, iterations, salt_b64, key_b64 = encoded.split("$")
+    assert (seven, iterations, salt_b64) == ("7", "101", "MDEyMzQ1Njc4OWFi")
+    assert len(key_b64) == 88  # 64 bytes in base64
+    assert verify_mqtt_password("pw", encoded) and not verify_mqtt_password("pW", encoded)
+    assert not verify_mqtt_password("pw", "$6$abc$def") and not verify_mqtt_password("pw", "$7$x$y$z")
