@@ -1,0 +1,196 @@
+"""A drive session: the car runtime's composition (what `pitlane drive` runs).
+
+policy + a backend's parts (`Hal`, passed in) + calibration + actuator + safety latch + watchdog + e-stop
+inputs + lap book + (optionally) the league link with its outbox. Whatever ends the session — the lap count,
+Ctrl-C, SIGTERM, an exception in the loop — the `finally` sends neutral before anything else; an `atexit` hook
+does it again for an interpreter that exits another way.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device.actuator import Actuator
+from device.calibration import Calibration
+from device.config import Credentials, LeagueConfig, RuntimeConfig
+from device.estop import GpioEStop, SafetyLatch
+from device.hal.base import Hal, LapEvent, LapTimer
+from device.laps import LapBook
+from device.loop import ControlLoop, LoopStats, Policy, StepRecord
+from device.outbox import Outbox
+from device.protocol import LapReport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DriveResult:
+    """What a session did: loop stats, the laps it reported, why it stopped, laps left unsent in the outbox."""
+
+    stats: LoopStats
+    laps: list[LapReport]
+    run_id: str
+    stop_reason: str | None
+    unsent_laps: int = 0
+    clipped_commands: int = 0
+
+
+@dataclass
+class LeagueSetup:
+    """A league to report to: its table (with any command-line override applied) and the car's secrets."""
+
+    league: LeagueConfig
+    credentials: Credentials
+    outbox_path: Path
+
+
+@dataclass
+class DriveSession:
+    """One drive. `input_shape`/`input_dtype`: the model's observation (from its card)."""
+
+    config: RuntimeConfig
+    policy: Policy
+    hal: Hal
+    input_shape: tuple[int, ...]
+    input_dtype: Any
+    league: LeagueSetup | None = None
+    model_sha256: str | None = None
+    extra_lap_timers: list[LapTimer] = field(default_factory=list)
+    on_lap: Callable[[LapReport], None] | None = None
+    flush_s: float = 5.0
+    latch: SafetyLatch = field(default_factory=SafetyLatch)
+
+    def __post_init__(self) -> None:
+        calibration = Calibration(self.config.hardware, self.config.car.vehicle.max_steer_deg)
+        self.actuator = Actuator(
+            self.hal.drive, calibration, self.latch, throttle_cap_us=self.config.safety.throttle_cap_us
+        )
+        car_id = self.league.league.car_id if self.league else self.config.car.car.name
+        self.book = LapBook(car_id=_safe_id(car_id), model_sha256=self.model_sha256)
+        self.link: Any = None
+        self.loop = ControlLoop(
+            self.hal.camera,
+            self.policy,
+            self.actuator,
+            self.hal.clock,
+            rate_hz=self.config.hardware.control_rate_hz,
+            expected_shape=self.input_shape,
+            expected_dtype=np.dtype(self.input_dtype),
+            lap_timers=[*self.hal.lap_timers, *self.extra_lap_timers],
+            on_lap=self._lap,
+            on_step=self._step,
+        )
+
+    @property
+    def run_id(self) -> str:
+        return self.book.run_id
+
+    def _lap(self, event: LapEvent) -> None:
+        report = self.book.record(event)
+        log.info("lap %d: %.3f s (%s)", report.lap, report.lap_time_ms / 1000.0, report.source)
+        if self.link is not None:
+            self.link.add_lap(report)
+        if self.on_lap is not None:
+            self.on_lap(report)
+
+    def _step(self, record: StepRecord, stats: LoopStats) -> None:
+        if self.link is not None:
+            loop_ms = record.capture_ms + record.policy_ms + record.actuate_ms
+            self.link.publish_telemetry(
+                record.steering_deg, record.speed_mps, loop_ms, record.latency_ms, stats.overruns
+            )
+
+    def _open_league(self) -> None:
+        if self.league is None:
+            return
+        from device.telemetry import LeagueLink  # paho only when a league is configured
+
+        self.outbox = Outbox(self.league.outbox_path)
+        self.link = LeagueLink(
+            self.config,
+            self.league.league,
+            self.league.credentials,
+            self.outbox,
+            self.latch,
+            run_id=self.run_id,
+            model_sha256=self.model_sha256,
+            allow_remote_rearm=self.config.safety.allow_remote_rearm,
+        )
+        self.link.state = "driving"
+        self.link.start()
+
+    def run(self, *, max_laps: int | None = None, max_steps: int | None = None) -> DriveResult:
+        """Drive until `max_laps` laps or `max_steps` steps (or Ctrl-C / SIGTERM); the car ends at neutral."""
+        from device.watchdog import Watchdog
+
+        watchdog = Watchdog(self.actuator, self.config.safety.watchdog_ms)
+        estop_pin = self._open_estop_pin()
+        restore_signals = _stop_on_sigterm()
+        atexit.register(self.actuator.neutral)
+        stop_reason: str | None = None
+        try:
+            self.actuator.neutral()
+            self._open_league()
+            watchdog.start()
+            self.loop.run(max_steps=max_steps, max_laps=max_laps)
+        except KeyboardInterrupt:
+            stop_reason = "interrupted (Ctrl-C / SIGTERM)"
+        finally:
+            self.actuator.neutral()  # first: nothing below may run before the car is stopped
+            watchdog.stop()
+            restore_signals()
+            if estop_pin is not None:
+                estop_pin.close()
+            unsent = self._close_league()
+            self.hal.close()
+            atexit.unregister(self.actuator.neutral)
+        return DriveResult(
+            stats=self.loop.stats,
+            laps=list(self.book.reports),
+            run_id=self.run_id,
+            stop_reason=stop_reason or self.latch.reason,
+            unsent_laps=unsent,
+            clipped_commands=self.actuator.clipped,
+        )
+
+    def _open_estop_pin(self) -> GpioEStop | None:
+        pin = self.config.safety.estop_pin
+        if pin is None or self.hal.name in ("sim", "mock"):
+            return None
+        return GpioEStop(self.latch, pin, pull_up=self.config.safety.estop_pin_pull_up, backend=self.hal.name)
+
+    def _close_league(self) -> int:
+        if self.link is None:
+            return 0
+        unsent = self.link.close(
+            flush_s=self.flush_s, final_state="estop" if self.latch.tripped else "stopped"
+        )
+        self.outbox.close()
+        return unsent
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread (so the `finally` stops the car); returns the
+    restorer. Off the main thread (tests driving a session in a thread) signals cannot be set: no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _safe_id(name: str) -> str:
+    """A car name as a protocol id (letters, digits, - and _)."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:64] or "car"

@@ -1,0 +1,58 @@
+"""Opening a hardware backend by name from a car file: `mock`, `pi`, `jetson`, `usb`.
+
+(`sim` is opened by the composition root from `sim.hal_backend`, see `device.hal`.) Real cameras give
+grayscale camera frames only; a model reading another observation kind (`state`, lidar) can only be driven
+on the `sim` backend, and is refused here with that message.
+"""
+
+from __future__ import annotations
+
+from device.config import RuntimeConfig
+from device.errors import HardwareError
+from device.hal.base import Camera, Hal, LapTimer
+from device.hal.clock import MonotonicClock
+from device.hal.gpio import GpioGateTimer
+
+HARDWARE_BACKENDS = ("pi", "jetson", "usb")
+
+
+def open_hardware(
+    name: str, config: RuntimeConfig, observation_kind: str, shape: tuple[int, ...], dtype: str
+) -> Hal:
+    """The Hal of a real car (or `mock`) for a model whose input is `observation_kind` of `shape`/`dtype`."""
+    if name == "mock":
+        from device.hal.mock import open_mock
+
+        return open_mock(shape, dtype, realtime=True)
+    if name not in HARDWARE_BACKENDS:
+        raise HardwareError(f"backend {name!r}: expected one of mock, sim, {', '.join(HARDWARE_BACKENDS)}")
+    cam_cfg = config.car.camera
+    expected = (cam_cfg.height_px, cam_cfg.width_px)
+    if observation_kind != "camera" or tuple(shape) != expected or str(dtype) != "uint8":
+        raise HardwareError(
+            f"the {name} backend gives grayscale camera frames uint8 {expected} (the car's [camera]); this model "
+            f"reads {observation_kind} {tuple(shape)} {dtype}: drive it on --hal sim, or export a camera model"
+        )
+    clock = MonotonicClock()
+    from device.hal.pca9685 import Pca9685Drive
+
+    # every backend drives the servo and the ESC through a PCA9685 (a USB-camera car too)
+    drive = Pca9685Drive(config.hardware.pca9685, name)
+    camera = _camera(name, config)
+    timers: list[LapTimer] = []
+    if config.hardware.lap_gate is not None:
+        timers.append(GpioGateTimer(config.hardware.lap_gate, clock, backend=name))
+    return Hal(name, camera, drive, clock, timers)
+
+
+def _camera(name: str, config: RuntimeConfig) -> Camera:
+    cam, dev = config.car.camera, config.hardware.camera
+    if name == "pi":
+        from device.hal.picamera import PiCamera
+
+        return PiCamera(dev, cam.width_px, cam.height_px)
+    from device.hal.opencv_camera import OpenCvCamera
+
+    if name == "jetson":
+        return OpenCvCamera.jetson(dev, cam.width_px, cam.height_px)
+    return OpenCvCamera.usb(dev, cam.width_px, cam.height_px)
