@@ -169,6 +169,7 @@ class _AmqttThread:
         try:
             from amqtt.broker import Broker
             from amqtt.errors import AMQTTError
+            from amqtt.errors import BrokerError as AmqttBrokerError
         except ImportError:
             raise BrokerError(
                 "no local broker: install mosquitto (apt-get install mosquitto) or amqtt (pip install amqtt)"
@@ -190,10 +191,8 @@ class _AmqttThread:
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(_start())
-            except (
-                AMQTTError,
-                OSError,
-            ) as exc:  # reported to start() below; the thread must not die silently
+            # Reported to start() below: the thread must not die silently.
+            except (AMQTTError, AmqttBrokerError, OSError) as exc:
                 self._error = exc
                 self._ready.set()
                 return

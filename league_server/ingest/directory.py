@@ -1,0 +1,60 @@
+"""What ingest needs to know about cars and races, cached in memory (a lookup per lap would cost more than
+the insert at 1,000 laps/s): reloaded at most every `max_age_s`, and sooner when an unknown car shows up
+(a car provisioned a moment ago), so admin changes reach ingest within about a second."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from league_server.models import Car, Race
+
+
+@dataclass(frozen=True)
+class CarInfo:
+    car_id: str
+    hmac_secret: str
+    race_id: int | None
+    racer_id: int | None
+
+
+@dataclass(frozen=True)
+class RaceInfo:
+    race_id: int
+    status: str
+    min_lap_time_s: float
+    window_start: datetime | None
+    window_end: datetime | None
+
+
+class Directory:
+    """Cars and races by id; `refresh(session)` reloads them when stale. Used by the ingest worker thread only."""
+
+    def __init__(self, max_age_s: float = 1.0, miss_reload_s: float = 0.2) -> None:
+        self.max_age_s = max_age_s
+        self.miss_reload_s = miss_reload_s
+        self.cars: dict[str, CarInfo] = {}
+        self.races: dict[int, RaceInfo] = {}
+        self._loaded_at = float("-inf")
+
+    def stale(self, unknown_car: bool = False) -> bool:
+        age_s = time.monotonic() - self._loaded_at
+        return age_s > (self.miss_reload_s if unknown_car else self.max_age_s)
+
+    def refresh(self, session: Session) -> None:
+        """Reload every car and race (two small queries)."""
+        self.cars = {
+            c.car_id: CarInfo(c.car_id, c.hmac_secret, c.race_id, c.racer_id)
+            for c in session.execute(select(Car.car_id, Car.hmac_secret, Car.race_id, Car.racer_id))
+        }
+        self.races = {
+            r.id: RaceInfo(r.id, r.status, r.min_lap_time_s, r.window_start, r.window_end)
+            for r in session.execute(
+                select(Race.id, Race.status, Race.min_lap_time_s, Race.window_start, Race.window_end)
+            )
+        }
+        self._loaded_at = time.monotonic()

@@ -1,0 +1,38 @@
+"""Why ingest refused a message: the reason codes stored with every dead letter (``<code>: <detail>``) and
+counted in `IngestStats.dead_letters`."""
+
+from __future__ import annotations
+
+BAD_TOPIC = "bad_topic"  # not pitlane/<league>/cars/<car_id>/<channel> or .../timers/<id>/crossings
+WRONG_LEAGUE = "wrong_league"  # another league's topic (a shared broker)
+MALFORMED = "malformed"  # not UTF-8 JSON, or not a JSON object
+INVALID_SCHEMA = "invalid_schema"  # JSON, but device.protocol rejects a field
+TOPIC_MISMATCH = "topic_mismatch"  # payload car_id differs from the topic's car_id
+UNKNOWN_CAR = "unknown_car"  # car_id not in the registry
+UNSIGNED = "unsigned"  # lap report without sig
+BAD_SIGNATURE = "bad_signature"  # sig does not match (forged, or a field changed in a replay)
+UNASSIGNED_CAR = "unassigned_car"  # the car is not assigned to a race
+RACE_CLOSED = "race_closed"  # the car's race is not open
+IMPLAUSIBLE_LAP_TIME = "implausible_lap_time"  # below the race's min_lap_time_s
+OUTSIDE_WINDOW = "outside_race_window"  # lap finished before window_start or after window_end
+BAD_SENT_AT = "bad_sent_at"  # sent_at is not ISO 8601, or too far in the future
+TIMER_UNPAIRED = "timer_crossing_unpaired"  # a valid crossing; pairing crossings into laps is a follow-up
+UNSUPPORTED_CHANNEL = "unsupported_channel"  # e.g. telemetry or command (not subscribed by the server)
+
+ALL = (
+    BAD_TOPIC,
+    WRONG_LEAGUE,
+    MALFORMED,
+    INVALID_SCHEMA,
+    TOPIC_MISMATCH,
+    UNKNOWN_CAR,
+    UNSIGNED,
+    BAD_SIGNATURE,
+    UNASSIGNED_CAR,
+    RACE_CLOSED,
+    IMPLAUSIBLE_LAP_TIME,
+    OUTSIDE_WINDOW,
+    BAD_SENT_AT,
+    TIMER_UNPAIRED,
+    UNSUPPORTED_CHANNEL,
+)

@@ -1,0 +1,149 @@
+"""Helpers for the INGEST tests (test_ingest_*, test_broker_*): a league with cars in a migrated database,
+a real Mosquitto on a free port, paho publishers and bounded waits."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from device import protocol
+from tests.conftest import skip_or_fail
+
+LEAGUE = "testleague"
+
+
+@dataclass
+class Fleet:
+    league_id: int
+    race_id: int
+    cars: dict[str, Any]  # car_id -> CarCredentials
+
+
+def provision(session_factory: Any, n_cars: int = 2, *, league: str = LEAGUE, **race_kwargs: Any) -> Fleet:
+    """A league, an event, an open race (min lap 1 s unless given) and `n_cars` cars assigned to it."""
+    from league_server.crud import cars, leagues, races
+
+    with session_factory() as session:
+        lg = leagues.create_league(session, league, "Test league")
+        event = leagues.create_event(session, lg.id, "Test event")
+        race = races.create_race(session, event.id, "Time trial", **race_kwargs)
+        creds = {}
+        for i in range(n_cars):
+            racer = leagues.create_racer(session, lg.id, f"Racer {i}")
+            _, cred = cars.provision_car(session, lg.id, f"car-{i}", racer_id=racer.id, race_id=race.id)
+            creds[cred.car_id] = cred
+        session.commit()
+        return Fleet(lg.id, race.id, creds)
+
+
+def lap_payload(
+    car_id: str, secret: str | None, *, run_id: str = "run-1", seq: int = 0, **fields: Any
+) -> bytes:
+    """A signed (secret given) or unsigned lap report as wire bytes."""
+    report = {
+        "schema": 1,
+        "car_id": car_id,
+        "run_id": run_id,
+        "seq": seq,
+        "lap": seq + 1,
+        "lap_time_ms": 12_345,
+        "offtrack_count": 0,
+        "reset_count": 0,
+        "source": "car",
+        "sent_at": protocol.utc_now_iso(),
+        **fields,
+    }
+    if secret is not None:
+        report = protocol.signed(report, secret)
+    import json
+
+    return json.dumps(report).encode("utf-8")
+
+
+def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
+    """Poll `predicate` until truthy (returned) or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+class Publisher:
+    """A connected paho client (MQTT 5 unless `v311`); `publish` waits for the PUBACK."""
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        client_id: str | None = None,
+        will: tuple[str, bytes] | None = None,
+        v311: bool = False,
+    ) -> None:
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv311 if v311 else mqtt.MQTTv5,
+        )
+        if username:
+            self.client.username_pw_set(username, password)
+        if will:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self.connack: list[Any] = []
+        self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.append(rc)
+        self.client.connect("127.0.0.1", port, keepalive=5)
+        self.client.loop_start()
+        wait_until(lambda: self.connack, 5, "CONNACK")
+
+    @property
+    def accepted(self) -> bool:
+        return not self.connack[-1].is_failure
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def kill(self) -> None:
+        """Drop the TCP connection without DISCONNECT (the broker then sends the last will)."""
+        sock = self.client.socket()
+        self.client.loop_stop()
+        if sock is not None:
+            sock.close()
+
+
+@pytest.fixture
+def local_broker(tmp_path: Path) -> Iterator[Any]:
+    """A real Mosquitto on a free localhost port (anonymous; the embedded broker's config), stopped after."""
+    from league_server.broker.embedded import EmbeddedBroker, free_port, mosquitto_binary
+
+    if mosquitto_binary() is None:
+        skip_or_fail("mosquitto is not installed (apt-get install mosquitto)")
+    broker = EmbeddedBroker("127.0.0.1", free_port(), backend="mosquitto", data_dir=tmp_path / "broker")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def ingest_settings(db_url: str, port: int, league: str = LEAGUE, **extra: Any) -> Any:
+    from league_server.core.config import Settings
+
+    return Settings(
+        _env_file=None, database_url=db_url, broker_url=f"mqtt://127.0.0.1:{port}", league=league, **extra
+    )
