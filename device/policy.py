@@ -95,6 +95,10 @@ class OnnxPolicy:
             raise ModelError(f"{path}: no such ONNX model file")
         self.path = path
         card_file = Path(card_path) if card_path is not None else path.with_name(CARD_FILE)
+        if not card_file.is_file():
+            raise ModelError(
+                f"{path}: no model card {card_file} (`pitlane export` writes a model.json beside each ONNX model)"
+            )
         self.card: ModelCard = load_card(card_file)
         self.sha256: str = sha256_file(path)
         self.file: ModelFile = self._check_hash(card_file)

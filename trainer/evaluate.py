@@ -3,7 +3,9 @@
 A run is named by its directory (its `best.zip`, else `final.zip`) or by one of its stable-baselines3 `.zip`
 models (`runs/x/final.zip`, `runs/x/checkpoints/step_N.zip`): the run's `config.resolved.json`, found beside
 the model or one folder up, gives the observation, action space, car, track and reward the policy was
-trained with. ONNX models are evaluated once the export issue exists.
+trained with. An exported `.onnx` model is driven by `device.policy.OnnxPolicy` (ONNX Runtime, as on the car);
+its model card (`model.json` beside it) gives the observation, action space, car and track, so fp32, int8 and
+the checkpoint are evaluated by the same race loop and rules.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from sim.race import RaceRules
 from trainer.config import RunConfig, load_run_dir_config
 from trainer.errors import EvaluateError, OnnxNotSupportedError, RunConfigError
 
+ONNX_SUFFIX = ".onnx"
+
 
 def resolve_model(run_or_model: str | Path) -> tuple[Path, Path]:
     """(the SB3 .zip to load, the run directory holding its config.resolved.json)."""
     path = Path(run_or_model)
-    if path.suffix.lower() == ".onnx":
-        raise OnnxNotSupportedError(
-            f"{path}: evaluating an ONNX model arrives with the ONNX export issue; evaluate the run directory "
-            "or its .zip model for now"
-        )
+    if path.suffix.lower() == ONNX_SUFFIX:
+        if not path.is_file():
+            raise EvaluateError(f"{path}: no such ONNX model file")
+        return path, path.parent  # an exported model: its card beside it; the evaluation is written there
     if not path.exists():
         raise EvaluateError(f"{path}: no such run directory or model file")
     if path.is_dir():
@@ -49,8 +52,14 @@ def _run_dir_of(start: Path, shown: Path) -> Path:
     )
 
 
-def load_policy(run_or_model: str | Path) -> tuple[Callable[[Any], Any], RunConfig]:
-    """(policy(obs) -> action, the run's config): the deterministic policy of a run directory or .zip model."""
+def load_policy(
+    run_or_model: str | Path, *, car: str | None = None
+) -> tuple[Callable[[Any], Any], RunConfig]:
+    """(policy(obs) -> action, the run's config): the deterministic policy of a run directory, .zip model or
+    exported .onnx model (then the config is made from its model card; `car`, if given, must fit the card's
+    observation or the model refuses to load)."""
+    if Path(run_or_model).suffix.lower() == ONNX_SUFFIX:
+        return load_onnx_policy(run_or_model, car=car)
     from stable_baselines3 import PPO, SAC
 
     model_path, run_dir = resolve_model(run_or_model)
@@ -63,6 +72,50 @@ def load_policy(run_or_model: str | Path) -> tuple[Callable[[Any], Any], RunConf
             f"{model_path}: cannot load as a {config.algorithm.upper()} model ({exc})"
         ) from None
     return predict_fn(model), config
+
+
+def load_onnx_policy(path: str | Path, *, car: str | None = None) -> tuple[Callable[[Any], Any], RunConfig]:
+    """(policy(obs) -> env action, RunConfig from the model card) of an exported model, through OnnxPolicy."""
+    from device.errors import ModelError
+    from device.policy import OnnxPolicy
+    from sim.car import CarConfigError, load_car
+
+    model_path, _ = resolve_model(path)
+    try:
+        onnx_policy = OnnxPolicy(model_path, load_car(car) if car is not None else None)
+    except (ModelError, CarConfigError) as exc:
+        raise EvaluateError(str(exc)) from None
+    config = config_from_card(onnx_policy.card, model_path)
+    return onnx_driver(onnx_policy, config.resolved_action_space()), config
+
+
+def config_from_card(card: Any, model_path: Path) -> RunConfig:
+    """What an evaluation needs of a run (observation, action space, car, track) from a model card."""
+    try:
+        return RunConfig(
+            track=card.tracks[0],
+            reverse=card.reverse,
+            car=card.car,
+            observation=card.observation.kind,
+            action_space=card.action_space.deepracer,
+            reward="centerline",  # the reward only colours the evaluation's curve, never the driving
+            algorithm=card.training.algorithm,
+            network=card.training.network,
+            seed=card.training.seed,
+        )
+    except ValueError as exc:
+        raise EvaluateError(f"{model_path}: its model card does not describe a usable run ({exc})") from None
+
+
+def onnx_driver(onnx_policy: Any, action_space: Any) -> Callable[[Any], Any]:
+    """`policy(obs) -> env action` from an OnnxPolicy's (steering_deg, speed_mps): the action index whose
+    command it is (discrete) or the normalised command (continuous), as the simulator takes actions."""
+
+    def policy(obs: Any) -> Any:
+        steering_deg, speed_mps = onnx_policy.act(obs)
+        return action_space.encode_nearest(steering_deg, speed_mps)[0]
+
+    return policy
 
 
 def predict_fn(model: Any) -> Callable[[Any], Any]:
@@ -113,8 +166,10 @@ __all__ = [
     "OnnxNotSupportedError",
     "RunConfigError",
     "evaluate_policy",
+    "load_onnx_policy",
     "load_policy",
     "load_run_dir_config",
+    "onnx_driver",
     "predict_fn",
     "resolve_model",
 ]

@@ -24,7 +24,8 @@ def evaluate_command(
     run_or_model: Annotated[
         Path | None,
         typer.Argument(
-            help="A run directory (its best.zip, else final.zip) or a stable-baselines3 .zip inside one.",
+            help="A run directory (its best.zip, else final.zip), a stable-baselines3 .zip inside one, or an "
+            "exported .onnx model (its model.json beside it).",
             show_default=False,
         ),
     ] = None,
@@ -47,16 +48,19 @@ def evaluate_command(
     """Drive the run's deterministic policy for --laps laps from the start line; an off-track puts the car back
     on the track and adds the penalty. Reports lap times, off-tracks, resets and the physical limit."""
     if run_or_model is None:
-        fail("give a run directory or a .zip model, e.g. `pitlane evaluate runs/NAME`")
+        fail("give a run directory, a .zip or an .onnx model, e.g. `pitlane evaluate runs/NAME`")
+    if run_or_model.suffix.lower() == ".onnx":
+        require("device", "onnxruntime")  # an exported model needs ONNX Runtime, not torch
+        require("sim", "gymnasium")
+    else:
+        require("train", "torch", "stable_baselines3")
     from sim.errors import SimError
-
-    require("train", "torch", "stable_baselines3")
     from trainer.errors import TrainerError
     from trainer.evaluate import evaluate_policy, load_policy, resolve_model
 
     try:
         _, run_dir = resolve_model(run_or_model)
-        policy, config = load_policy(run_or_model)
+        policy, config = load_policy(run_or_model, car=car)
         result = evaluate_policy(
             policy,
             config,

@@ -1,0 +1,70 @@
+"""Reusable test helper: a real, tiny exported model (a few seconds of PPO training, then `pitlane export`'s
+pipeline), for the export tests and the car runtime's tests.
+
+    model_dir = make_exported_model(tmp_path / "m", "camera", int8=True)
+    policy = OnnxPolicy(model_dir / "model.onnx", load_car("deepracer"))
+
+The directory holds model.onnx (+ model.int8.onnx), model.json, parity.json and the run in `run/`. A call
+with a directory that already holds an export of the same kind returns it at once (cache it in a
+session-scoped fixture across tests).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+#: training car-steps by observation kind: seconds on 2 cores, enough for a policy that is not constant
+DEFAULT_STEPS = {"state": 20_000, "camera": 2_048, "stereo_camera": 2_048, "lidar": 8_192}
+
+
+def make_exported_model(
+    out_dir: Path,
+    observation: str = "state",
+    *,
+    int8: bool = False,
+    steps: int | None = None,
+    car: str = "deepracer",
+    track: str = "reinvent_base",
+    action_space: list[dict[str, float]] | dict[str, dict[str, float]] | None = None,
+    agreement_frames: int = 300,
+) -> Path:
+    """Train `observation` PPO for `steps` car-steps (default DEFAULT_STEPS) on `track` with `car`, export it
+    into `out_dir` (with the int8 model when `int8`) and return `out_dir`. Parity driving is kept short
+    (`agreement_frames` frames, one evaluation lap of at most 30 simulated s): this is for tests."""
+    from trainer.config import RunConfig
+    from trainer.export.pipeline import ExportSettings, export_run
+    from trainer.train import train
+
+    out_dir = Path(out_dir)
+    card = out_dir / "model.json"
+    done = card.is_file() and (not int8 or (out_dir / "model.int8.onnx").is_file())
+    if done and json.loads(card.read_text(encoding="utf-8"))["observation"]["kind"] == observation:
+        return out_dir
+    n_steps = steps if steps is not None else DEFAULT_STEPS.get(observation, 4_096)
+    kwargs: dict[str, object] = {
+        "observation": observation,
+        "track": track,
+        "car": car,
+        "total_steps": n_steps,
+        "eval_every_steps": 10**9,  # one evaluation at the end (best.zip)
+        "checkpoint_every_steps": 10**9,
+        "eval_laps": 1,
+        "time_limit_s": 30.0,
+    }
+    if action_space is not None:
+        kwargs["action_space"] = action_space
+    if observation != "state":  # sensor observations: fewer cars, short rollouts, one epoch (seconds)
+        kwargs["n_envs"] = 16
+        kwargs["hyperparameters"] = {"n_steps": 32, "batch_size": 128, "n_epochs": 1}
+    run = out_dir / "run"
+    train(RunConfig.model_validate(kwargs), run, progress=False)
+    settings = ExportSettings(
+        int8=int8,
+        calibration_frames=200,
+        agreement_frames=agreement_frames,
+        eval_laps=1,
+        eval_max_time_s=30.0,
+    )
+    export_run(run, out_dir, settings)
+    return out_dir

@@ -1,0 +1,223 @@
+"""`export_run(run, out_dir, int8=...)`: a trained run -> model.onnx (+ model.int8.onnx), model.json, parity.json.
+
+Steps: load the run's model (best.zip, else final.zip) and config; build the plain actor graph
+(`graph.py`) and export it (opset 17, `onnx.checker` full check, the card's essentials as metadata_props);
+with int8, drive the checkpoint on the training track to record calibration frames and quantise
+(`quantize.py`); write the card; drive the fp32 model for the agreement frames and evaluate the checkpoint,
+fp32 and int8 closed-loop (`parity.py`); put the fp32 evaluation in the card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from device.model_card import CARD_FILE, ModelCard, ModelFile
+from trainer.config import RunConfig, load_run_dir_config
+from trainer.evaluate import onnx_driver, predict_fn, resolve_model
+from trainer.export import graph as graph_mod
+from trainer.export import parity
+from trainer.export.card import build_card, model_file
+from trainer.export.errors import ExportError
+from trainer.export.frames import drive, record_frames
+from trainer.export.observation import observation_card, single_kind
+from trainer.export.quantize import FrameReader, quantize_int8
+
+log = logging.getLogger(__name__)
+
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+PARITY_FILE = "parity.json"
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """How much driving the export does. Frames are control steps (15 Hz); laps are evaluation laps."""
+
+    int8: bool = False
+    calibration_frames: int = 1_000
+    agreement_frames: int = 5_000
+    eval_laps: int = 3
+    eval_max_time_s: float | None = None  # per evaluation, simulated s (None: sim.evaluation's default)
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    files: dict[str, Path]
+    card: ModelCard
+    parity: dict[str, Any]
+
+
+def load_run(run: str | Path) -> tuple[Any, RunConfig, Path, Path]:
+    """(SB3 model, portable RunConfig, model .zip, run directory) of a run directory or its .zip."""
+    from stable_baselines3 import PPO, SAC
+
+    model_path, run_dir = resolve_model(run)
+    if model_path.suffix.lower() == ".onnx":
+        raise ExportError(f"{run}: already an ONNX model; export takes a run directory or its .zip")
+    config = load_run_dir_config(run_dir, portable=True)
+    try:
+        model = (SAC if config.algorithm == "sac" else PPO).load(model_path, device="cpu")
+    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
+        raise ExportError(
+            f"{model_path}: cannot load as a {config.algorithm.upper()} model ({exc})"
+        ) from None
+    return model, config, model_path, run_dir
+
+
+def export_run(
+    run: str | Path,
+    out_dir: str | Path,
+    settings: ExportSettings | None = None,
+    *,
+    on_stage: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Export `run` into `out_dir` (created). `on_stage(text)` is told what is happening (progress display)."""
+    from sim.envs.setup import build_parts
+
+    settings = settings or ExportSettings()
+    stage = on_stage or (lambda _text: None)
+    torch.set_num_threads(1)
+    model, config, model_path, run_dir = load_run(run)
+    kind = single_kind(config.observation)
+    space = config.resolved_action_space()
+    parts = build_parts(1, track=config.track, car=config.car, observation=config.observation,
+                        action_space=space, reward="centerline")  # fmt: skip
+    obs_card = observation_card(config.observation, parts)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    card = build_card(config, run_dir=run_dir, car_name=parts.car.car.name, steps=int(model.num_timesteps),
+                      observation=obs_card)  # fmt: skip
+    t0 = time.monotonic()
+
+    stage("exporting the fp32 graph")
+    actor = graph_mod.actor_graph(model, space, kind)
+    example = graph_mod.example_input(obs_card.shape, obs_card.dtype)
+    fp32_path = out / FP32_FILE
+    doc = f"pitlane {kind} policy from {run_dir} ({model_path.name})"
+    fp32 = graph_mod.finish_model(
+        graph_mod.to_onnx_bytes(actor, example, obs_card.input_name),
+        {**card.essentials(), "pitlane.precision": "fp32"},
+        doc,
+    )
+    graph_mod.save(fp32, fp32_path)
+    files: list[ModelFile] = [model_file(fp32_path, "fp32", graph_mod.OPSET)]
+    paths = {"fp32": fp32_path}
+
+    if settings.int8:
+        stage(f"recording {settings.calibration_frames:,} calibration frames (checkpoint driving)")
+        calib = record_frames(
+            predict_fn(model), config, n_frames=settings.calibration_frames, seed=config.seed + 1
+        )
+        stage(f"quantising to int8 on {len(calib):,} frames")
+        int8_path = out / INT8_FILE
+        quantize_int8(
+            fp32_path, int8_path, FrameReader(obs_card.input_name, calib, obs_card.shape, obs_card.dtype)
+        )
+        _restamp(int8_path, {**card.essentials(), "pitlane.precision": "int8"}, doc + ", int8 QDQ")
+        files.append(model_file(int8_path, "int8", graph_mod.OPSET))
+        paths["int8"] = int8_path
+
+    card = card.model_copy(update={"files": tuple(files)})
+    card.write(out / CARD_FILE)
+    stage("parity: torch vs ONNX, int8 vs fp32, closed-loop evaluations")
+    report = parity_report(model, config, actor, obs_card, paths, settings, stage)
+    report["export_wall_s"] = round(time.monotonic() - t0, 2)
+    card = card.model_copy(update={"evaluation": report["closed_loop"]["fp32"]})
+    card.write(out / CARD_FILE)
+    (out / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return ExportResult(out_dir=out, files=paths, card=card, parity=report)
+
+
+def _restamp(path: Path, metadata: dict[str, str], doc: str) -> None:
+    """Put the card's essentials on a model written by another tool (the quantiser), check it, save it."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph_mod.set_metadata(model, metadata, doc)
+    graph_mod.check(model, str(path))
+    graph_mod.save(model, path)
+
+
+def parity_report(
+    model: Any,
+    config: RunConfig,
+    actor: graph_mod.ActorGraph,
+    obs_card: Any,
+    paths: dict[str, Path],
+    settings: ExportSettings,
+    stage: Callable[[str], None],
+) -> dict[str, Any]:
+    """The parity report (see `trainer/export/parity.py`) of the exported files in `paths`."""
+    from device.policy import OnnxPolicy, load_session
+
+    space = config.resolved_action_space()
+    discrete = space.kind == "discrete"
+    policies = {precision: OnnxPolicy(path) for precision, path in paths.items()}
+    fp32 = policies["fp32"]
+    stage(f"driving {settings.agreement_frames:,} frames with the fp32 model")
+    frames = record_frames(
+        onnx_driver(fp32, space), config, n_frames=settings.agreement_frames, seed=config.seed + 2
+    )
+    fp32_cmd = parity.commands(fp32.act, frames)
+    report: dict[str, Any] = {"frames_source": "closed-loop driving of the fp32 model", "track": config.track}
+
+    # torch vs ONNX fp32: the shipped outputs, and the head's output through a twin export that also gives it
+    inputs = np.stack([fp32.prepare(f)[0] for f in frames])
+    with torch.no_grad():
+        actor.raw = True
+        chunks = [actor(torch.as_tensor(inputs[i : i + 256])) for i in range(0, len(inputs), 256)]
+        t_steer, t_speed, t_raw = (torch.cat([c[j] for c in chunks]) for j in range(3))
+        twin_bytes = graph_mod.to_onnx_bytes(actor, graph_mod.example_input(obs_card.shape, obs_card.dtype),
+                                             obs_card.input_name)  # fmt: skip
+        actor.raw = False
+    twin = _session_from_bytes(twin_bytes, load_session, paths["fp32"].parent)
+    onnx_raw = np.concatenate([twin.run(["raw"], {obs_card.input_name: x[None]})[0] for x in inputs])
+    torch_cmd = np.stack([t_steer.numpy(), t_speed.numpy()], axis=1).astype(np.float64)
+    report["torch_vs_onnx_fp32"] = {
+        "frames": len(frames),
+        "max_abs_diff_head_output": parity.max_abs_diff(t_raw.numpy(), onnx_raw),
+        "head_output": "logits" if discrete else "mean action (normalised)",
+        "max_abs_diff_steering_deg": parity.max_abs_diff(torch_cmd[:, 0], fp32_cmd[:, 0]),
+        "max_abs_diff_speed_mps": parity.max_abs_diff(torch_cmd[:, 1], fp32_cmd[:, 1]),
+    }
+    # SB3's own predict (what training did), decoded by the action space
+    sb3_actions = np.array([predict_fn(model)(f) for f in frames])
+    steer, speed = space.decode(sb3_actions)
+    report["checkpoint_vs_fp32"] = parity.agreement(np.stack([steer, speed], 1), fp32_cmd, discrete=discrete)
+    if "int8" in policies:
+        int8_cmd = parity.commands(policies["int8"].act, frames)
+        report["int8_vs_fp32"] = parity.agreement(fp32_cmd, int8_cmd, discrete=discrete)
+
+    closed: dict[str, Any] = {}
+    drivers = {"checkpoint": predict_fn(model)} | {p: onnx_driver(pol, space) for p, pol in policies.items()}
+    for name, driver in drivers.items():
+        stage(f"closed-loop evaluation: {name}, {settings.eval_laps} laps")
+        result = drive(driver, config, seed=config.seed, laps=settings.eval_laps,
+                       max_time_s=settings.eval_max_time_s)  # fmt: skip
+        closed[name] = parity.evaluation_summary(result)
+    closed["fp32_vs_checkpoint"] = parity.lap_ratio(closed["fp32"], closed["checkpoint"])
+    if "int8" in closed:
+        closed["int8_vs_fp32"] = parity.lap_ratio(closed["int8"], closed["fp32"])
+    report["closed_loop"] = closed
+    return report
+
+
+def _session_from_bytes(data: bytes, load_session: Callable[[Path], Any], folder: Path) -> Any:
+    """An ONNX Runtime session (the car's options) of an in-memory model, through a temporary file."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".onnx", dir=folder, delete=True) as handle:
+        handle.write(data)
+        handle.flush()
+        return load_session(Path(handle.name))
