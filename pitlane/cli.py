@@ -8,7 +8,8 @@ import logging
 import typer
 
 from pitlane import __version__
-from pitlane.commands import bench, evaluate, reward, tracks, train, view
+from pitlane.commands import bench, evaluate, export, reward, tracks, train, view
+from pitlane.commands import calibrate, drive
 
 app = typer.Typer(
     name="pitlane",
@@ -27,6 +28,9 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(view.app, name="view")
 app.add_typer(train.app, name="train")
 app.add_typer(evaluate.app, name="evaluate")
+app.add_typer(drive.app, name="drive")
+app.add_typer(calibrate.app, name="calibrate")
+app.add_typer(export.app, name="export")
 
 
 def _version(value: bool) -> None:

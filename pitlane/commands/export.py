@@ -1,0 +1,126 @@
+"""`pitlane export RUN --out DIR [--int8]`: ONNX model(s), the model card and the parity report of a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from pitlane.commands.common import SingleCommandGroup, fail, require
+
+app = typer.Typer(
+    help="Export a trained run to ONNX for a car: model.onnx (+ model.int8.onnx), model.json, parity.json.",
+    invoke_without_command=True,
+    cls=SingleCommandGroup,
+)
+
+
+@app.callback()
+def export_command(
+    run: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A run directory (its best.zip, else final.zip) or a .zip model inside one.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-O", help="Directory to write the model files into.")
+    ] = None,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write model.int8.onnx (static QDQ, calibrated in the sim).")
+    ] = False,
+    calibration_frames: Annotated[
+        int,
+        typer.Option("--calibration-frames", min=10, help="Frames of closed-loop driving to calibrate on."),
+    ] = 1_000,
+    agreement_frames: Annotated[
+        int, typer.Option("--agreement-frames", min=10, help="Frames of closed-loop driving for parity.")
+    ] = 5_000,
+    laps: Annotated[int, typer.Option("--laps", min=1, help="Laps of each closed-loop evaluation.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print parity.json on stdout.")] = False,
+) -> None:
+    """Export the run's deterministic policy: the graph's input is the car's sensor reading (uint8 camera
+    frames, lidar ranges in metres), its outputs steering_deg and speed_mps. Writes parity.json: torch vs ONNX,
+    int8 vs fp32 action agreement over closed-loop frames, and closed-loop laps of the checkpoint, fp32 and
+    int8 models on the training track."""
+    if run is None:
+        fail("give a run directory, e.g. `pitlane export runs/NAME --out models/NAME`")
+    if out is None:
+        fail("give --out DIR, the directory to write model.onnx and model.json into")
+    require("train", "torch", "stable_baselines3", "onnx", "onnxruntime")
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from device.errors import DeviceError
+    from sim.errors import SimError
+    from trainer.errors import TrainerError
+    from trainer.export.pipeline import ExportSettings, export_run
+
+    settings = ExportSettings(
+        int8=int8, calibration_frames=calibration_frames, agreement_frames=agreement_frames, eval_laps=laps
+    )
+    err = Console(stderr=True)
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      transient=True) as progress:  # fmt: skip
+            task = progress.add_task("loading the run", total=None)
+            result = export_run(
+                run, out, settings, on_stage=lambda text: progress.update(task, description=text)
+            )
+    except (TrainerError, SimError, DeviceError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result.parity))
+        return
+    _print_summary(result)
+
+
+def _fmt(x: Any, unit: str = "") -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3g}{unit}" if isinstance(x, float) else f"{x}{unit}"
+
+
+def _print_summary(result: Any) -> None:
+    from rich.table import Table
+
+    console = Console()
+    for precision, path in result.files.items():
+        console.print(f"{precision}: {path} ({path.stat().st_size / 1e6:.2f} MB)", highlight=False)
+    console.print(f"card: {result.out_dir / 'model.json'} · parity: {result.out_dir / 'parity.json'}")
+    p = result.parity
+    t = p["torch_vs_onnx_fp32"]
+    console.print(
+        f"torch vs ONNX fp32 over {t['frames']:,} frames: max |d {t['head_output']}| "
+        f"{t['max_abs_diff_head_output']:.2e}, max |d steering| {t['max_abs_diff_steering_deg']:.2e} deg",
+        highlight=False,
+    )
+    for key in ("checkpoint_vs_fp32", "int8_vs_fp32"):
+        if key in p:
+            a = p[key]
+            mark = "[green]meets[/green]" if a["meets_target"] else "[red]misses[/red]"
+            console.print(
+                f"{key.replace('_', ' ')}: {100 * a['agreement']:.2f} % of {a['frames']:,} frames "
+                f"({a['criterion']}); {mark} the {100 * a['target']:.1f} % target",
+                highlight=False,
+            )
+    table = Table(title="closed-loop evaluation (same track, same rules)")
+    for col in ("model", "laps", "best lap s", "mean lap s", "off-track"):
+        table.add_column(col, justify="right")
+    closed = p["closed_loop"]
+    for name in ("checkpoint", "fp32", "int8"):
+        if name in closed:
+            c = closed[name]
+            table.add_row(name, f"{c['completed_laps']}/{c['laps_planned']}", _fmt(c["best_lap_s"]),
+                          _fmt(c["mean_lap_s"]), str(c["offtrack"]))  # fmt: skip
+    console.print(table)
+    if "int8_vs_fp32" in closed and closed["int8_vs_fp32"]["best_lap_ratio"] is not None:
+        r = closed["int8_vs_fp32"]
+        console.print(
+            f"int8 / fp32 best lap: {r['best_lap_ratio']:.4f} "
+            f"({'within' if r['within_2_percent'] else 'outside'} 2 %)",
+            highlight=False,
+        )
