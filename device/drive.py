@@ -194,3 +194,47 @@ def _stop_on_sigterm() -> Callable[[], None]:
 def _safe_id(name: str) -> str:
     """A car name as a protocol id (letters, digits, - and _)."""
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:64] or "car"
+
+
+def league_setup(
+    config: RuntimeConfig,
+    *,
+    broker_url: str | None = None,
+    league_id: str | None = None,
+    car_id: str | None = None,
+    credentials_file: str | Path | None = None,
+    outbox_path: str | Path | None = None,
+) -> LeagueSetup | None:
+    """The league to report to: the car file's `[league]` with any of these overrides (command-line flags),
+    or None when neither gives a broker. CarRuntimeConfigError names what is missing."""
+    from device.config import LeagueConfig, load_credentials, validate_table
+    from device.errors import CarRuntimeConfigError
+    from device.outbox import default_outbox_path
+
+    table: dict[str, Any] = config.league.model_dump(exclude_none=True) if config.league else {}
+    overrides = {"broker_url": broker_url, "league": league_id, "car_id": car_id}
+    table.update({k: v for k, v in overrides.items() if v is not None})
+    if "broker_url" not in table:
+        return None
+    table.setdefault("car_id", _safe_id(config.car.car.name))
+    if "league" not in table:
+        raise CarRuntimeConfigError(
+            f"{config.path}: a league broker is given but no league id: set [league] league or --league-id"
+        )
+    league = validate_table(LeagueConfig, table, "league", str(config.path))
+    if credentials_file is not None:
+        creds_path = Path(credentials_file)
+    elif league.credentials_file is not None:
+        creds_path = config.resolve(league.credentials_file)
+    else:
+        raise CarRuntimeConfigError(
+            f"{config.path}: reporting laps needs the car's credentials (hmac_secret to sign them): set "
+            "[league] credentials_file or --credentials (the league server's provisioning gives it)"
+        )
+    if outbox_path is not None:
+        outbox = Path(outbox_path)
+    elif league.outbox_path is not None:
+        outbox = config.resolve(league.outbox_path)
+    else:
+        outbox = default_outbox_path(league.car_id)
+    return LeagueSetup(league, load_credentials(creds_path), outbox)

@@ -53,6 +53,7 @@ class LoopStats:
     steps: int = 0
     overruns: int = 0
     elapsed_s: float = 0.0
+    wall_s: float = 0.0
     capture_ms: list[float] = field(default_factory=list)
     policy_ms: list[float] = field(default_factory=list)
     actuate_ms: list[float] = field(default_factory=list)
@@ -67,7 +68,13 @@ class LoopStats:
 
     @property
     def rate_hz(self) -> float:
+        """Steps per second of the loop's clock (simulated seconds on `sim --fast`)."""
         return self.steps / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def wall_rate_hz(self) -> float:
+        """Steps per second of wall-clock time (what `--fast` achieves on this computer)."""
+        return self.steps / self.wall_s if self.wall_s > 0 else 0.0
 
     def summary(self) -> dict[str, float]:
         """Mean / p99 of each stage and of the latency (ms), steps, overruns, target and achieved Hz."""
@@ -76,6 +83,7 @@ class LoopStats:
             "overruns": self.overruns,
             "target_hz": self.target_hz,
             "rate_hz": self.rate_hz,
+            "wall_rate_hz": self.wall_rate_hz,
         }
         for name in ("capture_ms", "policy_ms", "actuate_ms", "latency_ms"):
             values = np.asarray(getattr(self, name)) if getattr(self, name) else np.zeros(1)
@@ -121,20 +129,35 @@ class ControlLoop:
         self.laps = 0
         self.stop_event = threading.Event()
 
-    def _check(self, obs: np.ndarray) -> None:
-        if obs.shape != self.expected_shape or obs.dtype != self.expected_dtype:
+    def to_model_input(self, obs: np.ndarray) -> np.ndarray:
+        """The frame as exactly the model's input: the card's dtype, and its shape (a sensor gives one
+        reading without the batch axis, and multi-channel frames channels last, e.g. stereo (H, W, 2) for a
+        (1, 2, H, W) input). Anything else is ObservationMismatchError, never a silent conversion."""
+        want = self.expected_shape
+        if obs.dtype != self.expected_dtype:
             raise ObservationMismatchError(
-                f"camera gave {obs.dtype} {obs.shape}, the model expects {self.expected_dtype} "
-                f"{self.expected_shape} (its model card's observation)"
+                f"the sensor gave {obs.dtype} {obs.shape}; the model takes {self.expected_dtype} {want} "
+                "(its model card's observation)"
             )
+        if obs.shape == want:
+            return obs
+        core = tuple(d for d in want if d != 1)
+        if tuple(d for d in obs.shape if d != 1) == core:
+            return obs.reshape(want)
+        if obs.ndim == 3 and (obs.shape[2], *obs.shape[:2]) == core:
+            return np.ascontiguousarray(obs.transpose(2, 0, 1)).reshape(want)
+        raise ObservationMismatchError(
+            f"the sensor gave {obs.dtype} {obs.shape}; the model takes {self.expected_dtype} {want} "
+            "(its model card's observation): check the car's [camera] size against the model's car"
+        )
 
     def step(self) -> StepRecord:
         """One capture -> act -> actuate, timed."""
         t0 = time.perf_counter()
         frame = self.camera.capture()
-        self._check(frame.data)
+        obs = self.to_model_input(frame.data)
         t1 = time.perf_counter()
-        steering_deg, speed_mps = self.policy.act(frame.data)
+        steering_deg, speed_mps = self.policy.act(obs)
         t2 = time.perf_counter()
         pulses = self.actuator.command(float(steering_deg), float(speed_mps))
         t3 = time.perf_counter()
@@ -160,6 +183,7 @@ class ControlLoop:
     def run(self, *, max_steps: int | None = None, max_laps: int | None = None) -> LoopStats:
         """Run until `max_steps` steps, `max_laps` laps, or `stop_event` (whichever first; None = no limit)."""
         start_s = next_s = self.clock.now_s()
+        wall0_s = time.perf_counter()
         try:
             while not self.stop_event.is_set():
                 if max_steps is not None and self.stats.steps >= max_steps:
@@ -179,4 +203,5 @@ class ControlLoop:
                 self._poll_laps()
         finally:
             self.stats.elapsed_s = self.clock.now_s() - start_s
+            self.stats.wall_s = time.perf_counter() - wall0_s
         return self.stats

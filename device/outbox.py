@@ -93,3 +93,17 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def default_outbox_path(car_id: str) -> Path:
+    """`$PITLANE_HOME/outbox/<car_id>.sqlite`, else `$XDG_DATA_HOME/pitlane/outbox/...`, else
+    `~/.local/share/pitlane/outbox/...` (the same folders as imported tracks)."""
+    import os
+
+    if home := os.environ.get("PITLANE_HOME"):
+        root = Path(home).expanduser()
+    elif xdg := os.environ.get("XDG_DATA_HOME"):
+        root = Path(xdg).expanduser() / "pitlane"
+    else:
+        root = Path.home() / ".local" / "share" / "pitlane"
+    return root / "outbox" / f"{car_id}.sqlite"

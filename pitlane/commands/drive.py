@@ -1,0 +1,241 @@
+"""`pitlane drive --car F.toml --model M.onnx [--hal sim] [--laps N] [--league URL]`: the car runtime.
+
+Everything is imported inside the command (a car has `pitlane[device]` only; the `sim` backend needs
+`pitlane[sim]`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from pitlane.commands.common import SingleCommandGroup, fail, require
+
+if TYPE_CHECKING:
+    from device.config import RuntimeConfig
+    from device.hal.base import Hal
+
+HALS = ("sim", "mock", "pi", "jetson", "usb")
+
+app = typer.Typer(
+    help="Drive a real or simulated car from an exported ONNX model; report laps to a league over MQTT.",
+    invoke_without_command=True,
+    cls=SingleCommandGroup,
+)
+
+
+@app.callback()
+def drive_command(
+    car: Annotated[Path, typer.Option("--car", help="The car file (firmware_configs/<car>.toml).")],
+    model: Annotated[Path, typer.Option("--model", help="The exported model.onnx (model.json beside it).")],
+    hal: Annotated[
+        str | None,
+        typer.Option(
+            "--hal", help="Backend: sim, mock, pi, jetson, usb (default: the car file's hardware.backend)."
+        ),
+    ] = None,
+    laps: Annotated[int | None, typer.Option("--laps", min=1, help="Stop after this many laps.")] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Stop after this many control steps.")
+    ] = None,
+    league: Annotated[
+        str | None,
+        typer.Option("--league", help="Broker URL mqtt://host[:port] (default: league.broker_url)."),
+    ] = None,
+    league_id: Annotated[
+        str | None, typer.Option("--league-id", help="League id (default: league.league).")
+    ] = None,
+    car_id: Annotated[str | None, typer.Option("--car-id", help="Car id (default: league.car_id).")] = None,
+    credentials: Annotated[
+        Path | None,
+        typer.Option("--credentials", help="Credentials file (mqtt_username, mqtt_password, hmac_secret)."),
+    ] = None,
+    outbox: Annotated[Path | None, typer.Option("--outbox", help="The SQLite lap outbox file.")] = None,
+    realtime: Annotated[
+        bool, typer.Option("--realtime/--fast", help="sim: drive in real time, or as fast as the CPU allows.")
+    ] = True,
+    track: Annotated[
+        str, typer.Option("--track", help="sim: the track name or route .npy.")
+    ] = "reinvent_base",
+    manual_laps: Annotated[
+        bool, typer.Option("--manual-laps", help="Also count laps from the `l` key (a marshal at the line).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON summary on stdout at the end.")
+    ] = False,
+) -> None:
+    """Drive until --laps laps or --steps steps (or Ctrl-C). Keys (on a terminal): space = e-stop, r = re-arm,
+    l = manual lap. The car always ends at neutral throttle and centred steering."""
+    from device.config import load_runtime_config
+    from device.drive import DriveSession, league_setup
+    from device.errors import DeviceError
+    from device.policy import OnnxPolicy
+    from firmware_configs.schema import FirmwareConfigError
+
+    console = Console(stderr=as_json)
+    try:
+        config = load_runtime_config(car)
+        policy = OnnxPolicy(model, config.car)
+        setup = league_setup(
+            config,
+            broker_url=league,
+            league_id=league_id,
+            car_id=car_id,
+            credentials_file=credentials,
+            outbox_path=outbox,
+        )
+    except (DeviceError, FirmwareConfigError) as exc:
+        fail(exc)
+    backend = hal or config.hardware.backend
+    if backend not in HALS:
+        fail(f"--hal {backend!r}: expected one of {', '.join(HALS)}")
+    if laps is None and steps is None and backend == "sim" and not realtime:
+        laps = 3  # --fast without a limit would never end
+    obs = policy.card.observation
+    try:
+        parts = _open_hal(
+            backend, config, obs.kind, tuple(policy.input_shape), str(policy.input_dtype), realtime, track
+        )
+    except DeviceError as exc:
+        fail(exc)
+
+    from device.estop import KeyReader
+    from device.laps import ManualLapTimer
+
+    extra = [ManualLapTimer(parts.clock)] if manual_laps else []
+    session = DriveSession(
+        config,
+        policy,
+        parts,
+        tuple(policy.input_shape),
+        policy.input_dtype,
+        league=setup,
+        model_sha256=policy.sha256,
+        extra_lap_timers=extra,
+        on_lap=lambda r: console.print(
+            f"lap {r.lap}: [bold]{r.lap_time_ms / 1000:.3f} s[/bold] ({r.source}, off-track {r.offtrack_count})",
+            highlight=False,
+        ),
+    )
+    keys = None
+    if sys.stdin.isatty():
+        keys = KeyReader(
+            session.latch,
+            estop_key=config.safety.estop_key,
+            rearm_key=config.safety.rearm_key,
+            on_key=(lambda k: extra[0].press() if k == "l" else None) if extra else None,
+        )
+        keys.start()
+    where = f", reporting to {setup.league.broker_url} as {setup.league.car_id}" if setup else ""
+    console.print(
+        f"driving {policy.path.name} on {backend} at {config.hardware.control_rate_hz:g} Hz{where}",
+        highlight=False,
+    )
+    try:
+        result = session.run(max_laps=laps, max_steps=steps)
+    except DeviceError as exc:
+        fail(f"stopped (car at neutral): {exc}")
+    finally:
+        if keys is not None:
+            keys.close()
+    summary = _summary(result, backend)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        _print_summary(console, summary)
+
+
+def _open_hal(
+    backend: str,
+    config: RuntimeConfig,
+    kind: str,
+    shape: tuple[int, ...],
+    dtype: str,
+    realtime: bool,
+    track: str,
+) -> Hal:
+    from device.hal.base import Hal
+
+    if backend != "sim":
+        from device.hal.backends import open_hardware
+
+        return open_hardware(backend, config, kind, shape, dtype)
+    require("sim", "gymnasium", "scipy")
+    from device.calibration import Calibration
+    from sim.errors import SimError
+    from sim.hal_backend import open_sim_parts
+
+    cal = Calibration(config.hardware, config.car.vehicle.max_steer_deg)
+    try:
+        camera, drive, clock, laps, _ = open_sim_parts(
+            config.car,
+            lambda steering_us, throttle_us: (cal.steering_deg(steering_us), cal.speed_mps(throttle_us)),
+            observation=kind,
+            track=track,
+            control_rate_hz=config.hardware.control_rate_hz,
+            realtime=realtime,
+        )
+    except SimError as exc:
+        fail(exc)
+    return Hal("sim", camera, drive, clock, [laps])
+
+
+def _summary(result: Any, backend: str) -> dict[str, Any]:
+    return {
+        "backend": backend,
+        "run_id": result.run_id,
+        "laps": [
+            {
+                "lap": r.lap,
+                "seq": r.seq,
+                "lap_time_s": r.lap_time_ms / 1000.0,
+                "source": r.source,
+                "offtrack_count": r.offtrack_count,
+            }
+            for r in result.laps
+        ],
+        "loop": result.stats.summary(),
+        "stop_reason": result.stop_reason,
+        "unsent_laps": result.unsent_laps,
+        "clipped_commands": result.clipped_commands,
+    }
+
+
+def _print_summary(console: Console, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    laps = Table(title=f"laps (run {summary['run_id'][:8]})")
+    for col in ("lap", "time s", "source", "off-track"):
+        laps.add_column(col, justify="right")
+    for lap in summary["laps"]:
+        laps.add_row(str(lap["lap"]), f"{lap['lap_time_s']:.3f}", lap["source"], str(lap["offtrack_count"]))
+    console.print(laps)
+    loop = summary["loop"]
+    stats = Table(title="control loop")
+    for col in ("stage", "mean ms", "p99 ms", "max ms"):
+        stats.add_column(col, justify="right")
+    for stage in ("capture", "policy", "actuate", "latency"):
+        stats.add_row(
+            "glass-to-actuation" if stage == "latency" else stage,
+            f"{loop[f'{stage}_ms_mean']:.3f}",
+            f"{loop[f'{stage}_ms_p99']:.3f}",
+            f"{loop[f'{stage}_ms_max']:.3f}",
+        )
+    console.print(stats)
+    console.print(
+        f"{loop['steps']:.0f} steps at {loop['rate_hz']:.1f} Hz (target {loop['target_hz']:.1f} Hz; "
+        f"{loop['wall_rate_hz']:.1f} Hz of wall-clock time), "
+        f"{loop['overruns']:.0f} overruns, {summary['clipped_commands']} throttle commands clipped to the cap",
+        highlight=False,
+    )
+    if summary["stop_reason"]:
+        console.print(f"[yellow]stopped: {summary['stop_reason']}[/yellow]")
+    if summary["unsent_laps"]:
+        console.print(
+            f"[yellow]{summary['unsent_laps']} lap(s) not yet acknowledged: kept in the outbox[/yellow]"
+        )
