@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from device.protocol import TOPIC_ROOT
 from league_server.errors import ConfigError
@@ -180,3 +181,74 @@ def write_server_env(out_dir: Path, username: str, password: str, broker_url: st
         f"PITLANE_BROKER_URL={broker_url}\nPITLANE_MQTT_USERNAME={username}\nPITLANE_MQTT_PASSWORD={password}\n",
     )
     return path
+
+
+@dataclass(frozen=True)
+class GeneratedConfig:
+    """What `generate_from_db` wrote: the files, the server's login, and how many cars it covers."""
+
+    files: BrokerFiles
+    server_env: Path | None
+    server_username: str
+    server_password: str | None
+    cars: int
+
+
+def load_car_users(session: Any, league: str) -> list[BrokerUser]:
+    """Every car of `league` (slug) as a broker login; ConfigError if the league does not exist."""
+    from sqlalchemy import select
+
+    from league_server.models import Car, League
+
+    league_id = session.scalar(select(League.id).where(League.slug == league))
+    if league_id is None:
+        known = sorted(session.scalars(select(League.slug)))
+        raise ConfigError(f"league {league!r} is not in the database (known: {', '.join(known) or 'none'})")
+    rows = session.execute(
+        select(Car.mqtt_username, Car.password_hash, Car.car_id)
+        .where(Car.league_id == league_id)
+        .order_by(Car.id)
+    )
+    return [BrokerUser(r.mqtt_username, r.password_hash, r.car_id) for r in rows]
+
+
+def generate_from_db(
+    db_url: str,
+    out_dir: Path,
+    *,
+    league: str,
+    port: int = DEFAULT_PORT,
+    bind: str | None = None,
+    server_username: str = DEFAULT_SERVER_USERNAME,
+    server_password: str | None = None,
+    run_as_user: str | None = None,
+    broker_host_for_server: str = "127.0.0.1",
+) -> GeneratedConfig:
+    """Write the Mosquitto files for `league`'s cars in the database at `db_url`.
+
+    server_password: the league server's broker password (PITLANE_MQTT_PASSWORD); None generates one and
+    writes it with the broker URL to ``server.env`` (mode 0600) for `pitlane league serve` to load.
+    """
+    import secrets
+
+    from league_server.core.db import make_engine, make_sessionmaker
+    from league_server.core.security import hash_mqtt_password
+
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            cars = load_car_users(session, league)
+    finally:
+        engine.dispose()
+    generated = server_password is None
+    password = secrets.token_urlsafe(24) if server_password is None else server_password
+    server = BrokerUser(server_username, hash_mqtt_password(password))
+    if any(c.username == server_username for c in cars):
+        raise ConfigError(f"server username {server_username!r} is also a car's mqtt username; pick another")
+    files = write_config(
+        out_dir, league=league, cars=cars, server=server, port=port, bind=bind, run_as_user=run_as_user
+    )
+    env = None
+    if generated:
+        env = write_server_env(out_dir, server_username, password, f"mqtt://{broker_host_for_server}:{port}")
+    return GeneratedConfig(files, env, server_username, password if generated else None, len(cars))
