@@ -316,3 +316,26 @@ class FullExport(BaseModel):
     laps: list[LapOut]
     cars: list[CarOut]
     audit: list[AuditEntryOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    league: str
+    ingest_connected: bool | None = Field(description="None when ingest is not running in this process")
+    broker_url: str | None
+
+
+class RaceUpdate(_In):
+    """Fields to change (omitted: kept). Rules are re-checked by sim.race."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    ranking: Ranking | None = None
+    ranked_laps: int | None = Field(default=None, ge=1, le=1000)
+    laps: int | None = Field(default=None, ge=1, le=10_000)
+    offtrack_penalty_s: float | None = Field(default=None, ge=0, le=3600)
+    max_resets: int | None = Field(default=None, ge=0, le=10_000)
+    min_lap_time_s: float | None = Field(default=None, ge=0, le=24 * 3600)
+    time_window_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    status: RaceStatus | None = None

@@ -1,0 +1,1 @@
+"""The HTTP API: dependencies, error handlers, rate limits and the route modules."""

@@ -1,0 +1,1 @@
+"""Route modules: public reads (`/api/...`), admin writes (`/api/admin/...`), exports."""

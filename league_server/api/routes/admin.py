@@ -1,0 +1,271 @@
+"""Admin endpoints (bearer token): create the league structure, provision cars (credentials shown once),
+assign cars, enter laps by hand, invalidate/restore/delete laps with a reason (audited)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, status
+
+from device.protocol import car_topic
+from league_server.api.deps import MAX_ID, AdminDep, CarIdPath, LapId, LeagueId, RaceId, SessionDep, events_of
+from league_server.api.errors import ADMIN_RESPONSES
+from league_server.crud import audit as audit_crud
+from league_server.crud import cars as cars_crud
+from league_server.crud import dead_letters as dead_letters_crud
+from league_server.crud import laps as laps_crud
+from league_server.crud import leagues as leagues_crud
+from league_server.crud import races as races_crud
+from league_server.models import Car, Lap
+from league_server.schemas import (
+    AuditEntryOut,
+    CarAssign,
+    CarIn,
+    CarOut,
+    CarProvisioned,
+    DeadLetterOut,
+    EventIn,
+    EventOut,
+    LapEdit,
+    LapOut,
+    LapPenalty,
+    LeagueIn,
+    LeagueOut,
+    ManualLapIn,
+    RaceIn,
+    RaceOut,
+    RacerIn,
+    RacerOut,
+    RaceUpdate,
+    SeasonIn,
+    SeasonOut,
+    TeamIn,
+    TeamOut,
+    TrackIn,
+    TrackOut,
+)
+
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ADMIN_RESPONSES)
+
+EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="event id")]
+CREATED = status.HTTP_201_CREATED
+
+
+def _publish(request: Request, race_id: int, event: dict[str, Any]) -> None:
+    hub = events_of(request)
+    if hub is not None:
+        hub.publish(race_id, {"race_id": race_id, **event})
+
+
+@router.post("/leagues", response_model=LeagueOut, status_code=CREATED, summary="Create a league")
+def create_league(body: LeagueIn, session: SessionDep, _actor: AdminDep) -> LeagueOut:
+    league = leagues_crud.create_league(session, body.slug, body.name)
+    session.commit()
+    return LeagueOut.model_validate(league)
+
+
+@router.post("/leagues/{league_id}/seasons", response_model=SeasonOut, status_code=CREATED)
+def create_season(league_id: LeagueId, body: SeasonIn, session: SessionDep, _actor: AdminDep) -> SeasonOut:
+    season = leagues_crud.create_season(session, league_id, body.name)
+    session.commit()
+    return SeasonOut.model_validate(season)
+
+
+@router.post("/leagues/{league_id}/events", response_model=EventOut, status_code=CREATED)
+def create_event(league_id: LeagueId, body: EventIn, session: SessionDep, _actor: AdminDep) -> EventOut:
+    event = leagues_crud.create_event(session, league_id, **body.model_dump())
+    session.commit()
+    return EventOut.model_validate(event)
+
+
+@router.post("/leagues/{league_id}/teams", response_model=TeamOut, status_code=CREATED)
+def create_team(league_id: LeagueId, body: TeamIn, session: SessionDep, _actor: AdminDep) -> TeamOut:
+    team = leagues_crud.create_team(session, league_id, body.name)
+    session.commit()
+    return TeamOut.model_validate(team)
+
+
+@router.post("/leagues/{league_id}/racers", response_model=RacerOut, status_code=CREATED)
+def create_racer(league_id: LeagueId, body: RacerIn, session: SessionDep, _actor: AdminDep) -> RacerOut:
+    racer = leagues_crud.create_racer(session, league_id, body.name, team_id=body.team_id)
+    session.commit()
+    return RacerOut.model_validate(racer)
+
+
+@router.post("/tracks", response_model=TrackOut, status_code=CREATED, summary="Create a track")
+def create_track(body: TrackIn, session: SessionDep, _actor: AdminDep) -> TrackOut:
+    track = leagues_crud.create_track(session, body.slug, body.name, body.length_m)
+    session.commit()
+    return TrackOut.model_validate(track)
+
+
+@router.post("/events/{event_id}/races", response_model=RaceOut, status_code=CREATED, summary="Create a race")
+def create_race(event_id: EventId, body: RaceIn, session: SessionDep, _actor: AdminDep) -> RaceOut:
+    data = body.model_dump()
+    race = races_crud.create_race(session, event_id, data.pop("name"), **data)
+    session.commit()
+    return RaceOut.model_validate(race)
+
+
+@router.patch("/races/{race_id}", response_model=RaceOut, summary="Change a race's rules or status (audited)")
+def update_race(race_id: RaceId, body: RaceUpdate, session: SessionDep, actor: AdminDep) -> RaceOut:
+    changes = body.model_dump(exclude_unset=True)
+    race = races_crud.update_race(session, race_id, actor=actor, **changes)
+    session.commit()
+    return RaceOut.model_validate(race)
+
+
+def _provisioned(session: SessionDep, car: Car, creds: Any) -> CarProvisioned:
+    league = leagues_crud.get_league(session, car.league_id)
+    return CarProvisioned(
+        **CarOut.model_validate(car).model_dump(),
+        mqtt_password=creds.mqtt_password,
+        hmac_secret=creds.hmac_secret,
+        league=league.slug,
+        lap_topic=car_topic(league.slug, car.car_id, "laps"),
+    )
+
+
+@router.post(
+    "/leagues/{league_id}/cars",
+    response_model=CarProvisioned,
+    status_code=CREATED,
+    summary="Provision a car: its MQTT password and HMAC secret are returned this once",
+)
+def provision_car(league_id: LeagueId, body: CarIn, session: SessionDep, actor: AdminDep) -> CarProvisioned:
+    car, creds = cars_crud.provision_car(
+        session,
+        league_id,
+        body.car_id,
+        name=body.name,
+        racer_id=body.racer_id,
+        race_id=body.race_id,
+        actor=actor,
+    )
+    session.commit()
+    return _provisioned(session, car, creds)
+
+
+@router.post(
+    "/cars/{car_id}/rotate-credentials",
+    response_model=CarProvisioned,
+    summary="New MQTT password and HMAC secret (the old ones stop working), returned once",
+)
+def rotate_credentials(car_id: CarIdPath, session: SessionDep, actor: AdminDep) -> CarProvisioned:
+    creds = cars_crud.rotate_credentials(session, car_id, actor=actor)
+    session.commit()
+    return _provisioned(session, cars_crud.require_car(session, car_id), creds)
+
+
+@router.get("/cars", response_model=list[CarOut], summary="Cars (never their secrets)")
+def list_cars(
+    session: SessionDep,
+    _actor: AdminDep,
+    league_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    race_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> list[CarOut]:
+    return [
+        CarOut.model_validate(c) for c in cars_crud.list_cars(session, league_id=league_id, race_id=race_id)
+    ]
+
+
+@router.patch(
+    "/cars/{car_id}", response_model=CarOut, summary="Assign a car to a race and/or racer (audited)"
+)
+def assign_car(car_id: CarIdPath, body: CarAssign, session: SessionDep, actor: AdminDep) -> CarOut:
+    changes = body.model_dump(exclude_unset=True)
+    car = cars_crud.assign_car(session, car_id, actor=actor, **changes)
+    session.commit()
+    return CarOut.model_validate(car)
+
+
+@router.post(
+    "/races/{race_id}/laps", response_model=LapOut, status_code=CREATED, summary="Enter a lap by hand"
+)
+def manual_lap(
+    race_id: RaceId, body: ManualLapIn, request: Request, session: SessionDep, _a: AdminDep
+) -> LapOut:
+    lap = laps_crud.add_manual_lap(
+        session,
+        race_id,
+        body.car_id,
+        body.lap_time_ms,
+        actor=body.actor,
+        reason=body.reason,
+        offtrack_count=body.offtrack_count,
+        reset_count=body.reset_count,
+        lap_number=body.lap_number,
+    )
+    session.commit()
+    _publish(request, race_id, {"type": "lap", "car_id": lap.car_id, "lap_id": lap.id, "source": "manual"})
+    return LapOut.model_validate(lap)
+
+
+def _lap_edit(request: Request, session: SessionDep, lap: Lap, action: str) -> LapOut:
+    session.commit()
+    _publish(
+        request,
+        lap.race_id,
+        {"type": "lap_updated", "lap_id": lap.id, "car_id": lap.car_id, "action": action},
+    )
+    return LapOut.model_validate(lap)
+
+
+@router.post("/laps/{lap_id}/invalidate", response_model=LapOut, summary="Invalidate a lap (reason audited)")
+def invalidate_lap(
+    lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, _a: AdminDep
+) -> LapOut:
+    lap = laps_crud.invalidate_lap(session, lap_id, reason=body.reason, actor=body.actor)
+    return _lap_edit(request, session, lap, "invalidate")
+
+
+@router.post("/laps/{lap_id}/restore", response_model=LapOut, summary="Restore an invalidated/deleted lap")
+def restore_lap(lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, _a: AdminDep) -> LapOut:
+    lap = laps_crud.restore_lap(session, lap_id, reason=body.reason, actor=body.actor)
+    return _lap_edit(request, session, lap, "restore")
+
+
+@router.post("/laps/{lap_id}/delete", response_model=LapOut, summary="Soft-delete a bogus lap (audited)")
+def delete_lap(lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, _a: AdminDep) -> LapOut:
+    lap = laps_crud.delete_lap(session, lap_id, reason=body.reason, actor=body.actor)
+    return _lap_edit(request, session, lap, "delete")
+
+
+@router.post("/laps/{lap_id}/penalty", response_model=LapOut, summary="Set a marshal's time penalty (ms)")
+def penalise_lap(
+    lap_id: LapId, body: LapPenalty, request: Request, session: SessionDep, _a: AdminDep
+) -> LapOut:
+    lap = laps_crud.set_penalty(
+        session, lap_id, penalty_ms=body.penalty_ms, reason=body.reason, actor=body.actor
+    )
+    return _lap_edit(request, session, lap, "penalty")
+
+
+@router.get("/audit", response_model=list[AuditEntryOut], summary="The audit log, newest first")
+def audit_log(
+    session: SessionDep,
+    _actor: AdminDep,
+    entity: Annotated[str | None, Query(pattern="^(lap|car|race)$")] = None,
+    entity_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[AuditEntryOut]:
+    entries = audit_crud.list_entries(session, entity=entity, entity_id=entity_id, limit=limit)
+    return [AuditEntryOut.model_validate(e) for e in entries]
+
+
+@router.get(
+    "/dead-letters", response_model=list[DeadLetterOut], summary="Refused broker messages, newest first"
+)
+def dead_letters(
+    session: SessionDep, _actor: AdminDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> list[DeadLetterOut]:
+    return [
+        DeadLetterOut(
+            id=d.id,
+            topic=d.topic,
+            payload=d.payload.decode("utf-8", errors="replace"),
+            reason=d.reason,
+            received_at=d.received_at,
+        )
+        for d in dead_letters_crud.list_recent(session, limit)
+    ]

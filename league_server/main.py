@@ -1,0 +1,120 @@
+"""The app factory. `create_app(settings)` builds nothing heavy: the lifespan creates the engine and the
+sessionmaker (migrating first, if `migrate_on_start`), the EventHub, and — when ingest is enabled — the
+embedded broker (no broker_url) and the MQTT ingest service; shutdown stops them in reverse order.
+
+Broker, ingest and web are imported lazily and only if those modules are installed in this tree, so the API
+works on its own (e.g. before the ingest package exists, or in an API-only deployment).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from league_server.api import errors as api_errors
+from league_server.api.ratelimit import PublicRateLimit
+from league_server.api.routes import admin, exports, public
+from league_server.core.config import Settings
+from league_server.core.db import make_engine, make_sessionmaker, upgrade
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Leagues, events and live leaderboards fed by MQTT lap reports.
+
+* **public** (`/api/...`): leaderboards, results, laps — rate-limited per client IP.
+* **admin** (`/api/admin/...`): bearer token (`PITLANE_ADMIN_TOKEN`); lap edits are audited.
+* **exports** (`/api/races/{race_id}/export/...`): laps CSV, standings CSV, full JSON.
+
+Times are seconds (`_s`) in rankings and milliseconds (`_ms`) for stored lap times.
+"""
+
+
+def _optional(module: str, attr: str) -> Any:
+    """`module.attr`, or None when `module` itself is not part of this installation."""
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            return None
+        raise
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pitlane")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _start(app: FastAPI, settings: Settings) -> None:
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    hub_class = _optional("league_server.events", "EventHub")
+    app.state.events = hub_class() if hub_class is not None else None
+    app.state.broker = None
+    app.state.ingest = None
+    if not settings.ingest_enabled:
+        return
+    if settings.broker_url is None:
+        broker_class = _optional("league_server.broker.embedded", "EmbeddedBroker")
+        if broker_class is None:
+            log.warning("no broker_url and no embedded broker in this installation: ingest not started")
+            return
+        app.state.broker = broker_class(settings.embedded_broker_host, settings.embedded_broker_port).start()
+        log.info("embedded MQTT broker on %s", app.state.broker.url)
+    service_class = _optional("league_server.ingest", "IngestService")
+    if service_class is None:
+        log.warning("league_server.ingest is not installed: no MQTT ingest")
+        return
+    app.state.ingest = service_class(settings, app.state.sessionmaker, app.state.events).start()
+
+
+def _stop(app: FastAPI) -> None:
+    for name in ("ingest", "broker"):
+        part = getattr(app.state, name, None)
+        if part is not None:
+            part.stop()
+            setattr(app.state, name, None)
+    events = getattr(app.state, "events", None)
+    if events is not None and hasattr(events, "close"):
+        events.close()
+    engine = getattr(app.state, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The league server app (settings default: the environment and `.env`)."""
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            _start(app, settings)
+            yield
+        finally:
+            _stop(app)
+
+    app = FastAPI(
+        title="pitlane league server", version=_version(), description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.rate_limit = PublicRateLimit(settings.public_rate_limit_per_minute)
+    api_errors.install(app)
+    app.include_router(public.router)
+    app.include_router(exports.router)
+    app.include_router(admin.router)
+    web_router = _optional("league_server.web.routes", "web_router")
+    if web_router is not None:
+        app.include_router(web_router())
+    return app
