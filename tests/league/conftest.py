@@ -113,3 +113,11 @@ def client(app: Any) -> Iterator[Any]:
 def admin_headers() -> dict[str, str]:
     """The bearer header the ``settings`` fixture's admin token accepts."""
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """WEB: the app under uvicorn on a free 127.0.0.1 port over SQLite, embedded broker + ingest (web_live.py)."""
+    from tests.league.web_live import serve
+
+    yield from serve(tmp_path_factory.mktemp("web"))

@@ -1,0 +1,135 @@
+"""HTML pages and the server-sent-events stream of the league (see the package docstring for the routes)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from league_server import ranking
+from league_server.api.deps import RaceId, SessionDep
+from league_server.crud import races as races_crud
+from league_server.events import EventHub
+from league_server.web import formatting, queries
+from league_server.web.qr import qr_svg
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent
+STATIC_MOUNT = "/static/web"
+# Browsers wait this long before reconnecting a dropped stream (SSE `retry:` field).
+SSE_RETRY_MS = 2000
+# How long a new personal/overall best stays highlighted on the page.
+HIGHLIGHT_MS = 5000
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(
+        directory=WEB_DIR / "templates"
+    )  # autoescapes .html (racer names are user input)
+    templates.env.filters.update(
+        seconds=formatting.seconds,
+        gap=formatting.gap,
+        clock=formatting.clock,
+        ranking_value=formatting.ranking_value,
+    )
+    return templates
+
+
+def existing_race_id(request: Request, race_id: RaceId) -> int:
+    """``race_id`` after checking the race exists (NotFoundError -> 404) with a session closed right away, so an
+    open event stream holds no database connection."""
+    with request.app.state.sessionmaker() as session:
+        races_crud.get_race(session, race_id)
+    return race_id
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def public_url(request: Request, path: str) -> str:
+    """The URL a phone in the audience should open for ``path``.
+
+    settings.public_base_url wins unless it is a loopback address while the big screen itself was reached
+    over the network: then the address the big screen used is the one the audience can reach too.
+    """
+    settings = getattr(request.app.state, "settings", None)
+    base = getattr(settings, "public_base_url", None) or str(request.base_url)
+    if _is_loopback(base) and not _is_loopback(str(request.base_url)):
+        base = str(request.base_url)
+    return base.rstrip("/") + path
+
+
+def _race_context(request: Request, session: Session, race_id: int) -> dict[str, Any]:
+    race = races_crud.get_race(session, race_id)
+    board = ranking.leaderboard(session, race_id)
+    return {
+        "race": race,
+        "board": board,
+        "value_header": formatting.ranking_header(race.ranking, race.ranked_laps, race.time_window_s),
+        "ranking_text": formatting.ranking_description(race.ranking, race.ranked_laps, race.time_window_s),
+        "api_url": f"/api/races/{race_id}/leaderboard",
+        "events_url": f"/races/{race_id}/events",
+        "highlight_ms": HIGHLIGHT_MS,
+    }
+
+
+def web_router() -> APIRouter:
+    """The pages, the SSE stream and the static files; not part of the OpenAPI schema (they are not an API)."""
+    router = APIRouter(include_in_schema=False)
+    templates = _templates()
+    router.mount(STATIC_MOUNT, StaticFiles(directory=WEB_DIR / "static"), name="web-static")
+
+    @router.get("/", response_class=HTMLResponse, name="web-races")
+    def races_page(request: Request, session: SessionDep) -> HTMLResponse:
+        return templates.TemplateResponse(request, "races.html", {"races": queries.race_summaries(session)})
+
+    @router.get("/races/{race_id}", response_class=HTMLResponse, name="web-leaderboard")
+    def leaderboard_page(request: Request, race_id: RaceId, session: SessionDep) -> HTMLResponse:
+        context = _race_context(request, session, race_id)
+        return templates.TemplateResponse(request, "leaderboard.html", context)
+
+    @router.get("/races/{race_id}/bigscreen", response_class=HTMLResponse, name="web-bigscreen")
+    def bigscreen_page(request: Request, race_id: RaceId, session: SessionDep) -> HTMLResponse:
+        context = _race_context(request, session, race_id)
+        page_url = public_url(request, f"/races/{race_id}")
+        context.update(page_url=page_url, qr=qr_svg(page_url))
+        return templates.TemplateResponse(request, "bigscreen.html", context)
+
+    @router.get("/races/{race_id}/laps", response_class=HTMLResponse, name="web-laps")
+    def laps_page(request: Request, race_id: RaceId, session: SessionDep) -> HTMLResponse:
+        race = races_crud.get_race(session, race_id)
+        context = {
+            "race": race,
+            "laps": queries.race_laps(session, race),
+            "events_url": f"/races/{race_id}/events",
+        }
+        return templates.TemplateResponse(request, "laps.html", context)
+
+    @router.get("/races/{race_id}/events", response_class=EventSourceResponse, name="web-events")
+    async def race_events(
+        request: Request, race_id: Annotated[int, Depends(existing_race_id)]
+    ) -> AsyncIterator[ServerSentEvent]:
+        """text/event-stream: one `data:` JSON event per committed lap or lap edit of the race.
+
+        FastAPI adds a keep-alive comment every 15 s of silence. ``{"type": "resync"}`` means events were
+        dropped for this (slow) client: refetch. The stream ends when the server shuts the hub down.
+        """
+        hub: EventHub = request.app.state.events
+        async with hub.subscribe(race_id) as subscription:
+            yield ServerSentEvent(comment="subscribed", retry=SSE_RETRY_MS)
+            async for event in subscription:
+                yield ServerSentEvent(data=event)
+
+    return router

@@ -1,0 +1,189 @@
+// Live leaderboard: listens to the race's server-sent events and refetches the JSON leaderboard
+// (league_server.ranking, via GET /api/races/{id}/leaderboard) after each one. No ranking happens here:
+// the rows are drawn in the order and with the values the server sends. Text goes in with textContent only
+// (racer and team names are user input). Highlights: an entry whose best lap improved is marked "pb"
+// (green); the one holding a new overall best lap is marked "ob" (purple), for data-highlight-ms.
+"use strict";
+
+(function () {
+  const root = document.querySelector("[data-leaderboard]");
+  if (!root) return;
+
+  const apiUrl = root.dataset.apiUrl;
+  const eventsUrl = root.dataset.eventsUrl;
+  const highlightMs = Number(root.dataset.highlightMs || 5000);
+  const rowsEl = root.querySelector("[data-board-rows]");
+  const emptyEl = root.querySelector("[data-board-empty]");
+  const statusEl = root.querySelector("[data-live-status]");
+  const MIN_REFETCH_GAP_MS = 250; // at most 4 refetches per second however fast laps arrive
+  const EPS_S = 1e-9;
+
+  let previous = null; // last leaderboard received
+  const highlights = new Map(); // entry key -> {kind: "pb" | "ob", until: epoch ms}
+  let fetching = false;
+  let pending = false;
+  let lastFetchAt = 0;
+  let expiryTimer = null;
+
+  // Mirrors league_server/web/formatting.py (seconds, gap, ranking_value): units are in the column headers.
+  function seconds(v) {
+    return v === null || v === undefined ? "—" : Number(v).toFixed(3);
+  }
+  function gap(e) {
+    if (e.position === null || e.position === undefined || e.position === 1) return "—";
+    if (e.gap_laps) return "+" + e.gap_laps + (e.gap_laps === 1 ? " lap" : " laps");
+    return e.gap_s === null || e.gap_s === undefined ? "—" : "+" + Number(e.gap_s).toFixed(3);
+  }
+  function rankingValue(e, method) {
+    if (method === "most_laps_in") {
+      return e.counted_laps === null || e.counted_laps === undefined ? "—" : String(e.counted_laps);
+    }
+    return seconds(e.ranking_value_s);
+  }
+  function key(entry) {
+    return String(entry.car_id);
+  }
+  function setStatus(text, state) {
+    if (!statusEl) return;
+    statusEl.textContent = text;
+    statusEl.dataset.state = state;
+  }
+  function overallBest(board) {
+    let best = null;
+    for (const e of board.entries) {
+      if (e.best_lap_s !== null && e.best_lap_s !== undefined && (best === null || e.best_lap_s < best)) {
+        best = e.best_lap_s;
+      }
+    }
+    return best;
+  }
+
+  // Compare two consecutive leaderboards; mark entries whose best lap improved.
+  function detectBests(before, after) {
+    if (!before) return;
+    const beforeBest = new Map(before.entries.map((e) => [key(e), e.best_lap_s]));
+    const oldOverall = overallBest(before);
+    const newOverall = overallBest(after);
+    const until = Date.now() + highlightMs;
+    for (const e of after.entries) {
+      if (e.best_lap_s === null || e.best_lap_s === undefined) continue;
+      const was = beforeBest.get(key(e));
+      const improved = was === null || was === undefined || e.best_lap_s < was - EPS_S;
+      if (!improved) continue;
+      const overall = e.best_lap_s === newOverall && (oldOverall === null || e.best_lap_s < oldOverall - EPS_S);
+      highlights.set(key(e), { kind: overall ? "ob" : "pb", until: until });
+    }
+  }
+
+  function cell(className, text) {
+    const td = document.createElement("td");
+    td.className = className;
+    td.textContent = text;
+    return td;
+  }
+
+  function render(board) {
+    const now = Date.now();
+    const rows = [];
+    for (const e of board.entries) {
+      const tr = document.createElement("tr");
+      tr.dataset.key = key(e);
+      const mark = highlights.get(key(e));
+      if (mark && mark.until > now) tr.classList.add(mark.kind);
+      tr.append(
+        cell("num pos", e.position === null || e.position === undefined ? "—" : String(e.position)),
+        cell("racer", e.racer || e.car_id),
+        cell("team", e.team || ""),
+        cell("num value", rankingValue(e, board.ranking)),
+        cell("num gap", gap(e)),
+        cell("num laps", String(e.laps)),
+        cell("num last", seconds(e.last_lap_s))
+      );
+      rows.push(tr);
+    }
+    rowsEl.replaceChildren(...rows);
+    if (emptyEl) emptyEl.hidden = board.entries.length > 0;
+    scheduleExpiry(now);
+  }
+
+  // Re-draw when the earliest highlight runs out, so the colour goes away on time.
+  function scheduleExpiry(now) {
+    let next = null;
+    for (const [k, mark] of highlights) {
+      if (mark.until <= now) highlights.delete(k);
+      else if (next === null || mark.until < next) next = mark.until;
+    }
+    if (expiryTimer !== null) clearTimeout(expiryTimer);
+    expiryTimer = next === null ? null : setTimeout(() => previous && render(previous), next - now + 20);
+  }
+
+  async function refresh() {
+    if (fetching) {
+      pending = true;
+      return;
+    }
+    fetching = true;
+    try {
+      do {
+        pending = false;
+        const wait = lastFetchAt + MIN_REFETCH_GAP_MS - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        lastFetchAt = Date.now();
+        const response = await fetch(apiUrl, { cache: "no-store", headers: { Accept: "application/json" } });
+        if (!response.ok) throw new Error("leaderboard request failed: HTTP " + response.status);
+        const board = await response.json();
+        detectBests(previous, board);
+        previous = board;
+        render(board);
+      } while (pending);
+    } catch (err) {
+      setStatus("update failed — retrying", "error");
+      setTimeout(refresh, 2000);
+    } finally {
+      fetching = false;
+    }
+  }
+
+  function connect() {
+    const source = new EventSource(eventsUrl);
+    source.onopen = function () {
+      setStatus("live", "live");
+      refresh(); // also covers laps that arrived while the stream was down
+    };
+    source.onmessage = function () {
+      refresh();
+    };
+    source.onerror = function () {
+      setStatus("reconnecting…", "down"); // EventSource reconnects by itself (server sends retry:)
+    };
+  }
+
+  // Big screen: scroll the board slowly when it is taller than its box, pause at both ends, jump back.
+  function autoScroll(box) {
+    const STEP_PX = 1;
+    const TICK_MS = 30;
+    const PAUSE_MS = 3000;
+    let pauseUntil = Date.now() + PAUSE_MS;
+    let rewind = false;
+    setInterval(function () {
+      const max = box.scrollHeight - box.clientHeight;
+      const now = Date.now();
+      if (max <= 0 || now < pauseUntil) return;
+      if (rewind) {
+        box.scrollTop = 0;
+        rewind = false;
+        pauseUntil = now + PAUSE_MS;
+      } else if (box.scrollTop >= max - 1) {
+        rewind = true;
+        pauseUntil = now + PAUSE_MS;
+      } else {
+        box.scrollTop += STEP_PX;
+      }
+    }, TICK_MS);
+  }
+
+  refresh();
+  connect();
+  const scrollBox = root.querySelector("[data-scroll]");
+  if (root.hasAttribute("data-autoscroll") && scrollBox) autoScroll(scrollBox);
+})();
