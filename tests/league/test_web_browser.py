@@ -82,6 +82,7 @@ def test_a_lap_published_over_mqtt_appears_with_best_lap_highlights(live_server:
     publish_lap_over_mqtt(live_server, race, "bob", lap_time_ms=9_900)
     expect(_row(page, "bob").locator("td.pos")).to_have_text("1", timeout=SEEN_WITHIN_MS)
     expect(_row(page, "bob")).to_have_class("ob")
+    expect(_row(page, "ada")).to_have_class("pb")  # beaten: no longer the overall best, still a new PB
     expect(_row(page, "ada").locator("td.gap")).to_have_text("+0.600")
     expect(page.locator("[data-board-rows] tr")).to_have_count(2)
     page.screenshot(path="/tmp/pitlane-web-leaderboard.png", full_page=True)

@@ -71,6 +71,10 @@
       const improved = was === null || was === undefined || e.best_lap_s < was - EPS_S;
       if (!improved) continue;
       const overall = e.best_lap_s === newOverall && (oldOverall === null || e.best_lap_s < oldOverall - EPS_S);
+      if (overall) {
+        // One overall best at a time: an earlier purple that was just beaten stays a (green) personal best.
+        for (const mark of highlights.values()) if (mark.kind === "ob") mark.kind = "pb";
+      }
       highlights.set(key(e), { kind: overall ? "ob" : "pb", until: until });
     }
   }
