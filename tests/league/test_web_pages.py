@@ -1,0 +1,152 @@
+"""Web routes over HTTP against the live uvicorn server (no browser): the SSE wire format, keep-alive and
+unsubscribe on disconnect, 404s, server-side escaping, static files, QR URL; and the value formatting."""
+
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from league_server.web import formatting
+from league_server.web.routes import public_url
+from tests.league.web_live import LiveServer, add_lap, make_race
+
+EVIL = "<script>alert('x')</script> & Co"
+
+
+def _wait_for(predicate, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_event_stream_sends_retry_keepalives_and_one_event_per_lap(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fastapi.routing._PING_INTERVAL", 0.3)  # FastAPI's keep-alive comment interval
+    race = make_race(live_server, "Stream race", [("sse-car", "Sam", None)])
+    url = f"{live_server.url}/races/{race.race_id}/events"
+    with httpx.stream("GET", url, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        assert next(lines) == ": subscribed"
+        assert next(lines) == "retry: 2000"
+        assert _wait_for(lambda: live_server.events.subscriber_count(race.race_id) == 1)
+        lap_id = add_lap(live_server, race, "sse-car", lap_time_ms=12_345)
+        data = []
+        pings = 0
+        for line in lines:
+            if line.startswith("data: "):
+                data.append(json.loads(line.removeprefix("data: ")))
+                break
+        for line in lines:  # then silence: keep-alive comments
+            pings += line == ": ping"
+            if pings == 2:
+                break
+    assert data == [{"type": "lap", "race_id": race.race_id, "car_id": "sse-car", "lap_id": lap_id}]
+    assert _wait_for(lambda: live_server.events.subscriber_count(race.race_id) == 0), (
+        "closing the stream must unsubscribe it from the EventHub"
+    )
+
+
+def test_unknown_race_is_404_for_every_page_and_the_stream(live_server: LiveServer) -> None:
+    for path in ("/races/999999", "/races/999999/bigscreen", "/races/999999/laps", "/races/999999/events"):
+        response = httpx.get(live_server.url + path, timeout=5)
+        assert response.status_code == 404, path
+    assert httpx.get(live_server.url + "/races/0", timeout=5).status_code == 422
+
+
+def test_pages_escape_user_input_server_side(live_server: LiveServer) -> None:
+    race = make_race(live_server, f"Race {EVIL}", [("esc-car", EVIL, EVIL)])
+    add_lap(live_server, race, "esc-car", lap_time_ms=10_000)
+    for path in (
+        "/",
+        f"/races/{race.race_id}",
+        f"/races/{race.race_id}/bigscreen",
+        f"/races/{race.race_id}/laps",
+    ):
+        html = httpx.get(live_server.url + path, timeout=5).text
+        assert "<script>alert" not in html, path
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co" in html, path
+
+
+def test_static_files_are_served_locally_and_pages_reference_no_other_host(live_server: LiveServer) -> None:
+    race = make_race(live_server, "Static race", [("static-car", "Stat", None)])
+    html = httpx.get(f"{live_server.url}/races/{race.race_id}/bigscreen", timeout=5).text
+    for name, kind in (
+        ("pitlane.css", "text/css"),
+        ("leaderboard.js", "javascript"),
+        ("laps.js", "javascript"),
+    ):
+        response = httpx.get(f"{live_server.url}/static/web/{name}", timeout=5)
+        assert response.status_code == 200 and kind in response.headers["content-type"], name
+    assert "http://" not in html.replace(live_server.public_base_url, "").replace("http://www.w3.org", "")
+    assert "https://" not in html
+
+
+def test_pages_are_not_in_the_openapi_schema(live_server: LiveServer) -> None:
+    paths = httpx.get(f"{live_server.url}/openapi.json", timeout=5).json()["paths"]
+    assert not [p for p in paths if not p.startswith("/api/")], "HTML pages and the SSE stream are not API"
+
+
+def test_leaderboard_page_renders_the_rankings_values_with_units(live_server: LiveServer) -> None:
+    race = make_race(
+        live_server, "Average race", [("avg-a", "A", None), ("avg-b", "B", None)], ranking="best_average_of"
+    )
+    for ms in (10_000, 11_000, 12_000):
+        add_lap(live_server, race, "avg-a", lap_time_ms=ms)
+    for ms in (10_500, 11_500, 12_500):
+        add_lap(live_server, race, "avg-b", lap_time_ms=ms)
+    html = httpx.get(f"{live_server.url}/races/{race.race_id}", timeout=5).text
+    assert "Best avg of 3 (s)" in html and "Gap (s)" in html and "Last lap (s)" in html
+    assert ">11.000<" in html and ">11.500<" in html and ">+0.500<" in html
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"position": 1, "gap_s": 0.0, "gap_laps": None}, "—"),
+        ({"position": 2, "gap_s": 1.23456, "gap_laps": None}, "+1.235"),
+        ({"position": 3, "gap_s": None, "gap_laps": 1}, "+1 lap"),
+        ({"position": 4, "gap_s": None, "gap_laps": 3}, "+3 laps"),
+        ({"position": None, "gap_s": None, "gap_laps": None}, "—"),
+    ],
+)
+def test_gap_text(entry: dict, expected: str) -> None:
+    assert formatting.gap(SimpleNamespace(**entry)) == expected
+
+
+def test_ranking_value_and_header_per_method() -> None:
+    entry = SimpleNamespace(ranking_value_s=57.5, counted_laps=6)
+    assert formatting.ranking_value(entry, "most_laps_in") == "6"
+    assert formatting.ranking_value(entry, "total_time") == "57.500"
+    assert formatting.ranking_header("most_laps_in", 3, 120.0) == "Laps in 120 s"
+    assert formatting.ranking_header("total_time", 5, None) == "Total of 5 laps (s)"
+    assert formatting.ranking_description("best_average_of", 3, None) == (
+        "best average of 3 consecutive valid laps"
+    )
+
+
+def _request(base_url: str, public_base_url: str | None) -> SimpleNamespace:
+    settings = SimpleNamespace(public_base_url=public_base_url)
+    return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(settings=settings)), base_url=base_url)
+
+
+def test_qr_url_prefers_the_configured_public_url_unless_it_is_loopback() -> None:
+    assert public_url(_request("http://10.0.0.5:8000/", "https://league.example.com"), "/races/3") == (
+        "https://league.example.com/races/3"
+    )
+    # The default public_base_url is loopback: a phone cannot open it; the address the big screen used can.
+    assert public_url(_request("http://10.0.0.5:8000/", "http://127.0.0.1:8000"), "/races/3") == (
+        "http://10.0.0.5:8000/races/3"
+    )
+    assert public_url(_request("http://127.0.0.1:8000/", "http://127.0.0.1:8000"), "/races/3") == (
+        "http://127.0.0.1:8000/races/3"
+    )
