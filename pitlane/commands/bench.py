@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -121,4 +121,54 @@ def train_bench(
     for key, value in data.items():
         if key != "recipe":
             table.add_row(key, "-" if value is None else str(value))
+    Console().print(table)
+
+
+@app.command("inference")
+def inference_bench(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout (progress goes to stderr).")
+    ] = False,
+    network: Annotated[
+        list[str] | None,
+        typer.Option("--network", help="Only these: mlp, cnn_shallow, cnn, cnn_deep (repeatable)."),
+    ] = None,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Timing per model, s.")] = 2.0,
+) -> None:
+    """Single-frame latency (p50/p99, one ONNX Runtime thread, as on the car) of the exported MLP and
+    DeepRacer's three CNNs at 160x120, fp32 and int8 (static QDQ calibrated on simulator camera frames)."""
+    require("train", "torch", "onnx", "onnxruntime")
+    from trainer.export.bench import NETWORKS, bench_inference, targets
+
+    bad = sorted(set(network or ()) - set(NETWORKS))
+    if bad:
+        raise typer.BadParameter(
+            f"unknown network(s) {bad}; expected {list(NETWORKS)}", param_hint="--network"
+        )
+    chosen = tuple(n for n in NETWORKS if not network or n in network)
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as progress:
+        task = progress.add_task("inference: rendering calibration frames", total=2 * len(chosen))
+
+        def done(row: Any) -> None:
+            progress.update(task, advance=1, description=f"inference: {row.network} {row.precision}")
+
+        rows = bench_inference(chosen, seconds=seconds, on_row=done)
+    results = [
+        {"network": r.network, "precision": r.precision, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+         "mean_ms": r.mean_ms, "runs": r.runs, "model_bytes": r.model_bytes}
+        for r in rows
+    ]  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps({"results": results, "targets": targets(rows)}))
+        return
+    table = Table(title="pitlane bench inference (one thread, one frame per call)")
+    for col in ("network", "precision", "p50 ms", "p99 ms", "model MB"):
+        table.add_column(col, justify="left" if col in ("network", "precision") else "right")
+    for r in rows:
+        table.add_row(
+            r.network, r.precision, f"{r.p50_ms:.3f}", f"{r.p99_ms:.3f}", f"{r.model_bytes / 1e6:.2f}"
+        )
     Console().print(table)

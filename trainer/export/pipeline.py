@@ -121,9 +121,8 @@ def export_run(
         )
         stage(f"quantising to int8 on {len(calib):,} frames")
         int8_path = out / INT8_FILE
-        quantize_int8(
-            fp32_path, int8_path, FrameReader(obs_card.input_name, calib, obs_card.shape, obs_card.dtype)
-        )
+        reader = FrameReader(obs_card.input_name, calib, obs_card.shape, obs_card.dtype)
+        quantize_int8(fp32_path, int8_path, reader, float_first_layer=obs_card.dtype != "uint8")
         _restamp(int8_path, {**card.essentials(), "pitlane.precision": "int8"}, doc + ", int8 QDQ")
         files.append(model_file(int8_path, "int8", graph_mod.OPSET))
         paths["int8"] = int8_path

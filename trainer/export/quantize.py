@@ -5,6 +5,14 @@ float; the car's CNNs need calibrated activation scales. Only Conv, MatMul and G
 pixel cast and scaling, ReLU (fused by ONNX Runtime into the quantised op), argmax and the action table stay
 as they are. `quant_pre_process` (shape inference and ORT's graph optimisation) runs first, as onnxruntime's
 quantisation guide advises.
+
+Layers kept in float (measured on a trained state policy, 5,000 closed-loop frames: all layers int8 agreed
+with fp32 on 99.16 % of actions; the head in float 99.94 %; head and first layer in float 100 %):
+- the action head (the last Gemm: logits or the mean action), always: int8 rounding of the logits flips
+  near-tied argmaxes, and the head is a few thousand multiply-adds;
+- the first layer when the input is a feature vector (state, lidar): features of different scales (speed in
+  m/s beside curvature in 1/m) would share one activation scale. A camera's first conv sees pixels of one
+  scale and is a tenth of the CNN's work, so it is quantised.
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ def quantize_int8(
     *,
     activation: str = "uint8",
     per_channel: bool = True,
+    float_first_layer: bool = False,
 ) -> Path:
     """Write the int8 QDQ model of `fp32_path` to `out_path`, calibrated (MinMax) on `reader`'s frames.
 
@@ -81,6 +90,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="pitlane-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        exclude = float_layers(pre, first=float_first_layer)
         quantize_static(
             str(pre),
             str(out_path),
@@ -91,7 +101,20 @@ def quantize_int8(
             activation_type=QuantType.QUInt8 if activation == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=exclude,
             extra_options={"CalibTensorRangeSymmetric": False},
         )
-    log.info("int8 model %s calibrated on %d frames", out_path, len(reader))
+    log.info("int8 model %s calibrated on %d frames; kept in float: %s", out_path, len(reader), exclude)
     return out_path
+
+
+def float_layers(model_path: Path, *, first: bool) -> list[str]:
+    """Names of the quantisable nodes kept in float: the last (the action head) and, with `first`, the first
+    (nodes are in topological order in an exported graph)."""
+    import onnx
+
+    nodes = [n.name for n in onnx.load(str(model_path)).graph.node if n.op_type in QUANTISED_OPS]
+    keep = nodes[-1:]
+    if first and len(nodes) > 1:
+        keep = [nodes[0], *keep]
+    return keep
