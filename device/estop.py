@@ -120,6 +120,8 @@ class KeyReader:
 
     def close(self) -> None:
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
         if self._restore is not None:
             self._restore()
             self._restore = None

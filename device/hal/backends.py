@@ -28,7 +28,8 @@ def open_hardware(
         raise HardwareError(f"backend {name!r}: expected one of mock, sim, {', '.join(HARDWARE_BACKENDS)}")
     cam_cfg = config.car.camera
     expected = (cam_cfg.height_px, cam_cfg.width_px)
-    if observation_kind != "camera" or tuple(shape) != expected or str(dtype) != "uint8":
+    per_frame = tuple(d for d in shape if d != 1)  # the model's input without its batch / channel axes of 1
+    if observation_kind != "camera" or per_frame != expected or str(dtype) != "uint8":
         raise HardwareError(
             f"the {name} backend gives grayscale camera frames uint8 {expected} (the car's [camera]); this model "
             f"reads {observation_kind} {tuple(shape)} {dtype}: drive it on --hal sim, or export a camera model"
