@@ -5,10 +5,10 @@ Times shown to clients are seconds (floats, `_s`); stored lap times are millisec
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SlugStr = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="letters, digits, '-' and '_' (1-64)")
 Ranking = Literal["best_lap", "best_average_of", "total_time", "most_laps_in"]
@@ -21,6 +21,20 @@ _OptId = Field(default=None, ge=1, le=2**31 - 1)
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Text without NUL (PostgreSQL text cannot hold it); datetimes as UTC (naive ones are taken as UTC)."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        if isinstance(value, datetime):
+            try:
+                aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+                return aware.astimezone(timezone.utc)
+            except (OverflowError, ValueError):
+                raise ValueError("date out of range once converted to UTC") from None
+        return value
 
 
 class _Out(BaseModel):

@@ -18,6 +18,8 @@ from league_server.crud.races import get_race
 from league_server.errors import NotFoundError, RuleError
 from league_server.models import Lap, utc_now
 
+MAX_INT32 = 2**31 - 1
+
 LAP_FIELDS = (
     "race_id",
     "car_id",
@@ -163,6 +165,8 @@ def add_manual_lap(
         select(Lap.lap_number).where(Lap.race_id == race_id, Lap.car_id == car_id, Lap.deleted_at.is_(None))
     ).all()
     number = lap_number if lap_number is not None else (max(previous, default=0) + 1)
+    if number > MAX_INT32:
+        raise RuleError("lap_number", f"expected <= {MAX_INT32}; pass lap_number explicitly")
     lap, _ = insert_lap_idempotent(
         session,
         race_id=race_id,

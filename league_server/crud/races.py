@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -87,10 +87,18 @@ def create_race(
         status=status,
     )
     check_rules(race)
-    if window_start is not None and window_end is not None and window_end <= window_start:
-        raise RuleError("window_end", "must be after window_start")
+    _check_window(window_start, window_end)
     _add(session, race, f"race {name!r}")
     return race
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _check_window(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and _utc(end) <= _utc(start):
+        raise RuleError("window_end", "must be after window_start")
 
 
 def get_race(session: Session, race_id: int) -> Race:
@@ -115,13 +123,19 @@ def update_race(session: Session, race_id: int, *, actor: str, **changes: Any) -
 
     race = get_race(session, race_id)
     allowed = {*RULE_FIELDS, "name", "min_lap_time_s", "window_start", "window_end", "status", "track_id"}
+    nullable = {"max_resets", "time_window_s", "window_start", "window_end", "track_id"}
     before: dict[str, Any] = {}
     for key, value in changes.items():
         if key not in allowed:
             raise RuleError(key, f"not a race field; expected one of {sorted(allowed)}")
+        if value is None and key not in nullable:
+            raise RuleError(key, "cannot be null")
+        if key == "track_id" and value is not None:
+            get_or_404(session, Track, value, "track")
         before[key] = getattr(race, key)
         setattr(race, key, value)
     check_rules(race)
+    _check_window(race.window_start, race.window_end)
     session.flush()
     audit.record(
         session,

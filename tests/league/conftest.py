@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,11 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'league.db'}"
 
 
-@pytest.fixture
-def postgres_url(postgres: tuple[str, int]) -> Iterator[str]:
-    """A fresh PostgreSQL database for this test, dropped afterwards (unique name: helpers never collide)."""
+@contextmanager
+def fresh_postgres_database(host: str, port: int) -> Iterator[str]:
+    """CREATE DATABASE pitlane_<random> (unique: helpers never collide), yield its URL, DROP it after."""
     import psycopg
 
-    host, port = postgres
     name = f"pitlane_{uuid.uuid4().hex[:12]}"
     admin_dsn = f"host={host} port={port} user=postgres dbname=test"
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
@@ -41,6 +41,13 @@ def postgres_url(postgres: tuple[str, int]) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres: tuple[str, int]) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    with fresh_postgres_database(*postgres) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
