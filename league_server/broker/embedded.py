@@ -80,6 +80,14 @@ def wait_for_port(
     raise BrokerError(f"broker did not listen on {host}:{port} within {timeout_s:.0f} s")
 
 
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
 def mosquitto_binary() -> str | None:
     """Path of the mosquitto binary (PATH, then /usr/sbin), or None."""
     found = shutil.which("mosquitto")
@@ -256,6 +264,11 @@ class EmbeddedBroker:
         """Start the broker and wait until it accepts connections; BrokerError if it cannot."""
         if self._impl is not None:
             return self
+        if _listening(self.host, self.port):
+            raise BrokerError(
+                f"{self.host}:{self.port} is already in use (a broker already running there? then pass "
+                f"--broker mqtt://{self.host}:{self.port}, or choose another embedded broker port)"
+            )
         backend = self.requested_backend
         if backend == "auto":
             backend = "mosquitto" if mosquitto_binary() else "amqtt"

@@ -1,0 +1,394 @@
+"""`pitlane bench ingest`: simulated cars publish signed QoS 1 laps through a real Mosquitto into the real
+league server (uvicorn serving `league_server.main:create_app` with ingest on), on SQLite and PostgreSQL.
+
+Per database it measures:
+
+- laps_per_s: laps stored / (last lap committed - first lap published), with every car publishing as fast
+  as its QoS 1 flow allows (each car signs its own laps with its own secret before the clock starts, logs in
+  with its own password, and Mosquitto's generated ACL is in force: the event setup, not a shortcut);
+- lost: laps published and acknowledged by the broker but not in the database; duplicated: rows beyond one
+  per (car_id, run_id, seq);
+- leaderboard_p50_ms / p99_ms: ``GET /api/races/{id}/leaderboard`` latency with `clients` concurrent HTTP
+  clients (httpx, closed loop: each sends its next request when the last one returned), after ingest.
+
+Everything runs on 127.0.0.1 with free ports, bounded in count and time, and is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import multiprocessing as mp
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from league_server.errors import LeagueError
+
+log = logging.getLogger(__name__)
+
+LEAGUE = "bench"
+PUBLISHER_PROCESSES = 2
+READY_TIMEOUT_S = 30.0
+
+
+class BenchError(LeagueError, RuntimeError):
+    """The benchmark could not run (a service missing, the server not starting); the message says which."""
+
+
+@dataclass(frozen=True)
+class IngestBenchResult:
+    database: str
+    cars: int
+    laps: int
+    stored: int
+    laps_per_s: float
+    lost: int
+    duplicated: int
+    leaderboard_p50_ms: float
+    leaderboard_p99_ms: float
+    leaderboard_requests: int
+    ingest_seconds: float
+    redelivered: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------- cars (processes)
+
+
+def _car_process(
+    port: int, cars: list[tuple[str, str, str, str]], laps_per_car: int, start_at: float, out: Any
+) -> None:
+    """One publisher process: a paho client per car (own login), laps signed in advance, published from
+    `start_at` (wall clock) on; puts (first_publish_s, all_acked_s, unacked) on `out`."""
+    import paho.mqtt.client as mqtt
+
+    from device import protocol
+
+    run_id = uuid.uuid4().hex
+    clients = []
+    payloads: list[list[tuple[str, bytes]]] = []
+    for car_id, username, password, secret in cars:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=car_id, protocol=mqtt.MQTTv5)
+        client.username_pw_set(username, password)
+        client.max_inflight_messages_set(100)
+        client.connect("127.0.0.1", port, keepalive=30)
+        client.loop_start()
+        clients.append(client)
+        topic = protocol.car_topic(LEAGUE, car_id, "laps")
+        reports = []
+        for seq in range(laps_per_car):
+            report = {
+                "schema": 1,
+                "car_id": car_id,
+                "run_id": run_id,
+                "seq": seq,
+                "lap": seq + 1,
+                "lap_time_ms": 9_000 + (hash((car_id, seq)) % 4_000),
+                "offtrack_count": seq % 3 == 0,
+                "reset_count": 0,
+                "source": "sim",
+                "sent_at": protocol.utc_now_iso(),
+            }
+            report["offtrack_count"] = int(report["offtrack_count"])
+            reports.append((topic, json.dumps(protocol.signed(report, secret)).encode("utf-8")))
+        payloads.append(reports)
+    deadline = time.monotonic() + 10
+    while not all(c.is_connected() for c in clients) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(max(0.0, start_at - time.time()))
+    first = time.time()
+    infos = []
+    for seq in range(laps_per_car):
+        for client, reports in zip(clients, payloads, strict=True):
+            topic, payload = reports[seq]
+            infos.append(client.publish(topic, payload, qos=1))
+    unacked = 0
+    for info in infos:
+        try:
+            info.wait_for_publish(timeout=60)
+        except (RuntimeError, ValueError):
+            unacked += 1
+        if not info.is_published():
+            unacked += 1
+    done = time.time()
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+    out.put((first, done, unacked))
+
+
+# ------------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class _Stack:
+    """What one benchmark run started (stopped in reverse order)."""
+
+    broker: Any = None
+    server: subprocess.Popen[bytes] | None = None
+    drop_database: Callable[[], None] | None = None
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(15)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait(5)
+        if self.broker is not None:
+            self.broker.stop()
+        if self.drop_database is not None:
+            self.drop_database()
+
+
+def _database_url(database: str, workdir: Path, postgres_dsn: str, stack: _Stack) -> str:
+    if database == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}"
+    try:
+        import psycopg
+    except ImportError:
+        raise BenchError("PostgreSQL bench needs psycopg: pip install 'pitlane[server]'") from None
+    name = f"pitlane_bench_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        raise BenchError(f"PostgreSQL is not reachable with {postgres_dsn!r}: {exc}") from None
+
+    def drop() -> None:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    stack.drop_database = drop
+    info = psycopg.conninfo.conninfo_to_dict(postgres_dsn)
+    user = info.get("user", "postgres")
+    return f"postgresql+psycopg://{user}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
+
+
+def _provision(db_url: str, n_cars: int) -> tuple[int, list[tuple[str, str, str, str]]]:
+    from league_server.core.db import make_engine, make_sessionmaker, upgrade
+    from league_server.crud import cars, leagues, races
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            league = leagues.create_league(session, LEAGUE, "Benchmark league")
+            team = leagues.create_team(session, league.id, "Bench team")
+            event = leagues.create_event(session, league.id, "Benchmark")
+            race = races.create_race(session, event.id, "Bench time trial", min_lap_time_s=5.0)
+            creds = []
+            for i in range(n_cars):
+                racer = leagues.create_racer(session, league.id, f"Racer {i:03d}", team_id=team.id)
+                _, cred = cars.provision_car(
+                    session, league.id, f"car-{i:03d}", racer_id=racer.id, race_id=race.id
+                )
+                creds.append((cred.car_id, cred.mqtt_username, cred.mqtt_password, cred.hmac_secret))
+            session.commit()
+            return race.id, creds
+    finally:
+        engine.dispose()
+
+
+def _start_server(db_url: str, broker_port: int, generated: Any, workdir: Path, stack: _Stack) -> str:
+    from league_server.broker.embedded import free_port, wait_for_port
+
+    port = free_port()
+    env = dict(
+        os.environ,
+        PITLANE_DATABASE_URL=db_url,
+        PITLANE_BROKER_URL=f"mqtt://127.0.0.1:{broker_port}",
+        PITLANE_MQTT_USERNAME=generated.server_username,
+        PITLANE_MQTT_PASSWORD=generated.server_password,
+        PITLANE_LEAGUE=LEAGUE,
+        PITLANE_INGEST_ENABLED="true",
+        PITLANE_PUBLIC_RATE_LIMIT_PER_MINUTE="0",
+        PITLANE_ADMIN_TOKEN=secrets.token_urlsafe(16),
+    )
+    log_file = (workdir / "server.log").open("wb")
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "league_server.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    stack.server = subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        wait_for_port("127.0.0.1", port, READY_TIMEOUT_S, stack.server)  # type: ignore[arg-type]
+    except LeagueError as exc:
+        tail = (workdir / "server.log").read_text(errors="replace")[-800:]
+        raise BenchError(f"league server did not start: {exc}; log: {tail}") from None
+    base = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        health = httpx.get(f"{base}/api/health", timeout=2).json()
+        if health.get("ingest_connected"):
+            return base
+        time.sleep(0.1)
+    raise BenchError(f"ingest did not connect to the broker: {health}")
+
+
+async def _leaderboard_latencies(url: str, clients: int, requests_per_client: int) -> list[float]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    latencies: list[float] = []
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        await client.get(url)  # warm-up (and the first ranking)
+
+        async def one_client() -> None:
+            for _ in range(requests_per_client):
+                t0 = time.perf_counter()
+                response = await client.get(url)
+                latencies.append((time.perf_counter() - t0) * 1000.0)
+                if response.status_code != 200:
+                    raise BenchError(f"GET {url}: HTTP {response.status_code}")
+
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of `values` (inclusive method)."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[max(0, min(998, round(q * 1000) - 1))]
+
+
+def run_ingest_bench(
+    database: str,
+    *,
+    cars: int = 100,
+    laps_per_car: int = 100,
+    seconds: float = 120.0,
+    clients: int = 100,
+    requests_per_client: int = 20,
+    postgres_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=test",
+    on_progress: Callable[[str], None] | None = None,
+) -> IngestBenchResult:
+    """One benchmark run on `database` ("sqlite" or "postgresql"); `seconds` bounds the wait for ingest."""
+    from league_server.broker.embedded import (
+        MosquittoProcess,
+        free_port,
+        mosquitto_binary,
+        run_as_user_option,
+    )
+    from league_server.broker.mosquitto import generate_from_db
+    from league_server.core.db import make_engine
+    from league_server.models import Lap
+
+    if database not in ("sqlite", "postgresql"):
+        raise BenchError(f"database: expected sqlite or postgresql, got {database!r}")
+    if mosquitto_binary() is None:
+        raise BenchError("mosquitto is not installed (apt-get install mosquitto)")
+    say = on_progress or (lambda _msg: None)
+    stack = _Stack()
+    with tempfile.TemporaryDirectory(prefix="pitlane-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            db_url = _database_url(database, workdir, postgres_dsn, stack)
+            say(f"{database}: provisioning {cars} cars")
+            race_id, creds = _provision(db_url, cars)
+            broker_port = free_port()
+            generated = generate_from_db(
+                db_url,
+                workdir / "mosquitto",
+                league=LEAGUE,
+                port=broker_port,
+                bind="127.0.0.1",
+                run_as_user=run_as_user_option(),
+            )
+            stack.broker = MosquittoProcess(generated.files.conf, "127.0.0.1", broker_port)
+            stack.broker.start()
+            say(f"{database}: starting the league server (uvicorn + ingest)")
+            base = _start_server(db_url, broker_port, generated, workdir, stack)
+            expected = cars * laps_per_car
+            say(f"{database}: {cars} cars publish {expected} signed laps")
+            ctx = mp.get_context("spawn")
+            out = ctx.Queue()
+            start_at = time.time() + 3.0 + cars * 0.02
+            chunks = [creds[i::PUBLISHER_PROCESSES] for i in range(PUBLISHER_PROCESSES)]
+            procs = [
+                ctx.Process(
+                    target=_car_process, args=(broker_port, chunk, laps_per_car, start_at, out), daemon=True
+                )
+                for chunk in chunks
+                if chunk
+            ]
+            for p in procs:
+                p.start()
+            engine = make_engine(db_url)
+            stored = 0
+            last_change = time.time()
+            try:
+                deadline = start_at + seconds
+                while time.time() < deadline:
+                    now_stored = _count(engine, Lap)
+                    if now_stored != stored:
+                        stored, last_change = now_stored, time.time()
+                    if stored >= expected:
+                        break
+                    time.sleep(0.02)
+                reports = [out.get(timeout=max(1.0, deadline - time.time() + 60)) for _ in procs]
+                for p in procs:
+                    p.join(10)
+                with engine.connect() as conn:
+                    rows = conn.execute(select(func.count()).select_from(Lap)).scalar_one()
+                    distinct = conn.execute(
+                        select(func.count()).select_from(
+                            select(Lap.car_id, Lap.run_id, Lap.seq).distinct().subquery()
+                        )
+                    ).scalar_one()
+            finally:
+                engine.dispose()
+            first = min(r[0] for r in reports)
+            elapsed_s = max(1e-6, last_change - first)
+            say(f"{database}: leaderboard GET with {clients} concurrent clients")
+            url = f"{base}/api/races/{race_id}/leaderboard"
+            latencies = asyncio.run(_leaderboard_latencies(url, clients, requests_per_client))
+            return IngestBenchResult(
+                database=database,
+                cars=cars,
+                laps=expected,
+                stored=int(distinct),
+                laps_per_s=round(distinct / elapsed_s, 1),
+                lost=int(expected - distinct),
+                duplicated=int(rows - distinct),
+                leaderboard_p50_ms=round(percentile(latencies, 0.50), 2),
+                leaderboard_p99_ms=round(percentile(latencies, 0.99), 2),
+                leaderboard_requests=len(latencies),
+                ingest_seconds=round(elapsed_s, 3),
+            )
+        finally:
+            stack.stop()
+
+
+def _count(engine: Any, model: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
