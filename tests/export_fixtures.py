@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 #: training car-steps by observation kind: seconds on 2 cores, enough for a policy that is not constant
 DEFAULT_STEPS = {"state": 20_000, "camera": 2_048, "stereo_camera": 2_048, "lidar": 8_192}
@@ -68,3 +71,36 @@ def make_exported_model(
     )
     export_run(run, out_dir, settings)
     return out_dir
+
+
+# Session-wide exports for the export and policy tests. Import these fixtures into a test module or conftest;
+# each lives in a fixed folder under pytest's base temp dir, so modules that import them share one export.
+
+
+def _shared(tmp_path_factory: pytest.TempPathFactory, name: str, observation: str, **kwargs: Any) -> Path:
+    return make_exported_model(tmp_path_factory.getbasetemp() / f"exported-{name}", observation, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def exported_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state model trained on reinvent_base (discrete actions), fp32 + int8."""
+    return _shared(tmp_path_factory, "state", "state", int8=True)
+
+
+@pytest.fixture(scope="session")
+def exported_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cnn_shallow camera model for the deepracer car's camera, fp32 + int8."""
+    return _shared(tmp_path_factory, "camera", "camera", int8=True)
+
+
+@pytest.fixture(scope="session")
+def exported_lidar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lidar (64 ranges, m) MLP model, fp32 + int8."""
+    return _shared(tmp_path_factory, "lidar", "lidar", int8=True)
+
+
+@pytest.fixture(scope="session")
+def exported_continuous(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state model with a continuous action space (steering ±25 deg, 1-3 m/s), fp32 + int8."""
+    space = {"steering_angle": {"low": -25.0, "high": 25.0}, "speed": {"low": 1.0, "high": 3.0}}
+    return _shared(tmp_path_factory, "continuous", "state", int8=True, action_space=space, steps=8_192)

@@ -1,0 +1,174 @@
+"""`trainer.export`: tiny trained policies of each observation kind exported to ONNX, checked as files, as
+graphs (onnx checker, a second runtime), against the torch policy and SB3's own predict, and their parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx.reference import ReferenceEvaluator
+
+from device.model_card import load_card, sha256_file
+from device.policy import OnnxPolicy, load_session
+from sim.car import load_car
+
+KINDS = {
+    "state": ("state", [1, 11], onnx.TensorProto.FLOAT),
+    "camera": ("camera", [1, 1, 120, 160], onnx.TensorProto.UINT8),
+    "lidar": ("lidar", [1, 64], onnx.TensorProto.FLOAT),
+}
+
+
+@pytest.fixture(params=sorted(KINDS))
+def exported(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    return request.param, request.getfixturevalue(f"exported_{request.param}")
+
+
+def _dims(value_info: onnx.ValueInfoProto) -> list[int]:
+    return [d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def test_graph_input_is_the_sensor_and_outputs_are_commands(exported: tuple[str, Path]) -> None:
+    kind, folder = exported
+    name, shape, elem = KINDS[kind]
+    for file in ("model.onnx", "model.int8.onnx"):
+        model = onnx.load(str(folder / file))
+        onnx.checker.check_model(model, full_check=True)
+        assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        (graph_in,) = model.graph.input
+        assert graph_in.name == name and _dims(graph_in) == shape
+        assert graph_in.type.tensor_type.elem_type == elem
+        assert [o.name for o in model.graph.output] == ["steering_deg", "speed_mps"]
+        props = {p.key: p.value for p in model.metadata_props}
+        assert props["pitlane.observation.kind"] == kind
+        assert json.loads(props["pitlane.observation.shape"]) == shape
+        assert props["pitlane.car"] == "deepracer"
+        assert props["pitlane.precision"] == ("int8" if "int8" in file else "fp32")
+        assert json.loads(props["pitlane.action_space"])["type"] == "discrete"
+
+
+def test_card_describes_the_files(exported: tuple[str, Path]) -> None:
+    kind, folder = exported
+    card = load_card(folder / "model.json")
+    assert card.observation.kind == kind and list(card.observation.shape) == KINDS[kind][1]
+    assert {f.file: f.precision for f in card.files} == {"model.onnx": "fp32", "model.int8.onnx": "int8"}
+    for entry in card.files:
+        assert entry.sha256 == sha256_file(folder / entry.file)
+    assert card.tracks == ("reinvent_base",) and card.car == "deepracer"
+    assert card.training.steps > 0 and card.training.algorithm == "ppo"
+    assert card.evaluation is not None and "best_lap_s" in card.evaluation
+    if kind == "camera":
+        assert card.observation.camera is not None
+        assert card.observation.camera.z_m == load_car("deepracer").camera.z_m
+        assert card.training.network == "cnn_shallow"
+    if kind == "lidar":
+        assert card.observation.lidar is not None and card.observation.lidar.n_beams == 64
+        assert card.observation.lidar.max_range_m == pytest.approx(1.0)
+
+
+def test_parity_report_meets_the_thresholds(exported: tuple[str, Path]) -> None:
+    _kind, folder = exported
+    parity = json.loads((folder / "parity.json").read_text(encoding="utf-8"))
+    torch_onnx = parity["torch_vs_onnx_fp32"]
+    assert torch_onnx["max_abs_diff_head_output"] < 1e-4
+    assert torch_onnx["max_abs_diff_steering_deg"] == 0.0 and torch_onnx["max_abs_diff_speed_mps"] == 0.0
+    assert parity["checkpoint_vs_fp32"]["agreement"] == 1.0  # what SB3's predict did, the graph does
+    int8 = parity["int8_vs_fp32"]
+    assert int8["frames"] == 300 and int8["meets_target"], int8
+    closed = parity["closed_loop"]
+    assert set(closed) >= {"checkpoint", "fp32", "int8", "fp32_vs_checkpoint", "int8_vs_fp32"}
+    # the checkpoint and the fp32 graph take the same actions, so they drive the same laps
+    assert closed["fp32"]["lap_times_s"] == closed["checkpoint"]["lap_times_s"]
+
+
+def test_int8_is_static_qdq_with_per_channel_weights(exported_camera: Path) -> None:
+    model = onnx.load(str(exported_camera / "model.int8.onnx"))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert "DynamicQuantizeLinear" not in ops and "ConvInteger" not in ops and "MatMulInteger" not in ops
+    inits = {i.name: i for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 3  # cnn_shallow's three convs, all fed by dequantised int8 weights
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for conv in convs:
+        weight_dq = producers[conv.input[1]]
+        assert weight_dq.op_type == "DequantizeLinear"
+        weight = inits[weight_dq.input[0]]
+        assert weight.data_type == onnx.TensorProto.INT8
+        scale = inits[weight_dq.input[1]]
+        assert scale.dims == [weight.dims[0]]  # one scale per output channel
+
+
+def _frames(folder: Path, n: int) -> list[np.ndarray]:
+    """Observations the exported policy sees while driving (recorded by the export's own driving code)."""
+    from trainer.config import load_run_dir_config
+    from trainer.evaluate import onnx_driver
+    from trainer.export.frames import record_frames
+
+    config = load_run_dir_config(folder / "run", portable=True)
+    policy = OnnxPolicy(folder / "model.onnx")
+    return list(
+        record_frames(onnx_driver(policy, config.resolved_action_space()), config, n_frames=n, seed=5)
+    )
+
+
+def test_reference_evaluator_agrees_with_onnxruntime(exported: tuple[str, Path]) -> None:
+    kind, folder = exported
+    path = folder / "model.onnx"
+    reference = ReferenceEvaluator(str(path))
+    session = load_session(path)
+    policy = OnnxPolicy(path)
+    frames = _frames(folder, 40)[:: 10 if kind == "camera" else 4]
+    for frame in frames:
+        x = policy.prepare(frame)
+        ref = reference.run(None, {policy.input_name: x})
+        ort = session.run(None, {policy.input_name: x})
+        for a, b in zip(ref, ort, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_sb3_predict_and_the_graph_take_the_same_actions(exported_lidar: Path) -> None:
+    from trainer.export.pipeline import load_run
+
+    model, config, _, _ = load_run(exported_lidar / "run")
+    policy = OnnxPolicy(exported_lidar / "model.onnx")
+    space = config.resolved_action_space()
+    frames = _frames(exported_lidar, 60)
+    actions = np.array([model.predict(f, deterministic=True)[0] for f in frames])
+    steer, speed = space.decode(actions)
+    got = np.array([policy.act(f) for f in frames])
+    np.testing.assert_array_equal(got[:, 0], steer.astype(np.float32))
+    np.testing.assert_array_equal(got[:, 1], speed.astype(np.float32))
+    assert len(set(actions.tolist())) >= 1
+
+
+def test_continuous_actions_are_clipped_and_scaled_in_the_graph(exported_continuous: Path) -> None:
+    from trainer.export.pipeline import load_run
+
+    model, config, _, _ = load_run(exported_continuous / "run")
+    policy = OnnxPolicy(exported_continuous / "model.onnx")
+    space = config.resolved_action_space()
+    assert space.kind == "continuous"
+    rng = np.random.default_rng(0)
+    # beyond the features' usual values too: the mean action leaves [-1, 1] and must be clipped
+    frames = list(_frames(exported_continuous, 30)) + [
+        rng.normal(0, 5, 11).astype(np.float32) for _ in range(30)
+    ]
+    for frame in frames:
+        steer, speed = space.decode(model.predict(frame, deterministic=True)[0])
+        got = policy.act(frame)
+        assert got[0] == pytest.approx(steer[0], abs=1e-4) and got[1] == pytest.approx(speed[0], abs=1e-5)
+        assert -25.0 <= got[0] <= 25.0 and 1.0 <= got[1] <= 3.0
+    parity = json.loads((exported_continuous / "parity.json").read_text(encoding="utf-8"))
+    assert parity["int8_vs_fp32"]["criterion"].startswith("|d steering| <= 1")
+
+
+def test_combined_observations_are_refused() -> None:
+    from trainer.export.errors import ExportError
+    from trainer.export.observation import single_kind
+
+    with pytest.raises(ExportError, match="one sensor per model"):
+        single_kind("camera+lidar")
