@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,12 +22,14 @@ from league_server.events import EventHub
 from league_server.web import formatting, queries
 from league_server.web.qr import qr_svg
 
-log = logging.getLogger(__name__)
-
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_MOUNT = "/static/web"
 # Browsers wait this long before reconnecting a dropped stream (SSE `retry:` field).
 SSE_RETRY_MS = 2000
+# An event stream ends after this long and the browser reconnects (after SSE_RETRY_MS; the page refetches on
+# reconnect, so nothing is missed). Why: uvicorn waits for open responses before it shuts down, and an endless
+# stream would keep `pitlane league serve` from stopping unless it runs with timeout_graceful_shutdown.
+SSE_STREAM_MAX_S = 30.0
 # How long a new personal/overall best stays highlighted on the page.
 HIGHLIGHT_MS = 5000
 
@@ -124,12 +126,19 @@ def web_router() -> APIRouter:
         """text/event-stream: one `data:` JSON event per committed lap or lap edit of the race.
 
         FastAPI adds a keep-alive comment every 15 s of silence. ``{"type": "resync"}`` means events were
-        dropped for this (slow) client: refetch. The stream ends when the server shuts the hub down.
+        dropped for this (slow) client: refetch. The stream ends when the hub closes or after SSE_STREAM_MAX_S
+        (the browser's EventSource reconnects by itself).
         """
         hub: EventHub = request.app.state.events
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + SSE_STREAM_MAX_S
         async with hub.subscribe(race_id) as subscription:
             yield ServerSentEvent(comment="subscribed", retry=SSE_RETRY_MS)
-            async for event in subscription:
+            while (remaining_s := ends_at - loop.time()) > 0:
+                try:
+                    event = await asyncio.wait_for(subscription.__anext__(), remaining_s)
+                except (StopAsyncIteration, asyncio.TimeoutError):
+                    break  # hub closed, or time to let the browser reconnect
                 yield ServerSentEvent(data=event)
 
     return router

@@ -56,6 +56,19 @@ def test_event_stream_sends_retry_keepalives_and_one_event_per_lap(
     )
 
 
+def test_event_stream_ends_after_its_lifetime_so_the_server_can_shut_down(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("league_server.web.routes.SSE_STREAM_MAX_S", 0.5)
+    race = make_race(live_server, "Short stream", [("short-car", "Shorty", None)])
+    t0 = time.monotonic()
+    with httpx.stream("GET", f"{live_server.url}/races/{race.race_id}/events", timeout=10) as response:
+        lines = list(response.iter_lines())  # returns only when the server ends the stream
+    assert time.monotonic() - t0 < 5
+    assert lines[:2] == [": subscribed", "retry: 2000"]
+    assert _wait_for(lambda: live_server.events.subscriber_count(race.race_id) == 0)
+
+
 def test_unknown_race_is_404_for_every_page_and_the_stream(live_server: LiveServer) -> None:
     for path in ("/races/999999", "/races/999999/bigscreen", "/races/999999/laps", "/races/999999/events"):
         response = httpx.get(live_server.url + path, timeout=5)
