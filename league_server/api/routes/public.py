@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from league_server import ranking
 from league_server.api.deps import MAX_ID, RaceId, SessionDep
@@ -13,6 +13,7 @@ from league_server.api.ratelimit import rate_limited
 from league_server.crud import laps as laps_crud
 from league_server.crud import leagues as leagues_crud
 from league_server.crud import races as races_crud
+from league_server.leaderboard_cache import LeaderboardCache
 from league_server.schemas import EventOut, HealthOut, LapOut, Leaderboard, LeagueOut, RaceOut, RaceResults
 
 router = APIRouter(
@@ -67,8 +68,13 @@ def get_race(race_id: RaceId, session: SessionDep) -> RaceOut:
     response_model=Leaderboard,
     summary="The race's live leaderboard (times in seconds)",
 )
-def get_leaderboard(race_id: RaceId, session: SessionDep) -> Leaderboard:
-    return ranking.leaderboard(session, race_id)
+def get_leaderboard(race_id: RaceId, session: SessionDep, request: Request) -> Response:
+    # Served from the per-process cache (league_server/leaderboard_cache.py): re-ranking per request is too
+    # slow for 100 polling screens; the cache is invalidated by the database's data version.
+    cache = getattr(request.app.state, "leaderboard_cache", None)
+    if cache is None:
+        cache = request.app.state.leaderboard_cache = LeaderboardCache()
+    return Response(cache.json(session, race_id), media_type="application/json")
 
 
 @router.get(

@@ -1,0 +1,51 @@
+"""The leaderboard cache (leaderboard_cache.py): reused while nothing changed, refreshed after a new lap
+and after an audited edit (invalidate), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from league_server.crud import laps
+from league_server.leaderboard_cache import LeaderboardCache
+from tests.league.ingest_support import provision
+
+
+def add_lap(session: Any, race_id: int, car_id: str, seq: int, lap_time_ms: int) -> None:
+    laps.insert_laps_idempotent(
+        session,
+        [
+            {
+                "race_id": race_id,
+                "car_id": car_id,
+                "run_id": "r",
+                "seq": seq,
+                "lap_number": seq + 1,
+                "lap_time_ms": lap_time_ms,
+                "source": "sim",
+            }
+        ],
+    )
+    session.commit()
+
+
+def best(body: bytes) -> dict[str, float]:
+    return {e["car_id"]: e["best_lap_s"] for e in json.loads(body)["entries"]}
+
+
+def test_cache_follows_laps_and_edits(session_factory: Any) -> None:
+    fleet = provision(session_factory, n_cars=2)
+    cache = LeaderboardCache()
+    with session_factory() as s:
+        add_lap(s, fleet.race_id, "car-0", 0, 10_000)
+        first = cache.json(s, fleet.race_id)
+        assert best(first) == {"car-0": 10.0}
+        assert cache.json(s, fleet.race_id) is first and cache.hits == 1  # unchanged: the same bytes
+        add_lap(s, fleet.race_id, "car-1", 0, 9_000)
+        assert best(cache.json(s, fleet.race_id)) == {"car-0": 10.0, "car-1": 9.0}
+        lap_id = laps.list_laps(s, fleet.race_id, car_id="car-1")[0].id
+        laps.invalidate_lap(s, lap_id, reason="cut the chicane", actor="marshal")
+        s.commit()
+        after = json.loads(cache.json(s, fleet.race_id))
+        assert [e["car_id"] for e in after["entries"]][0] == "car-0"
+        assert cache.misses == 3
