@@ -140,11 +140,27 @@ def test_lap_page_lists_every_lap_and_shows_an_invalidation_live(live_server: Li
 
     lap_id = add_lap(live_server, race, "cara", lap_time_ms=9_000)
     expect(rows).to_have_count(3, timeout=SEEN_WITHIN_MS)
-    live_server.invalidate(race, lap_id, reason="<i>cut</i> the chicane")
+    live_server.invalidate(lap_id, reason="<i>cut</i> the chicane")
     invalid = page.locator(f'[data-laps-rows] tr[data-lap-id="{lap_id}"]')
     expect(invalid).to_have_class("invalid", timeout=SEEN_WITHIN_MS)
     expect(invalid.locator("td.lap-status")).to_have_text("invalid: <i>cut</i> the chicane")
     page.screenshot(path="/tmp/pitlane-web-laps.png", full_page=True)
+
+
+def test_invalidating_the_best_lap_re_ranks_the_open_leaderboard(live_server: LiveServer, page) -> None:
+    from playwright.sync_api import expect
+
+    race = make_race(live_server, "Marshal race", [("eve", "Eve", None), ("fay", "Fay", None)])
+    best = add_lap(live_server, race, "eve", lap_time_ms=9_000)
+    add_lap(live_server, race, "eve", lap_time_ms=10_200)
+    add_lap(live_server, race, "fay", lap_time_ms=10_000)
+    page.goto(f"{live_server.url}/races/{race.race_id}")
+    expect(_row(page, "eve").locator("td.pos")).to_have_text("1")
+    expect(page.locator("[data-live-status]")).to_have_text("live", timeout=5000)
+    live_server.invalidate(best, reason="jumped the chicane")
+    expect(_row(page, "fay").locator("td.pos")).to_have_text("1", timeout=SEEN_WITHIN_MS)
+    expect(_row(page, "eve").locator("td.value")).to_have_text("10.200")
+    expect(_row(page, "eve").locator("td.gap")).to_have_text("+0.200")
 
 
 def test_races_page_links_every_view(live_server: LiveServer, page) -> None:

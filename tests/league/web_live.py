@@ -18,6 +18,7 @@ import pytest
 from device import protocol
 
 PUBLIC_BASE_URL = "http://league.example.test:8000"  # what the QR code must point at
+ADMIN_TOKEN = "web-test-token"
 
 
 @dataclass
@@ -49,14 +50,17 @@ class LiveServer:
     def ingest(self) -> Any:
         return getattr(self.app.state, "ingest", None)
 
-    def invalidate(self, race: Race, lap_id: int, reason: str) -> None:
-        """A marshal's invalidation through crud, announced like the admin API does."""
-        from league_server.crud import laps
+    def invalidate(self, lap_id: int, reason: str) -> None:
+        """A marshal's invalidation through the admin API (which commits, then publishes ``lap_updated``)."""
+        import httpx
 
-        with self.sessions() as session:
-            laps.invalidate_lap(session, lap_id, reason=reason, actor="test")
-            session.commit()
-        self.events.publish(race.race_id, {"type": "lap_updated", "race_id": race.race_id, "lap_id": lap_id})
+        response = httpx.post(
+            f"{self.url}/api/admin/laps/{lap_id}/invalidate",
+            json={"reason": reason, "actor": "web-test"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
 
 
 def _free_socket() -> socket.socket:
@@ -79,7 +83,7 @@ def serve(tmp_dir: Path) -> Iterator[LiveServer]:
     settings = Settings(
         _env_file=None,
         database_url=f"sqlite:///{tmp_dir / 'league.db'}",
-        admin_token="web-test-token",
+        admin_token=ADMIN_TOKEN,
         broker_url=None,  # the app starts its embedded broker, as `pitlane league serve` does
         embedded_broker_port=free_port(),
         league=league,
