@@ -47,5 +47,5 @@ def test_cache_follows_laps_and_edits(session_factory: Any) -> None:
         laps.invalidate_lap(s, lap_id, reason="cut the chicane", actor="marshal")
         s.commit()
         after = json.loads(cache.json(s, fleet.race_id))
-        assert [e["car_id"] for e in after["entries"]][0] == "car-0"
+        assert after["entries"][0]["car_id"] == "car-0"
         assert cache.misses == 3
