@@ -170,5 +170,9 @@ def test_races_page_links_every_view(live_server: LiveServer, page) -> None:
     page.goto(f"{live_server.url}/")
     row = page.locator("table.races tr", has_text="Listed race")
     expect(row).to_have_count(1)
+    base = f"/races/{race.race_id}"
+    for name, href in (("leaderboard", base), ("big screen", f"{base}/bigscreen"), ("laps", f"{base}/laps")):
+        expect(row.get_by_role("link", name=name, exact=True)).to_have_attribute("href", href)
+    page.screenshot(path="/tmp/pitlane-web-races.png", full_page=True)
     row.get_by_role("link", name="big screen").click()
     expect(page).to_have_url(f"{live_server.url}/races/{race.race_id}/bigscreen")
