@@ -10,6 +10,7 @@ import typer
 from pitlane import __version__
 from pitlane.commands import bench, evaluate, export, reward, tracks, train, view
 from pitlane.commands import calibrate, drive
+from pitlane.commands import league
 
 app = typer.Typer(
     name="pitlane",
@@ -31,6 +32,7 @@ app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(drive.app, name="drive")
 app.add_typer(calibrate.app, name="calibrate")
 app.add_typer(export.app, name="export")
+app.add_typer(league.app, name="league")
 
 
 def _version(value: bool) -> None:

@@ -47,10 +47,13 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _url_has_scheme(cls, value: str) -> str:
+        from league_server.core.db import normalise_url
+
         if "://" not in value:
             raise ValueError(
                 "expected a SQLAlchemy URL such as sqlite:///./league.db or postgresql+psycopg://user@host/db"
             )
+        normalise_url(value)  # ConfigError (a ValueError) names what is wrong
         return value
 
     @field_validator("public_base_url")
