@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ class FakeChannel:
 
 
 class FakePCA9685:
-    instances: list = []
+    instances: ClassVar[list] = []
 
     def __init__(self, i2c, address=0x40):
         self.i2c, self.address = i2c, address
@@ -53,7 +54,7 @@ def fake_pca(monkeypatch):
 
 
 class FakeButton:
-    instances: list = []
+    instances: ClassVar[list] = []
 
     def __init__(self, pin, pull_up=True):
         self.pin, self.pull_up = pin, pull_up
@@ -76,7 +77,7 @@ def fake_gpiozero(monkeypatch):
 
 
 class FakePicamera2:
-    instances: list = []
+    instances: ClassVar[list] = []
 
     def __init__(self, num=0):
         self.num = num
@@ -109,7 +110,7 @@ class FakePicamera2:
 
 
 class FakeVideoCapture:
-    instances: list = []
+    instances: ClassVar[list] = []
 
     def __init__(self, source, api):
         self.source, self.api = source, api
