@@ -28,10 +28,19 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
 
+from league_server.errors import LeagueError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 256
+# Open subscriptions a hub accepts (each holds an asyncio task, a socket and up to queue_size events); a flood
+# of event-stream connections gets 503s instead of exhausting the server.
+DEFAULT_MAX_SUBSCRIBERS = 1000
 RESYNC = "resync"
+
+
+class SubscriberLimitError(LeagueError, RuntimeError):
+    """The hub already has max_subscribers open subscriptions."""
 
 
 class Subscription(AsyncIterator[dict[str, Any]]):
@@ -104,10 +113,14 @@ class Subscription(AsyncIterator[dict[str, Any]]):
 class EventHub:
     """Thread-safe publish, per-event-loop delivery, bounded per-subscriber queues. One per app (``app.state``)."""
 
-    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
-        if not isinstance(queue_size, int) or queue_size < 1:
-            raise ValueError(f"EventHub queue_size: expected an int >= 1, got {queue_size!r}")
+    def __init__(
+        self, queue_size: int = DEFAULT_QUEUE_SIZE, max_subscribers: int = DEFAULT_MAX_SUBSCRIBERS
+    ) -> None:
+        for name, value in (("queue_size", queue_size), ("max_subscribers", max_subscribers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"EventHub {name}: expected an int >= 1, got {value!r}")
         self.queue_size = queue_size
+        self.max_subscribers = max_subscribers
         self._lock = threading.Lock()
         self._subscribers: dict[int, set[Subscription]] = {}
         self._closed = False
@@ -144,7 +157,8 @@ class EventHub:
         """Register a subscriber for ``race_id`` in the running event loop and return its `Subscription`.
 
         Use ``async with hub.subscribe(race_id) as sub: async for event in sub: ...`` so it is unregistered when
-        the client goes away. Raises RuntimeError outside a running loop.
+        the client goes away. Raises RuntimeError outside a running loop, SubscriberLimitError when the hub
+        already holds max_subscribers subscriptions.
         """
         loop = asyncio.get_running_loop()
         sub = Subscription(self, race_id, loop, self.queue_size)
@@ -152,8 +166,17 @@ class EventHub:
             if self._closed:
                 sub._end()
                 return sub
+            open_now = sum(len(subs) for subs in self._subscribers.values())
+            if open_now >= self.max_subscribers:
+                raise SubscriberLimitError(
+                    f"{open_now} event subscriptions are open, the limit is {self.max_subscribers}"
+                )
             self._subscribers.setdefault(race_id, set()).add(sub)
         return sub
+
+    def has_room(self) -> bool:
+        """False when a new subscription would be refused (checked before an event stream response starts)."""
+        return self.subscriber_count() < self.max_subscribers
 
     def subscriber_count(self, race_id: int | None = None) -> int:
         """Current subscribers of one race, or of all races."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from league_server import ranking
 from league_server.api.deps import RaceId, SessionDep
 from league_server.crud import races as races_crud
-from league_server.events import EventHub
+from league_server.events import EventHub, SubscriberLimitError
 from league_server.web import formatting, queries
 from league_server.web.qr import qr_svg
 
@@ -49,9 +49,16 @@ def _templates() -> Jinja2Templates:
 
 def existing_race_id(request: Request, race_id: RaceId) -> int:
     """``race_id`` after checking the race exists (NotFoundError -> 404) with a session closed right away, so an
-    open event stream holds no database connection."""
+    open event stream holds no database connection; 503 when the EventHub has no room for another stream."""
     with request.app.state.sessionmaker() as session:
         races_crud.get_race(session, race_id)
+    hub: EventHub = request.app.state.events
+    if not hub.has_room():
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"too many open event streams (limit {hub.max_subscribers}); retry later",
+            headers={"Retry-After": "10"},
+        )
     return race_id
 
 
@@ -132,7 +139,11 @@ def web_router() -> APIRouter:
         hub: EventHub = request.app.state.events
         loop = asyncio.get_running_loop()
         ends_at = loop.time() + SSE_STREAM_MAX_S
-        async with hub.subscribe(race_id) as subscription:
+        try:
+            subscription = hub.subscribe(race_id)
+        except SubscriberLimitError:
+            return  # filled up since the check above: end the stream; the browser retries later
+        async with subscription:
             yield ServerSentEvent(comment="subscribed", retry=SSE_RETRY_MS)
             while (remaining_s := ends_at - loop.time()) > 0:
                 try:

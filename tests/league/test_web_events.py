@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from league_server.events import RESYNC, EventHub
+from league_server.events import RESYNC, EventHub, SubscriberLimitError
 
 
 async def _next(sub, timeout_s: float = 2.0) -> dict:
@@ -151,3 +151,23 @@ def test_bad_publish_arguments_are_named(race_id, event, match) -> None:
 def test_subscribe_outside_a_running_loop_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError):
         EventHub().subscribe(1)
+
+
+def test_the_number_of_subscriptions_is_capped() -> None:
+    async def main() -> None:
+        hub = EventHub(max_subscribers=3)
+        subs = [hub.subscribe(race) for race in (1, 2, 2)]
+        assert not hub.has_room()
+        with pytest.raises(SubscriberLimitError, match="limit is 3"):
+            hub.subscribe(1)
+        await subs[0].aclose()
+        assert hub.has_room()
+        hub.subscribe(1)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("kwargs", [{"queue_size": 0}, {"max_subscribers": 0}, {"queue_size": True}])
+def test_bad_hub_sizes_are_named(kwargs: dict) -> None:
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        EventHub(**kwargs)

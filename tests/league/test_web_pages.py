@@ -69,6 +69,21 @@ def test_event_stream_ends_after_its_lifetime_so_the_server_can_shut_down(
     assert _wait_for(lambda: live_server.events.subscriber_count(race.race_id) == 0)
 
 
+def test_a_full_hub_answers_503_with_retry_after(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    race = make_race(live_server, "Crowded race", [("crowd-car", "Crowd", None)])
+    url = f"{live_server.url}/races/{race.race_id}/events"
+    monkeypatch.setattr(live_server.events, "max_subscribers", 1)
+    with httpx.stream("GET", url, timeout=10) as first:
+        lines = first.iter_lines()  # keep the iterator: a discarded one closes the stream under httpx's feet
+        assert next(lines) == ": subscribed"
+        refused = httpx.get(url, timeout=5)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "10"
+        assert "too many open event streams" in refused.json()["detail"]
+    assert _wait_for(lambda: live_server.events.subscriber_count(race.race_id) == 0)
+
+
 def test_unknown_race_is_404_for_every_page_and_the_stream(live_server: LiveServer) -> None:
     for path in ("/races/999999", "/races/999999/bigscreen", "/races/999999/laps", "/races/999999/events"):
         response = httpx.get(live_server.url + path, timeout=5)

@@ -40,17 +40,22 @@
     }
   }
 
-  const source = new EventSource(eventsUrl);
   let opened = false;
-  source.onopen = function () {
-    setStatus("live", "live");
-    if (opened) refresh(); // reconnected: laps may have arrived meanwhile
-    opened = true;
-  };
-  source.onmessage = function () {
-    refresh();
-  };
-  source.onerror = function () {
-    setStatus("reconnecting…", "down");
-  };
+  function connect() {
+    const source = new EventSource(eventsUrl);
+    source.onopen = function () {
+      setStatus("live", "live");
+      if (opened) refresh(); // reconnected: laps may have arrived meanwhile
+      opened = true;
+    };
+    source.onmessage = function () {
+      refresh();
+    };
+    source.onerror = function () {
+      setStatus("reconnecting…", "down");
+      // After an HTTP error EventSource stops for good (see leaderboard.js): start a new one later.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 10000);
+    };
+  }
+  connect();
 })();

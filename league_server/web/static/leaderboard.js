@@ -17,6 +17,7 @@
   const statusEl = root.querySelector("[data-live-status]");
   const MIN_REFETCH_GAP_MS = 250; // at most 4 refetches per second however fast laps arrive
   const EPS_S = 1e-9;
+  const RECONNECT_AFTER_HTTP_ERROR_MS = 10000;
 
   let previous = null; // last leaderboard received
   const highlights = new Map(); // entry key -> {kind: "pb" | "ob", until: epoch ms}
@@ -158,7 +159,10 @@
       refresh();
     };
     source.onerror = function () {
-      setStatus("reconnecting…", "down"); // EventSource reconnects by itself (server sends retry:)
+      setStatus("reconnecting…", "down");
+      // EventSource reconnects by itself after a dropped stream (the server sends retry:), but gives up for
+      // good on an HTTP error (e.g. 503 when the server has too many streams): then start a new one later.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, RECONNECT_AFTER_HTTP_ERROR_MS);
     };
   }
 
