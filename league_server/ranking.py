@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from league_server.crud.races import get_race, rules_of
-from league_server.models import Lap, Racer, Team, utc_now
+from league_server.models import Lap, Race, Racer, Team, utc_now
 from league_server.schemas import Leaderboard, LeaderboardEntry
 from sim.race import LapRecord, RaceRules, make_lap, rank_key, sortable
 
@@ -166,8 +166,8 @@ def build_entries(
 
 
 def race_laps(session: Session, race_id: int) -> list[RankedLap]:
-    """The race's laps that count (not soft-deleted), as plain tuples (no ORM objects: this is the hot path)."""
-    rows = session.execute(
+    """The race's laps that count (not soft-deleted), read as plain rows (no ORM objects: the hot path)."""
+    rows = session.connection().execute(
         select(
             Lap.id,
             Lap.car_id,
@@ -182,17 +182,7 @@ def race_laps(session: Session, race_id: int) -> list[RankedLap]:
         ).where(Lap.race_id == race_id, Lap.deleted_at.is_(None))
     )
     return [
-        RankedLap(
-            lap_id=row[0],
-            car_id=row[1],
-            racer_id=row[2],
-            lap_time_ms=row[3],
-            at=row[4] or row[5],
-            penalty_ms=row[6],
-            offtrack=row[7],
-            resets=row[8],
-            valid=row[9],
-        )
+        RankedLap(row[0], row[1], row[2], row[3], row[4] or row[5], row[6], row[7], row[8], row[9])
         for row in rows
     ]
 
@@ -208,11 +198,10 @@ def racer_names(session: Session, racer_ids: set[int]) -> dict[int, tuple[str, s
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def leaderboard(session: Session, race_id: int) -> Leaderboard:
-    """The race's leaderboard (NotFoundError for an unknown race)."""
-    race = get_race(session, race_id)
+def compute_leaderboard(session: Session, race: Race) -> Leaderboard:
+    """The leaderboard of `race`, ranked now (no cache)."""
     rules = rules_of(race)
-    results = rank_entries(race_laps(session, race_id), rules)
+    results = rank_entries(race_laps(session, race.id), rules)
     names = racer_names(session, {r.racer_id for r in results if r.racer_id is not None})
     return Leaderboard(
         race_id=race.id,
@@ -224,3 +213,9 @@ def leaderboard(session: Session, race_id: int) -> Leaderboard:
         updated_at=utc_now(),
         entries=build_entries(results, rules, names),
     )
+
+
+def leaderboard(session: Session, race_id: int) -> Leaderboard:
+    """The race's leaderboard, ranked now (NotFoundError for an unknown race) — the one used by API, web and
+    exports (the public JSON route serves it through league_server.leaderboard_cache)."""
+    return compute_leaderboard(session, get_race(session, race_id))

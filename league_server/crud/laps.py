@@ -19,6 +19,7 @@ from league_server.errors import NotFoundError, RuleError
 from league_server.models import Lap, utc_now
 
 MAX_INT32 = 2**31 - 1
+INSERT_CHUNK_ROWS = 1000
 
 LAP_FIELDS = (
     "race_id",
@@ -120,13 +121,17 @@ def insert_laps_idempotent(session: Session, rows: Sequence[dict[str, Any]]) -> 
     if not rows:
         return []
     prepared = [_row(dict(r)) for r in rows]
-    stmt = (
-        _insert(session)(Lap)
-        .values(prepared)
-        .on_conflict_do_nothing(index_elements=["car_id", "run_id", "seq"])
-        .returning(Lap.car_id, Lap.run_id, Lap.seq)
-    )
-    inserted = {tuple(r) for r in session.execute(stmt)}
+    insert = _insert(session)
+    inserted: set[tuple[Any, ...]] = set()
+    # PostgreSQL takes at most 65535 bind parameters per statement: 16 columns x 1000 rows stays below.
+    for start in range(0, len(prepared), INSERT_CHUNK_ROWS):
+        stmt = (
+            insert(Lap)
+            .values(prepared[start : start + INSERT_CHUNK_ROWS])
+            .on_conflict_do_nothing(index_elements=["car_id", "run_id", "seq"])
+            .returning(Lap.car_id, Lap.run_id, Lap.seq)
+        )
+        inserted.update(tuple(r) for r in session.execute(stmt))
     session.expire_all()
     flags = []
     for row in prepared:

@@ -153,3 +153,16 @@ def test_mqtt_hash_format() -> None:
     assert len(key_b64) == 88  # 64 bytes in base64
     assert verify_mqtt_password("pw", encoded) and not verify_mqtt_password("pW", encoded)
     assert not verify_mqtt_password("pw", "$6$abc$def") and not verify_mqtt_password("pw", "$7$x$y$z")
+
+
+def test_batch_insert_larger_than_one_statement(session) -> None:  # type: ignore[no-untyped-def]
+    _, race, _, _, _ = _race_with_car(session)
+    rows = [
+        {"race_id": race.id, "car_id": "car-1", "run_id": "big", "seq": i, "lap_number": i + 1,
+         "lap_time_ms": 9000 + i, "source": "sim"}
+        for i in range(2500)
+    ]  # fmt: skip
+    flags = laps.insert_laps_idempotent(session, [*rows, rows[1234]])
+    assert flags == [True] * 2500 + [False]
+    session.commit()
+    assert len(laps.list_laps(session, race.id)) == 2500
