@@ -70,12 +70,12 @@ def _is_loopback(url: str) -> bool:
 def public_url(request: Request, path: str) -> str:
     """The URL a phone in the audience should open for ``path``.
 
-    settings.public_base_url wins unless it is a loopback address while the big screen itself was reached
-    over the network: then the address the big screen used is the one the audience can reach too.
+    settings.public_base_url wins unless it is a loopback address (the default): then the address the big
+    screen itself used is the better guess (reached over the network, the audience can reach it too).
     """
     settings = getattr(request.app.state, "settings", None)
     base = getattr(settings, "public_base_url", None) or str(request.base_url)
-    if _is_loopback(base) and not _is_loopback(str(request.base_url)):
+    if _is_loopback(base):
         base = str(request.base_url)
     return base.rstrip("/") + path
 
@@ -113,7 +113,7 @@ def web_router() -> APIRouter:
     def bigscreen_page(request: Request, race_id: RaceId, session: SessionDep) -> HTMLResponse:
         context = _race_context(request, session, race_id)
         page_url = public_url(request, f"/races/{race_id}")
-        context.update(page_url=page_url, qr=qr_svg(page_url))
+        context.update(page_url=page_url, qr=qr_svg(page_url), qr_is_loopback=_is_loopback(page_url))
         return templates.TemplateResponse(request, "bigscreen.html", context)
 
     @router.get("/races/{race_id}/laps", response_class=HTMLResponse, name="web-laps")

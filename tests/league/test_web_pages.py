@@ -119,6 +119,18 @@ def test_static_files_are_served_locally_and_pages_reference_no_other_host(live_
     assert "https://" not in html
 
 
+def test_bigscreen_warns_only_when_its_qr_code_points_at_a_loopback_address(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    race = make_race(live_server, "QR race", [("qr-car", "Q", None)])
+    url = f"{live_server.url}/races/{race.race_id}/bigscreen"
+    assert "PITLANE_PUBLIC_BASE_URL" not in httpx.get(url, timeout=5).text
+    monkeypatch.setattr(live_server.app.state.settings, "public_base_url", "http://127.0.0.1:8000")
+    html = httpx.get(url, timeout=5).text
+    assert f"<title>{live_server.url}/races/{race.race_id}</title>" in html  # the address the screen used
+    assert "set PITLANE_PUBLIC_BASE_URL" in html
+
+
 def test_pages_are_not_in_the_openapi_schema(live_server: LiveServer) -> None:
     paths = httpx.get(f"{live_server.url}/openapi.json", timeout=5).json()["paths"]
     assert not [p for p in paths if not p.startswith("/api/")], "HTML pages and the SSE stream are not API"
@@ -175,6 +187,6 @@ def test_qr_url_prefers_the_configured_public_url_unless_it_is_loopback() -> Non
     assert public_url(_request("http://10.0.0.5:8000/", "http://127.0.0.1:8000"), "/races/3") == (
         "http://10.0.0.5:8000/races/3"
     )
-    assert public_url(_request("http://127.0.0.1:8000/", "http://127.0.0.1:8000"), "/races/3") == (
-        "http://127.0.0.1:8000/races/3"
+    assert public_url(_request("http://127.0.0.1:8765/", "http://127.0.0.1:8000"), "/races/3") == (
+        "http://127.0.0.1:8765/races/3"
     )
