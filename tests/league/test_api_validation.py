@@ -1,4 +1,8 @@
-"""Bad HTTP input gets a 4xx naming the field, never a 500; public routes are rate-limited."""
+"""Bad HTTP input gets a 4xx naming the field, never a 500; public routes are rate-limited.
+
+Validation happens before the database, so these run on SQLite only; the PostgreSQL-specific hazards (NUL in
+text, integers beyond 32 bits) have their own test on PostgreSQL below, and schemathesis covers both.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def db_url(sqlite_url: str) -> str:
+    return sqlite_url
 
 
 def _league(client: Any, headers: dict[str, str]) -> int:
@@ -158,3 +167,21 @@ def test_openapi_documents_responses_and_auth(client: Any) -> None:
     )
     entry = spec["components"]["schemas"]["LeaderboardEntry"]["properties"]
     assert {"position", "racer", "team", "gap_s", "best_lap_s", "last_lap_s", "ranking_value_s"} <= set(entry)
+
+
+def test_postgres_hazards_are_refused_before_the_database(postgres_url: str, settings: Any) -> None:
+    from league_server.main import create_app
+
+    headers = {"Authorization": "Bearer test-admin-token"}
+    with TestClient(create_app(settings.model_copy(update={"database_url": postgres_url}))) as client:
+        nul = client.post("/api/admin/leagues", json={"slug": "x", "name": "a\x00b"}, headers=headers)
+        assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "body.name"
+        big = client.get(f"/api/races/{2**40}")
+        assert big.status_code == 422 and big.json()["errors"][0]["field"] == "path.race_id"
+        league = client.post("/api/admin/leagues", json={"slug": "x", "name": "X"}, headers=headers).json()
+        far = client.post(
+            f"/api/admin/leagues/{league['id']}/events",
+            json={"name": "E", "starts_at": "9999-12-31T23:59:59-05:00"},
+            headers=headers,
+        )
+        assert far.status_code == 422 and far.json()["errors"][0]["field"] == "body.starts_at"
