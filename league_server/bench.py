@@ -9,7 +9,13 @@ Per database it measures:
 - lost: laps published and acknowledged by the broker but not in the database; duplicated: rows beyond one
   per (car_id, run_id, seq);
 - leaderboard_p50_ms / p99_ms: ``GET /api/races/{id}/leaderboard`` latency with `clients` concurrent HTTP
-  clients (httpx, closed loop: each sends its next request when the last one returned), after ingest.
+  clients (httpx, closed loop: each sends its next request as soon as the last one returned, the worst case),
+  after ingest; leaderboard_req_per_s is that loop's throughput;
+- leaderboard_poll_p50_ms / p99_ms: the same `clients` each polling once per `poll_interval_s` (what live
+  screens do), started at random offsets.
+
+The HTTP clients run in the benchmark process on the same 2 cores as the server, the broker and the cars:
+their own CPU time is part of the measured latency.
 
 Everything runs on 127.0.0.1 with free ports, bounded in count and time, and is stopped at the end.
 """
@@ -59,9 +65,13 @@ class IngestBenchResult:
     duplicated: int
     leaderboard_p50_ms: float
     leaderboard_p99_ms: float
+    leaderboard_req_per_s: float
+    leaderboard_poll_p50_ms: float
+    leaderboard_poll_p99_ms: float
     leaderboard_requests: int
     ingest_seconds: float
-    redelivered: int | None = None
+    ingest_duplicates: int | None = None
+    dead_letters: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -206,7 +216,9 @@ def _provision(db_url: str, n_cars: int) -> tuple[int, list[tuple[str, str, str,
         engine.dispose()
 
 
-def _start_server(db_url: str, broker_port: int, generated: Any, workdir: Path, stack: _Stack) -> str:
+def _start_server(
+    db_url: str, broker_port: int, generated: Any, workdir: Path, stack: _Stack, admin_token: str
+) -> str:
     from league_server.broker.embedded import free_port, wait_for_port
 
     port = free_port()
@@ -219,7 +231,7 @@ def _start_server(db_url: str, broker_port: int, generated: Any, workdir: Path, 
         PITLANE_LEAGUE=LEAGUE,
         PITLANE_INGEST_ENABLED="true",
         PITLANE_PUBLIC_RATE_LIMIT_PER_MINUTE="0",
-        PITLANE_ADMIN_TOKEN=secrets.token_urlsafe(16),
+        PITLANE_ADMIN_TOKEN=admin_token,
     )
     log_file = (workdir / "server.log").open("wb")
     cmd = [
@@ -254,7 +266,13 @@ def _start_server(db_url: str, broker_port: int, generated: Any, workdir: Path, 
     raise BenchError(f"ingest did not connect to the broker: {health}")
 
 
-async def _leaderboard_latencies(url: str, clients: int, requests_per_client: int) -> list[float]:
+async def _leaderboard_latencies(
+    url: str, clients: int, requests_per_client: int, interval_s: float = 0.0
+) -> tuple[list[float], float]:
+    """(latencies in ms, wall seconds): `clients` concurrent clients, each sending `requests_per_client`
+    GETs, back to back (interval_s 0) or one per `interval_s` from a random offset."""
+    import random
+
     import httpx
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -263,15 +281,30 @@ async def _leaderboard_latencies(url: str, clients: int, requests_per_client: in
         await client.get(url)  # warm-up (and the first ranking)
 
         async def one_client() -> None:
+            next_at = time.perf_counter() + random.uniform(0.0, interval_s)
             for _ in range(requests_per_client):
+                if interval_s > 0:
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                    next_at += interval_s
                 t0 = time.perf_counter()
                 response = await client.get(url)
                 latencies.append((time.perf_counter() - t0) * 1000.0)
                 if response.status_code != 200:
                     raise BenchError(f"GET {url}: HTTP {response.status_code}")
 
+        started = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(clients)))
-    return latencies
+        return latencies, time.perf_counter() - started
+
+
+def _ingest_stats(base: str, admin_token: str) -> dict[str, Any]:
+    """The server's ingest counters (GET /api/admin/ingest); {} if that route is unavailable."""
+    import httpx
+
+    response = httpx.get(
+        f"{base}/api/admin/ingest", headers={"Authorization": f"Bearer {admin_token}"}, timeout=5
+    )
+    return response.json() if response.status_code == 200 else {}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -289,6 +322,8 @@ def run_ingest_bench(
     seconds: float = 120.0,
     clients: int = 100,
     requests_per_client: int = 20,
+    poll_interval_s: float = 1.0,
+    poll_rounds: int = 5,
     postgres_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=test",
     on_progress: Callable[[str], None] | None = None,
 ) -> IngestBenchResult:
@@ -327,7 +362,8 @@ def run_ingest_bench(
             stack.broker = MosquittoProcess(generated.files.conf, "127.0.0.1", broker_port)
             stack.broker.start()
             say(f"{database}: starting the league server (uvicorn + ingest)")
-            base = _start_server(db_url, broker_port, generated, workdir, stack)
+            admin_token = secrets.token_urlsafe(16)
+            base = _start_server(db_url, broker_port, generated, workdir, stack, admin_token)
             expected = cars * laps_per_car
             say(f"{database}: {cars} cars publish {expected} signed laps")
             ctx = mp.get_context("spawn")
@@ -369,9 +405,11 @@ def run_ingest_bench(
                 engine.dispose()
             first = min(r[0] for r in reports)
             elapsed_s = max(1e-6, last_change - first)
+            stats = _ingest_stats(base, admin_token)
             say(f"{database}: leaderboard GET with {clients} concurrent clients")
             url = f"{base}/api/races/{race_id}/leaderboard"
-            latencies = asyncio.run(_leaderboard_latencies(url, clients, requests_per_client))
+            latencies, wall_s = asyncio.run(_leaderboard_latencies(url, clients, requests_per_client))
+            polled, _ = asyncio.run(_leaderboard_latencies(url, clients, poll_rounds, poll_interval_s))
             return IngestBenchResult(
                 database=database,
                 cars=cars,
@@ -382,8 +420,13 @@ def run_ingest_bench(
                 duplicated=int(rows - distinct),
                 leaderboard_p50_ms=round(percentile(latencies, 0.50), 2),
                 leaderboard_p99_ms=round(percentile(latencies, 0.99), 2),
-                leaderboard_requests=len(latencies),
+                leaderboard_req_per_s=round(len(latencies) / wall_s, 1),
+                leaderboard_poll_p50_ms=round(percentile(polled, 0.50), 2),
+                leaderboard_poll_p99_ms=round(percentile(polled, 0.99), 2),
+                leaderboard_requests=len(latencies) + len(polled),
                 ingest_seconds=round(elapsed_s, 3),
+                ingest_duplicates=stats.get("duplicates"),
+                dead_letters=stats.get("dead_letters_total"),
             )
         finally:
             stack.stop()

@@ -65,6 +65,9 @@ class LeaderboardCache:
         if _current(entry, version):
             self.hits += 1
             return entry.json  # type: ignore[union-attr]
+        # Give the connection back before queueing behind another request's re-ranking: waiting requests
+        # must not hold the pool's connections (that starved the pool under 100 concurrent clients).
+        session.rollback()
         with self._lock(race_id):
             entry = self._entries.get(race_id)
             if _current(entry, version):  # another request just computed it

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pitlane.commands.common import require
+from pitlane.commands.common import fail, require
 
 app = typer.Typer(
     help="Benchmarks: simulator steps per second (more arrive with later issues).", no_args_is_help=True
@@ -170,5 +170,82 @@ def inference_bench(
     for r in rows:
         table.add_row(
             r.network, r.precision, f"{r.p50_ms:.3f}", f"{r.p99_ms:.3f}", f"{r.model_bytes / 1e6:.2f}"
+        )
+    Console().print(table)
+
+
+@app.command("ingest")
+def ingest_bench(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout (progress goes to stderr).")
+    ] = False,
+    cars: Annotated[int, typer.Option("--cars", min=1, max=1000, help="Simulated cars.")] = 100,
+    laps_per_car: Annotated[
+        int, typer.Option("--laps-per-car", min=1, max=10_000, help="Laps each car sends.")
+    ] = 100,
+    seconds: Annotated[
+        float, typer.Option("--seconds", min=1.0, help="Longest wait for ingest per database, s.")
+    ] = 120.0,
+    clients: Annotated[
+        int, typer.Option("--clients", min=1, max=500, help="Concurrent leaderboard clients.")
+    ] = 100,
+    database: Annotated[
+        list[str] | None, typer.Option("--database", "-d", help="sqlite and/or postgresql (default: both).")
+    ] = None,
+    postgres_dsn: Annotated[
+        str,
+        typer.Option("--postgres", help="libpq DSN of a PostgreSQL server to create a scratch database on."),
+    ] = "host=127.0.0.1 port=5432 user=postgres dbname=test",
+) -> None:
+    """Ingest throughput: simulated cars publish signed QoS 1 laps through Mosquitto (generated per-car
+    logins and ACL) into the league server (uvicorn + ingest) on SQLite and PostgreSQL: laps/s, lost,
+    duplicated, and leaderboard GET latency under concurrent clients. Everything on 127.0.0.1, bounded."""
+    require("server", "fastapi", "sqlalchemy", "paho", "uvicorn", "httpx")
+    from league_server.bench import BenchError, run_ingest_bench
+
+    databases = database or ["sqlite", "postgresql"]
+    bad = sorted(set(databases) - {"sqlite", "postgresql"})
+    if bad:
+        raise typer.BadParameter(
+            f"unknown database(s) {bad}; expected sqlite, postgresql", param_hint="--database"
+        )
+    err = Console(stderr=True)
+    rows = []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as progress:
+        for db in databases:
+            task = progress.add_task(f"{db}: starting", total=None)
+            try:
+                rows.append(
+                    run_ingest_bench(
+                        db,
+                        cars=cars,
+                        laps_per_car=laps_per_car,
+                        seconds=seconds,
+                        clients=clients,
+                        postgres_dsn=postgres_dsn,
+                        on_progress=lambda msg, t=task: progress.update(t, description=msg),
+                    )
+                )
+            except BenchError as exc:
+                fail(exc)
+            progress.update(task, completed=1, total=1)
+    if as_json:
+        typer.echo(json.dumps({"results": [r.to_dict() for r in rows]}))
+        return
+    table = Table(title=f"pitlane bench ingest ({cars} cars x {laps_per_car} laps, {clients} HTTP clients)")
+    for col in ("database", "laps/s", "lost", "duplicated", "leaderboard p50", "p99", "polling p50", "p99 "):
+        table.add_column(col, justify="left" if col == "database" else "right")
+    for r in rows:
+        table.add_row(
+            r.database,
+            f"{r.laps_per_s:,.0f}",
+            str(r.lost),
+            str(r.duplicated),
+            f"{r.leaderboard_p50_ms:.1f} ms",
+            f"{r.leaderboard_p99_ms:.1f} ms",
+            f"{r.leaderboard_poll_p50_ms:.1f} ms",
+            f"{r.leaderboard_poll_p99_ms:.1f} ms",
         )
     Console().print(table)

@@ -12,6 +12,7 @@ import json
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -217,6 +218,71 @@ def migrate_command(db: DbOption = None) -> None:
     finally:
         engine.dispose()
     typer.echo(f"{_safe_url(settings.database_url)}: schema at revision {revision}")
+
+
+# ------------------------------------------------------------------------------------- broker-config
+
+
+@app.command("broker-config")
+def broker_config_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for mosquitto.conf, passwords and acl (created).")
+    ],
+    db: DbOption = None,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Mosquitto listener port.")] = 1883,
+    league: Annotated[
+        str | None, typer.Option("--league", help="League slug (default: $PITLANE_LEAGUE or 'default').")
+    ] = None,
+    bind: Annotated[
+        str | None,
+        typer.Option("--bind", help="Listener address (default: every interface, for cars on the LAN)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a Mosquitto config for an event from the car registry: per-car logins (the database's password
+    hashes), an ACL letting each car publish only under its own topics, persistence, no anonymous logins."""
+    settings = _settings(db, league=league)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from league_server.broker.mosquitto import DEFAULT_SERVER_USERNAME, generate_from_db
+    from league_server.errors import LeagueError
+
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    try:
+        generated = generate_from_db(
+            settings.database_url,
+            out,
+            league=settings.league,
+            port=port,
+            bind=bind,
+            server_username=settings.mqtt_username or DEFAULT_SERVER_USERNAME,
+            server_password=password,
+        )
+    except (LeagueError, SQLAlchemyError, OSError) as exc:
+        fail(f"broker-config: {exc}")
+    data = {
+        "league": settings.league,
+        "cars": generated.cars,
+        "conf": str(generated.files.conf),
+        "passwords": str(generated.files.passwords),
+        "acl": str(generated.files.acl),
+        "server_username": generated.server_username,
+        "server_env": None if generated.server_env is None else str(generated.server_env),
+    }
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    console = Console(soft_wrap=True)
+    console.print(f"{generated.cars} cars of league {escape(settings.league)!s}: wrote {escape(str(out))}/")
+    console.print(f"  run the broker:  mosquitto -c {escape(str(generated.files.conf))}")
+    if generated.server_env is not None:
+        console.print(
+            f"  server login (new password) in {escape(str(generated.server_env))}: "
+            f"set -a; . {escape(str(generated.server_env))}; set +a; pitlane league serve ..."
+        )
+    console.print(
+        "  after provisioning more cars: run broker-config again, then kill -HUP the mosquitto process"
+    )
 
 
 # ------------------------------------------------------------------------------------ provision-demo

@@ -128,3 +128,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from tests.league.web_live import serve
 
     yield from serve(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture
+def local_broker(tmp_path: Path) -> Iterator[Any]:
+    """(INGEST) A real Mosquitto on a free localhost port with the embedded broker's config (anonymous,
+    persistence in tmp_path), stopped after the test; skips locally / fails in CI without mosquitto."""
+    from league_server.broker.embedded import EmbeddedBroker, free_port, mosquitto_binary
+    from tests.conftest import skip_or_fail
+
+    if mosquitto_binary() is None:
+        skip_or_fail("mosquitto is not installed (apt-get install mosquitto)")
+    broker = EmbeddedBroker("127.0.0.1", free_port(), backend="mosquitto", data_dir=tmp_path / "broker")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

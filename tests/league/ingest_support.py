@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from device import protocol
-from tests.conftest import skip_or_fail
 
 LEAGUE = "testleague"
 
@@ -124,21 +122,6 @@ class Publisher:
         self.client.loop_stop()
         if sock is not None:
             sock.close()
-
-
-@pytest.fixture
-def local_broker(tmp_path: Path) -> Iterator[Any]:
-    """A real Mosquitto on a free localhost port (anonymous; the embedded broker's config), stopped after."""
-    from league_server.broker.embedded import EmbeddedBroker, free_port, mosquitto_binary
-
-    if mosquitto_binary() is None:
-        skip_or_fail("mosquitto is not installed (apt-get install mosquitto)")
-    broker = EmbeddedBroker("127.0.0.1", free_port(), backend="mosquitto", data_dir=tmp_path / "broker")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def ingest_settings(db_url: str, port: int, league: str = LEAGUE, **extra: Any) -> Any:

@@ -23,7 +23,6 @@ from tests.league.ingest_support import (
     LEAGUE,
     Publisher,
     lap_payload,
-    local_broker,  # noqa: F401 -- fixture
     provision,
     wait_until,
 )
@@ -86,7 +85,7 @@ def test_kill_9_during_ingest_loses_nothing(
     migrated_url: str,
     session_factory: Any,
     local_broker: Any,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     fleet = provision(session_factory, n_cars=2)
     secrets = {c: cred.hmac_secret for c, cred in fleet.cars.items()}

@@ -20,7 +20,6 @@ from tests.league.ingest_support import (
     Publisher,
     ingest_settings,
     lap_payload,
-    local_broker,  # noqa: F401 -- fixture
     provision,
     wait_until,
 )
@@ -50,7 +49,7 @@ def hub() -> RecordingHub:
 @pytest.fixture
 def ingest(
     migrated_url: str, session_factory: Any, local_broker: Any, fleet: Fleet, hub: RecordingHub
-) -> Iterator[IngestService]:  # noqa: F811
+) -> Iterator[IngestService]:
     service = IngestService(ingest_settings(migrated_url, local_broker.port), session_factory, hub)
     service.start()
     assert service.wait_connected(10), service.last_connect_error
@@ -61,7 +60,7 @@ def ingest(
 
 
 @pytest.fixture
-def car0(local_broker: Any) -> Iterator[Publisher]:  # noqa: F811
+def car0(local_broker: Any) -> Iterator[Publisher]:
     pub = Publisher(local_broker.port)
     try:
         yield pub
@@ -183,7 +182,7 @@ def test_unassigned_car_closed_race_and_window(
 def test_presence_from_retained_status_and_last_will(
     ingest: IngestService,
     local_broker: Any,
-    session_factory: Any,  # noqa: F811
+    session_factory: Any,
 ) -> None:
     status_topic = protocol.car_topic(LEAGUE, "car-1", "status")
     car = Publisher(
@@ -206,7 +205,7 @@ def test_retained_status_reaches_a_server_that_starts_later(
     migrated_url: str,
     session_factory: Any,
     local_broker: Any,
-    fleet: Fleet,  # noqa: F811
+    fleet: Fleet,
 ) -> None:
     status_topic = protocol.car_topic(LEAGUE, "car-0", "status")
     car = Publisher(local_broker.port)

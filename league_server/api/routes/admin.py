@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
+from pydantic import BaseModel, Field
 
 from device.protocol import car_topic
 from league_server.api.deps import MAX_ID, AdminDep, CarIdPath, LapId, LeagueId, RaceId, SessionDep, events_of
@@ -269,3 +270,29 @@ def dead_letters(
         )
         for d in dead_letters_crud.list_recent(session, limit)
     ]
+
+
+class IngestStatsOut(BaseModel):
+    """Counters of this process's MQTT ingest since it started (None fields: ingest not running here)."""
+
+    running: bool
+    connected: bool | None = None
+    received: int = 0
+    stored: int = 0
+    duplicates: int = Field(0, description="laps already stored (redelivered or replayed unchanged)")
+    presence: int = 0
+    acked: int = 0
+    db_errors: int = 0
+    batches: int = 0
+    dead_letters: dict[str, int] = Field(default_factory=dict, description="refusals per reason")
+    dead_letters_total: int = 0
+
+
+@router.get(
+    "/ingest", response_model=IngestStatsOut, summary="MQTT ingest counters (dead letters per reason)"
+)
+def ingest_stats(request: Request, _actor: AdminDep) -> IngestStatsOut:
+    ingest = getattr(request.app.state, "ingest", None)
+    if ingest is None:
+        return IngestStatsOut(running=False)
+    return IngestStatsOut(running=True, connected=ingest.connected.is_set(), **ingest.stats.snapshot())
