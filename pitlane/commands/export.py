@@ -36,7 +36,7 @@ def export_command(
     calibration_frames: Annotated[
         int,
         typer.Option("--calibration-frames", min=10, help="Frames of closed-loop driving to calibrate on."),
-    ] = 1_000,
+    ] = 2_000,
     agreement_frames: Annotated[
         int, typer.Option("--agreement-frames", min=10, help="Frames of closed-loop driving for parity.")
     ] = 5_000,

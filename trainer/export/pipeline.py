@@ -28,7 +28,7 @@ from trainer.export import graph as graph_mod
 from trainer.export import parity
 from trainer.export.card import build_card, model_file
 from trainer.export.errors import ExportError
-from trainer.export.frames import drive, record_frames
+from trainer.export.frames import drive, each_car, fleet_frames
 from trainer.export.observation import observation_card, single_kind
 from trainer.export.quantize import FrameReader, quantize_int8
 
@@ -44,7 +44,7 @@ class ExportSettings:
     """How much driving the export does. Frames are control steps (15 Hz); laps are evaluation laps."""
 
     int8: bool = False
-    calibration_frames: int = 1_000
+    calibration_frames: int = 2_000
     agreement_frames: int = 5_000
     eval_laps: int = 3
     eval_max_time_s: float | None = None  # per evaluation, simulated s (None: sim.evaluation's default)
@@ -116,8 +116,8 @@ def export_run(
 
     if settings.int8:
         stage(f"recording {settings.calibration_frames:,} calibration frames (checkpoint driving)")
-        calib = record_frames(
-            predict_fn(model), config, n_frames=settings.calibration_frames, seed=config.seed + 1
+        calib = fleet_frames(
+            sb3_batch_driver(model), config, n_frames=settings.calibration_frames, seed=config.seed + 1
         )
         stage(f"quantising to int8 on {len(calib):,} frames")
         int8_path = out / INT8_FILE
@@ -136,6 +136,11 @@ def export_run(
     card.write(out / CARD_FILE)
     (out / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return ExportResult(out_dir=out, files=paths, card=card, parity=report)
+
+
+def sb3_batch_driver(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """Actions (n, ...) of SB3's deterministic predict for a batch of observations."""
+    return lambda obs: model.predict(obs, deterministic=True)[0]
 
 
 def _restamp(path: Path, metadata: dict[str, str], doc: str) -> None:
@@ -165,11 +170,15 @@ def parity_report(
     policies = {precision: OnnxPolicy(path) for precision, path in paths.items()}
     fp32 = policies["fp32"]
     stage(f"driving {settings.agreement_frames:,} frames with the fp32 model")
-    frames = record_frames(
-        onnx_driver(fp32, space), config, n_frames=settings.agreement_frames, seed=config.seed + 2
+    frames = fleet_frames(
+        each_car(onnx_driver(fp32, space)), config, n_frames=settings.agreement_frames, seed=config.seed + 2
     )
     fp32_cmd = parity.commands(fp32.act, frames)
-    report: dict[str, Any] = {"frames_source": "closed-loop driving of the fp32 model", "track": config.track}
+    report: dict[str, Any] = {
+        "frames_source": "closed-loop driving of the fp32 model: 8 cars of the training environment from "
+        "seeded round-robin starts (calibration: the checkpoint driving, other starts)",
+        "track": config.track,
+    }
 
     # torch vs ONNX fp32: the shipped outputs, and the head's output through a twin export that also gives it
     inputs = np.stack([fp32.prepare(f)[0] for f in frames])

@@ -30,6 +30,7 @@ from trainer.export.errors import ExportError
 log = logging.getLogger(__name__)
 
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
+PIXEL_SCALE = float(np.float32(1.0 / 255.0))
 
 
 def _reader_base() -> type:
@@ -91,6 +92,9 @@ def quantize_int8(
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         exclude = float_layers(pre, first=float_first_layer)
+        pixels = pixel_tensor(pre, reader.input_name) if reader.dtype == np.uint8 else None
+        pixel_q = {"scale": np.array(PIXEL_SCALE, np.float32), "zero_point": np.array(0, np.uint8)}
+        overrides = {pixels: [pixel_q]} if pixels else {}
         quantize_static(
             str(pre),
             str(out_path),
@@ -102,8 +106,10 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=exclude,
-            extra_options={"CalibTensorRangeSymmetric": False},
+            extra_options={"CalibTensorRangeSymmetric": False, "TensorQuantOverrides": overrides},
         )
+        if pixels is not None:
+            feed_pixels(out_path, reader, pixels)
     log.info("int8 model %s calibrated on %d frames; kept in float: %s", out_path, len(reader), exclude)
     return out_path
 
@@ -118,3 +124,86 @@ def float_layers(model_path: Path, *, first: bool) -> list[str]:
     if first and len(nodes) > 1:
         keep = [nodes[0], *keep]
     return keep
+
+
+def pixel_tensor(model_path: Path, input_name: str) -> str | None:
+    """The first Conv's input when it is `Div(f(uint8 input), 255)` (the camera's pixels / 255), else None."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(model_path)).graph
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    producers = {o: n for n in graph.node for o in n.output}
+    conv = next((n for n in graph.node if n.op_type == "Conv"), None)
+    div = producers.get(conv.input[0]) if conv is not None else None
+    if div is None or div.op_type != "Div" or div.input[1] not in consts:
+        return None
+    if not np.allclose(consts[div.input[1]], 255.0):
+        return None
+    tensor = div.input[0]  # walk back to the input through shape-only ops and the cast
+    while tensor != input_name:
+        node = producers.get(tensor)
+        if node is None or node.op_type not in ("Cast", "Gather", "Unsqueeze", "Squeeze", "Reshape"):
+            return None
+        tensor = node.input[0]
+    return conv.input[0]
+
+
+def feed_pixels(path: Path, reader: FrameReader, pixels: str) -> bool:
+    """Rewire the int8 model at `path` so its first conv reads the uint8 input (see the module docstring);
+    keeps the rewired model only if it gives identical outputs on `reader`'s frames. True when rewired."""
+    import onnx
+    from onnx import numpy_helper
+
+    from device.policy import load_session
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    quant = next((n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == pixels), None)
+    if quant is None or float(inits[quant.input[1]]) != PIXEL_SCALE or int(inits[quant.input[2]]) != 0:
+        log.info("%s: pixel input not rewired (no QuantizeLinear with scale 1/255, zero point 0)", path)
+        return False
+    if inits[quant.input[2]].dtype != np.uint8:
+        return False
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == quant.output[0]:
+                node.input[i] = reader.input_name
+    _prune(graph)
+    rewired = path.with_suffix(".pixels.onnx")
+    onnx.save_model(model, str(rewired))
+    plain, direct = load_session(path), load_session(rewired)
+    names = [o.name for o in plain.get_outputs()]
+    reader.rewind()
+    same = True
+    while (feed := reader.get_next()) is not None:
+        a, b = plain.run(names, feed), direct.run(names, feed)
+        if not all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)):
+            same = False
+            break
+    reader.rewind()
+    if same:
+        rewired.replace(path)
+    else:
+        rewired.unlink()
+        log.warning("%s: feeding pixels directly changed an output; kept the plain int8 graph", path)
+    return same
+
+
+def _prune(graph: Any) -> None:
+    """Remove nodes whose outputs nothing reads, then unread initializers (the float pixel path after
+    `feed_pixels`)."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {name for node in graph.node for name in node.input} | outputs
+        dead = [n for n in graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
