@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -37,12 +38,21 @@ def record(
 
 
 def list_entries(
-    session: Session, *, entity: str | None = None, entity_id: object | None = None, limit: int = 100
+    session: Session,
+    *,
+    entity: str | None = None,
+    entity_id: object | None = None,
+    entity_ids: Collection[object] | None = None,
+    limit: int | None = 100,
 ) -> list[AuditLog]:
-    """Newest first, optionally for one entity (e.g. entity="lap", entity_id=12)."""
-    query = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+    """Newest first, optionally for one entity (e.g. entity="lap", entity_id=12) or several (entity_ids)."""
+    query = select(AuditLog).order_by(AuditLog.id.desc())
     if entity is not None:
         query = query.where(AuditLog.entity == entity)
     if entity_id is not None:
         query = query.where(AuditLog.entity_id == str(entity_id))
+    if entity_ids is not None:
+        query = query.where(AuditLog.entity_id.in_([str(i) for i in entity_ids]))
+    if limit is not None:
+        query = query.limit(limit)
     return list(session.scalars(query))

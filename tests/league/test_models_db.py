@@ -166,3 +166,35 @@ def test_batch_insert_larger_than_one_statement(session) -> None:  # type: ignor
     assert flags == [True] * 2500 + [False]
     session.commit()
     assert len(laps.list_laps(session, race.id)) == 2500
+
+
+def test_settings_read_the_pitlane_environment_and_dotenv(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from league_server.core.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "PITLANE_LEAGUE=from-dotenv\nPITLANE_ADMIN_TOKEN=s3cret\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("PITLANE_DATABASE_URL", "postgresql://u@h/db")
+    settings = Settings()
+    assert settings.database_url == "postgresql://u@h/db" and settings.league == "from-dotenv"
+    assert settings.admin_token is not None and settings.admin_token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+    monkeypatch.setenv("PITLANE_LEAGUE", "bad league!")
+    with pytest.raises(ValueError, match="league"):
+        Settings()
+
+
+def test_nothing_is_built_at_import_time(repo_root) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    code = (
+        "import league_server.main, league_server.core.db, league_server.ranking, sys;"
+        "assert 'psycopg' not in sys.modules, 'an engine was built at import'"
+    )
+    env = {"PITLANE_DATABASE_URL": "not a url", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -116,12 +116,9 @@ def standings_csv(race_id: RaceId, session: SessionDep) -> Response:
 def full_json(race_id: RaceId, session: SessionDep) -> FullExport:
     race = races_crud.get_race(session, race_id)
     laps = laps_crud.list_laps(session, race_id, include_deleted=True)
-    lap_ids = {str(lap.id) for lap in laps}
     car_ids = {lap.car_id for lap in laps}
     cars = [c for c in cars_crud.list_cars(session) if c.race_id == race_id or c.car_id in car_ids]
-    audit = [
-        e for e in audit_crud.list_entries(session, entity="lap", limit=100_000) if e.entity_id in lap_ids
-    ]
+    audit = audit_crud.list_entries(session, entity="lap", entity_ids=[lap.id for lap in laps], limit=None)
     return FullExport(
         race=RaceOut.model_validate(race),
         leaderboard=ranking.leaderboard(session, race_id),
