@@ -68,6 +68,7 @@ def make_exported_model(
         agreement_frames=agreement_frames,
         eval_laps=1,
         eval_max_time_s=30.0,
+        latency_seconds=0.05,
     )
     export_run(run, out_dir, settings)
     return out_dir

@@ -4,7 +4,7 @@ Steps: load the run's model (best.zip, else final.zip) and config; build the pla
 (`graph.py`) and export it (opset 17, `onnx.checker` full check, the card's essentials as metadata_props);
 with int8, drive the checkpoint on the training track to record calibration frames and quantise
 (`quantize.py`); write the card; drive the fp32 model for the agreement frames and evaluate the checkpoint,
-fp32 and int8 closed-loop (`parity.py`); put the fp32 evaluation in the card.
+fp32 and int8 closed-loop (`parity.py`) and time each file (one thread); put the fp32 evaluation in the card.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class ExportSettings:
     agreement_frames: int = 5_000
     eval_laps: int = 3
     eval_max_time_s: float | None = None  # per evaluation, simulated s (None: sim.evaluation's default)
+    latency_seconds: float = 1.0  # timing of each exported file for the report's latency section
 
 
 @dataclass
@@ -218,7 +219,20 @@ def parity_report(
     if "int8" in closed:
         closed["int8_vs_fp32"] = parity.lap_ratio(closed["int8"], closed["fp32"])
     report["closed_loop"] = closed
+    report["latency"] = latency(paths, inputs[:500], settings.latency_seconds)
     return report
+
+
+def latency(paths: dict[str, Path], inputs: np.ndarray, seconds: float = 1.0) -> dict[str, Any]:
+    """Single-frame latency (ms, the car's one-thread session) of each exported file on recorded frames;
+    measured on this machine, for orientation (`pitlane bench inference` is the benchmark)."""
+    from trainer.export.bench import time_model
+
+    out: dict[str, Any] = {}
+    for precision, path in paths.items():
+        row = time_model(path, inputs, seconds=seconds)
+        out[precision] = {"p50_ms": row.p50_ms, "p99_ms": row.p99_ms, "runs": row.runs}
+    return out
 
 
 def _session_from_bytes(data: bytes, load_session: Callable[[Path], Any], folder: Path) -> Any:
