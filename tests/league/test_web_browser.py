@@ -119,6 +119,11 @@ def test_bigscreen_shows_a_qr_code_of_the_page_and_scrolls_a_long_board(
     scroll = page.locator("[data-scroll]")
     assert scroll.evaluate("el => el.scrollHeight > el.clientHeight"), "30 rows should overflow 1080 px"
     page.wait_for_function("document.querySelector('[data-scroll]').scrollTop > 20", timeout=8000)
+    header = page.locator("[data-board-table] thead th.racer").bounding_box()
+    top = scroll.bounding_box()
+    assert header is not None and top is not None
+    assert abs(header["y"] - top["y"]) < 2, "the column headers stick to the top while the board scrolls"
+    page.screenshot(path="/tmp/pitlane-web-bigscreen-scrolled.png")
 
     add_lap(live_server, race, "car-29", lap_time_ms=8_000)  # the last racer takes the lead, live
     expect(_row(page, "car-29").locator("td.pos")).to_have_text("1", timeout=SEEN_WITHIN_MS)
@@ -176,3 +181,22 @@ def test_races_page_links_every_view(live_server: LiveServer, page) -> None:
     page.screenshot(path="/tmp/pitlane-web-races.png", full_page=True)
     row.get_by_role("link", name="big screen").click()
     expect(page).to_have_url(f"{live_server.url}/races/{race.race_id}/bigscreen")
+
+
+def test_the_leaderboard_fits_a_phone_screen(live_server: LiveServer, page) -> None:
+    from playwright.sync_api import expect
+
+    cars = [(f"ph-{i}", f"Racer with a rather long name {i}", "Team Rocket") for i in range(4)]
+    race = make_race(live_server, "Phone race", cars)
+    for i, (car_id, _, _) in enumerate(cars):
+        add_lap(live_server, race, car_id, lap_time_ms=10_000 + 321 * i)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/races/{race.race_id}")
+    expect(page.locator("[data-board-rows] tr")).to_have_count(4)
+    expect(page.locator("[data-live-status]")).to_have_text("live", timeout=5000)
+    overflow_px = page.evaluate(
+        "document.querySelector('[data-board-table]').scrollWidth - window.innerWidth"
+    )
+    assert overflow_px <= 0, f"the leaderboard is {overflow_px} px wider than a 390 px phone"
+    expect(page.locator("td.team").first).to_be_hidden()
+    page.screenshot(path="/tmp/pitlane-web-phone.png")
