@@ -47,6 +47,21 @@ class RankedLap:
     resets: int = 0
     valid: bool = True
 
+    @classmethod
+    def from_lap(cls, lap: Lap) -> RankedLap:
+        """The ranking's view of a stored lap (finish time: sent_at, else received_at)."""
+        return cls(
+            lap_id=lap.id,
+            car_id=lap.car_id,
+            racer_id=lap.racer_id,
+            lap_time_ms=lap.lap_time_ms,
+            at=lap.sent_at or lap.received_at,
+            penalty_ms=lap.penalty_ms,
+            offtrack=lap.offtrack_count,
+            resets=lap.reset_count,
+            valid=lap.valid,
+        )
+
 
 @dataclass(frozen=True)
 class EntryResult:

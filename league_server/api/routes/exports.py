@@ -62,20 +62,7 @@ def _csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], filename: str) -
 
 
 def _lap_row(lap: Lap, rules: Any, racer_names: dict[int, str]) -> list[Any]:
-    ranked = ranking.lap_record(
-        ranking.RankedLap(
-            lap_id=lap.id,
-            car_id=lap.car_id,
-            racer_id=lap.racer_id,
-            lap_time_ms=lap.lap_time_ms,
-            at=lap.sent_at or lap.received_at,
-            penalty_ms=lap.penalty_ms,
-            offtrack=lap.offtrack_count,
-            resets=lap.reset_count,
-            valid=lap.valid,
-        ),
-        rules,
-    )
+    ranked = ranking.lap_record(ranking.RankedLap.from_lap(lap), rules)
     counts = ranked.valid and lap.deleted_at is None
     return [
         lap.id, lap.race_id, lap.car_id, lap.racer_id, racer_names.get(lap.racer_id) if lap.racer_id else None,
