@@ -72,6 +72,8 @@ class IngestBenchResult:
     ingest_seconds: float
     ingest_duplicates: int | None = None
     dead_letters: int | None = None
+    ingest_batches: int | None = None
+    publish_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -427,6 +429,8 @@ def run_ingest_bench(
                 ingest_seconds=round(elapsed_s, 3),
                 ingest_duplicates=stats.get("duplicates"),
                 dead_letters=stats.get("dead_letters_total"),
+                ingest_batches=stats.get("batches"),
+                publish_seconds=round(max(r[1] for r in reports) - first, 3),
             )
         finally:
             stack.stop()

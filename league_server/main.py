@@ -76,7 +76,12 @@ def _start(app: FastAPI, settings: Settings) -> None:
     if service_class is None:
         log.warning("league_server.ingest is not installed: no MQTT ingest")
         return
-    app.state.ingest = service_class(settings, app.state.sessionmaker, app.state.events).start()
+    # The amqtt fallback broker speaks MQTT 3.1.1 only (league_server/broker/embedded.py).
+    protocols = getattr(app.state.broker, "mqtt_protocols", ("5",))
+    version = "5" if "5" in protocols else "3.1.1"
+    app.state.ingest = service_class(
+        settings, app.state.sessionmaker, app.state.events, protocol_version=version
+    ).start()
 
 
 def _stop(app: FastAPI) -> None:
