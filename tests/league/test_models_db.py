@@ -198,3 +198,39 @@ def test_nothing_is_built_at_import_time(repo_root) -> None:  # type: ignore[no-
         [sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_concurrent_writers_never_duplicate_a_lap(session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Four writers store the same 200 reports at once (a redelivery storm): one row each, no error."""
+    import threading
+
+    with session_factory() as session:
+        _, race, _, _, _ = _race_with_car(session)
+        race_id = race.id
+    rows = [
+        {"race_id": race_id, "car_id": "car-1", "run_id": "storm", "seq": i, "lap_number": i + 1,
+         "lap_time_ms": 9000 + i, "source": "car"}
+        for i in range(200)
+    ]  # fmt: skip
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def writer() -> None:
+        try:
+            start.wait()
+            for chunk in range(0, 200, 50):
+                with session_factory() as session:
+                    laps.insert_laps_idempotent(session, rows[chunk : chunk + 50])
+                    session.commit()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below (a thread must not swallow it)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with session_factory() as session:
+        stored = laps.list_laps(session, race_id)
+    assert sorted(lap.seq for lap in stored) == list(range(200))
