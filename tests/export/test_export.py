@@ -96,6 +96,7 @@ def test_agreement_criteria() -> None:
     other[0] = [-15.0, 2.0]
     discrete = agreement(ref, other, discrete=True)
     assert discrete["agreement"] == 0.999 and discrete["meets_target"] and discrete["disagreeing_frames"] == 1
+    assert discrete["distinct_reference_actions"] == 1 and "says little" in discrete["note"]
     other[1] = [15.0, 1.0]
     assert not agreement(ref, other, discrete=True)["meets_target"]
     close = ref + np.array([0.9, 0.04])

@@ -39,7 +39,15 @@ def agreement(reference: np.ndarray, other: np.ndarray, *, discrete: bool) -> di
     else:
         same = (d[:, 0] <= STEER_TOL_DEG) & (d[:, 1] <= SPEED_TOL_MPS)
     rate = float(same.mean()) if len(same) else float("nan")
+    distinct = len({tuple(row) for row in np.round(reference, 6).tolist()})
+    note = (
+        {"note": "the reference took one action on every frame: agreement says little"}
+        if distinct < 2
+        else {}
+    )
     return {
+        "distinct_reference_actions": distinct,
+        **note,
         "frames": len(same),
         "criterion": "same action"
         if discrete
