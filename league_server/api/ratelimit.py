@@ -33,8 +33,9 @@ class PublicRateLimit:
         return max(0.0, reset_at - time.time())
 
 
-def rate_limited(request: Request) -> None:
-    """Dependency: 429 with Retry-After when the client went over the public rate limit."""
+async def rate_limited(request: Request) -> None:
+    """Dependency: 429 with Retry-After when the client went over the public rate limit. async: it only
+    touches memory, and a sync dependency would cost every public request a worker-thread round trip."""
     limit: PublicRateLimit | None = getattr(request.app.state, "rate_limit", None)
     if limit is None:
         return

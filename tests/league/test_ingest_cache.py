@@ -49,3 +49,21 @@ def test_cache_follows_laps_and_edits(session_factory: Any) -> None:
         after = json.loads(cache.json(s, fleet.race_id))
         assert after["entries"][0]["car_id"] == "car-0"
         assert cache.misses == 3
+
+
+def test_fresh_copies_end_with_a_commit_in_this_process_or_after_the_recheck_window(
+    session_factory: Any,
+) -> None:
+    fleet = provision(session_factory, n_cars=1)
+    cache = LeaderboardCache(session_factory, recheck_s=60.0)
+    with session_factory() as s:
+        add_lap(s, fleet.race_id, "car-0", 0, 10_000)
+    assert cache.fresh(fleet.race_id) is None  # nothing cached yet
+    body = cache.json_in_new_session(fleet.race_id)
+    assert cache.fresh(fleet.race_id) is body  # served without the database
+    with session_factory() as s:
+        add_lap(s, fleet.race_id, "car-0", 1, 9_000)  # a commit through this sessionmaker
+    assert cache.fresh(fleet.race_id) is None
+    assert best(cache.json_in_new_session(fleet.race_id)) == {"car-0": 9.0}
+    cache.recheck_s = 0.0
+    assert cache.fresh(fleet.race_id) is None  # past the window: validate against the database again

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from league_server import ranking
 from league_server.api.deps import MAX_ID, RaceId, SessionDep
@@ -13,7 +14,7 @@ from league_server.api.ratelimit import rate_limited
 from league_server.crud import laps as laps_crud
 from league_server.crud import leagues as leagues_crud
 from league_server.crud import races as races_crud
-from league_server.leaderboard_cache import LeaderboardCache
+from league_server.leaderboard_cache import cache_of
 from league_server.schemas import EventOut, HealthOut, LapOut, Leaderboard, LeagueOut, RaceOut, RaceResults
 
 router = APIRouter(
@@ -68,13 +69,15 @@ def get_race(race_id: RaceId, session: SessionDep) -> RaceOut:
     response_model=Leaderboard,
     summary="The race's live leaderboard (times in seconds)",
 )
-def get_leaderboard(race_id: RaceId, session: SessionDep, request: Request) -> Response:
+async def get_leaderboard(race_id: RaceId, request: Request) -> Response:
     # Served from the per-process cache (league_server/leaderboard_cache.py): re-ranking per request is too
-    # slow for 100 polling screens; the cache is invalidated by the database's data version.
-    cache = getattr(request.app.state, "leaderboard_cache", None)
-    if cache is None:
-        cache = request.app.state.leaderboard_cache = LeaderboardCache()
-    return Response(cache.json(session, race_id), media_type="application/json")
+    # slow for 100 polling screens. A fresh copy is returned right here on the event loop (no thread, no
+    # database); otherwise it is validated (and if need be re-ranked) in a worker thread.
+    cache = cache_of(request.app.state)
+    body = cache.fresh(race_id)
+    if body is None:
+        body = await run_in_threadpool(cache.json_in_new_session, race_id)
+    return Response(body, media_type="application/json")
 
 
 @router.get(
