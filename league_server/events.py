@@ -91,6 +91,14 @@ class Subscription(AsyncIterator[dict[str, Any]]):
             self._wakeup.clear()
             await self._wakeup.wait()
 
+    def drain(self) -> int:
+        """Drop every queued event (and a pending resync): for consumers that only need to know *that*
+        something changed. Returns how many were dropped."""
+        dropped = len(self._queue) + self._dropped_since_resync
+        self._queue.clear()
+        self._dropped_since_resync = 0
+        return dropped
+
     @property
     def pending(self) -> int:
         """Events waiting to be read (at most ``queue_size``)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
@@ -20,6 +20,7 @@ from league_server.api.deps import RaceId, SessionDep
 from league_server.crud import races as races_crud
 from league_server.events import EventHub, SubscriberLimitError
 from league_server.web import formatting, queries
+from league_server.web.feed import LeaderboardFeeds
 from league_server.web.qr import qr_svg
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -53,7 +54,9 @@ def existing_race_id(request: Request, race_id: RaceId) -> int:
     with request.app.state.sessionmaker() as session:
         races_crud.get_race(session, race_id)
     hub: EventHub = request.app.state.events
-    if not hub.has_room():
+    feeds = getattr(request.app.state, "web_feeds", None)
+    open_streams = hub.subscriber_count() + (feeds.listeners() if feeds is not None else 0)
+    if open_streams >= hub.max_subscribers:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail=f"too many open event streams (limit {hub.max_subscribers}); retry later",
@@ -128,28 +131,74 @@ def web_router() -> APIRouter:
 
     @router.get("/races/{race_id}/events", response_class=EventSourceResponse, name="web-events")
     async def race_events(
-        request: Request, race_id: Annotated[int, Depends(existing_race_id)]
+        request: Request,
+        race_id: Annotated[int, Depends(existing_race_id)],
+        leaderboard: Annotated[
+            bool, Query(description="send the new leaderboard instead of raw events")
+        ] = False,
     ) -> AsyncIterator[ServerSentEvent]:
-        """text/event-stream: one `data:` JSON event per committed lap or lap edit of the race.
+        """text/event-stream of the race.
 
-        FastAPI adds a keep-alive comment every 15 s of silence. ``{"type": "resync"}`` means events were
-        dropped for this (slow) client: refetch. The stream ends when the hub closes or after SSE_STREAM_MAX_S
-        (the browser's EventSource reconnects by itself).
+        Default: one `data:` JSON event per committed lap or lap edit (``{"type": "lap", ...}``);
+        ``{"type": "resync"}`` means events were dropped for this (slow) client: refetch.
+        ``?leaderboard=1``: ``event: leaderboard`` messages whose data is the race's new leaderboard (the JSON
+        of ``GET /api/races/{race_id}/leaderboard``), computed once per burst of laps for all watchers (feed.py).
+        FastAPI adds a keep-alive comment every 15 s of silence. The stream ends when the hub closes or after
+        SSE_STREAM_MAX_S (the browser's EventSource reconnects by itself).
         """
         hub: EventHub = request.app.state.events
-        loop = asyncio.get_running_loop()
-        ends_at = loop.time() + SSE_STREAM_MAX_S
-        try:
-            subscription = hub.subscribe(race_id)
-        except SubscriberLimitError:
-            return  # filled up since the check above: end the stream; the browser retries later
-        async with subscription:
-            yield ServerSentEvent(comment="subscribed", retry=SSE_RETRY_MS)
-            while (remaining_s := ends_at - loop.time()) > 0:
-                try:
-                    event = await asyncio.wait_for(subscription.__anext__(), remaining_s)
-                except (StopAsyncIteration, asyncio.TimeoutError):
-                    break  # hub closed, or time to let the browser reconnect
-                yield ServerSentEvent(data=event)
+        stream = _leaderboard_stream(request, hub, race_id) if leaderboard else _event_stream(hub, race_id)
+        async for message in stream:
+            yield message
 
     return router
+
+
+async def _event_stream(hub: EventHub, race_id: int) -> AsyncIterator[ServerSentEvent]:
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + SSE_STREAM_MAX_S
+    try:
+        subscription = hub.subscribe(race_id)
+    except SubscriberLimitError:
+        return  # filled up since existing_race_id checked: end the stream; the browser retries later
+    async with subscription:
+        yield ServerSentEvent(comment="subscribed", retry=SSE_RETRY_MS)
+        while (remaining_s := ends_at - loop.time()) > 0:
+            try:
+                event = await asyncio.wait_for(subscription.__anext__(), remaining_s)
+            except (StopAsyncIteration, asyncio.TimeoutError):
+                break  # hub closed, or time to let the browser reconnect
+            yield ServerSentEvent(data=event)
+
+
+def _feeds(request: Request, hub: EventHub) -> LeaderboardFeeds:
+    feeds = getattr(request.app.state, "web_feeds", None)
+    if feeds is None:
+        feeds = request.app.state.web_feeds = LeaderboardFeeds(hub, request.app.state.sessionmaker)
+    return feeds
+
+
+async def _leaderboard_stream(
+    request: Request, hub: EventHub, race_id: int
+) -> AsyncIterator[ServerSentEvent]:
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + SSE_STREAM_MAX_S
+    feeds = _feeds(request, hub)
+    try:
+        feed = feeds.attach(race_id)
+    except SubscriberLimitError:
+        return
+    try:
+        seen = feed.version  # the page fetched the current leaderboard itself when the stream opened
+        yield ServerSentEvent(comment="subscribed", retry=SSE_RETRY_MS)
+        while (remaining_s := ends_at - loop.time()) > 0:
+            try:
+                newer = await asyncio.wait_for(feed.wait_newer(seen), remaining_s)
+            except asyncio.TimeoutError:
+                break
+            if newer is None:
+                break  # hub closed
+            seen, text = newer
+            yield ServerSentEvent(raw_data=text, event="leaderboard")
+    finally:
+        feeds.detach(feed)

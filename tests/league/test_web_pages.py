@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from types import SimpleNamespace
 
 import httpx
@@ -54,6 +55,36 @@ def test_event_stream_sends_retry_keepalives_and_one_event_per_lap(
     assert _wait_for(lambda: live_server.events.subscriber_count(race.race_id) == 0), (
         "closing the stream must unsubscribe it from the EventHub"
     )
+
+
+def test_leaderboard_streams_share_one_computation_per_burst_of_laps(live_server: LiveServer) -> None:
+    race = make_race(live_server, "Feed race", [(f"feed-{i}", f"F{i}", None) for i in range(5)])
+    url = f"{live_server.url}/races/{race.race_id}/events?leaderboard=1"
+    with ExitStack() as stack:
+        streams = [stack.enter_context(httpx.stream("GET", url, timeout=10)) for _ in range(3)]
+        lines = [s.iter_lines() for s in streams]  # keep the iterators (see the 503 test)
+        for it in lines:
+            assert next(it) == ": subscribed"
+        feed = live_server.app.state.web_feeds.get(race.race_id)
+        assert feed is not None and feed.listeners == 3
+        for i in range(5):  # one burst: well inside the feed's coalescing window
+            add_lap(live_server, race, f"feed-{i}", lap_time_ms=10_000 + i)
+        for it in lines:
+            board = None
+            for line in it:
+                if line.startswith("data: "):
+                    board = json.loads(line.removeprefix("data: "))
+                    if len(board["entries"]) == 5:
+                        break
+            assert board is not None and [e["car_id"] for e in board["entries"]] == [
+                f"feed-{i}" for i in range(5)
+            ]
+            assert board["entries"][4]["gap_s"] == pytest.approx(0.004)
+        assert feed.computations <= 2, (
+            f"{feed.computations} leaderboard computations for 5 laps and 3 streams"
+        )
+    assert _wait_for(lambda: live_server.app.state.web_feeds.get(race.race_id) is None), "idle feeds stop"
+    assert _wait_for(lambda: live_server.events.subscriber_count(race.race_id) == 0)
 
 
 def test_event_stream_ends_after_its_lifetime_so_the_server_can_shut_down(

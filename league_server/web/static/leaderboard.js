@@ -1,5 +1,6 @@
-// Live leaderboard: listens to the race's server-sent events and refetches the JSON leaderboard
-// (league_server.ranking, via GET /api/races/{id}/leaderboard) after each one. No ranking happens here:
+// Live leaderboard: fetches the JSON leaderboard (league_server.ranking, via GET /api/races/{id}/leaderboard)
+// when its event stream opens, then takes the new leaderboards the server pushes on that stream
+// (/races/{id}/events?leaderboard=1, computed once per burst of laps for all watchers). No ranking happens here:
 // the rows are drawn in the order and with the values the server sends. Text goes in with textContent only
 // (racer and team names are user input). Highlights: an entry whose best lap improved is marked "pb"
 // (green); the one holding a new overall best lap is marked "ob" (purple), for data-highlight-ms.
@@ -136,10 +137,7 @@
         lastFetchAt = Date.now();
         const response = await fetch(apiUrl, { cache: "no-store", headers: { Accept: "application/json" } });
         if (!response.ok) throw new Error("leaderboard request failed: HTTP " + response.status);
-        const board = await response.json();
-        detectBests(previous, board);
-        previous = board;
-        render(board);
+        apply(await response.json());
       } while (pending);
     } catch (err) {
       setStatus("update failed — retrying", "error");
@@ -149,14 +147,23 @@
     }
   }
 
+  // A leaderboard pushed by the server (the same JSON as the API, computed once for every watcher).
+  function apply(board) {
+    if (previous && Date.parse(board.updated_at) < Date.parse(previous.updated_at)) return; // older than shown
+    detectBests(previous, board);
+    previous = board;
+    render(board);
+  }
+
   function connect() {
-    const source = new EventSource(eventsUrl);
+    const source = new EventSource(eventsUrl + "?leaderboard=1");
+    source.addEventListener("leaderboard", function (message) {
+      setStatus("live", "live");
+      apply(JSON.parse(message.data));
+    });
     source.onopen = function () {
       setStatus("live", "live");
       refresh(); // also covers laps that arrived while the stream was down
-    };
-    source.onmessage = function () {
-      refresh();
     };
     source.onerror = function () {
       setStatus("reconnecting…", "down");
