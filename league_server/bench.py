@@ -271,18 +271,26 @@ def _start_server(
 async def _leaderboard_latencies(
     url: str, clients: int, requests_per_client: int, interval_s: float = 0.0
 ) -> tuple[list[float], float]:
-    """(latencies in ms, wall seconds): `clients` concurrent clients, each sending `requests_per_client`
-    GETs, back to back (interval_s 0) or one per `interval_s` from a random offset."""
+    """(latencies in ms, wall seconds): `clients` concurrent clients (one httpx.AsyncClient and keep-alive
+    connection each, like separate screens), each sending `requests_per_client` GETs back to back
+    (interval_s 0) or one per `interval_s` from a random offset. The first GET of each (connecting) is
+    not counted."""
     import random
 
     import httpx
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     latencies: list[float] = []
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        await client.get(url)  # warm-up (and the first ranking)
+    connected = asyncio.Event()
+    ready = 0
 
-        async def one_client() -> None:
+    async def one_client() -> None:
+        nonlocal ready
+        async with httpx.AsyncClient(timeout=30) as client:
+            await client.get(url)
+            ready += 1
+            if ready == clients:
+                connected.set()
+            await connected.wait()
             next_at = time.perf_counter() + random.uniform(0.0, interval_s)
             for _ in range(requests_per_client):
                 if interval_s > 0:
@@ -294,9 +302,11 @@ async def _leaderboard_latencies(
                 if response.status_code != 200:
                     raise BenchError(f"GET {url}: HTTP {response.status_code}")
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(clients)))
-        return latencies, time.perf_counter() - started
+    tasks = [asyncio.create_task(one_client()) for _ in range(clients)]
+    await connected.wait()
+    started = time.perf_counter()
+    await asyncio.gather(*tasks)
+    return latencies, time.perf_counter() - started
 
 
 def _ingest_stats(base: str, admin_token: str) -> dict[str, Any]:
