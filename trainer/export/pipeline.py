@@ -127,7 +127,10 @@ def export_run(
         _restamp(int8_path, {**card.essentials(), "pitlane.precision": "int8"}, doc + ", int8 QDQ")
         files.append(model_file(int8_path, "int8", graph_mod.OPSET))
         paths["int8"] = int8_path
-
+    elif (out / INT8_FILE).exists():
+        (
+            out / INT8_FILE
+        ).unlink()  # an earlier export's int8 file would sit beside a card that does not know it
     card = card.model_copy(update={"files": tuple(files)})
     card.write(out / CARD_FILE)
     stage("parity: torch vs ONNX, int8 vs fp32, closed-loop evaluations")
