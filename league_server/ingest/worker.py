@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from league_server.crud import dead_letters, laps, presence
@@ -45,10 +45,10 @@ class EventSink(Protocol):
 
 
 def is_outage(exc: SQLAlchemyError) -> bool:
-    """True for errors of the database itself (retry later), False for errors of the data (isolate it)."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    """False only for errors of the data (a value the database refuses: DataError, IntegrityError), which
+    are isolated and dead-lettered; anything else (connection lost, database down or locked, a missing
+    table after a bad deploy) is the database's problem: retry, acknowledge nothing."""
+    return not isinstance(exc, DataError | IntegrityError)
 
 
 class BatchWriter:
