@@ -103,12 +103,13 @@ class IngestService:
         return self
 
     def stop(self) -> None:
-        """Disconnect (the broker keeps the session), then let the writer commit what it already has."""
+        """Let the writer commit and acknowledge what it already has (still connected, so the PUBACKs go
+        out), then disconnect; the broker keeps the session and anything unacknowledged for the next start."""
+        self.writer.stop()
         client, self._client = self._client, None
         if client is not None:
             client.disconnect()
             client.loop_stop()
-        self.writer.stop()
         self.connected.clear()
 
     def wait_connected(self, timeout_s: float) -> bool:

@@ -104,6 +104,8 @@ def test_qos1_laps_retained_status_and_last_will(
         car2.close()
         service.start()
         wait_until(lambda: laps() == 30, 15, "laps queued while the server was down")
+        # stop() acknowledged what it had committed: nothing came back as a duplicate
+        assert service.stats.snapshot()["duplicates"] == 0
     finally:
         service.stop()
 
