@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from device.calibration import Calibration, Pulses
 from device.estop import SafetyLatch
@@ -22,14 +23,23 @@ class Actuator:
     """drive + calibration + throttle cap (µs, None = no cap beyond the calibration) + latch."""
 
     def __init__(
-        self, drive: Drive, calibration: Calibration, latch: SafetyLatch, *, throttle_cap_us: int | None
+        self,
+        drive: Drive,
+        calibration: Calibration,
+        latch: SafetyLatch,
+        *,
+        throttle_cap_us: int | None,
+        now_s: Callable[[], float] = time.monotonic,
     ) -> None:
         self._drive = drive
+        # the time base of command stamps (the watchdog's): the backend's clock, so a simulated car driven
+        # faster than real time is judged in its own seconds (its world stands still while its loop stalls)
+        self.now_s = now_s
         self.calibration = calibration
         self.latch = latch
         self.throttle_cap_us = throttle_cap_us
         self._lock = threading.Lock()
-        self.last_command_s = time.monotonic()
+        self.last_command_s = now_s()
         self.last_pulses: Pulses | None = None
         self.clipped = 0
         latch.on_trip(lambda _reason: self.neutral())
@@ -58,7 +68,7 @@ class Actuator:
                     pulses = Pulses(pulses.steering_us, capped)
             self._drive.set_pulses(pulses.steering_us, pulses.throttle_us)
             self.last_pulses = pulses
-            self.last_command_s = time.monotonic()
+            self.last_command_s = self.now_s()
             return pulses
 
     def neutral(self) -> None:
@@ -70,4 +80,4 @@ class Actuator:
 
     def _rearmed(self) -> None:
         # a fresh start for the watchdog: staleness counts from the re-arm, not from before the stop
-        self.last_command_s = time.monotonic()
+        self.last_command_s = self.now_s()

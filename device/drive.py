@@ -72,7 +72,11 @@ class DriveSession:
     def __post_init__(self) -> None:
         calibration = Calibration(self.config.hardware, self.config.car.vehicle.max_steer_deg)
         self.actuator = Actuator(
-            self.hal.drive, calibration, self.latch, throttle_cap_us=self.config.safety.throttle_cap_us
+            self.hal.drive,
+            calibration,
+            self.latch,
+            throttle_cap_us=self.config.safety.throttle_cap_us,
+            now_s=self.hal.clock.now_s,
         )
         car_id = self.league.league.car_id if self.league else self.config.car.car.name
         self.book = LapBook(car_id=_safe_id(car_id), model_sha256=self.model_sha256)
@@ -139,6 +143,7 @@ class DriveSession:
         stop_reason: str | None = None
         try:
             self.actuator.neutral()
+            self.loop.warm_up()
             self._open_league()
             watchdog.start()
             self.loop.run(max_steps=max_steps, max_laps=max_laps)

@@ -173,6 +173,11 @@ class ControlLoop:
             pulses.throttle_us,
         )
 
+    def warm_up(self) -> None:
+        """One capture and one inference without actuating: the first ONNX Runtime call allocates and can
+        take longer than the watchdog allows, so it happens before the watchdog starts."""
+        self.policy.act(self.to_model_input(self.camera.capture().data))
+
     def _poll_laps(self) -> None:
         for timer in self.lap_timers:
             for event in timer.poll():

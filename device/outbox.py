@@ -14,6 +14,9 @@ from pathlib import Path
 
 from device.errors import OutboxError
 
+#: how long acknowledged laps are kept in the outbox file (s)
+KEEP_ACKED_S = 30 * 24 * 3600.0
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS laps (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,6 +54,10 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            # acknowledged laps stay a while as the car's own log, then go (the file must not grow forever)
+            self._db.execute(
+                "DELETE FROM laps WHERE acked_s IS NOT NULL AND acked_s < ?", (time.time() - KEEP_ACKED_S,)
+            )
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"{self.path}: cannot open the lap outbox ({exc})") from None
         self._lock = threading.Lock()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
@@ -90,6 +91,7 @@ class LeagueLink:
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
         latch.on_trip(lambda reason: self.publish_status("estop"))
+        latch.on_rearm(lambda: self.publish_status("driving"))
 
     def _set_tls(self, config: RuntimeConfig, league: LeagueConfig) -> None:
         tls = league.tls
@@ -120,8 +122,11 @@ class LeagueLink:
         """Publish the final status, wait up to `flush_s` for unacknowledged laps, disconnect.
 
         Returns the number of laps still unacknowledged (they stay in the outbox for the next run)."""
-        self.publish_status(final_state)
+        status = self.publish_status(final_state)
         deadline = time.monotonic() + flush_s
+        if self._connected.is_set():
+            with contextlib.suppress(RuntimeError, ValueError):  # paho: not queued / disconnected meanwhile
+                status.wait_for_publish(timeout=min(flush_s, 2.0))
         while time.monotonic() < deadline and self.outbox.counts()[1] and self._connected.is_set():
             time.sleep(0.05)
         pending = self.outbox.counts()[1]
@@ -187,7 +192,8 @@ class LeagueLink:
             info = self.client.publish(lap.topic, lap.payload, qos=LAP_QOS)
             self._inflight[info.mid] = lap.id
 
-    def publish_status(self, state: str) -> None:
+    def publish_status(self, state: str) -> mqtt.MQTTMessageInfo:
+        """Retained status (QoS 1): online, driving, stopped, estop (the will says offline)."""
         self.state = state
         status = CarStatus(
             state=state,
@@ -196,7 +202,7 @@ class LeagueLink:
             model_sha256=self._sha,
             sent_at=utc_now_iso(),
         )
-        self.client.publish(
+        return self.client.publish(
             self._topic["status"], status.model_dump_json(by_alias=True), qos=STATUS_QOS, retain=True
         )
 

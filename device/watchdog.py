@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from device.actuator import Actuator
 
@@ -18,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class Watchdog:
-    """Checks `actuator.last_command_s` every watchdog_ms / 5 (so it fires within ~1.2 x watchdog_ms)."""
+    """Checks `actuator.last_command_s` every watchdog_ms / 5 of real time (so it fires within ~1.2 x
+    watchdog_ms), measuring the age on the actuator's clock (the backend's: real seconds on a car)."""
 
     def __init__(self, actuator: Actuator, watchdog_ms: float) -> None:
         self._actuator = actuator
@@ -28,14 +28,14 @@ class Watchdog:
         self.fired = 0
 
     def start(self) -> None:
-        self._actuator.last_command_s = time.monotonic()
+        self._actuator.last_command_s = self._actuator.now_s()
         self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         period_s = self.watchdog_s / 5.0
         while not self._stop.wait(period_s):
-            age_s = time.monotonic() - self._actuator.last_command_s
+            age_s = self._actuator.now_s() - self._actuator.last_command_s
             if age_s > self.watchdog_s and not self._actuator.latch.tripped:
                 self.fired += 1
                 self._actuator.latch.trip(

@@ -7,6 +7,7 @@ Everything is imported inside the command (a car has `pitlane[device]` only; the
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from device.hal.base import Hal
 
 HALS = ("sim", "mock", "pi", "jetson", "usb")
+#: `--hal sim --fast` stops after this many simulated seconds per lap asked for
+SIM_S_PER_LAP = 180.0
 
 app = typer.Typer(
     help="Drive a real or simulated car from an exported ONNX model; report laps to a league over MQTT.",
@@ -94,8 +97,11 @@ def drive_command(
     backend = hal or config.hardware.backend
     if backend not in HALS:
         fail(f"--hal {backend!r}: expected one of {', '.join(HALS)}")
-    if laps is None and steps is None and backend == "sim" and not realtime:
-        laps = 3  # --fast without a limit would never end
+    if backend == "sim" and not realtime and steps is None:
+        # as fast as possible must end: 3 laps by default, and (like `pitlane evaluate`) at most 180
+        # simulated seconds per lap, for a model that never gets round
+        laps = laps or 3
+        steps = math.ceil(SIM_S_PER_LAP * laps * config.hardware.control_rate_hz)
     obs = policy.card.observation
     try:
         parts = _open_hal(
@@ -122,6 +128,13 @@ def drive_command(
             highlight=False,
         ),
     )
+    rearm_key = config.safety.rearm_key
+    session.latch.on_trip(
+        lambda reason: console.print(
+            f"[bold red]STOPPED[/bold red]: {reason} (press `{rearm_key}` to re-arm)"
+        )
+    )
+    session.latch.on_rearm(lambda: console.print("[green]re-armed[/green]"))
     keys = None
     if sys.stdin.isatty():
         keys = KeyReader(
@@ -144,6 +157,10 @@ def drive_command(
         if keys is not None:
             keys.close()
     summary = _summary(result, backend)
+    if laps is not None and len(result.laps) < laps and result.stop_reason is None:
+        summary["stop_reason"] = (
+            f"{len(result.laps)} of {laps} laps in {result.stats.steps} steps (step limit)"
+        )
     if as_json:
         typer.echo(json.dumps(summary))
     else:

@@ -4,8 +4,10 @@ unique league/car ids (tests share one Mosquitto), and an MQTT subscriber that c
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.device.fakes import FakeButton, FakeI2C, FakePCA9685
 
 SECRET = "test-secret-0123456789abcdef"
 
@@ -58,6 +61,15 @@ def state_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_exported_model(tmp_path_factory.mktemp("state-model"), "state") / "model.onnx"
 
 
+@pytest.fixture(scope="session")
+def camera_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real exported `camera` model (one short PPO rollout: it drives badly, but through the real graph)."""
+    from tests.export_fixtures import make_exported_model
+
+    out = tmp_path_factory.mktemp("camera-model")
+    return make_exported_model(out, "camera", steps=512, agreement_frames=60) / "model.onnx"
+
+
 class LapSubscriber:
     """Subscribes to one car's laps topic (QoS 1) and keeps every report, keyed by (car_id, run_id, seq)."""
 
@@ -69,12 +81,16 @@ class LapSubscriber:
 
         self.topic = car_topic(league, car_id, "laps")
         self.status_topic = car_topic(league, car_id, "status")
+        self.telemetry_topic = car_topic(league, car_id, "telemetry")
         self.raw: list[dict] = []
         self.status: list[dict] = []
+        self.telemetry: list[dict] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}")
-        self.client.on_connect = lambda c, *_: c.subscribe([(self.topic, 1), (self.status_topic, 1)])
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            [(self.topic, 1), (self.status_topic, 1), (self.telemetry_topic, 0)]
+        )
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect(host, port, keepalive=10)
@@ -82,8 +98,9 @@ class LapSubscriber:
         assert self._subscribed.wait(5), "the test subscriber could not subscribe"
 
     def _on_message(self, _client, _userdata, message) -> None:
+        into = {self.topic: self.raw, self.status_topic: self.status, self.telemetry_topic: self.telemetry}
         with self._lock:
-            (self.raw if message.topic == self.topic else self.status).append(json.loads(message.payload))
+            into[message.topic].append(json.loads(message.payload))
 
     def unique(self) -> dict[tuple[str, str, int], dict]:
         """Deduplicated by (car_id, run_id, seq), as the league server does."""
@@ -106,3 +123,19 @@ def lap_subscriber(mosquitto: tuple[str, int], ids: tuple[str, str]) -> Iterator
     sub = LapSubscriber(*mosquitto, *ids)
     yield sub
     sub.close()
+
+
+@pytest.fixture
+def fake_pca(monkeypatch):
+    FakePCA9685.instances = []
+    monkeypatch.setitem(sys.modules, "board", types.SimpleNamespace(SCL="SCL", SDA="SDA"))
+    monkeypatch.setitem(sys.modules, "busio", types.SimpleNamespace(I2C=FakeI2C))
+    monkeypatch.setitem(sys.modules, "adafruit_pca9685", types.SimpleNamespace(PCA9685=FakePCA9685))
+    return FakePCA9685
+
+
+@pytest.fixture
+def fake_gpiozero(monkeypatch):
+    FakeButton.instances = []
+    monkeypatch.setitem(sys.modules, "gpiozero", types.SimpleNamespace(Button=FakeButton))
+    return FakeButton

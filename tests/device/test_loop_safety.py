@@ -73,7 +73,7 @@ def test_loop_runs_a_fixed_number_of_steps(config) -> None:
     session = _session(config, policy)
     result = session.run(max_steps=25)
     drive = session.hal.drive
-    assert result.stats.steps == 25 and len(policy.seen) == 25
+    assert result.stats.steps == 25 and len(policy.seen) == 26  # one warm-up inference before the watchdog
     assert all(obs.shape == (1, 11) and obs.dtype == np.float32 for obs in policy.seen)  # the card's input
     loop_commands = [(c.steering_us, c.throttle_us) for c in drive.commands[1:-1]]
     # 15 deg of 30 -> halfway to left_us 1850; 1.6 m/s -> 1620 µs in the speed table

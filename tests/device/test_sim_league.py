@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from device.protocol import CarCommand, car_topic, verify
@@ -148,3 +149,31 @@ def test_mqtt_estop_command_latches_and_remote_rearm_is_refused(
     sender.disconnect()
     sender.loop_stop()
     runner.join(10)
+
+
+def test_sim_backend_in_real_time(write_car) -> None:
+    """--realtime: the loop is paced by the wall clock and the world keeps up with it."""
+    from device.calibration import Calibration
+    from device.config import load_runtime_config
+    from device.drive import DriveSession
+    from device.hal.base import Hal
+    from sim.hal_backend import open_sim_parts
+
+    config = load_runtime_config(write_car(""))
+    cal = Calibration(config.hardware, config.car.vehicle.max_steer_deg)
+    camera, drive, clock, laps, world = open_sim_parts(
+        config.car, lambda s, t: (cal.steering_deg(s), cal.speed_mps(t)), observation="state", realtime=True
+    )
+
+    class Straight:
+        def act(self, obs):
+            return (0.0, 1.6)
+
+    session = DriveSession(config, Straight(), Hal("sim", camera, drive, clock, [laps]), (1, 11), "float32")
+    t0 = time.monotonic()
+    result = session.run(max_steps=12)
+    wall_s = time.monotonic() - t0
+    assert 11 / 15 <= wall_s < 11 / 15 + 1.0  # 12 steps at 15 Hz: 11 periods of wall-clock time
+    assert abs(world.steps - 12) <= 2 and result.stats.rate_hz == pytest.approx(15.0, rel=0.15)
+    assert float(world.parts.sim.state.speed_mps[0]) > 0.3
+    assert drive.pulses == (1500, 1500)  # ended at neutral
