@@ -221,25 +221,34 @@ def league_setup(
     table.update({k: v for k, v in overrides.items() if v is not None})
     if "broker_url" not in table:
         return None
+    if credentials_file is not None:
+        creds_path = Path(credentials_file)
+    elif "credentials_file" in table:
+        creds_path = config.resolve(table["credentials_file"])
+    else:
+        raise CarRuntimeConfigError(
+            f"{config.path}: reporting laps needs the car's credentials (hmac_secret to sign them): set "
+            "[league] credentials_file or --credentials (the league server's provisioning gives it)"
+        )
+    creds = load_credentials(creds_path)
+    for key in ("league", "car_id"):  # the provisioning response names the car and its league
+        given, provisioned = table.get(key), getattr(creds, key)
+        if given is None and provisioned is not None:
+            table[key] = provisioned
+        elif given is not None and provisioned is not None and given != provisioned:
+            raise CarRuntimeConfigError(
+                f"{creds_path}: these credentials are for {key} `{provisioned}`, but this car reports as `{given}`"
+            )
     table.setdefault("car_id", _safe_id(config.car.car.name))
     if "league" not in table:
         raise CarRuntimeConfigError(
             f"{config.path}: a league broker is given but no league id: set [league] league or --league-id"
         )
     league = validate_table(LeagueConfig, table, "league", str(config.path))
-    if credentials_file is not None:
-        creds_path = Path(credentials_file)
-    elif league.credentials_file is not None:
-        creds_path = config.resolve(league.credentials_file)
-    else:
-        raise CarRuntimeConfigError(
-            f"{config.path}: reporting laps needs the car's credentials (hmac_secret to sign them): set "
-            "[league] credentials_file or --credentials (the league server's provisioning gives it)"
-        )
     if outbox_path is not None:
         outbox = Path(outbox_path)
     elif league.outbox_path is not None:
         outbox = config.resolve(league.outbox_path)
     else:
         outbox = default_outbox_path(league.car_id)
-    return LeagueSetup(league, load_credentials(creds_path), outbox)
+    return LeagueSetup(league, creds, outbox)

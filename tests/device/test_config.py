@@ -125,3 +125,46 @@ def test_credentials_file(tmp_path: Path, credentials_file: Path) -> None:
     )
     with pytest.raises(CarRuntimeConfigError, match="no such credentials file"):
         load_credentials(tmp_path / "missing.toml")
+
+
+def test_league_setup_from_a_provisioning_response(write_car, tmp_path: Path) -> None:
+    import json
+
+    from device.drive import league_setup
+
+    config = load_runtime_config(write_car(""))
+    assert league_setup(config) is None  # no broker anywhere: no league
+    response = {  # league_server.schemas.CarProvisioned, saved as the server returned it
+        "id": 3,
+        "league_id": 1,
+        "car_id": "car-7",
+        "name": "Blue",
+        "mqtt_username": "car-7",
+        "racer_id": None,
+        "race_id": None,
+        "created_at": "2026-12-01T20:00:00Z",
+        "mqtt_password": "pw",
+        "hmac_secret": "s" * 32,
+        "league": "office-cup",
+        "lap_topic": "pitlane/office-cup/cars/car-7/laps",
+    }
+    creds = tmp_path / "car-7.json"
+    creds.write_text(json.dumps(response))
+    setup = league_setup(
+        config, broker_url="mqtt://127.0.0.1:1883", credentials_file=creds, outbox_path=tmp_path / "o"
+    )
+    assert (setup.league.league, setup.league.car_id) == ("office-cup", "car-7")
+    assert setup.credentials.hmac_secret == "s" * 32 and setup.outbox_path == tmp_path / "o"
+    with pytest.raises(CarRuntimeConfigError, match="credentials are for car_id `car-7`"):
+        league_setup(config, broker_url="mqtt://127.0.0.1:1883", car_id="car-8", credentials_file=creds)
+    with pytest.raises(CarRuntimeConfigError, match="needs the car's credentials"):
+        league_setup(config, broker_url="mqtt://127.0.0.1:1883", league_id="x")
+
+
+def test_league_table_credentials_path_is_relative_to_the_car_file(write_car, credentials_file: Path) -> None:
+    from device.drive import league_setup
+
+    extra = f'\n[league]\nbroker_url = "mqtt://h"\nleague = "l"\ncar_id = "c"\ncredentials_file = "{credentials_file.name}"\n'
+    setup = league_setup(load_runtime_config(write_car(extra)))
+    assert setup.league.broker_url == "mqtt://h" and setup.credentials.mqtt_username == "car"
+    assert setup.outbox_path.name == "c.sqlite"
