@@ -73,6 +73,15 @@ class AckDroppingProxy:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
+    def cut(self) -> None:
+        """Drop every connection (the network fails); new connections are still accepted."""
+        self.drop_downstream.clear()
+        for sock in self._sockets[1:]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        self._sockets = self._sockets[:1]
+
     def close(self) -> None:
         for sock in self._sockets:
             with contextlib.suppress(OSError):
@@ -176,3 +185,51 @@ def test_kill_9_then_restart_loses_no_lap(
         verify(raw, SECRET)
     # the killed processes' last will: the broker published `offline` for them
     assert any(s == {"schema": 1, "state": "offline"} for s in lap_subscriber.status)
+
+
+def test_reconnect_replays_unacknowledged_laps_without_a_restart(
+    write_car, ids, credentials_file: Path, lap_subscriber, tmp_path: Path, mosquitto
+) -> None:
+    """PUBACKs lost, then the connection drops: after paho reconnects, the laps are sent again and acked."""
+    from device.config import load_runtime_config
+    from device.drive import league_setup
+    from device.estop import SafetyLatch
+    from device.hal.base import LapEvent
+    from device.laps import LapBook
+    from device.outbox import Outbox
+    from device.telemetry import LeagueLink
+
+    proxy = AckDroppingProxy(mosquitto)
+    config = load_runtime_config(write_car(""))
+    setup = league_setup(
+        config,
+        broker_url=f"mqtt://127.0.0.1:{proxy.port}",
+        league_id=ids[0],
+        car_id=ids[1],
+        credentials_file=credentials_file,
+    )
+    outbox = Outbox(tmp_path / "o.sqlite")
+    book = LapBook(car_id=ids[1], model_sha256=None)
+    link = LeagueLink(
+        config, setup.league, setup.credentials, outbox, SafetyLatch(), run_id=book.run_id, model_sha256=None
+    )
+    try:
+        link.start()
+        assert link.wait_connected(5)
+        proxy.drop_downstream.set()  # the broker gets the laps, the car never hears back
+        for t_s in (9.5, 9.25, 9.75):
+            link.add_lap(book.record(LapEvent(t_s, "manual")))
+        assert len(lap_subscriber.wait_for(3, timeout_s=5)) == 3
+        time.sleep(0.2)
+        assert outbox.counts() == (3, 3)  # all three unacknowledged
+        proxy.cut()  # the connection drops; paho reconnects through the proxy
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and outbox.counts()[1]:
+            time.sleep(0.05)
+        assert outbox.counts() == (3, 0)
+        assert sorted(k[2] for k in lap_subscriber.unique()) == [0, 1, 2]  # duplicates deduped
+        assert len(lap_subscriber.raw) >= 4  # at least one lap really was sent twice
+    finally:
+        link.close(flush_s=0.5)
+        outbox.close()
+        proxy.close()
