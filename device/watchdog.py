@@ -2,8 +2,8 @@
 `watchdog_ms`, it trips the safety latch (neutral throttle, centred steering), which stays latched until a
 person re-arms. A PCA9685 repeats its last pulse forever, so a hung loop would otherwise keep driving.
 
-It cannot survive the death of its own process (kill -9): that needs a hardware watchdog (an ESC failsafe
-or a PCA9685 output-enable line driven by a separate process); see ARCHITECTURE.md.
+It cannot survive the death of its own process (kill -9): `device.deadman`, a child process, covers that on
+PCA9685 cars; a frozen or unpowered computer still needs the ESC's own signal-loss failsafe.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ on the `sim` backend, and is refused here with that message.
 
 from __future__ import annotations
 
+from device.calibration import Pulses
 from device.config import RuntimeConfig
 from device.errors import HardwareError
 from device.hal.base import Camera, Hal, LapTimer
@@ -17,9 +18,17 @@ HARDWARE_BACKENDS = ("pi", "jetson", "usb")
 
 
 def open_hardware(
-    name: str, config: RuntimeConfig, observation_kind: str, shape: tuple[int, ...], dtype: str
+    name: str,
+    config: RuntimeConfig,
+    observation_kind: str,
+    shape: tuple[int, ...],
+    dtype: str,
+    *,
+    deadman: bool = True,
 ) -> Hal:
-    """The Hal of a real car (or `mock`) for a model whose input is `observation_kind` of `shape`/`dtype`."""
+    """The Hal of a real car (or `mock`) for a model whose input is `observation_kind` of `shape`/`dtype`.
+
+    deadman: also start `device.deadman` (a process that stops the car if this one dies)."""
     if name == "mock":
         from device.hal.mock import open_mock
 
@@ -43,7 +52,14 @@ def open_hardware(
     timers: list[LapTimer] = []
     if config.hardware.lap_gate is not None:
         timers.append(GpioGateTimer(config.hardware.lap_gate, clock, backend=name))
-    return Hal(name, camera, drive, clock, timers)
+    hal = Hal(name, camera, drive, clock, timers)
+    if deadman:
+        from device.deadman import DeadManSwitch
+
+        hw = config.hardware
+        switch = DeadManSwitch(hw.pca9685, Pulses(hw.steering.centre_us, hw.throttle.neutral_us), name)
+        hal.on_close.append(switch.close)
+    return hal
 
 
 def _camera(name: str, config: RuntimeConfig) -> Camera:

@@ -45,7 +45,7 @@ def test_pi_backend_end_to_end_with_cap_and_gate(write_car, fake_pca, fake_gpioz
     from device.drive import DriveSession
     from device.hal.backends import open_hardware
 
-    hal = open_hardware("pi", config, *CAMERA_INPUT)
+    hal = open_hardware("pi", config, *CAMERA_INPUT, deadman=False)
     cam = FakePicamera2.instances[0]
     assert cam.config_args["main"] == {"size": (160, 120), "format": "YUV420"}  # the ISP scales
     frame = hal.camera.capture()
@@ -110,7 +110,7 @@ def test_usb_and_jetson_cameras(config, fake_pca, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "cv2", cv2)
     from device.hal.backends import open_hardware
 
-    usb = open_hardware("usb", config, *CAMERA_INPUT)
+    usb = open_hardware("usb", config, *CAMERA_INPUT, deadman=False)
     cap = FakeVideoCapture.instances[-1]
     assert cap.source == 0 and cap.api == 200 and cap.props[38] == 1  # V4L2, one buffer
     frame = usb.camera.capture()
@@ -119,7 +119,9 @@ def test_usb_and_jetson_cameras(config, fake_pca, monkeypatch) -> None:
     usb.close()
     assert cap.released
 
-    jetson = open_hardware("jetson", load_runtime_config(config.path.with_name("car.toml")), *CAMERA_INPUT)
+    jetson = open_hardware(
+        "jetson", load_runtime_config(config.path.with_name("car.toml")), *CAMERA_INPUT, deadman=False
+    )
     pipeline = FakeVideoCapture.instances[-1].source
     assert FakeVideoCapture.instances[-1].api == 1800
     assert pipeline.startswith("nvarguscamerasrc sensor-id=0 ! ")
@@ -148,7 +150,7 @@ def test_missing_vendor_library_gives_the_install_line(config, fake_pca, monkeyp
     from device.hal.backends import open_hardware
 
     with pytest.raises(BackendUnavailableError) as info:
-        open_hardware(backend, config, *CAMERA_INPUT)
+        open_hardware(backend, config, *CAMERA_INPUT, deadman=False)
     assert hint in str(info.value) and module in str(info.value)
     assert isinstance(info.value, ImportError)
 
