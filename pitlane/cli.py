@@ -8,9 +8,7 @@ import logging
 import typer
 
 from pitlane import __version__
-from pitlane.commands import bench, evaluate, export, reward, tracks, train, view
-from pitlane.commands import calibrate, drive
-from pitlane.commands import league
+from pitlane.commands import bench, calibrate, drive, evaluate, export, league, reward, tracks, train, view
 
 app = typer.Typer(
     name="pitlane",
