@@ -101,20 +101,7 @@ def race_laps(session: Session, race: Race) -> list[LapRow]:
     rows = [(lap, racers.get(lap.racer_id)) for lap in stored]
     laps = []
     for lap, racer in rows:
-        record = ranking.lap_record(
-            ranking.RankedLap(
-                lap_id=lap.id,
-                car_id=lap.car_id,
-                racer_id=lap.racer_id,
-                lap_time_ms=lap.lap_time_ms,
-                at=lap.sent_at or lap.received_at,
-                penalty_ms=lap.penalty_ms,
-                offtrack=lap.offtrack_count,
-                resets=lap.reset_count,
-                valid=lap.valid,
-            ),
-            rules,
-        )
+        record = ranking.lap_record(ranking.RankedLap.from_lap(lap), rules)
         raw_s = lap.lap_time_ms / 1000.0
         laps.append(
             LapRow(
