@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 END_HOLD_S = 1.0  # in a window, an episode's last frame stays this long before the car is reset
 KEYS_HELP = "arrows: up/down speed, left/right steer · space brake · r reset · esc/q quit"
 MODEL_NOT_YET = (
-    "--model: watching a policy arrives with the export issue (`pitlane export`, ONNX models); "
-    "for now use --drive centreline, --drive keyboard or --replay simtrace.csv"
+    "--model: watching a policy in the viewer is not built yet; evaluate it with `pitlane evaluate MODEL --png F` "
+    "(a trajectory plot) or drive it with `pitlane drive --hal sim`, or use --drive centreline, --drive keyboard "
+    "or --replay simtrace.csv"
 )
 
 
@@ -241,7 +242,7 @@ def view(
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Watch a trained policy (arrives with the export issue).")
+        str | None, typer.Option("--model", help="Watch a trained policy (not built yet).")
     ] = None,
     frames: Annotated[
         int | None, typer.Option("--frames", min=1, help="Stop after N frames; headless unless --window.")

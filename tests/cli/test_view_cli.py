@@ -93,7 +93,7 @@ def test_a_malformed_csv_exits_2_naming_the_line(tmp_path: Path) -> None:
 def test_model_is_not_yet_available() -> None:
     result = runner.invoke(app, ["--model", "model.onnx"])
     assert result.exit_code == 2
-    assert "export issue" in result.output
+    assert "not built yet" in result.output and "pitlane evaluate" in result.output
     assert "Traceback" not in result.output
 
 
