@@ -2,9 +2,10 @@
 
 Why here and not in `device/hal/`: `import sim` loads gymnasium (it registers the environments), and the car
 package `device` must never import gymnasium (import-linter follows indirect imports, and a car installs only
-`pitlane[device]`). `sim` may not import `device` either, so these classes implement the car runtime's
-interfaces (`device.hal.base`: Camera, Drive, Clock, LapTimer — structural protocols) without importing them;
-the composition root (`pitlane drive`) wires them together.
+`pitlane[device]`). These classes implement the car runtime's interfaces (`device.hal.base`: Camera, Drive,
+Clock, LapTimer — structural protocols) and return its `Frame` and `LapEvent` records; `device.hal.base` (numpy
+only) is the one part of `device` that `sim` may import (an `ignore_imports` entry in pyproject's contract). The
+composition root (`pitlane drive`) wires them together.
 
 The parts share one `SimWorld` (a `BatchedSim` with n = 1 from `sim.envs.setup.build_parts`):
 
@@ -25,12 +26,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from device.hal.base import Frame, LapEvent
 from sim.envs.setup import build_parts
 from sim.observations import batch_take
 from sim.rules import EpisodeStatus
@@ -40,24 +41,6 @@ log = logging.getLogger(__name__)
 _CAR = np.array([0])
 _NO_SIM_TIME_LIMIT_S = 1e9  # laps run back to back; the car runtime decides when to stop
 _RESET_STATUSES = (EpisodeStatus.OFF_TRACK, EpisodeStatus.REVERSED, EpisodeStatus.IMMOBILIZED)
-
-
-@dataclass(frozen=True)
-class SimFrame:
-    """Same fields as `device.hal.base.Frame`: the observation and the monotonic time it was rendered."""
-
-    data: np.ndarray
-    captured_s: float
-
-
-@dataclass(frozen=True)
-class SimLap:
-    """Same fields as `device.hal.base.LapEvent`."""
-
-    lap_time_s: float
-    source: str
-    offtrack_count: int = 0
-    reset_count: int = 0
 
 
 class SimWorld:
@@ -91,7 +74,7 @@ class SimWorld:
         self._lap_steps = 0
         self._offtrack = 0
         self._resets = 0
-        self._laps: list[SimLap] = []
+        self._laps: list[LapEvent] = []
         self._lock = threading.Lock()
 
     @property
@@ -112,7 +95,7 @@ class SimWorld:
         status = EpisodeStatus(int(outcome.status[0]))
         params = outcome.params
         if status is EpisodeStatus.LAP_COMPLETE:
-            lap = SimLap(round(self._lap_steps * self.dt_s, 9), "sim", self._offtrack, self._resets)
+            lap = LapEvent(round(self._lap_steps * self.dt_s, 9), "sim", self._offtrack, self._resets)
             with self._lock:
                 self._laps.append(lap)
             self._lap_steps, self._offtrack, self._resets = 0, 0, 0
@@ -124,7 +107,7 @@ class SimWorld:
             params = sim.standing(_CAR)
         self._params = params
 
-    def take_laps(self) -> list[SimLap]:
+    def take_laps(self) -> list[LapEvent]:
         with self._lock:
             laps, self._laps = self._laps, []
         return laps
@@ -136,8 +119,8 @@ class SimCamera:
     def __init__(self, world: SimWorld) -> None:
         self.world = world
 
-    def capture(self) -> SimFrame:
-        return SimFrame(np.ascontiguousarray(self.world.observe()), time.monotonic())
+    def capture(self) -> Frame:
+        return Frame(np.ascontiguousarray(self.world.observe()), time.monotonic())
 
     def close(self) -> None:
         pass
@@ -189,7 +172,7 @@ class SimLapTimer:
     def __init__(self, world: SimWorld) -> None:
         self.world = world
 
-    def poll(self) -> list[SimLap]:
+    def poll(self) -> list[LapEvent]:
         return self.world.take_laps()
 
     def close(self) -> None:
