@@ -1,6 +1,6 @@
-"""SQLAlchemy 2.0 models of a league: who races (teams, racers, cars), where and how (events, tracks, races
-and their rules), what happened (laps, with soft delete), and what was changed or refused (audit log,
-dead letters), plus each car's presence.
+"""SQLAlchemy 2.0 models of a league: who races (teams, racers, cars), who times (trackside timers), where
+and how (events, tracks, races and their rules), what happened (laps, with soft delete; timer crossings),
+and what was changed or refused (audit log, dead letters), plus each car's presence.
 
 Times: lap times in integer milliseconds (exact, as cars report them); race rules in seconds, as
 `sim.race.RaceRules` takes them. Datetimes are stored as naive UTC and read back timezone-aware (UTC).
@@ -179,6 +179,48 @@ class Car(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     racer: Mapped[Racer | None] = relationship(lazy="joined")
+
+
+class Timer(Base):
+    """A trackside timer (beam break, pressure strip) and its credentials, as `Car`: password_hash is a
+    Mosquitto `$7$` hash, hmac_secret signs its crossings. race_id: the race its crossings are laps of."""
+
+    __tablename__ = "timers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    timer_id: Mapped[str] = mapped_column(String(SLUG), unique=True)
+    name: Mapped[str | None] = mapped_column(String(NAME))
+    mqtt_username: Mapped[str] = mapped_column(String(NAME), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    hmac_secret: Mapped[str] = mapped_column(String(255))
+    race_id: Mapped[int | None] = mapped_column(ForeignKey("races.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class TimerCrossing(Base):
+    """A crossing a timer reported, stored once per (timer_id, run_id, seq). car_id: the timer's reading of
+    the car (None: unidentified; no foreign key, so a crossing is kept whatever the registry says later);
+    race_id: the race the timer timed when it arrived; lap_id: the lap this crossing closed (None: the car's
+    first crossing, an unidentified car, or a late crossing inside an already paired lap)."""
+
+    __tablename__ = "timer_crossings"
+    __table_args__ = (
+        UniqueConstraint("timer_id", "run_id", "seq", name="uq_timer_crossings_timer_id_run_id_seq"),
+        Index("ix_timer_crossings_pairing", "timer_id", "race_id", "car_id", "crossed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    timer_id: Mapped[str] = mapped_column(ForeignKey("timers.timer_id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(SLUG))
+    seq: Mapped[int] = mapped_column(Integer)
+    car_id: Mapped[str | None] = mapped_column(String(SLUG))
+    race_id: Mapped[int | None] = mapped_column(ForeignKey("races.id", ondelete="SET NULL"))
+    crossed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    lap_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("laps.id", ondelete="SET NULL")
+    )
 
 
 class Lap(Base):

@@ -1,4 +1,4 @@
-"""Admin bearer-token check, car credentials, and Mosquitto-compatible password hashes.
+"""Admin bearer-token check, car and timer credentials, and Mosquitto-compatible password hashes.
 
 `hash_mqtt_password` writes Mosquitto's own password-file format (mosquitto_passwd, Mosquitto >= 2.0):
 ``$7$<iterations>$<base64 salt>$<base64 PBKDF2-HMAC-SHA512>`` — 12-byte salt, 64-byte key, 101 iterations as
@@ -72,13 +72,49 @@ class CarCredentials:
     hmac_secret: str
 
 
+def _new_mqtt_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _new_hmac_secret() -> str:
+    return secrets.token_hex(32)
+
+
 def new_car_credentials(car_id: str) -> CarCredentials:
     """Fresh random credentials for `car_id` (MQTT username = car id, so ACLs read `pitlane/+/cars/<user>/#`)."""
     return CarCredentials(
         car_id=car_id,
         mqtt_username=car_id,
-        mqtt_password=secrets.token_urlsafe(24),
-        hmac_secret=secrets.token_hex(32),
+        mqtt_password=_new_mqtt_password(),
+        hmac_secret=_new_hmac_secret(),
+    )
+
+
+TIMER_USERNAME_PREFIX = "timer-"
+
+
+@dataclass(frozen=True)
+class TimerCredentials:
+    """What a trackside timer needs to connect and sign its crossings; shown once, like `CarCredentials`."""
+
+    timer_id: str
+    mqtt_username: str
+    mqtt_password: str
+    hmac_secret: str
+
+
+def timer_mqtt_username(timer_id: str) -> str:
+    """``timer-<timer_id>``: prefixed, so a timer's login never takes a car's name (car login = car id)."""
+    return f"{TIMER_USERNAME_PREFIX}{timer_id}"
+
+
+def new_timer_credentials(timer_id: str) -> TimerCredentials:
+    """Fresh random credentials for a timer (username `timer_mqtt_username`)."""
+    return TimerCredentials(
+        timer_id=timer_id,
+        mqtt_username=timer_mqtt_username(timer_id),
+        mqtt_password=_new_mqtt_password(),
+        hmac_secret=_new_hmac_secret(),
     )
 
 

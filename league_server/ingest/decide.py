@@ -1,4 +1,5 @@
-"""What to do with one broker message: store a lap, update presence, or refuse it with a reason.
+"""What to do with one broker message: store a lap or a timer crossing, update presence, or refuse it with a
+reason.
 
 Pure functions over the message and the `Directory` (no database access, no broker): the worker runs them
 for a whole batch and then writes the outcomes in one transaction. Every failure of the input becomes a
@@ -15,7 +16,7 @@ from typing import Any
 from device import protocol
 from device.errors import ProtocolError, SignatureError
 from league_server.ingest import reasons
-from league_server.ingest.directory import Directory
+from league_server.ingest.directory import CarInfo, Directory, RaceInfo
 
 # A car's clock may run a little ahead of the server's; more than this is refused as bad_sent_at.
 MAX_CLOCK_AHEAD_S = 300.0
@@ -64,7 +65,21 @@ class Rejected:
         return f"{self.reason}: {self.detail}"
 
 
-Outcome = LapRow | PresenceUpdate | Rejected
+@dataclass(frozen=True)
+class CrossingRow:
+    """A valid timer crossing to store and pair (ingest/pairing.py). car: None when the timer could not
+    identify the car; race: the timer's race (open, crossing inside its window)."""
+
+    timer_id: str
+    run_id: str
+    seq: int
+    car: CarInfo | None
+    race: RaceInfo
+    crossed_at: datetime
+    received_at: datetime
+
+
+Outcome = LapRow | PresenceUpdate | CrossingRow | Rejected
 
 
 def parse_iso_utc(value: str) -> datetime:
@@ -84,7 +99,7 @@ def decide(message: Message, league: str, directory: Directory) -> Outcome:
             reasons.WRONG_LEAGUE, f"topic league {topic_league!r}; this server ingests {league!r}"
         )
     if kind == "timers":
-        return _timer_crossing(message, ident)
+        return _timer_crossing(message, ident, directory)
     if channel == "laps":
         return _lap(message, ident, directory)
     if channel == "status":
@@ -100,6 +115,61 @@ def _schema_error(exc: ProtocolError) -> Rejected:
         else reasons.INVALID_SCHEMA,
         text,
     )
+
+
+def _verify(raw: dict[str, Any], secret: str, what: str) -> Rejected | None:
+    """UNSIGNED / BAD_SIGNATURE, or None when `raw` is signed with `secret`."""
+    if not raw.get("sig"):
+        return Rejected(reasons.UNSIGNED, f"sig: missing; {what} must be signed with the sender's secret")
+    try:
+        protocol.verify(raw, secret)
+    except SignatureError as exc:
+        return Rejected(reasons.BAD_SIGNATURE, str(exc))
+    return None
+
+
+def _open_race(directory: Directory, race_id: int, whose: str) -> RaceInfo | Rejected:
+    """The race `race_id` (of `whose`, e.g. "car 'car-1'") if it is open, else RACE_CLOSED."""
+    race = directory.races.get(race_id)
+    if race is None or race.status != "open":
+        status = "missing" if race is None else race.status
+        return Rejected(reasons.RACE_CLOSED, f"race {race_id} of {whose} is {status}")
+    return race
+
+
+def _timestamp(value: str, field: str, received_at: datetime, reason: str, who: str) -> datetime | Rejected:
+    """`value` as aware UTC, or `reason` if unparsable or more than MAX_CLOCK_AHEAD_S ahead of the server."""
+    try:
+        at = parse_iso_utc(value)
+    except ValueError:
+        return Rejected(reason, f"{field}: expected ISO 8601 UTC, got {value!r}")
+    if at > received_at + timedelta(seconds=MAX_CLOCK_AHEAD_S):
+        return Rejected(reason, f"{field} {value} is in the future ({who} clock wrong?)")
+    return at
+
+
+def outside_window(race: RaceInfo, at: datetime, shown: str) -> Rejected | None:
+    """OUTSIDE_WINDOW when `at` is before the race's window_start or after its window_end."""
+    if (race.window_start is not None and at < race.window_start) or (
+        race.window_end is not None and at > race.window_end
+    ):
+        return Rejected(
+            reasons.OUTSIDE_WINDOW,
+            f"{shown} is outside race {race.race_id}'s window {race.window_start} .. {race.window_end}",
+        )
+    return None
+
+
+def check_lap(race: RaceInfo, lap_time_ms: int, finished_at: datetime, shown_finish: str) -> Rejected | None:
+    """The race's plausibility rules for one lap, whatever its source (car report or paired timer
+    crossings): at least min_lap_time_s (and > 0 ms), finished inside the race window. None = plausible."""
+    if lap_time_ms <= 0 or lap_time_ms < race.min_lap_time_s * 1000.0:
+        return Rejected(
+            reasons.IMPLAUSIBLE_LAP_TIME,
+            f"lap_time_ms {lap_time_ms} is below race {race.race_id}'s minimum "
+            f"{race.min_lap_time_s * 1000.0:.0f} ms",
+        )
+    return outside_window(race, finished_at, shown_finish)
 
 
 def _lap(message: Message, topic_car_id: str, directory: Directory) -> Outcome:
@@ -119,38 +189,20 @@ def _lap(message: Message, topic_car_id: str, directory: Directory) -> Outcome:
     car = directory.cars.get(report.car_id)
     if car is None:
         return Rejected(reasons.UNKNOWN_CAR, f"car_id {report.car_id!r} is not registered")
-    if not raw.get("sig"):
-        return Rejected(reasons.UNSIGNED, "sig: missing; lap reports must be signed with the car's secret")
-    try:
-        protocol.verify(raw, car.hmac_secret)
-    except SignatureError as exc:
-        return Rejected(reasons.BAD_SIGNATURE, str(exc))
+    refused = _verify(raw, car.hmac_secret, "lap reports")
+    if refused is not None:
+        return refused
     if car.race_id is None:
         return Rejected(reasons.UNASSIGNED_CAR, f"car {car.car_id!r} is not assigned to a race")
-    race = directory.races.get(car.race_id)
-    if race is None or race.status != "open":
-        status = "missing" if race is None else race.status
-        return Rejected(reasons.RACE_CLOSED, f"race {car.race_id} of car {car.car_id!r} is {status}")
-    try:
-        sent_at = parse_iso_utc(report.sent_at)
-    except ValueError:
-        return Rejected(reasons.BAD_SENT_AT, f"sent_at: expected ISO 8601 UTC, got {report.sent_at!r}")
-    if sent_at > message.received_at + timedelta(seconds=MAX_CLOCK_AHEAD_S):
-        return Rejected(reasons.BAD_SENT_AT, f"sent_at {report.sent_at} is in the future (car clock wrong?)")
-    if report.lap_time_ms < race.min_lap_time_s * 1000.0:
-        return Rejected(
-            reasons.IMPLAUSIBLE_LAP_TIME,
-            f"lap_time_ms {report.lap_time_ms} is below race {race.race_id}'s minimum "
-            f"{race.min_lap_time_s * 1000.0:.0f} ms",
-        )
-    if (race.window_start is not None and sent_at < race.window_start) or (
-        race.window_end is not None and sent_at > race.window_end
-    ):
-        return Rejected(
-            reasons.OUTSIDE_WINDOW,
-            f"sent_at {report.sent_at} is outside race {race.race_id}'s window "
-            f"{race.window_start} .. {race.window_end}",
-        )
+    race = _open_race(directory, car.race_id, f"car {car.car_id!r}")
+    if isinstance(race, Rejected):
+        return race
+    sent_at = _timestamp(report.sent_at, "sent_at", message.received_at, reasons.BAD_SENT_AT, "car")
+    if isinstance(sent_at, Rejected):
+        return sent_at
+    refused = check_lap(race, report.lap_time_ms, sent_at, f"sent_at {report.sent_at}")
+    if refused is not None:
+        return refused
     return LapRow(
         {
             "race_id": race.race_id,
@@ -185,19 +237,58 @@ def _status(message: Message, topic_car_id: str) -> Outcome:
     return PresenceUpdate(topic_car_id, status.state, status.run_id, message.received_at)
 
 
-def _timer_crossing(message: Message, timer_id: str) -> Outcome:
+def _timer_crossing(message: Message, topic_timer_id: str, directory: Directory) -> Outcome:
+    """A signed crossing of a registered timer, assigned to an open race, inside its window, of no car or
+    of a car in that race: a `CrossingRow` (pairing into laps needs the stored crossings: pairing.py)."""
     try:
-        crossing, _ = protocol.parse_timer_crossing(message.payload)
+        crossing, raw = protocol.parse_timer_crossing(message.payload)
     except ProtocolError as exc:
         return _schema_error(exc)
-    if crossing.timer_id != timer_id:
+    if crossing.timer_id != topic_timer_id:
         return Rejected(
-            reasons.TOPIC_MISMATCH, f"timer_id: payload says {crossing.timer_id!r}, topic is {timer_id!r}"
+            reasons.TOPIC_MISMATCH,
+            f"timer_id: payload says {crossing.timer_id!r}, topic is timer {topic_timer_id!r}",
         )
-    # Kept verbatim (a dead letter with this reason) until timers have a registry (secret, track) and
-    # crossings are paired into laps: a documented follow-up, not silently dropped.
-    return Rejected(
-        reasons.TIMER_UNPAIRED,
-        f"valid crossing from timer {timer_id!r} (car {crossing.car_id!r}); pairing crossings into laps "
-        "is not implemented yet",
+    timer = directory.timers.get(crossing.timer_id)
+    if timer is None:
+        return Rejected(reasons.UNKNOWN_TIMER, f"timer_id {crossing.timer_id!r} is not registered")
+    refused = _verify(raw, timer.hmac_secret, "timer crossings")
+    if refused is not None:
+        return refused
+    if timer.race_id is None:
+        return Rejected(reasons.UNASSIGNED_TIMER, f"timer {timer.timer_id!r} is not assigned to a race")
+    race = _open_race(directory, timer.race_id, f"timer {timer.timer_id!r}")
+    if isinstance(race, Rejected):
+        return race
+    crossed_at = _timestamp(
+        crossing.crossed_at, "crossed_at", message.received_at, reasons.BAD_CROSSED_AT, "timer"
+    )
+    if isinstance(crossed_at, Rejected):
+        return crossed_at
+    # The whole lap must lie inside the window: a crossing outside it is refused, so it never starts a lap.
+    refused = outside_window(race, crossed_at, f"crossed_at {crossing.crossed_at}")
+    if refused is not None:
+        return refused
+    car: CarInfo | None = None
+    if crossing.car_id is not None:
+        car = directory.cars.get(crossing.car_id)
+        if car is None:
+            return Rejected(
+                reasons.UNKNOWN_CAR,
+                f"car_id {crossing.car_id!r} (read by timer {timer.timer_id!r}) is not registered",
+            )
+        if car.race_id != race.race_id:
+            return Rejected(
+                reasons.UNASSIGNED_CAR,
+                f"car {car.car_id!r} is assigned to race {car.race_id}, timer {timer.timer_id!r} times race "
+                f"{race.race_id}",
+            )
+    return CrossingRow(
+        timer_id=crossing.timer_id,
+        run_id=crossing.run_id,
+        seq=crossing.seq,
+        car=car,
+        race=race,
+        crossed_at=crossed_at,
+        received_at=message.received_at,
     )

@@ -1,6 +1,6 @@
-"""What ingest needs to know about cars and races, cached in memory (a lookup per lap would cost more than
-the insert at 1,000 laps/s): reloaded at most every `max_age_s`, and sooner when an unknown car shows up
-(a car provisioned a moment ago), so admin changes reach ingest within about a second."""
+"""What ingest needs to know about cars, timers and races, cached in memory (a lookup per lap would cost
+more than the insert at 1,000 laps/s): reloaded at most every `max_age_s`, and sooner when an unknown car or
+timer shows up (one provisioned a moment ago), so admin changes reach ingest within about a second."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from league_server.models import Car, Race
+from league_server.models import Car, Race, Timer
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,13 @@ class CarInfo:
     hmac_secret: str
     race_id: int | None
     racer_id: int | None
+
+
+@dataclass(frozen=True)
+class TimerInfo:
+    timer_id: str
+    hmac_secret: str
+    race_id: int | None
 
 
 @dataclass(frozen=True)
@@ -32,24 +39,30 @@ class RaceInfo:
 
 
 class Directory:
-    """Cars and races by id; `refresh(session)` reloads them when stale. Used by the ingest worker thread only."""
+    """Cars, timers and races by id; `refresh(session)` reloads them when stale. Used by the ingest worker thread only."""
 
     def __init__(self, max_age_s: float = 1.0, miss_reload_s: float = 0.2) -> None:
         self.max_age_s = max_age_s
         self.miss_reload_s = miss_reload_s
         self.cars: dict[str, CarInfo] = {}
+        self.timers: dict[str, TimerInfo] = {}
         self.races: dict[int, RaceInfo] = {}
         self._loaded_at = float("-inf")
 
     def stale(self, unknown_car: bool = False) -> bool:
+        """True when older than max_age_s (miss_reload_s after an unknown car or timer: `unknown_car`)."""
         age_s = time.monotonic() - self._loaded_at
         return age_s > (self.miss_reload_s if unknown_car else self.max_age_s)
 
     def refresh(self, session: Session) -> None:
-        """Reload every car and race (two small queries)."""
+        """Reload every car, timer and race (three small queries)."""
         self.cars = {
             c.car_id: CarInfo(c.car_id, c.hmac_secret, c.race_id, c.racer_id)
             for c in session.execute(select(Car.car_id, Car.hmac_secret, Car.race_id, Car.racer_id))
+        }
+        self.timers = {
+            t.timer_id: TimerInfo(t.timer_id, t.hmac_secret, t.race_id)
+            for t in session.execute(select(Timer.timer_id, Timer.hmac_secret, Timer.race_id))
         }
         self.races = {
             r.id: RaceInfo(r.id, r.status, r.min_lap_time_s, r.window_start, r.window_end)

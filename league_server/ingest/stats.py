@@ -12,8 +12,9 @@ from typing import Any
 class IngestStats:
     """Counters since the service started. `dead_letters` counts refusals per reason (see reasons.py).
 
-    received: messages handed over by the broker; stored: new laps committed; duplicates: laps already
-    stored (redelivered or replayed unchanged: acknowledged, not an error); presence: status updates stored;
+    received: messages handed over by the broker; stored: new laps committed (car reports and paired timer
+    crossings); duplicates: laps or crossings already stored (redelivered or replayed unchanged:
+    acknowledged, not an error); crossings: new timer crossings stored; presence: status updates stored;
     acked: acknowledgements sent (only after the commit); db_errors: failed commits (not acknowledged, retried);
     batches: committed transactions.
     """
@@ -21,6 +22,7 @@ class IngestStats:
     received: int = 0
     stored: int = 0
     duplicates: int = 0
+    crossings: int = 0
     presence: int = 0
     acked: int = 0
     db_errors: int = 0
@@ -44,6 +46,7 @@ class IngestStats:
                 "received": self.received,
                 "stored": self.stored,
                 "duplicates": self.duplicates,
+                "crossings": self.crossings,
                 "presence": self.presence,
                 "acked": self.acked,
                 "db_errors": self.db_errors,

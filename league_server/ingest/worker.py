@@ -1,5 +1,6 @@
 """The ingest writer thread: takes broker messages off a queue, decides each (decide.py), writes a batch in
-ONE transaction, and only after the commit acknowledges every message of the batch to the broker.
+ONE transaction (timer crossings are paired into laps inside it: pairing.py), and only after the commit
+acknowledges every message of the batch to the broker.
 
 Why a thread: paho's network thread must keep reading while a batch commits (>= 1,000 laps/s needs batches;
 one commit per lap would cap SQLite at a few hundred). Failure handling, the point of this module:
@@ -27,8 +28,16 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from league_server.crud import dead_letters, laps, presence
-from league_server.ingest import reasons
-from league_server.ingest.decide import LapRow, Message, Outcome, PresenceUpdate, Rejected, decide
+from league_server.ingest import pairing, reasons
+from league_server.ingest.decide import (
+    CrossingRow,
+    LapRow,
+    Message,
+    Outcome,
+    PresenceUpdate,
+    Rejected,
+    decide,
+)
 from league_server.ingest.directory import Directory
 from league_server.ingest.stats import IngestStats
 
@@ -38,6 +47,8 @@ DB_REJECTED = "db_rejected"
 INTERNAL_ERROR = "internal_error"
 # Events published per race and batch; past this one summary event (the page refetches anyway).
 MAX_EVENTS_PER_RACE_BATCH = 50
+# Refusals that may only mean "provisioned a moment ago": reload the directory sooner and decide again.
+_UNKNOWN = (reasons.UNKNOWN_CAR, reasons.UNKNOWN_TIMER)
 
 
 class EventSink(Protocol):
@@ -168,7 +179,7 @@ class BatchWriter:
     # ---------------------------------------------------------------------------------------- one batch
     def _decide_all(self, batch: Sequence[Message]) -> list[Outcome]:
         outcomes = [self._decide(m) for m in batch]
-        unknown = any(isinstance(o, Rejected) and o.reason == reasons.UNKNOWN_CAR for o in outcomes)
+        unknown = any(isinstance(o, Rejected) and o.reason in _UNKNOWN for o in outcomes)
         if unknown and self.directory.stale(unknown_car=True):
             with self.sessions() as session:
                 self.directory.refresh(session)
@@ -191,10 +202,18 @@ class BatchWriter:
     def _write(self, batch: list[Message], outcomes: list[Outcome]) -> None:
         lap_pairs = [(m, o) for m, o in zip(batch, outcomes, strict=True) if isinstance(o, LapRow)]
         rejected: Counter[str] = Counter()
-        presence_updates = 0
+        presence_updates = crossings_stored = crossing_duplicates = 0
+        timer_laps: list[dict[str, Any]] = []
         with self.sessions() as session:
             created = laps.insert_laps_idempotent(session, [o.row for _, o in lap_pairs])
             for message, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, CrossingRow):
+                    # In arrival order, each seeing the ones before it (same transaction, flushed).
+                    paired = pairing.store_crossing(session, outcome)
+                    crossings_stored += paired.stored
+                    crossing_duplicates += not paired.stored and paired.rejected is None
+                    timer_laps.extend(paired.laps)
+                    outcome = paired.rejected if paired.rejected is not None else outcome
                 if isinstance(outcome, Rejected):
                     dead_letters.record(session, message.topic, message.payload, outcome.text)
                     rejected[outcome.reason] += 1
@@ -210,8 +229,9 @@ class BatchWriter:
                 self.ack(message.mid, message.qos)
         new_rows = [o.row for (_, o), new in zip(lap_pairs, created, strict=True) if new]
         self.stats.add(
-            stored=len(new_rows),
-            duplicates=len(lap_pairs) - len(new_rows),
+            stored=len(new_rows) + len(timer_laps),
+            duplicates=len(lap_pairs) - len(new_rows) + crossing_duplicates,
+            crossings=crossings_stored,
             presence=presence_updates,
             acked=sum(1 for m in batch if m.qos > 0),
             batches=1,
@@ -219,7 +239,7 @@ class BatchWriter:
         if rejected:
             self.stats.add_dead_letters(rejected)
             log.info("dead letters: %s", dict(rejected))
-        self._publish(new_rows)
+        self._publish(new_rows + timer_laps)
 
     def _publish(self, rows: list[dict[str, Any]]) -> None:
         if self.events is None or not rows:

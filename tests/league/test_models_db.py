@@ -24,7 +24,10 @@ TABLES = {
     "audit_log",
     "dead_letters",
     "car_presence",
+    "timers",
+    "timer_crossings",
 }
+HEAD = "0002"
 
 
 def test_migrations_up_down_up(db_url: str) -> None:
@@ -32,13 +35,13 @@ def test_migrations_up_down_up(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == HEAD
         downgrade(db_url)
         assert not TABLES & set(inspect(engine).get_table_names())
         assert current_revision(engine) is None
         upgrade(db_url)
         upgrade(db_url)  # idempotent
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
 
