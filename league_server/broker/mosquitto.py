@@ -1,4 +1,5 @@
-"""Mosquitto configuration for an event: ``mosquitto.conf``, a password file and an ACL, from the car registry.
+"""Mosquitto configuration for an event: ``mosquitto.conf``, a password file and an ACL, from the car and
+timer registries.
 
 `pitlane league broker-config --db URL --out DIR` writes three files into DIR:
 
@@ -8,9 +9,12 @@
   drop laps while the server is down for a minute at a large event).
 - ``passwords``: ``username:$7$...`` lines written straight from the database's car password hashes
   (`league_server.core.security.hash_mqtt_password` stores Mosquitto's own PBKDF2-SHA512 format), so no
-  plain-text car password ever exists on the server side; plus the league server's own login.
+  plain-text car password ever exists on the server side; the same for each timer; plus the league
+  server's own login.
 - ``acl``: each car may publish only to ``pitlane/<league>/cars/<its car_id>/{laps,status,telemetry}`` and
-  read only its own ``.../command``; the server user reads ``pitlane/<league>/#`` and writes car commands.
+  read only its own ``.../command``; each timer may publish only
+  ``pitlane/<league>/timers/<its id>/crossings``; the server user reads ``pitlane/<league>/#`` and writes
+  car commands.
 
 Hand-written (a few dozen lines of text) because Mosquitto's formats are plain text and no library writes
 them; the formats are documented in mosquitto.conf(5).
@@ -45,11 +49,13 @@ CAR_PUBLISH_CHANNELS = ("laps", "status", "telemetry")
 
 @dataclass(frozen=True)
 class BrokerUser:
-    """One broker login: `password_hash` in Mosquitto's ``$7$`` format; `car_id` None for the server."""
+    """One broker login: `password_hash` in Mosquitto's ``$7$`` format; `car_id` for a car, `timer_id` for a
+    trackside timer, neither for the server."""
 
     username: str
     password_hash: str
     car_id: str | None = None
+    timer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ def _check_user(user: BrokerUser) -> None:
         )
     if user.car_id is not None and not _ID.match(user.car_id):
         raise ConfigError(f"car_id {user.car_id!r}: expected 1-64 letters, digits, '-' or '_'")
+    if user.timer_id is not None and not _ID.match(user.timer_id):
+        raise ConfigError(f"timer_id {user.timer_id!r}: expected 1-64 letters, digits, '-' or '_'")
 
 
 def render_passwords(users: Iterable[BrokerUser]) -> str:
@@ -82,13 +90,17 @@ def render_passwords(users: Iterable[BrokerUser]) -> str:
     for user in users:
         _check_user(user)
         if user.username in seen:
-            raise ConfigError(f"mqtt username {user.username!r} appears twice in the car registry")
+            raise ConfigError(
+                f"mqtt username {user.username!r} appears twice in the car and timer registries"
+            )
         seen.add(user.username)
         lines.append(f"{user.username}:{user.password_hash}")
     return "\n".join(lines) + "\n"
 
 
-def render_acl(league: str, cars: Iterable[BrokerUser], server_username: str) -> str:
+def render_acl(
+    league: str, cars: Iterable[BrokerUser], server_username: str, timers: Iterable[BrokerUser] = ()
+) -> str:
     """The ACL file (mosquitto.conf(5), acl_file): per-user topic rules, nothing for anyone else."""
     if not _ID.match(league):
         raise ConfigError(f"league {league!r}: expected 1-64 letters, digits, '-' or '_'")
@@ -108,6 +120,11 @@ def render_acl(league: str, cars: Iterable[BrokerUser], server_username: str) ->
         out.extend(f"topic write {root}/cars/{car.car_id}/{channel}" for channel in CAR_PUBLISH_CHANNELS)
         out.append(f"topic read {root}/cars/{car.car_id}/command")
         out.append("")
+    for timer in timers:
+        _check_user(timer)
+        if timer.timer_id is None:
+            raise ConfigError(f"mqtt user {timer.username!r}: a timer login needs its timer_id")
+        out.extend((f"user {timer.username}", f"topic write {root}/timers/{timer.timer_id}/crossings", ""))
     return "\n".join(out)
 
 
@@ -151,13 +168,14 @@ def write_config(
     port: int = DEFAULT_PORT,
     bind: str | None = None,
     run_as_user: str | None = None,
+    timers: Iterable[BrokerUser] = (),
 ) -> BrokerFiles:
     """Write mosquitto.conf, passwords and acl into `out_dir` (created); passwords is mode 0600."""
-    cars = list(cars)
+    cars, timers = list(cars), list(timers)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = BrokerFiles(out_dir / CONF_NAME, out_dir / PASSWORDS_NAME, out_dir / ACL_NAME)
-    passwords = render_passwords([server, *cars])
-    acl = render_acl(league, cars, server.username)
+    passwords = render_passwords([server, *cars, *timers])
+    acl = render_acl(league, cars, server.username, timers)
     _write_private(files.passwords, passwords)
     files.acl.write_text(acl, encoding="utf-8")
     files.conf.write_text(
@@ -185,31 +203,56 @@ def write_server_env(out_dir: Path, username: str, password: str, broker_url: st
 
 @dataclass(frozen=True)
 class GeneratedConfig:
-    """What `generate_from_db` wrote: the files, the server's login, and how many cars it covers."""
+    """What `generate_from_db` wrote: the files, the server's login, how many cars and timers it covers."""
 
     files: BrokerFiles
     server_env: Path | None
     server_username: str
     server_password: str | None
     cars: int
+    timers: int = 0
+
+
+def _league_id(session: Any, league: str) -> int:
+    from sqlalchemy import select
+
+    from league_server.models import League
+
+    league_id = session.scalar(select(League.id).where(League.slug == league))
+    if league_id is None:
+        known = sorted(session.scalars(select(League.slug)))
+        raise ConfigError(f"league {league!r} is not in the database (known: {', '.join(known) or 'none'})")
+    return int(league_id)
 
 
 def load_car_users(session: Any, league: str) -> list[BrokerUser]:
     """Every car of `league` (slug) as a broker login; ConfigError if the league does not exist."""
     from sqlalchemy import select
 
-    from league_server.models import Car, League
+    from league_server.models import Car
 
-    league_id = session.scalar(select(League.id).where(League.slug == league))
-    if league_id is None:
-        known = sorted(session.scalars(select(League.slug)))
-        raise ConfigError(f"league {league!r} is not in the database (known: {', '.join(known) or 'none'})")
+    league_id = _league_id(session, league)
     rows = session.execute(
         select(Car.mqtt_username, Car.password_hash, Car.car_id)
         .where(Car.league_id == league_id)
         .order_by(Car.id)
     )
     return [BrokerUser(r.mqtt_username, r.password_hash, r.car_id) for r in rows]
+
+
+def load_timer_users(session: Any, league: str) -> list[BrokerUser]:
+    """Every timer of `league` (slug) as a broker login; ConfigError if the league does not exist."""
+    from sqlalchemy import select
+
+    from league_server.models import Timer
+
+    league_id = _league_id(session, league)
+    rows = session.execute(
+        select(Timer.mqtt_username, Timer.password_hash, Timer.timer_id)
+        .where(Timer.league_id == league_id)
+        .order_by(Timer.id)
+    )
+    return [BrokerUser(r.mqtt_username, r.password_hash, timer_id=r.timer_id) for r in rows]
 
 
 def generate_from_db(
@@ -224,7 +267,7 @@ def generate_from_db(
     run_as_user: str | None = None,
     broker_host_for_server: str = "127.0.0.1",
 ) -> GeneratedConfig:
-    """Write the Mosquitto files for `league`'s cars in the database at `db_url`.
+    """Write the Mosquitto files for `league`'s cars and timers in the database at `db_url`.
 
     server_password: the league server's broker password (PITLANE_MQTT_PASSWORD); None generates one and
     writes it with the broker URL to ``server.env`` (mode 0600) for `pitlane league serve` to load.
@@ -238,17 +281,29 @@ def generate_from_db(
     try:
         with make_sessionmaker(engine)() as session:
             cars = load_car_users(session, league)
+            timers = load_timer_users(session, league)
     finally:
         engine.dispose()
     generated = server_password is None
     password = secrets.token_urlsafe(24) if server_password is None else server_password
     server = BrokerUser(server_username, hash_mqtt_password(password))
-    if any(c.username == server_username for c in cars):
-        raise ConfigError(f"server username {server_username!r} is also a car's mqtt username; pick another")
+    if any(u.username == server_username for u in (*cars, *timers)):
+        raise ConfigError(
+            f"server username {server_username!r} is also a car's or timer's mqtt username; pick another"
+        )
     files = write_config(
-        out_dir, league=league, cars=cars, server=server, port=port, bind=bind, run_as_user=run_as_user
+        out_dir,
+        league=league,
+        cars=cars,
+        server=server,
+        port=port,
+        bind=bind,
+        run_as_user=run_as_user,
+        timers=timers,
     )
     env = None
     if generated:
         env = write_server_env(out_dir, server_username, password, f"mqtt://{broker_host_for_server}:{port}")
-    return GeneratedConfig(files, env, server_username, password if generated else None, len(cars))
+    return GeneratedConfig(
+        files, env, server_username, password if generated else None, len(cars), len(timers)
+    )

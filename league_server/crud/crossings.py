@@ -56,7 +56,8 @@ def neighbours(
 
 
 def count_before(session: Session, timer_id: str, race_id: int, car_id: str, at: datetime) -> int:
-    """Stored crossings of this car, timer and race strictly before `at` (= the number of the lap `at` ends)."""
+    """Stored crossings of this car, timer and race strictly before `at` (= the number of the lap `at`
+    ends)."""
     where = _same_line(timer_id, race_id, car_id)
     query = select(func.count()).select_from(TimerCrossing).where(*where, TimerCrossing.crossed_at < at)
     return session.scalar(query) or 0

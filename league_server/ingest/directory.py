@@ -39,7 +39,8 @@ class RaceInfo:
 
 
 class Directory:
-    """Cars, timers and races by id; `refresh(session)` reloads them when stale. Used by the ingest worker thread only."""
+    """Cars, timers and races by id; `refresh(session)` reloads them when stale. Used by the ingest worker
+    thread only."""
 
     def __init__(self, max_age_s: float = 1.0, miss_reload_s: float = 0.2) -> None:
         self.max_age_s = max_age_s

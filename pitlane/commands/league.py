@@ -239,8 +239,9 @@ def broker_config_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write a Mosquitto config for an event from the car registry: per-car logins (the database's password
-    hashes), an ACL letting each car publish only under its own topics, persistence, no anonymous logins."""
+    """Write a Mosquitto config for an event from the car and timer registries: per-car and per-timer logins
+    (the database's password hashes), an ACL letting each car publish only under its own topics and each
+    timer only its own crossings, persistence, no anonymous logins."""
     settings = _settings(db, league=league)
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -263,6 +264,7 @@ def broker_config_command(
     data = {
         "league": settings.league,
         "cars": generated.cars,
+        "timers": generated.timers,
         "conf": str(generated.files.conf),
         "passwords": str(generated.files.passwords),
         "acl": str(generated.files.acl),
@@ -273,7 +275,10 @@ def broker_config_command(
         typer.echo(json.dumps(data))
         return
     console = Console(soft_wrap=True)
-    console.print(f"{generated.cars} cars of league {escape(settings.league)!s}: wrote {escape(str(out))}/")
+    console.print(
+        f"{generated.cars} cars and {generated.timers} timers of league {escape(settings.league)!s}: "
+        f"wrote {escape(str(out))}/"
+    )
     console.print(f"  run the broker:  mosquitto -c {escape(str(generated.files.conf))}")
     if generated.server_env is not None:
         console.print(
@@ -281,7 +286,7 @@ def broker_config_command(
             f"set -a; . {escape(str(generated.server_env))}; set +a; pitlane league serve ..."
         )
     console.print(
-        "  after provisioning more cars: run broker-config again, then kill -HUP the mosquitto process"
+        "  after provisioning more cars or timers: run broker-config again, then kill -HUP the mosquitto process"
     )
 
 
