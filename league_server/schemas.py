@@ -213,6 +213,56 @@ class CarAssign(_In):
     racer_id: int | None = _OptId
 
 
+# --------------------------------------------------------------------------------------------- timers
+
+
+class TimerIn(_In):
+    timer_id: str = SlugStr
+    name: str | None = Field(default=None, max_length=200)
+    race_id: int | None = _OptId
+
+
+class TimerOut(_Out):
+    """A trackside timer without its secrets. race_id: the race its crossings are laps of."""
+
+    id: int
+    league_id: int
+    timer_id: str
+    name: str | None
+    mqtt_username: str
+    race_id: int | None
+    created_at: datetime
+
+
+class TimerProvisioned(TimerOut):
+    """Returned once, at provisioning (or rotation): the only time the password and HMAC secret are shown."""
+
+    mqtt_password: str
+    hmac_secret: str
+    league: str = Field(description="league slug (the <league> of the timer's MQTT topic)")
+    crossing_topic: str
+
+
+class TimerAssign(_In):
+    """The race the timer times (null: none; its crossings are then refused)."""
+
+    race_id: int | None = _OptId
+
+
+class CrossingOut(_Out):
+    """A stored timer crossing. lap_id: the lap it closed (None: a car's first crossing, or no car_id)."""
+
+    id: int
+    timer_id: str
+    run_id: str
+    seq: int
+    car_id: str | None
+    race_id: int | None
+    crossed_at: datetime
+    received_at: datetime
+    lap_id: int | None
+
+
 # ----------------------------------------------------------------------------------------------- laps
 
 

@@ -4,6 +4,6 @@ They flush but never commit: the caller owns the transaction (ingest acknowledge
 its own commit; an admin edit and its audit entry commit together).
 """
 
-from league_server.crud import audit, cars, dead_letters, laps, leagues, presence, races
+from league_server.crud import audit, cars, crossings, dead_letters, laps, leagues, presence, races, timers
 
-__all__ = ["audit", "cars", "dead_letters", "laps", "leagues", "presence", "races"]
+__all__ = ["audit", "cars", "crossings", "dead_letters", "laps", "leagues", "presence", "races", "timers"]

@@ -507,6 +507,102 @@ def assign_car_command(
         typer.echo(f"car {car.car_id}: race {car.race_id}, racer {car.racer_id}")
 
 
+def _timer_credentials(timer: Any, creds: Any, league: str) -> dict[str, Any]:
+    from device.protocol import timer_topic
+
+    return {
+        "timer_id": timer.timer_id,
+        "mqtt_username": creds.mqtt_username,
+        "mqtt_password": creds.mqtt_password,
+        "hmac_secret": creds.hmac_secret,
+        "crossing_topic": timer_topic(league, timer.timer_id),
+        "race_id": timer.race_id,
+    }
+
+
+@admin_app.command("add-timer")
+def add_timer_command(
+    timer_id: str,
+    league: Annotated[str, typer.Option("--league", help="League slug.")],
+    race: Annotated[int | None, typer.Option("--race", min=1, help="Race id it times.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Where it stands, e.g. 'start line'.")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Provision a trackside timer; its MQTT password and HMAC secret are printed this once."""
+    from league_server.crud import timers
+
+    with _session(db) as session:
+        league_id = _league_id(session, league)
+        timer, creds = timers.provision_timer(
+            session, league_id, timer_id, name=name, race_id=race, actor=_actor()
+        )
+        session.commit()
+        data = _timer_credentials(timer, creds, league)
+    _out(data, as_json, _print_mapping)
+
+
+@admin_app.command("assign-timer")
+def assign_timer_command(
+    timer_id: str,
+    race: Annotated[int | None, typer.Option("--race", min=1, help="Race id it times.")] = None,
+    no_race: Annotated[bool, typer.Option("--no-race", help="Time no race (crossings refused).")] = False,
+    db: DbOption = None,
+) -> None:
+    """Set the race a timer times (audited)."""
+    from league_server.crud import timers
+
+    if (race is None) == (not no_race):
+        fail("assign-timer: pass either --race ID or --no-race")
+    with _session(db) as session:
+        timer = timers.assign_timer(session, timer_id, actor=_actor(), race_id=race)
+        session.commit()
+        typer.echo(f"timer {timer.timer_id}: race {timer.race_id}")
+
+
+@admin_app.command("rotate-timer")
+def rotate_timer_command(timer_id: str, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """New MQTT password and HMAC secret for a timer (the old ones stop working), printed this once."""
+    from league_server.crud import leagues, timers
+
+    with _session(db) as session:
+        creds = timers.rotate_timer_credentials(session, timer_id, actor=_actor())
+        session.commit()
+        timer = timers.require_timer(session, timer_id)
+        data = _timer_credentials(timer, creds, leagues.get_league(session, timer.league_id).slug)
+    _out(data, as_json, _print_mapping)
+
+
+@admin_app.command("list-timers")
+def list_timers_command(
+    league: Annotated[str | None, typer.Option("--league", help="League slug.")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """List trackside timers and the race each times (never their secrets)."""
+    from league_server.crud import timers
+    from league_server.schemas import TimerOut
+
+    with _session(db) as session:
+        league_id = None if league is None else _league_id(session, league)
+        found = timers.list_timers(session, league_id=league_id)
+        data = [TimerOut.model_validate(t).model_dump(mode="json") for t in found]
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        from rich.table import Table
+
+        table = Table(title="Timers")
+        for column in ("timer", "name", "mqtt username", "race"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(
+                r["timer_id"], escape(r["name"] or ""), r["mqtt_username"], str(r["race_id"] or "-")
+            )
+        Console().print(table)
+
+    _out(data, as_json, render)
+
+
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (written to the audit log).")]
 
 

@@ -1,5 +1,6 @@
-"""Admin endpoints (bearer token): create the league structure, provision cars (credentials shown once),
-assign cars, enter laps by hand, invalidate/restore/delete laps with a reason (audited)."""
+"""Admin endpoints (bearer token): create the league structure, provision cars and trackside timers
+(credentials shown once), assign them to races, list timer crossings, enter laps by hand,
+invalidate/restore/delete laps with a reason (audited)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
-from device.protocol import car_topic
+from device.protocol import car_topic, timer_topic
 from league_server.api.deps import MAX_ID, AdminDep, CarIdPath, LapId, LeagueId, RaceId, SessionDep, events_of
 from league_server.api.errors import ADMIN_RESPONSES
 from league_server.crud import audit as audit_crud
 from league_server.crud import cars as cars_crud
+from league_server.crud import crossings as crossings_crud
 from league_server.crud import dead_letters as dead_letters_crud
 from league_server.crud import laps as laps_crud
 from league_server.crud import leagues as leagues_crud
 from league_server.crud import races as races_crud
-from league_server.models import Car, Lap
+from league_server.crud import timers as timers_crud
+from league_server.models import Car, Lap, Timer
 from league_server.schemas import (
     AuditEntryOut,
     CarAssign,
     CarIn,
     CarOut,
     CarProvisioned,
+    CrossingOut,
     DeadLetterOut,
     EventIn,
     EventOut,
@@ -42,6 +46,10 @@ from league_server.schemas import (
     SeasonOut,
     TeamIn,
     TeamOut,
+    TimerAssign,
+    TimerIn,
+    TimerOut,
+    TimerProvisioned,
     TrackIn,
     TrackOut,
 )
@@ -49,6 +57,8 @@ from league_server.schemas import (
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ADMIN_RESPONSES)
 
 EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="event id")]
+SLUG_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+TimerIdPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="timer id (slug)")]
 CREATED = status.HTTP_201_CREATED
 
 
@@ -180,6 +190,74 @@ def assign_car(car_id: CarIdPath, body: CarAssign, session: SessionDep, actor: A
     return CarOut.model_validate(car)
 
 
+def _timer_provisioned(session: SessionDep, timer: Timer, creds: Any) -> TimerProvisioned:
+    league = leagues_crud.get_league(session, timer.league_id)
+    return TimerProvisioned(
+        **TimerOut.model_validate(timer).model_dump(),
+        mqtt_password=creds.mqtt_password,
+        hmac_secret=creds.hmac_secret,
+        league=league.slug,
+        crossing_topic=timer_topic(league.slug, timer.timer_id),
+    )
+
+
+@router.post(
+    "/leagues/{league_id}/timers",
+    response_model=TimerProvisioned,
+    status_code=CREATED,
+    summary="Provision a trackside timer: its MQTT password and HMAC secret are returned this once",
+)
+def provision_timer(
+    league_id: LeagueId, body: TimerIn, session: SessionDep, actor: AdminDep
+) -> TimerProvisioned:
+    timer, creds = timers_crud.provision_timer(
+        session, league_id, body.timer_id, name=body.name, race_id=body.race_id, actor=actor
+    )
+    session.commit()
+    return _timer_provisioned(session, timer, creds)
+
+
+@router.post(
+    "/timers/{timer_id}/rotate-credentials",
+    response_model=TimerProvisioned,
+    summary="New MQTT password and HMAC secret for a timer (the old ones stop working), returned once",
+)
+def rotate_timer_credentials(timer_id: TimerIdPath, session: SessionDep, actor: AdminDep) -> TimerProvisioned:
+    creds = timers_crud.rotate_timer_credentials(session, timer_id, actor=actor)
+    session.commit()
+    return _timer_provisioned(session, timers_crud.require_timer(session, timer_id), creds)
+
+
+@router.get("/timers", response_model=list[TimerOut], summary="Trackside timers (never their secrets)")
+def list_timers(
+    session: SessionDep,
+    _actor: AdminDep,
+    league_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    race_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> list[TimerOut]:
+    found = timers_crud.list_timers(session, league_id=league_id, race_id=race_id)
+    return [TimerOut.model_validate(t) for t in found]
+
+
+@router.patch("/timers/{timer_id}", response_model=TimerOut, summary="Assign a timer to a race (audited)")
+def assign_timer(timer_id: TimerIdPath, body: TimerAssign, session: SessionDep, actor: AdminDep) -> TimerOut:
+    timer = timers_crud.assign_timer(session, timer_id, actor=actor, race_id=body.race_id)
+    session.commit()
+    return TimerOut.model_validate(timer)
+
+
+@router.get("/crossings", response_model=list[CrossingOut], summary="Stored timer crossings, newest first")
+def list_crossings(
+    session: SessionDep,
+    _actor: AdminDep,
+    timer_id: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    race_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[CrossingOut]:
+    found = crossings_crud.list_crossings(session, timer_id=timer_id, race_id=race_id, limit=limit)
+    return [CrossingOut.model_validate(c) for c in found]
+
+
 @router.post(
     "/races/{race_id}/laps", response_model=LapOut, status_code=CREATED, summary="Enter a lap by hand"
 )
@@ -246,8 +324,8 @@ def penalise_lap(
 def audit_log(
     session: SessionDep,
     _actor: AdminDep,
-    entity: Annotated[str | None, Query(pattern="^(lap|car|race)$")] = None,
-    entity_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
+    entity: Annotated[str | None, Query(pattern="^(lap|car|race|timer)$")] = None,
+    entity_id: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[AuditEntryOut]:
     entries = audit_crud.list_entries(session, entity=entity, entity_id=entity_id, limit=limit)
@@ -279,7 +357,10 @@ class IngestStatsOut(BaseModel):
     connected: bool | None = None
     received: int = 0
     stored: int = 0
-    duplicates: int = Field(0, description="laps already stored (redelivered or replayed unchanged)")
+    duplicates: int = Field(
+        0, description="laps or timer crossings already stored (redelivered or replayed unchanged)"
+    )
+    crossings: int = Field(0, description="timer crossings stored")
     presence: int = 0
     acked: int = 0
     db_errors: int = 0
