@@ -8,21 +8,24 @@ Per database it measures:
   with its own password, and Mosquitto's generated ACL is in force: the event setup, not a shortcut);
 - lost: laps published and acknowledged by the broker but not in the database; duplicated: rows beyond one
   per (car_id, run_id, seq);
-- leaderboard_p50_ms / p99_ms: ``GET /api/races/{id}/leaderboard`` latency with `clients` concurrent HTTP
-  clients (httpx, closed loop: each sends its next request as soon as the last one returned, the worst case),
-  after ingest; leaderboard_req_per_s is that loop's throughput;
+- leaderboard_p50_ms / p99_ms: ``GET /api/races/{id}/leaderboard`` latency with `clients` concurrent
+  keep-alive HTTP clients in closed loop (each sends its next request as soon as the last one returned: the
+  worst case), measured while the cars keep lapping (`live_laps_per_s`, 20 laps/s in all: 100 cars on
+  5-second laps), so the leaderboard cache is re-validated and re-ranked throughout;
+  leaderboard_req_per_s is that loop's throughput;
 - leaderboard_poll_p50_ms / p99_ms: the same `clients` each polling once per `poll_interval_s` (what live
-  screens do), started at random offsets.
+  screens do), started at random offsets;
+- leaderboard_live_laps: laps stored during those measurements; leaderboard_catch_up_s: from the commit of
+  the last of them until the leaderboard counted it (what a screen lags behind the database).
 
-The HTTP clients run in the benchmark process on the same 2 cores as the server, the broker and the cars:
-their own CPU time is part of the measured latency.
+The HTTP clients (league_server/loadgen.py, its own process) run on the same 2 cores as the server, the
+broker and the cars: their CPU time is part of the measured latency.
 
 Everything runs on 127.0.0.1 with free ports, bounded in count and time, and is stopped at the end.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import multiprocessing as mp
@@ -69,6 +72,8 @@ class IngestBenchResult:
     leaderboard_poll_p50_ms: float
     leaderboard_poll_p99_ms: float
     leaderboard_requests: int
+    leaderboard_live_laps: int
+    leaderboard_catch_up_s: float
     ingest_seconds: float
     ingest_duplicates: int | None = None
     dead_letters: int | None = None
@@ -82,53 +87,47 @@ class IngestBenchResult:
 # --------------------------------------------------------------------------------------- cars (processes)
 
 
-def _car_process(
-    port: int, cars: list[tuple[str, str, str, str]], laps_per_car: int, start_at: float, out: Any
-) -> None:
-    """One publisher process: a paho client per car (own login), laps signed in advance, published from
-    `start_at` (wall clock) on; puts (first_publish_s, all_acked_s, unacked) on `out`."""
-    import paho.mqtt.client as mqtt
-
+def _lap_message(car_id: str, run_id: str, seq: int, secret: str) -> tuple[str, bytes]:
+    """(topic, signed JSON bytes) of one simulated lap report."""
     from device import protocol
 
-    run_id = uuid.uuid4().hex
+    report = {
+        "schema": 1,
+        "car_id": car_id,
+        "run_id": run_id,
+        "seq": seq,
+        "lap": seq + 1,
+        "lap_time_ms": 9_000 + (hash((car_id, seq)) % 4_000),
+        "offtrack_count": int(seq % 3 == 0),
+        "reset_count": 0,
+        "source": "sim",
+        "sent_at": protocol.utc_now_iso(),
+    }
+    topic = protocol.car_topic(LEAGUE, car_id, "laps")
+    return topic, json.dumps(protocol.signed(report, secret)).encode("utf-8")
+
+
+def _connect_cars(port: int, cars: list[tuple[str, str, str, str]], suffix: str = "") -> list[Any]:
+    """One started paho client per car, each with its own login, connected (or 10 s passed)."""
+    import paho.mqtt.client as mqtt
+
     clients = []
-    payloads: list[list[tuple[str, bytes]]] = []
-    for car_id, username, password, secret in cars:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=car_id, protocol=mqtt.MQTTv5)
+    for car_id, username, password, _secret in cars:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=car_id + suffix, protocol=mqtt.MQTTv5
+        )
         client.username_pw_set(username, password)
         client.max_inflight_messages_set(100)
         client.connect("127.0.0.1", port, keepalive=30)
         client.loop_start()
         clients.append(client)
-        topic = protocol.car_topic(LEAGUE, car_id, "laps")
-        reports = []
-        for seq in range(laps_per_car):
-            report = {
-                "schema": 1,
-                "car_id": car_id,
-                "run_id": run_id,
-                "seq": seq,
-                "lap": seq + 1,
-                "lap_time_ms": 9_000 + (hash((car_id, seq)) % 4_000),
-                "offtrack_count": seq % 3 == 0,
-                "reset_count": 0,
-                "source": "sim",
-                "sent_at": protocol.utc_now_iso(),
-            }
-            report["offtrack_count"] = int(report["offtrack_count"])
-            reports.append((topic, json.dumps(protocol.signed(report, secret)).encode("utf-8")))
-        payloads.append(reports)
     deadline = time.monotonic() + 10
     while not all(c.is_connected() for c in clients) and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(max(0.0, start_at - time.time()))
-    first = time.time()
-    infos = []
-    for seq in range(laps_per_car):
-        for client, reports in zip(clients, payloads, strict=True):
-            topic, payload = reports[seq]
-            infos.append(client.publish(topic, payload, qos=1))
+    return clients
+
+
+def _unacked(infos: list[Any]) -> int:
     unacked = 0
     for info in infos:
         try:
@@ -137,11 +136,57 @@ def _car_process(
             unacked += 1
         if not info.is_published():
             unacked += 1
-    done = time.time()
+    return unacked
+
+
+def _disconnect(clients: list[Any]) -> None:
     for client in clients:
         client.disconnect()
         client.loop_stop()
+
+
+def _car_process(
+    port: int, cars: list[tuple[str, str, str, str]], laps_per_car: int, start_at: float, out: Any
+) -> None:
+    """One publisher process: a paho client per car (own login), laps signed in advance, published from
+    `start_at` (wall clock) on as fast as QoS 1 allows; puts (first_publish_s, all_acked_s, unacked) on `out`."""
+    run_id = uuid.uuid4().hex
+    clients = _connect_cars(port, cars)
+    payloads = [[_lap_message(car[0], run_id, seq, car[3]) for seq in range(laps_per_car)] for car in cars]
+    time.sleep(max(0.0, start_at - time.time()))
+    first = time.time()
+    infos = []
+    for seq in range(laps_per_car):
+        for client, reports in zip(clients, payloads, strict=True):
+            infos.append(client.publish(*reports[seq], qos=1))
+    unacked = _unacked(infos)
+    done = time.time()
+    _disconnect(clients)
     out.put((first, done, unacked))
+
+
+def _live_car_process(
+    port: int, cars: list[tuple[str, str, str, str]], laps_per_s: float, ready: Any, stop: Any, out: Any
+) -> None:
+    """Laps at a race's pace while the leaderboard is being read: the cars take turns, `laps_per_s` laps a
+    second in all, signed as they go, until `stop` is set; puts (published, unacked) on `out`."""
+    run_id = uuid.uuid4().hex
+    clients = _connect_cars(port, cars, suffix="-live")
+    ready.set()
+    infos = []
+    next_at = time.perf_counter()
+    seq = 0
+    while not stop.is_set():
+        for client, car in zip(clients, cars, strict=True):
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at += 1.0 / laps_per_s
+            if stop.is_set():
+                break
+            infos.append(client.publish(*_lap_message(car[0], run_id, seq, car[3]), qos=1))
+        seq += 1
+    unacked = _unacked(infos)
+    _disconnect(clients)
+    out.put((len(infos), unacked))
 
 
 # ------------------------------------------------------------------------------------------- the run
@@ -268,47 +313,6 @@ def _start_server(
     raise BenchError(f"ingest did not connect to the broker: {health}")
 
 
-async def _leaderboard_latencies(
-    url: str, clients: int, requests_per_client: int, interval_s: float = 0.0
-) -> tuple[list[float], float]:
-    """(latencies in ms, wall seconds): `clients` concurrent clients (one httpx.AsyncClient and keep-alive
-    connection each, like separate screens), each sending `requests_per_client` GETs back to back
-    (interval_s 0) or one per `interval_s` from a random offset. The first GET of each (connecting) is
-    not counted."""
-    import random
-
-    import httpx
-
-    latencies: list[float] = []
-    connected = asyncio.Event()
-    ready = 0
-
-    async def one_client() -> None:
-        nonlocal ready
-        async with httpx.AsyncClient(timeout=30) as client:
-            await client.get(url)
-            ready += 1
-            if ready == clients:
-                connected.set()
-            await connected.wait()
-            next_at = time.perf_counter() + random.uniform(0.0, interval_s)
-            for _ in range(requests_per_client):
-                if interval_s > 0:
-                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                    next_at += interval_s
-                t0 = time.perf_counter()
-                response = await client.get(url)
-                latencies.append((time.perf_counter() - t0) * 1000.0)
-                if response.status_code != 200:
-                    raise BenchError(f"GET {url}: HTTP {response.status_code}")
-
-    tasks = [asyncio.create_task(one_client()) for _ in range(clients)]
-    await connected.wait()
-    started = time.perf_counter()
-    await asyncio.gather(*tasks)
-    return latencies, time.perf_counter() - started
-
-
 def _ingest_stats(base: str, admin_token: str) -> dict[str, Any]:
     """The server's ingest counters (GET /api/admin/ingest); {} if that route is unavailable."""
     import httpx
@@ -326,6 +330,134 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[max(0, min(998, round(q * 1000) - 1))]
 
 
+@dataclass(frozen=True)
+class _IngestRun:
+    stored: int
+    rows: int
+    elapsed_s: float
+    publish_s: float
+
+
+def _publish_and_wait(
+    db_url: str, broker_port: int, creds: list[tuple[str, str, str, str]], laps_per_car: int, seconds: float
+) -> _IngestRun:
+    """Every car publishes `laps_per_car` laps at once; waits until all are stored (or `seconds` passed)."""
+    from league_server.core.db import make_engine
+    from league_server.models import Lap
+
+    expected = len(creds) * laps_per_car
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.time() + 3.0 + len(creds) * 0.02
+    chunks = [creds[i::PUBLISHER_PROCESSES] for i in range(PUBLISHER_PROCESSES)]
+    procs = [
+        ctx.Process(target=_car_process, args=(broker_port, c, laps_per_car, start_at, out), daemon=True)
+        for c in chunks
+        if c
+    ]
+    for p in procs:
+        p.start()
+    engine = make_engine(db_url)
+    try:
+        _stored, last_change = _wait_for_laps(engine, expected, start_at + seconds)
+        reports = [out.get(timeout=max(1.0, start_at + seconds - time.time() + 60)) for _ in procs]
+        for p in procs:
+            p.join(10)
+        rows, distinct = _lap_counts(engine, Lap)
+    finally:
+        engine.dispose()
+    first = min(r[0] for r in reports)
+    return _IngestRun(distinct, rows, max(1e-6, last_change - first), max(r[1] for r in reports) - first)
+
+
+def _wait_for_laps(engine: Any, expected: int, deadline: float) -> tuple[int, float]:
+    """(laps stored, wall time of the last change) once `expected` are stored or at `deadline`."""
+    from league_server.models import Lap
+
+    stored, last_change = 0, time.time()
+    while time.time() < deadline:
+        now_stored = _count(engine, Lap)
+        if now_stored != stored:
+            stored, last_change = now_stored, time.time()
+        if stored >= expected:
+            break
+        time.sleep(0.02)
+    return stored, last_change
+
+
+def _lap_counts(engine: Any, lap_model: Any) -> tuple[int, int]:
+    """(rows, distinct (car_id, run_id, seq)) in the laps table."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(lap_model)).scalar_one()
+        distinct = conn.execute(
+            select(func.count()).select_from(
+                select(lap_model.car_id, lap_model.run_id, lap_model.seq).distinct().subquery()
+            )
+        ).scalar_one()
+    return int(rows), int(distinct)
+
+
+@dataclass(frozen=True)
+class _LeaderboardRun:
+    closed: Any  # loadgen.LoadResult
+    polled: Any
+    live_laps: int
+    catch_up_s: float
+
+
+def _read_leaderboard_during_live_laps(
+    url: str,
+    db_url: str,
+    broker_port: int,
+    creds: list[tuple[str, str, str, str]],
+    *,
+    clients: int,
+    requests_per_client: int,
+    poll_interval_s: float,
+    poll_rounds: int,
+    live_laps_per_s: float,
+) -> _LeaderboardRun:
+    """Leaderboard GET latency (closed loop, then polling) while the cars keep lapping at
+    `live_laps_per_s`; then how long after the last lap's commit the leaderboard counted it."""
+    from league_server import loadgen
+    from league_server.core.db import make_engine
+    from league_server.models import Lap
+
+    ctx = mp.get_context("spawn")
+    ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    live = ctx.Process(
+        target=_live_car_process, args=(broker_port, creds, live_laps_per_s, ready, stop, out), daemon=True
+    )
+    live.start()
+    engine = make_engine(db_url)
+    try:
+        ready.wait(READY_TIMEOUT_S)
+        before = _count(engine, Lap)
+        closed = loadgen.run_in_process(url, clients, requests_per_client)
+        polled = loadgen.run_in_process(url, clients, poll_rounds, poll_interval_s)
+        stop.set()
+        published, _unacked_live = out.get(timeout=90)
+        live.join(10)
+        stored, committed_at = _wait_for_laps(engine, before + published, time.time() + 30)
+    finally:
+        engine.dispose()
+    return _LeaderboardRun(closed, polled, stored - before, _catch_up_s(url, stored, committed_at))
+
+
+def _catch_up_s(url: str, stored: int, committed_at: float, timeout_s: float = 10.0) -> float:
+    """Seconds from `committed_at` until the leaderboard at `url` counts `stored` laps (inf: never)."""
+    import httpx
+
+    deadline = time.time() + timeout_s
+    with httpx.Client(timeout=5) as client:
+        while time.time() < deadline:
+            board = client.get(url).json()
+            if sum(e["laps"] for e in board["entries"]) >= stored:
+                return max(0.0, time.time() - committed_at)
+            time.sleep(0.02)
+    return float("inf")
+
+
 def run_ingest_bench(
     database: str,
     *,
@@ -333,9 +465,10 @@ def run_ingest_bench(
     laps_per_car: int = 100,
     seconds: float = 120.0,
     clients: int = 100,
-    requests_per_client: int = 20,
+    requests_per_client: int = 200,
     poll_interval_s: float = 1.0,
     poll_rounds: int = 5,
+    live_laps_per_s: float = 20.0,
     postgres_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=test",
     on_progress: Callable[[str], None] | None = None,
 ) -> IngestBenchResult:
@@ -347,8 +480,6 @@ def run_ingest_bench(
         run_as_user_option,
     )
     from league_server.broker.mosquitto import generate_from_db
-    from league_server.core.db import make_engine
-    from league_server.models import Lap
 
     if database not in ("sqlite", "postgresql"):
         raise BenchError(f"database: expected sqlite or postgresql, got {database!r}")
@@ -376,74 +507,52 @@ def run_ingest_bench(
             say(f"{database}: starting the league server (uvicorn + ingest)")
             admin_token = secrets.token_urlsafe(16)
             base = _start_server(db_url, broker_port, generated, workdir, stack, admin_token)
-            expected = cars * laps_per_car
-            say(f"{database}: {cars} cars publish {expected} signed laps")
-            ctx = mp.get_context("spawn")
-            out = ctx.Queue()
-            start_at = time.time() + 3.0 + cars * 0.02
-            chunks = [creds[i::PUBLISHER_PROCESSES] for i in range(PUBLISHER_PROCESSES)]
-            procs = [
-                ctx.Process(
-                    target=_car_process, args=(broker_port, chunk, laps_per_car, start_at, out), daemon=True
-                )
-                for chunk in chunks
-                if chunk
-            ]
-            for p in procs:
-                p.start()
-            engine = make_engine(db_url)
-            stored = 0
-            last_change = time.time()
-            try:
-                deadline = start_at + seconds
-                while time.time() < deadline:
-                    now_stored = _count(engine, Lap)
-                    if now_stored != stored:
-                        stored, last_change = now_stored, time.time()
-                    if stored >= expected:
-                        break
-                    time.sleep(0.02)
-                reports = [out.get(timeout=max(1.0, deadline - time.time() + 60)) for _ in procs]
-                for p in procs:
-                    p.join(10)
-                with engine.connect() as conn:
-                    rows = conn.execute(select(func.count()).select_from(Lap)).scalar_one()
-                    distinct = conn.execute(
-                        select(func.count()).select_from(
-                            select(Lap.car_id, Lap.run_id, Lap.seq).distinct().subquery()
-                        )
-                    ).scalar_one()
-            finally:
-                engine.dispose()
-            first = min(r[0] for r in reports)
-            elapsed_s = max(1e-6, last_change - first)
+            say(f"{database}: {cars} cars publish {cars * laps_per_car} signed laps")
+            ingest = _publish_and_wait(db_url, broker_port, creds, laps_per_car, seconds)
             stats = _ingest_stats(base, admin_token)
-            say(f"{database}: leaderboard GET with {clients} concurrent clients")
-            url = f"{base}/api/races/{race_id}/leaderboard"
-            latencies, wall_s = asyncio.run(_leaderboard_latencies(url, clients, requests_per_client))
-            polled, _ = asyncio.run(_leaderboard_latencies(url, clients, poll_rounds, poll_interval_s))
-            return IngestBenchResult(
-                database=database,
-                cars=cars,
-                laps=expected,
-                stored=int(distinct),
-                laps_per_s=round(distinct / elapsed_s, 1),
-                lost=int(expected - distinct),
-                duplicated=int(rows - distinct),
-                leaderboard_p50_ms=round(percentile(latencies, 0.50), 2),
-                leaderboard_p99_ms=round(percentile(latencies, 0.99), 2),
-                leaderboard_req_per_s=round(len(latencies) / wall_s, 1),
-                leaderboard_poll_p50_ms=round(percentile(polled, 0.50), 2),
-                leaderboard_poll_p99_ms=round(percentile(polled, 0.99), 2),
-                leaderboard_requests=len(latencies) + len(polled),
-                ingest_seconds=round(elapsed_s, 3),
-                ingest_duplicates=stats.get("duplicates"),
-                dead_letters=stats.get("dead_letters_total"),
-                ingest_batches=stats.get("batches"),
-                publish_seconds=round(max(r[1] for r in reports) - first, 3),
+            say(f"{database}: leaderboard GET, {clients} clients, cars lapping at {live_laps_per_s:g} laps/s")
+            board = _read_leaderboard_during_live_laps(
+                f"{base}/api/races/{race_id}/leaderboard",
+                db_url,
+                broker_port,
+                creds,
+                clients=clients,
+                requests_per_client=requests_per_client,
+                poll_interval_s=poll_interval_s,
+                poll_rounds=poll_rounds,
+                live_laps_per_s=live_laps_per_s,
             )
+            return _result(database, cars, cars * laps_per_car, ingest, board, stats)
         finally:
             stack.stop()
+
+
+def _result(
+    database: str, cars: int, expected: int, ingest: _IngestRun, board: _LeaderboardRun, stats: dict[str, Any]
+) -> IngestBenchResult:
+    closed, polled = board.closed.latencies_ms, board.polled.latencies_ms
+    return IngestBenchResult(
+        database=database,
+        cars=cars,
+        laps=expected,
+        stored=ingest.stored,
+        laps_per_s=round(ingest.stored / ingest.elapsed_s, 1),
+        lost=expected - ingest.stored,
+        duplicated=ingest.rows - ingest.stored,
+        leaderboard_p50_ms=round(percentile(closed, 0.50), 2),
+        leaderboard_p99_ms=round(percentile(closed, 0.99), 2),
+        leaderboard_req_per_s=round(board.closed.requests_per_s, 1),
+        leaderboard_poll_p50_ms=round(percentile(polled, 0.50), 2),
+        leaderboard_poll_p99_ms=round(percentile(polled, 0.99), 2),
+        leaderboard_requests=len(closed) + len(polled),
+        leaderboard_live_laps=board.live_laps,
+        leaderboard_catch_up_s=round(board.catch_up_s, 3),
+        ingest_seconds=round(ingest.elapsed_s, 3),
+        ingest_duplicates=stats.get("duplicates"),
+        dead_letters=stats.get("dead_letters_total"),
+        ingest_batches=stats.get("batches"),
+        publish_seconds=round(ingest.publish_s, 3),
+    )
 
 
 def _count(engine: Any, model: Any) -> int:

@@ -1,6 +1,6 @@
-"""Cached leaderboards: `ranking.leaderboard` re-ranks every lap of a race (hundreds of ms at 10,000 laps),
-far too slow to run per request when 100 screens poll a live race. The cache keeps the last leaderboard of
-each race, already serialised to JSON, and reuses it until the data changes.
+"""Cached leaderboards: `ranking.leaderboard` re-ranks every lap of a race (about 110 ms at 10,000 laps on
+this 2-core machine), far too slow to run per request when 100 screens poll a live race. The cache keeps the
+last leaderboard of each race, already serialised to JSON, and reuses it until the data changes.
 
 When is a copy current?
 
@@ -9,21 +9,29 @@ When is a copy current?
   rule updates, car assignment — writes an audit entry and raises the second. One ``max(id)`` query answers
   "has anything changed?" for writes from any process (several uvicorn workers, a separate ingest process,
   the admin CLI).
-- Every commit through this process's sessionmaker (ingest, admin API) bumps an in-process *generation*
-  (a SQLAlchemy ``after_commit`` listener), so this process's own writes are seen at once.
-- `fresh` (the request fast path, no database, no thread): a copy validated less than `recheck_s` ago with
-  no commit in this process since. So writes from *other* processes show up within `recheck_s` (0.2 s;
-  the live page promises "within a second"), this process's own writes immediately.
+- A copy validated less than `recheck_s` (0.2 s) ago is served as is (the request fast path: no database,
+  no thread).
+- An older one is still served (*stale-while-revalidate*) while one background thread validates it,
+  re-ranking only if the version moved. So a screen never waits for a re-rank while laps stream in, a
+  race is re-ranked at most about once per recheck_s however fast laps arrive (a re-rank is ~0.1 s of CPU:
+  re-ranking after every lap would keep a core busy), and what a screen shows is at most recheck_s + one
+  re-rank old (well within the live page's "within a second"). A copy older than `max_stale_s` (1 s, e.g.
+  the refresher is stuck on a slow database) is not served: the request validates first.
+- Audited edits through this process (a marshal invalidates a lap) are read-your-writes: the commit that
+  wrote an `AuditLog` row makes the next request validate before answering, so the marshal's next GET shows
+  the edit.
 
-Single flight: while one request re-ranks a race, the others for that race wait for its result instead of
-re-ranking too. Caveat: a lap committed by another process with a smaller id than one already counted (two
-concurrent PostgreSQL writers) is picked up with the next change, not at once.
+Single flight: one re-rank per race at a time; requests that must wait for one wait for its result instead
+of re-ranking too. Caveat: a lap committed by another process with a smaller id than one already counted
+(two concurrent PostgreSQL writers) is picked up with the next change, not at once.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +41,11 @@ from sqlalchemy.orm import Session
 from league_server import ranking
 from league_server.models import AuditLog, Lap
 
+log = logging.getLogger(__name__)
+
 Version = tuple[int, int]
 RECHECK_S = 0.2
+MAX_STALE_S = 1.0
 
 
 @dataclass
@@ -42,7 +53,7 @@ class CachedLeaderboard:
     version: Version
     json: bytes
     checked_at: float  # time.monotonic() of the last validation against the database
-    generation: int  # this process's commit generation at that validation
+    edits: int  # this process's audited-edit generation at that validation
 
 
 def data_version(session: Session) -> Version:
@@ -60,47 +71,72 @@ def _covers(entry: CachedLeaderboard | None, version: Version) -> bool:
 class LeaderboardCache:
     """Per-process cache of serialised leaderboards by race id (thread-safe).
 
-    sessions: the app's sessionmaker (json() opens its own sessions; commits through it bump the generation).
+    sessions: the app's sessionmaker (json_in_new_session and the background refresh open their own
+    sessions; audited edits committed through it are what `fresh` watches).
     """
 
-    def __init__(self, sessions: Any = None, recheck_s: float = RECHECK_S) -> None:
+    def __init__(
+        self, sessions: Any = None, recheck_s: float = RECHECK_S, max_stale_s: float = MAX_STALE_S
+    ) -> None:
         self.sessions = sessions
         self.recheck_s = recheck_s
-        self.generation = 0
+        self.max_stale_s = max_stale_s
+        self.edits = 0  # commits through `sessions` that wrote an audit entry
         self.hits = 0
         self.misses = 0
+        self.stale_served = 0
         self._entries: dict[int, CachedLeaderboard] = {}
         self._locks: dict[int, threading.Lock] = {}
+        self._refreshing: set[int] = set()
         self._guard = threading.Lock()
+        self._refresher: ThreadPoolExecutor | None = None
+        self._audited: set[int] = set()  # ids of sessions that flushed an AuditLog row, until they commit
         if sessions is not None:
-            event.listen(sessions, "after_commit", self._bump)
+            event.listen(sessions, "after_flush", self._note_audit)
+            event.listen(sessions, "after_commit", self._note_commit)
+            event.listen(sessions, "after_rollback", self._forget_audit)
 
-    def _bump(self, _session: Session) -> None:
-        self.generation += 1  # a lost increment under a race still changes the value: good enough
+    # ------------------------------------------------------------------ commit listeners (any thread)
 
-    def _lock(self, race_id: int) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(race_id, threading.Lock())
+    def _note_audit(self, session: Session, _flush_context: Any) -> None:
+        if any(isinstance(obj, AuditLog) for obj in session.new):
+            self._audited.add(id(session))
+
+    def _forget_audit(self, session: Session) -> None:
+        self._audited.discard(id(session))
+
+    def _note_commit(self, session: Session) -> None:
+        if id(session) in self._audited:
+            self._audited.discard(id(session))
+            self.edits += 1  # a lost increment under a race still changes the value: good enough
+
+    # ------------------------------------------------------------------ reading
 
     def fresh(self, race_id: int) -> bytes | None:
-        """The cached JSON if validated < recheck_s ago and nothing committed in this process since."""
+        """The cached JSON if it may be served without waiting (see module doc), else None (validate).
+        A copy that is past its window is still returned, and a background validation is started."""
         entry = self._entries.get(race_id)
-        if entry is None or entry.generation != self.generation:
+        if entry is None or entry.edits != self.edits:
             return None
-        if time.monotonic() - entry.checked_at >= self.recheck_s:
+        age_s = time.monotonic() - entry.checked_at
+        if age_s < self.recheck_s:
+            self.hits += 1
+            return entry.json
+        if age_s >= self.max_stale_s or self.sessions is None:
             return None
-        self.hits += 1
+        self._refresh_in_background(race_id)
+        self.stale_served += 1
         return entry.json
 
     def json(self, session: Session, race_id: int) -> bytes:
         """The race's leaderboard as JSON bytes (`schemas.Leaderboard`), validated against the database now;
         NotFoundError for unknown races."""
-        generation = self.generation
+        edits = self.edits
         version = data_version(session)
         entry = self._entries.get(race_id)
         if _covers(entry, version):
             self.hits += 1
-            entry.checked_at, entry.generation = time.monotonic(), generation  # type: ignore[union-attr]
+            entry.checked_at, entry.edits = time.monotonic(), edits  # type: ignore[union-attr]
             return entry.json  # type: ignore[union-attr]
         # Give the connection back before queueing behind another request's re-ranking: waiting requests
         # must not hold the pool's connections (that starved the pool under 100 concurrent clients).
@@ -110,10 +146,10 @@ class LeaderboardCache:
             if _covers(entry, version):  # another request just computed it
                 self.hits += 1
                 return entry.json  # type: ignore[union-attr]
-            generation = self.generation
+            edits = self.edits
             version = data_version(session)  # the result reflects at least this version
             body = ranking.leaderboard(session, race_id).model_dump_json().encode("utf-8")
-            self._entries[race_id] = CachedLeaderboard(version, body, time.monotonic(), generation)
+            self._entries[race_id] = CachedLeaderboard(version, body, time.monotonic(), edits)
             self.misses += 1
             return body
 
@@ -121,6 +157,42 @@ class LeaderboardCache:
         """`json` with a session of its own (for callers running it in a worker thread)."""
         with self.sessions() as session:
             return self.json(session, race_id)
+
+    # ------------------------------------------------------------------ background validation
+
+    def _refresh_in_background(self, race_id: int) -> None:
+        with self._guard:
+            if race_id in self._refreshing:
+                return
+            self._refreshing.add(race_id)
+            if self._refresher is None:
+                self._refresher = ThreadPoolExecutor(1, thread_name_prefix="leaderboard-refresh")
+            self._refresher.submit(self._refresh, race_id)
+
+    def _refresh(self, race_id: int) -> None:
+        try:
+            self.json_in_new_session(race_id)
+        except Exception:  # a failed refresh must not kill the refresher: the next request retries
+            log.exception("background refresh of race %s's leaderboard failed", race_id)
+        finally:
+            with self._guard:
+                self._refreshing.discard(race_id)
+
+    def wait_for_refreshes(self, timeout_s: float = 10.0) -> None:
+        """Block until no background validation is running (tests; shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self._refreshing and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        """Stop the background refresher (the app's shutdown)."""
+        if self._refresher is not None:
+            self._refresher.shutdown(wait=True, cancel_futures=True)
+            self._refresher = None
+
+    def _lock(self, race_id: int) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(race_id, threading.Lock())
 
 
 _CREATE = threading.Lock()

@@ -8,6 +8,7 @@ works on its own (e.g. before the ingest package exists, or in an API-only deplo
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from league_server.api import errors as api_errors
+from league_server.api.fastpath import LeaderboardFastPath
 from league_server.api.ratelimit import PublicRateLimit
 from league_server.api.routes import admin, exports, public
 from league_server.core.config import Settings
@@ -90,9 +92,10 @@ def _stop(app: FastAPI) -> None:
         if part is not None:
             part.stop()
             setattr(app.state, name, None)
-    events = getattr(app.state, "events", None)
-    if events is not None and hasattr(events, "close"):
-        events.close()
+    for name in ("events", "leaderboard_cache"):
+        part = getattr(app.state, name, None)
+        if part is not None and hasattr(part, "close"):
+            part.close()
     engine = getattr(app.state, "engine", None)
     if engine is not None:
         engine.dispose()
@@ -106,8 +109,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             _start(app, settings)
+            # The startup heap (FastAPI, pydantic, SQLAlchemy, ...) is long-lived: moving it out of the
+            # collector's reach cut full collections from ~100 ms to ~10 ms, and each one stalls every
+            # request in flight (they showed up as the leaderboard's p99 under polling screens).
+            gc.collect()
+            gc.freeze()
             yield
         finally:
+            gc.unfreeze()
             _stop(app)
 
     app = FastAPI(
@@ -122,4 +131,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web_router = _optional("league_server.web.routes", "web_router")
     if web_router is not None:
         app.include_router(web_router())
+    app.add_middleware(LeaderboardFastPath, state_app=app)
     return app
