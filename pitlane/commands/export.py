@@ -107,6 +107,14 @@ def _print_summary(result: Any) -> None:
                 f"({a['criterion']}); {mark} the {100 * a['target']:.1f} % target",
                 highlight=False,
             )
+            gap = a.get("fp32_logit_gap_max_where_disagreeing")
+            if gap is not None:
+                ties = ": near-ties" if gap < 0.05 * a["fp32_logit_gap_median"] else ""
+                console.print(
+                    f"  disagreements at fp32 top-2 logit gaps <= {gap:.4f}"
+                    f" (median gap over all frames {a['fp32_logit_gap_median']:.3f}){ties}",
+                    highlight=False,
+                )
     table = Table(title="closed-loop evaluation (same track, same rules)")
     for col in ("model", "laps", "best lap s", "mean lap s", "off-track"):
         table.add_column(col, justify="right")

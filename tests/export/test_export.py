@@ -82,6 +82,9 @@ def test_parity_report_meets_the_thresholds(exported: tuple[str, Path]) -> None:
     # a dropped layer) agrees on far fewer frames than this.
     assert int8["frames"] == 300 and int8["agreement"] >= 0.98, int8
     assert int8["meets_target"] == (int8["agreement"] >= 0.999)
+    if parity["checkpoint_vs_fp32"]["criterion"] == "same action":  # discrete: the near-tie diagnosis
+        assert int8["fp32_logit_gap_median"] > 0
+        assert (int8["fp32_logit_gap_max_where_disagreeing"] is None) == (int8["disagreeing_frames"] == 0)
     closed = parity["closed_loop"]
     assert set(closed) >= {"checkpoint", "fp32", "int8", "fp32_vs_checkpoint", "int8_vs_fp32"}
     # the checkpoint and the fp32 graph take the same actions, so they drive the same laps
@@ -209,3 +212,19 @@ def test_combined_observations_are_refused() -> None:
 
     with pytest.raises(ExportError, match="one sensor per model"):
         single_kind("camera+lidar")
+
+
+def test_near_ties_reports_the_logit_gap_where_int8_disagrees() -> None:
+    import numpy as np
+
+    from trainer.export import parity
+
+    logits = np.array([[0.0, 2.0, 1.0], [0.0, 1.002, 1.0], [3.0, 0.0, 0.5]])
+    fp32 = np.array([[0.0, 1.0], [5.0, 1.0], [-5.0, 1.0]])
+    int8 = np.array([[0.0, 1.0], [0.0, 1.0], [-5.0, 1.0]])  # flips the second frame only
+    disagree = parity.disagreeing(fp32, int8)
+    assert disagree.tolist() == [False, True, False]
+    ties = parity.near_ties(logits, disagree)
+    assert ties["fp32_logit_gap_max_where_disagreeing"] == pytest.approx(0.002)
+    assert ties["fp32_logit_gap_median"] == pytest.approx(1.0)
+    assert ties["frames_with_fp32_logit_gap_below_0.01"] == 1

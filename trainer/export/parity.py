@@ -6,7 +6,9 @@
 - `checkpoint_vs_fp32`: SB3's own `predict(deterministic=True)` decoded by the action space, against the fp32
   graph's commands (the actions the policy took in training, against the car's);
 - `int8_vs_fp32`: action agreement over >= 5,000 frames of closed-loop driving (discrete: the same action;
-  continuous: |d steering| <= 1 deg and |d speed| <= 0.05 m/s);
+  continuous: |d steering| <= 1 deg and |d speed| <= 0.05 m/s); for discrete policies also the fp32 gap
+  between the two best logits at the frames where they disagree, beside that gap's median over all frames
+  (a disagreement at a gap of 0.003 where the median is 1.1 is a near-tie: the policy was indifferent);
 - `closed_loop`: the checkpoint, fp32 and int8 driving the same track by the same rules (`sim.evaluation`):
   laps, best lap, and the int8 / fp32 best-lap ratio.
 """
@@ -59,6 +61,24 @@ def agreement(reference: np.ndarray, other: np.ndarray, *, discrete: bool) -> di
         "target": AGREEMENT_TARGET,
         "meets_target": bool(rate >= AGREEMENT_TARGET),
     }
+
+
+def near_ties(logits: np.ndarray, disagree: np.ndarray) -> dict[str, Any]:
+    """The fp32 top-2 logit gap (n frames, n actions logits) at the disagreeing frames (bool (n,)) and over
+    all frames: are int8's other choices where the policy nearly tied?"""
+    top2 = np.sort(np.asarray(logits, np.float64), axis=1)[:, -2:]
+    gap = top2[:, 1] - top2[:, 0]
+    at = gap[np.asarray(disagree, bool)]
+    return {
+        "fp32_logit_gap_median": float(np.median(gap)),
+        "fp32_logit_gap_max_where_disagreeing": float(at.max()) if len(at) else None,
+        "frames_with_fp32_logit_gap_below_0.01": int((gap < 0.01).sum()),
+    }
+
+
+def disagreeing(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """bool (n,): frames where two discrete policies' commands differ."""
+    return np.any(np.asarray(other) != np.asarray(reference), axis=1)
 
 
 def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -210,6 +210,9 @@ def parity_report(
     if "int8" in policies:
         int8_cmd = parity.commands(policies["int8"].act, frames)
         report["int8_vs_fp32"] = parity.agreement(fp32_cmd, int8_cmd, discrete=discrete)
+        if discrete:
+            ties = parity.near_ties(onnx_raw, parity.disagreeing(fp32_cmd, int8_cmd))
+            report["int8_vs_fp32"].update(ties)
 
     closed: dict[str, Any] = {}
     drivers = {"checkpoint": predict_fn(model)} | {p: onnx_driver(pol, space) for p, pol in policies.items()}
