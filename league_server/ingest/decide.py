@@ -18,6 +18,9 @@ from device.errors import ProtocolError, SignatureError
 from league_server.ingest import reasons
 from league_server.ingest.directory import CarInfo, Directory, RaceInfo
 
+# Run ids of laps made from timer crossings (pairing.timer_run_id); refused on car lap reports.
+TIMER_RUN_PREFIXES = ("timer:", "timer#")
+
 # A car's clock may run a little ahead of the server's; more than this is refused as bad_sent_at.
 MAX_CLOCK_AHEAD_S = 300.0
 
@@ -182,6 +185,13 @@ def _lap(message: Message, topic_car_id: str, directory: Directory) -> Outcome:
         json.dumps(raw, allow_nan=False)
     except ValueError:
         return Rejected(reasons.MALFORMED, "lap report: NaN or Infinity is not valid JSON")
+    if report.run_id.startswith(TIMER_RUN_PREFIXES):
+        # Reserved: a car's lap under a timer run's id would make that timer's laps look like duplicates.
+        return Rejected(
+            reasons.INVALID_SCHEMA,
+            f"run_id: {report.run_id!r} starts with {' or '.join(TIMER_RUN_PREFIXES)}, "
+            "reserved for laps made from trackside timers",
+        )
     if report.car_id != topic_car_id:
         return Rejected(
             reasons.TOPIC_MISMATCH, f"car_id: payload says {report.car_id!r}, topic is car {topic_car_id!r}"

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from league_server.crud import crossings, laps
 from league_server.ingest import reasons
-from league_server.ingest.decide import CrossingRow, Rejected, check_lap
+from league_server.ingest.decide import TIMER_RUN_PREFIXES, CrossingRow, Rejected, check_lap
 from league_server.models import SLUG, Lap, TimerCrossing
 
 _MS = timedelta(milliseconds=1)
@@ -50,11 +50,12 @@ def timer_lap_run_id(timer_id: str, run_id: str) -> str:
     """The run_id of laps made from a timer run: ``timer:<timer_id>:<run_id>``; ':' is not allowed in a timer
     id, so two (timer, run) pairs never share one (a '-' would: timer 'a-b' run 'c' vs timer 'a' run 'b-c').
     Longer than the 64-character column: ``timer#<sha256 of both>`` (58 hex digits), still deterministic."""
-    plain = f"timer:{timer_id}:{run_id}"
+    plain = f"{TIMER_RUN_PREFIXES[0]}{timer_id}:{run_id}"
     if len(plain) <= SLUG:
         return plain
     digest = hashlib.sha256(f"{timer_id}:{run_id}".encode()).hexdigest()
-    return f"timer#{digest[: SLUG - len('timer#')]}"
+    hashed = TIMER_RUN_PREFIXES[1]
+    return f"{hashed}{digest[: SLUG - len(hashed)]}"
 
 
 def _key(crossing: TimerCrossing) -> dict[str, Any]:

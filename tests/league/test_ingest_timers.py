@@ -15,7 +15,15 @@ from device import protocol
 from league_server.ingest import IngestService
 from league_server.ingest.pairing import timer_lap_run_id
 from league_server.models import DeadLetter, Lap, TimerCrossing
-from tests.league.ingest_support import LEAGUE, Fleet, Publisher, ingest_settings, provision, wait_until
+from tests.league.ingest_support import (
+    LEAGUE,
+    Fleet,
+    Publisher,
+    ingest_settings,
+    lap_payload,
+    provision,
+    wait_until,
+)
 
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
 
@@ -174,7 +182,7 @@ def test_cars_and_timers_are_paired_separately(
 
 
 def test_refused_crossings_become_dead_letters_with_their_reason(
-    ingest: IngestService, pub: Publisher, timers: dict[str, Any], session_factory: Any
+    ingest: IngestService, pub: Publisher, timers: dict[str, Any], fleet: Fleet, session_factory: Any
 ) -> None:
     s1, s2 = timers["gate-1"].hmac_secret, timers["gate-2"].hmac_secret
     at = T0 + timedelta(seconds=30)
@@ -194,6 +202,10 @@ def test_refused_crossings_become_dead_letters_with_their_reason(
          "unassigned_timer"),
         (topic("gate-1"), b"{not json", "malformed"),
         (topic("gate-1"), json.dumps({"schema": 1, "timer_id": "gate-1"}).encode(), "invalid_schema"),
+        # a car's own signed lap under a timer run's id would make gate-1's laps look like duplicates
+        (protocol.car_topic(LEAGUE, "car-0", "laps"),
+         lap_payload("car-0", fleet.cars["car-0"].hmac_secret, run_id=timer_lap_run_id("gate-1", "run-1")),
+         "invalid_schema"),
     ]  # fmt: skip
     for where, payload, _ in cases:
         pub.publish(where, payload)
