@@ -112,7 +112,11 @@ def test_bigscreen_shows_a_qr_code_of_the_page_and_scrolls_a_long_board(
     expect(qr.locator("title")).to_have_text(f"{live_server.public_base_url}/races/{race.race_id}")
     box = qr.bounding_box()
     assert box is not None and box["width"] >= 150, f"QR code too small to scan from a distance: {box}"
-    font_px = page.eval_on_selector("td.racer", "el => parseFloat(getComputedStyle(el).fontSize)")
+    # The board may re-render its rows while we look (a live update replaces them): read the size of a row
+    # that is attached, waiting for one, rather than of a node that was just replaced (NaN px).
+    size_js = "() => parseFloat(getComputedStyle(document.querySelector('td.racer')).fontSize)"
+    page.wait_for_function(f"({size_js})() > 0", timeout=5000)
+    font_px = page.evaluate(size_js)
     assert font_px >= 30, f"big-screen type is {font_px} px"
     page.screenshot(path="/tmp/pitlane-web-bigscreen.png")
 
