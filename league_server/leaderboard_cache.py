@@ -21,6 +21,10 @@ When is a copy current?
   wrote an `AuditLog` row makes the next request validate before answering, so the marshal's next GET shows
   the edit.
 
+Where the background re-rank runs: in a child process (`ranker_process.py`, when the app's database can be
+opened from another process) so the event loop never waits on a GIL held by a pre-empted ranking thread;
+in the refresher thread otherwise.
+
 Single flight: one re-rank per race at a time; requests that must wait for one wait for its result instead
 of re-ranking too. Caveat: a lap committed by another process with a smaller id than one already counted
 (two concurrent PostgreSQL writers) is picked up with the next change, not at once.
@@ -76,9 +80,14 @@ class LeaderboardCache:
     """
 
     def __init__(
-        self, sessions: Any = None, recheck_s: float = RECHECK_S, max_stale_s: float = MAX_STALE_S
+        self,
+        sessions: Any = None,
+        recheck_s: float = RECHECK_S,
+        max_stale_s: float = MAX_STALE_S,
+        ranker: Any = None,
     ) -> None:
         self.sessions = sessions
+        self.ranker = ranker  # a ranker_process.RankerProcess, or None: re-rank in the refresher thread
         self.recheck_s = recheck_s
         self.max_stale_s = max_stale_s
         self.edits = 0  # commits through `sessions` that wrote an audit entry
@@ -171,12 +180,37 @@ class LeaderboardCache:
 
     def _refresh(self, race_id: int) -> None:
         try:
-            self.json_in_new_session(race_id)
+            if self.ranker is None or not self.ranker.ready or not self._refresh_elsewhere(race_id):
+                self.json_in_new_session(race_id)
         except Exception:  # a failed refresh must not kill the refresher: the next request retries
             log.exception("background refresh of race %s's leaderboard failed", race_id)
         finally:
             with self._guard:
                 self._refreshing.discard(race_id)
+
+    def _refresh_elsewhere(self, race_id: int) -> bool:
+        """Validate here (one small query), re-rank in the ranker process; False if that process failed
+        (the caller then re-ranks in this thread)."""
+        edits = self.edits
+        with self.sessions() as session:
+            version = data_version(session)
+        entry = self._entries.get(race_id)
+        if _covers(entry, version):
+            entry.checked_at, entry.edits = time.monotonic(), edits  # type: ignore[union-attr]
+            return True
+        try:
+            version, body = self.ranker.submit(race_id).result(timeout=60)
+        except Exception:  # a broken child (killed, out of memory): rank in this thread from now on
+            log.exception("ranker process failed; re-ranking in the server process from now on")
+            self.ranker.close()
+            self.ranker = None
+            return False
+        with self._lock(race_id):
+            current = self._entries.get(race_id)
+            if current is None or _covers(CachedLeaderboard(version, b"", 0.0, 0), current.version):
+                self._entries[race_id] = CachedLeaderboard(version, body, time.monotonic(), edits)
+                self.misses += 1
+        return True
 
     def wait_for_refreshes(self, timeout_s: float = 10.0) -> None:
         """Block until no background validation is running (tests; shutdown)."""
@@ -189,6 +223,8 @@ class LeaderboardCache:
         if self._refresher is not None:
             self._refresher.shutdown(wait=True, cancel_futures=True)
             self._refresher = None
+        if self.ranker is not None:
+            self.ranker.close()
 
     def _lock(self, race_id: int) -> threading.Lock:
         with self._guard:
@@ -205,6 +241,17 @@ def cache_of(state: Any) -> LeaderboardCache:
         with _CREATE:
             cache = getattr(state, "leaderboard_cache", None)
             if cache is None:
-                cache = LeaderboardCache(state.sessionmaker)
+                cache = LeaderboardCache(state.sessionmaker, ranker=_ranker_for(state))
                 state.leaderboard_cache = cache
     return cache
+
+
+def _ranker_for(state: Any) -> Any:
+    """A RankerProcess on the app's database, or None (no settings, or an in-memory database)."""
+    from league_server.ranker_process import RankerProcess, can_rank_elsewhere
+
+    settings = getattr(state, "settings", None)
+    url = getattr(settings, "database_url", None)
+    if url is None or not getattr(settings, "rank_in_process", False) or not can_rank_elsewhere(url):
+        return None
+    return RankerProcess(str(url)).start()

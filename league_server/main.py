@@ -23,6 +23,7 @@ from league_server.api.ratelimit import PublicRateLimit
 from league_server.api.routes import admin, exports, public
 from league_server.core.config import Settings
 from league_server.core.db import make_engine, make_sessionmaker, upgrade
+from league_server.leaderboard_cache import cache_of
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             _start(app, settings)
+            cache_of(app.state)  # the cache's ranker process starts importing now, not at the first refresh
             # The startup heap (FastAPI, pydantic, SQLAlchemy, ...) is long-lived: moving it out of the
             # collector's reach cut full collections from ~100 ms to ~10 ms, and each one stalls every
             # request in flight (they showed up as the leaderboard's p99 under polling screens).

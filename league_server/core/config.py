@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     public_rate_limit_per_minute: requests per client IP per minute on public routes (0 = unlimited).
     ingest_enabled: start the MQTT ingest service with the app (and, with no broker_url, the embedded broker:
         the broker exists for ingest, so an API-only app starts none).
+    rank_in_process: re-rank live leaderboards in a child process (league_server/ranker_process.py) instead of
+        a thread of the server, so serving cached copies never waits on the ranking (costs one more Python
+        process, ~1 s to start in the background).
     migrate_on_start: run `alembic upgrade head` when the app starts (one-command SQLite setups); turn it off
         when several workers share a PostgreSQL database and `pitlane league migrate` runs once before.
     """
@@ -43,6 +46,7 @@ class Settings(BaseSettings):
     public_rate_limit_per_minute: int = Field(default=600, ge=0)
     ingest_enabled: bool = False
     migrate_on_start: bool = True
+    rank_in_process: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -96,6 +96,7 @@ def settings(db_url: str) -> Any:
         ingest_enabled=False,
         public_rate_limit_per_minute=0,
         public_base_url="http://testserver",
+        rank_in_process=False,  # a child process per test app costs ~1 s of CPU; test_ingest_cache covers it
     )
 
 

@@ -97,3 +97,29 @@ def test_an_audited_edit_in_this_process_is_read_your_writes(session_factory: An
     after = json.loads(cache.json_in_new_session(fleet.race_id))
     assert after["entries"][0]["car_id"] == "car-0"
     assert cache.fresh(fleet.race_id) is not None
+
+
+def test_the_ranker_process_refreshes_in_the_background(migrated_url: str, session_factory: Any) -> None:
+    import time
+
+    from league_server.ranker_process import RankerProcess
+
+    fleet = provision(session_factory, n_cars=2)
+    ranker = RankerProcess(migrated_url).start()
+    cache = LeaderboardCache(session_factory, recheck_s=0.0, max_stale_s=60.0, ranker=ranker)
+    try:
+        with session_factory() as s:
+            add_lap(s, fleet.race_id, "car-0", 0, 10_000)
+        body = cache.json_in_new_session(fleet.race_id)
+        deadline = time.monotonic() + 30
+        while not ranker.ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ranker.ready, "the ranker process did not start"
+        with session_factory() as s:
+            add_lap(s, fleet.race_id, "car-1", 0, 9_000)
+        assert cache.fresh(fleet.race_id) is body  # stale copy served, refresh started
+        cache.wait_for_refreshes()
+        assert cache.ranker is ranker  # the child did the work (a failure falls back and drops it)
+        assert best(cache.fresh(fleet.race_id)) == {"car-0": 10.0, "car-1": 9.0}
+    finally:
+        cache.close()
