@@ -10,7 +10,7 @@ from league_server.crud import audit
 from league_server.crud.leagues import _add, get_league, get_racer
 from league_server.crud.races import get_race
 from league_server.errors import ConflictError, NotFoundError
-from league_server.models import Car
+from league_server.models import Car, Timer
 
 
 def provision_car(
@@ -24,7 +24,8 @@ def provision_car(
     actor: str = "system",
 ) -> tuple[Car, CarCredentials]:
     """Register a car with fresh credentials. The returned CarCredentials is the only time the MQTT password
-    is ever seen: only its Mosquitto hash is stored. ConflictError if the car id is taken."""
+    is ever seen: only its Mosquitto hash is stored. ConflictError if the car id is taken or its
+    MQTT username is a timer's."""
     get_league(session, league_id)
     if racer_id is not None and get_racer(session, racer_id).league_id != league_id:
         raise ConflictError(f"racer {racer_id} belongs to another league")
@@ -33,6 +34,10 @@ def provision_car(
     if get_car(session, car_id) is not None:
         raise ConflictError(f"car_id {car_id!r} is already registered")
     creds = new_car_credentials(car_id)
+    if session.scalar(select(Timer.id).where(Timer.mqtt_username == creds.mqtt_username)) is not None:
+        raise ConflictError(
+            f"mqtt username {creds.mqtt_username!r} of car {car_id!r} is already a timer's; pick another id"
+        )
     car = Car(
         league_id=league_id,
         car_id=car_id,

@@ -14,7 +14,7 @@ from league_server.core.db import current_revision, downgrade, make_engine, make
 from league_server.core.security import verify_mqtt_password
 from league_server.crud import audit, cars, crossings, leagues, races, timers
 from league_server.errors import ConflictError, NotFoundError
-from league_server.models import Base, TimerCrossing
+from league_server.models import Base, Car, TimerCrossing
 
 NEW_TABLES = {"timers", "timer_crossings"}
 
@@ -25,7 +25,10 @@ def test_0002_upgrades_a_0001_database_with_data_and_downgrades(db_url: str) -> 
     try:
         with make_sessionmaker(engine)() as s:
             league = leagues.create_league(s, "acme", "ACME")
-            cars.provision_car(s, league.id, "car-1")
+            # a car as a 0001 server wrote it (today's provision_car also looks at the timers table)
+            row = {"league_id": league.id, "car_id": "car-1", "mqtt_username": "car-1", "password_hash": "x",
+                   "hmac_secret": "y"}  # fmt: skip
+            s.execute(Car.__table__.insert().values(**row))
             s.commit()
         upgrade(db_url)
         assert current_revision(engine) == "0002"
@@ -59,6 +62,8 @@ def test_timer_registry(session: Any) -> None:
     cars.provision_car(session, league.id, "timer-gate-2")  # a car named like gate-2's login
     with pytest.raises(ConflictError, match="already a car's"):
         timers.provision_timer(session, league.id, "gate-2")
+    with pytest.raises(ConflictError, match="already a timer's"):  # and the other way round
+        cars.provision_car(session, league.id, "timer-gate-1")
     with pytest.raises(NotFoundError):
         timers.provision_timer(session, league.id, "gate-3", race_id=999)
     assert timers.assign_timer(session, "gate-1", actor="ada", race_id=race.id).race_id == race.id
