@@ -26,7 +26,6 @@ Everything runs on 127.0.0.1 with free ports, bounded in count and time, and is 
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -88,23 +87,20 @@ class IngestBenchResult:
 
 
 def _lap_message(car_id: str, run_id: str, seq: int, secret: str) -> tuple[str, bytes]:
-    """(topic, signed JSON bytes) of one simulated lap report."""
+    """(topic, signed JSON bytes) of one simulated lap report (`device.protocol`'s wire format)."""
     from device import protocol
 
-    report = {
-        "schema": 1,
-        "car_id": car_id,
-        "run_id": run_id,
-        "seq": seq,
-        "lap": seq + 1,
-        "lap_time_ms": 9_000 + (hash((car_id, seq)) % 4_000),
-        "offtrack_count": int(seq % 3 == 0),
-        "reset_count": 0,
-        "source": "sim",
-        "sent_at": protocol.utc_now_iso(),
-    }
-    topic = protocol.car_topic(LEAGUE, car_id, "laps")
-    return topic, json.dumps(protocol.signed(report, secret)).encode("utf-8")
+    report = protocol.LapReport(
+        car_id=car_id,
+        run_id=run_id,
+        seq=seq,
+        lap=seq + 1,
+        lap_time_ms=9_000 + (hash((car_id, seq)) % 4_000),
+        offtrack_count=int(seq % 3 == 0),
+        source="sim",
+        sent_at=protocol.utc_now_iso(),
+    )
+    return protocol.car_topic(LEAGUE, car_id, "laps"), report.to_wire(secret)
 
 
 def _connect_cars(port: int, cars: list[tuple[str, str, str, str]], suffix: str = "") -> list[Any]:

@@ -138,6 +138,7 @@ class IngestService:
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -149,8 +150,20 @@ class IngestService:
             log.error("broker refused the ingest login: %s", reason_code)
             return
         self.last_connect_error = None
+        # `connected` waits for the SUBACK (_on_subscribe): a lap published between CONNACK and SUBACK on a
+        # first connection would not be delivered to us (seen as a lost lap in a test on a busy machine).
         client.subscribe(protocol.subscriptions(self.league))
-        log.info("ingest subscribed (session present: %s)", getattr(flags, "session_present", None))
+        log.info("ingest connected (session present: %s)", getattr(flags, "session_present", None))
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reason_codes: Any, _props: Any
+    ) -> None:
+        failed = [str(code) for code in reason_codes if getattr(code, "is_failure", False)]
+        if failed:
+            self.last_connect_error = f"broker refused the subscriptions: {', '.join(failed)}"
+            log.error("ingest: %s", self.last_connect_error)
+            return
+        log.info("ingest subscribed to %s", [topic for topic, _ in protocol.subscriptions(self.league)])
         self.connected.set()
 
     def _on_disconnect(
