@@ -140,13 +140,10 @@ class LeaderboardCache:
     def json(self, session: Session, race_id: int) -> bytes:
         """The race's leaderboard as JSON bytes (`schemas.Leaderboard`), validated against the database now;
         NotFoundError for unknown races."""
-        edits = self.edits
-        version = data_version(session)
-        entry = self._entries.get(race_id)
-        if _covers(entry, version):
+        entry, version = self._still_current(session, race_id)
+        if entry is not None:
             self.hits += 1
-            entry.checked_at, entry.edits = time.monotonic(), edits  # type: ignore[union-attr]
-            return entry.json  # type: ignore[union-attr]
+            return entry.json
         # Give the connection back before queueing behind another request's re-ranking: waiting requests
         # must not hold the pool's connections (that starved the pool under 100 concurrent clients).
         session.rollback()
@@ -161,6 +158,17 @@ class LeaderboardCache:
             self._entries[race_id] = CachedLeaderboard(version, body, time.monotonic(), edits)
             self.misses += 1
             return body
+
+    def _still_current(self, session: Session, race_id: int) -> tuple[CachedLeaderboard | None, Version]:
+        """(the cached entry, marked validated now, if the database's data version has not moved past it,
+        else None; that version)."""
+        edits = self.edits
+        version = data_version(session)
+        entry = self._entries.get(race_id)
+        if not _covers(entry, version):
+            return None, version
+        entry.checked_at, entry.edits = time.monotonic(), edits  # type: ignore[union-attr]
+        return entry, version
 
     def json_in_new_session(self, race_id: int) -> bytes:
         """`json` with a session of its own (for callers running it in a worker thread)."""
@@ -193,11 +201,8 @@ class LeaderboardCache:
         (the caller then re-ranks in this thread)."""
         edits = self.edits
         with self.sessions() as session:
-            version = data_version(session)
-        entry = self._entries.get(race_id)
-        if _covers(entry, version):
-            entry.checked_at, entry.edits = time.monotonic(), edits  # type: ignore[union-attr]
-            return True
+            if self._still_current(session, race_id)[0] is not None:
+                return True
         try:
             version, body = self.ranker.submit(race_id).result(timeout=60)
         except Exception:  # a broken child (killed, out of memory): rank in this thread from now on

@@ -4,6 +4,28 @@ They flush but never commit: the caller owns the transaction (ingest acknowledge
 its own commit; an admin edit and its audit entry commit together).
 """
 
-from league_server.crud import audit, cars, crossings, dead_letters, laps, leagues, presence, races, timers
+from league_server.crud import (
+    audit,
+    cars,
+    crossings,
+    dead_letters,
+    laps,
+    leagues,
+    logins,
+    presence,
+    races,
+    timers,
+)
 
-__all__ = ["audit", "cars", "crossings", "dead_letters", "laps", "leagues", "presence", "races", "timers"]
+__all__ = [
+    "audit",
+    "cars",
+    "crossings",
+    "dead_letters",
+    "laps",
+    "leagues",
+    "logins",
+    "presence",
+    "races",
+    "timers",
+]

@@ -6,11 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from league_server.core.security import CarCredentials, hash_mqtt_password, new_car_credentials
-from league_server.crud import audit
+from league_server.crud import audit, logins
 from league_server.crud.leagues import _add, get_league, get_racer
 from league_server.crud.races import get_race
 from league_server.errors import ConflictError, NotFoundError
-from league_server.models import Car, Timer
+from league_server.models import Car
 
 
 def provision_car(
@@ -34,10 +34,7 @@ def provision_car(
     if get_car(session, car_id) is not None:
         raise ConflictError(f"car_id {car_id!r} is already registered")
     creds = new_car_credentials(car_id)
-    if session.scalar(select(Timer.id).where(Timer.mqtt_username == creds.mqtt_username)) is not None:
-        raise ConflictError(
-            f"mqtt username {creds.mqtt_username!r} of car {car_id!r} is already a timer's; pick another id"
-        )
+    logins.require_free_login(session, creds.mqtt_username, f"car {car_id!r}")
     car = Car(
         league_id=league_id,
         car_id=car_id,

@@ -7,11 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from league_server.core.security import TimerCredentials, hash_mqtt_password, new_timer_credentials
-from league_server.crud import audit
+from league_server.crud import audit, logins
 from league_server.crud.leagues import _add, get_league
 from league_server.crud.races import get_race
 from league_server.errors import ConflictError, NotFoundError
-from league_server.models import Car, Timer
+from league_server.models import Timer
 
 
 def provision_timer(
@@ -32,10 +32,7 @@ def provision_timer(
     if get_timer(session, timer_id) is not None:
         raise ConflictError(f"timer_id {timer_id!r} is already registered")
     creds = new_timer_credentials(timer_id)
-    if session.scalar(select(Car.id).where(Car.mqtt_username == creds.mqtt_username)) is not None:
-        raise ConflictError(
-            f"mqtt username {creds.mqtt_username!r} of timer {timer_id!r} is already a car's; pick another id"
-        )
+    logins.require_free_login(session, creds.mqtt_username, f"timer {timer_id!r}")
     timer = Timer(
         league_id=league_id,
         timer_id=timer_id,
