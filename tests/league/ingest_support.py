@@ -3,10 +3,12 @@ a real Mosquitto on a free port, paho publishers and bounded waits."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -130,3 +132,56 @@ def ingest_settings(db_url: str, port: int, league: str = LEAGUE, **extra: Any) 
     return Settings(
         _env_file=None, database_url=db_url, broker_url=f"mqtt://127.0.0.1:{port}", league=league, **extra
     )
+
+
+T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def crossing_payload(
+    timer_id: str,
+    secret: str | None,
+    *,
+    seq: int,
+    at: datetime,
+    car_id: str | None = "car-0",
+    run_id: str = "run-1",
+    **fields: Any,
+) -> bytes:
+    """A signed (secret given) or unsigned crossing as wire bytes."""
+    crossing = {
+        "schema": 1,
+        "timer_id": timer_id,
+        "run_id": run_id,
+        "seq": seq,
+        "car_id": car_id,
+        "crossed_at": iso(at),
+        **fields,
+    }
+    if secret is not None:
+        crossing = protocol.signed(crossing, secret)
+    return json.dumps(crossing).encode("utf-8")
+
+
+def add_lap(session: Any, race_id: int, car_id: str, seq: int, lap_time_ms: int) -> None:
+    """Insert one "sim" lap of run "r" directly (no broker) and commit."""
+    from league_server.crud import laps
+
+    laps.insert_laps_idempotent(
+        session,
+        [
+            {
+                "race_id": race_id,
+                "car_id": car_id,
+                "run_id": "r",
+                "seq": seq,
+                "lap_number": seq + 1,
+                "lap_time_ms": lap_time_ms,
+                "source": "sim",
+            }
+        ],
+    )
+    session.commit()

@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 
 from league_server.api.fastpath import LeaderboardFastPath
 from league_server.main import create_app
-from tests.league.ingest_support import provision
-from tests.league.test_ingest_cache import add_lap
+from tests.league.ingest_support import add_lap, provision
 
 
 @pytest.fixture

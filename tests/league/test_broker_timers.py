@@ -21,14 +21,15 @@ from league_server.ingest import IngestService
 from tests.conftest import skip_or_fail
 from tests.league.ingest_support import (
     LEAGUE,
+    T0,
     Fleet,
     Publisher,
+    crossing_payload,
     ingest_settings,
     lap_payload,
     provision,
     wait_until,
 )
-from tests.league.test_ingest_timers import T0, crossing_payload
 
 
 @pytest.fixture

@@ -8,25 +8,7 @@ from typing import Any
 
 from league_server.crud import laps
 from league_server.leaderboard_cache import LeaderboardCache
-from tests.league.ingest_support import provision
-
-
-def add_lap(session: Any, race_id: int, car_id: str, seq: int, lap_time_ms: int) -> None:
-    laps.insert_laps_idempotent(
-        session,
-        [
-            {
-                "race_id": race_id,
-                "car_id": car_id,
-                "run_id": "r",
-                "seq": seq,
-                "lap_number": seq + 1,
-                "lap_time_ms": lap_time_ms,
-                "source": "sim",
-            }
-        ],
-    )
-    session.commit()
+from tests.league.ingest_support import add_lap, provision
 
 
 def best(body: bytes) -> dict[str, float]:

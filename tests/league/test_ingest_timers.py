@@ -17,44 +17,16 @@ from league_server.ingest.pairing import timer_lap_run_id
 from league_server.models import DeadLetter, Lap, TimerCrossing
 from tests.league.ingest_support import (
     LEAGUE,
+    T0,
     Fleet,
     Publisher,
+    crossing_payload,
     ingest_settings,
+    iso,
     lap_payload,
     provision,
     wait_until,
 )
-
-T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
-
-
-def iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def crossing_payload(
-    timer_id: str,
-    secret: str | None,
-    *,
-    seq: int,
-    at: datetime,
-    car_id: str | None = "car-0",
-    run_id: str = "run-1",
-    **fields: Any,
-) -> bytes:
-    """A signed (secret given) or unsigned crossing as wire bytes."""
-    crossing = {
-        "schema": 1,
-        "timer_id": timer_id,
-        "run_id": run_id,
-        "seq": seq,
-        "car_id": car_id,
-        "crossed_at": iso(at),
-        **fields,
-    }
-    if secret is not None:
-        crossing = protocol.signed(crossing, secret)
-    return json.dumps(crossing).encode("utf-8")
 
 
 def topic(timer_id: str) -> str:
