@@ -120,6 +120,9 @@ class ModelFile(_Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     bytes: int = Field(ge=0)
     opset: int
+    #: int8 files: the quantised activations' type (int8 weights always): uint8 for camera CNNs, uint16
+    #: for feature-vector MLPs (trainer/export/quantize.py says why)
+    activations: Literal["uint8", "int8", "uint16"] | None = None
 
 
 class ModelCard(_Strict):

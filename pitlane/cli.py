@@ -8,7 +8,19 @@ import logging
 import typer
 
 from pitlane import __version__
-from pitlane.commands import bench, calibrate, drive, evaluate, export, league, reward, tracks, train, view
+from pitlane.commands import (
+    bench,
+    calibrate,
+    distill,
+    drive,
+    evaluate,
+    export,
+    league,
+    reward,
+    tracks,
+    train,
+    view,
+)
 
 app = typer.Typer(
     name="pitlane",
@@ -26,6 +38,7 @@ app.add_typer(reward.app, name="reward")
 app.add_typer(bench.app, name="bench")
 app.add_typer(view.app, name="view")
 app.add_typer(train.app, name="train")
+app.add_typer(distill.app, name="distill")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(drive.app, name="drive")
 app.add_typer(calibrate.app, name="calibrate")

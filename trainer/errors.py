@@ -11,7 +11,3 @@ class RunConfigError(TrainerError, ValueError):
 
 class EvaluateError(TrainerError, ValueError):
     """A run or model that cannot be evaluated; the message names the path."""
-
-
-class OnnxNotSupportedError(EvaluateError):
-    """An .onnx model: evaluation of exported models arrives with the export issue."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from sim.race import RaceRules
 from trainer.config import RunConfig, load_run_dir_config
-from trainer.errors import EvaluateError, OnnxNotSupportedError, RunConfigError
+from trainer.errors import EvaluateError, RunConfigError
 
 ONNX_SUFFIX = ".onnx"
 
@@ -60,9 +60,18 @@ def load_policy(
     observation or the model refuses to load)."""
     if Path(run_or_model).suffix.lower() == ONNX_SUFFIX:
         return load_onnx_policy(run_or_model, car=car)
+    model, config, _, _ = load_sb3_run(run_or_model)
+    return predict_fn(model), config
+
+
+def load_sb3_run(run_or_model: str | Path) -> tuple[Any, RunConfig, Path, Path]:
+    """(SB3 model on the CPU, portable RunConfig, the model's .zip, the run directory) of a run directory or
+    one of its .zip models; EvaluateError naming the path when it is not one."""
     from stable_baselines3 import PPO, SAC
 
     model_path, run_dir = resolve_model(run_or_model)
+    if model_path.suffix.lower() == ONNX_SUFFIX:
+        raise EvaluateError(f"{run_or_model}: an exported ONNX model; give the run directory or its .zip")
     config = load_run_dir_config(run_dir, portable=True)
     algorithm = SAC if config.algorithm == "sac" else PPO
     try:
@@ -71,7 +80,7 @@ def load_policy(
         raise EvaluateError(
             f"{model_path}: cannot load as a {config.algorithm.upper()} model ({exc})"
         ) from None
-    return predict_fn(model), config
+    return model, config, model_path, run_dir
 
 
 def load_onnx_policy(path: str | Path, *, car: str | None = None) -> tuple[Callable[[Any], Any], RunConfig]:
@@ -163,12 +172,12 @@ def evaluate_policy(
 
 __all__ = [
     "EvaluateError",
-    "OnnxNotSupportedError",
     "RunConfigError",
     "evaluate_policy",
     "load_onnx_policy",
     "load_policy",
     "load_run_dir_config",
+    "load_sb3_run",
     "onnx_driver",
     "predict_fn",
     "resolve_model",

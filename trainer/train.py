@@ -167,8 +167,8 @@ def train(
     if init_from is not None:
         notes.append(f"initial policy weights: {Path(init_from) / 'best.zip'} (--init-from)")
     if checkpoint is None:
-        _write_json(out / "config.resolved.json", {**config.to_json_dict(), "notes": notes})
-        _write_json(out / "versions.json", versions())
+        write_json(out / "config.resolved.json", {**config.to_json_dict(), "notes": notes})
+        write_json(out / "versions.json", versions())
     for note in notes:
         logger.info("%s", note)
 
@@ -328,7 +328,7 @@ def _sb3_logger(out: Path, start: int) -> Any:
     return Logger(folder=str(out), output_formats=formats)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
@@ -476,7 +476,7 @@ class _RunCallback(BaseCallback):
         if self.best_score is None or score > self.best_score:
             self.best_score = score
             self.model.save(self.out / "best.zip")
-            _write_json(self.out / "best.json", {"score": list(score), "steps": steps})
+            write_json(self.out / "best.json", {"score": list(score), "steps": steps})
         logger.debug("evaluation at %d steps: %s (streak %d)", steps, result.statuses, self.streak)
         target = self.cfg.stop.until_clean_laps
         return target is None or self.streak < target

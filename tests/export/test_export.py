@@ -142,6 +142,27 @@ def test_int8_is_static_qdq_with_per_channel_weights(exported_camera: Path) -> N
         assert scale.dims == [weight.dims[0]]  # one scale per output channel
 
 
+def test_int8_activation_type_follows_the_input_and_the_card_says_it(exported: tuple[str, Path]) -> None:
+    """Camera CNNs: uint8 activations (int8 arithmetic is the point); feature-vector MLPs: uint16 (8-bit
+    rounding of tanh outputs flipped near-tied actions; trainer/export/quantize.py). The card's entry says
+    which, and the opset it records is the file's own (16-bit QuantizeLinear needs opset 21)."""
+    kind, folder = exported
+    model = onnx.load(str(folder / "model.int8.onnx"))
+    inits = {i.name: i for i in model.graph.initializer}
+    zero_point_types = {
+        inits[n.input[2]].data_type for n in model.graph.node if n.op_type == "QuantizeLinear"
+    }
+    expected = "uint8" if kind == "camera" else "uint16"
+    onnx_type = {"uint8": onnx.TensorProto.UINT8, "uint16": onnx.TensorProto.UINT16}[expected]
+    assert zero_point_types == {onnx_type}
+    entry = {f.file: f for f in load_card(folder / "model.json").files}["model.int8.onnx"]
+    assert entry.activations == expected
+    file_opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    assert entry.opset == file_opset and file_opset >= (21 if expected == "uint16" else 17)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["pitlane.activations"] == expected
+
+
 def _frames(folder: Path, n: int) -> list[np.ndarray]:
     """Observations the exported policy sees while driving (recorded by the export's own driving code)."""
     from trainer.config import load_run_dir_config

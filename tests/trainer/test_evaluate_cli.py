@@ -54,12 +54,13 @@ def test_evaluate_a_checkpoint_zip_on_another_track_with_the_table(tiny_run: Pat
     assert png.is_file()
 
 
-def test_onnx_is_not_yet_supported(tmp_path: Path) -> None:
+def test_an_onnx_model_without_its_card_is_refused_naming_both(tmp_path: Path) -> None:
     model = tmp_path / "model.onnx"
     model.write_bytes(b"not really onnx")
     result = _evaluate(str(model))
     assert result.exit_code == 2
-    assert "ONNX" in result.output and "export" in result.output
+    text = " ".join(result.output.split())
+    assert str(model) in text and "model.json" in text and "pitlane export" in text
 
 
 def test_a_missing_path_exits_2_naming_it(tmp_path: Path) -> None:

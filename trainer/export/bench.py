@@ -96,7 +96,7 @@ def export_pair(network: str, folder: Path, frames: np.ndarray) -> dict[str, Pat
     )
     graph_mod.save(model, fp32)
     int8 = folder / f"{network}.int8.onnx"
-    quantize_int8(fp32, int8, FrameReader(name, frames, shape, dtype), float_first_layer=kind == "state")
+    quantize_int8(fp32, int8, FrameReader(name, frames, shape, dtype))
     return {"fp32": fp32, "int8": int8}
 
 

@@ -25,10 +25,14 @@ def pitlane_version() -> str:
         return "unknown"
 
 
-def model_file(path: Path, precision: str, opset: int) -> ModelFile:
-    return ModelFile(
-        file=path.name, precision=precision, sha256=sha256_file(path), bytes=path.stat().st_size, opset=opset
-    )
+def model_file(path: Path, precision: str, activations: str | None = None) -> ModelFile:
+    """The card's entry of the ONNX file at `path` (its opset read from the file: the quantiser may raise it)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return ModelFile(file=path.name, precision=precision, sha256=sha256_file(path), bytes=path.stat().st_size,
+                     opset=opset, activations=activations)  # fmt: skip
 
 
 def build_card(

@@ -1,9 +1,9 @@
 """`export_run(run, out_dir, int8=...)`: a trained run -> model.onnx (+ model.int8.onnx), model.json, parity.json.
 
 Steps: load the run's model (best.zip, else final.zip) and config; build the plain actor graph
-(`graph.py`) and export it (opset 17, `onnx.checker` full check, the card's essentials as metadata_props);
-with int8, drive the checkpoint on the training track to record calibration frames and quantise
-(`quantize.py`); write the card; drive the fp32 model for the agreement frames and evaluate the checkpoint,
+(`graph.py`) and export it (opset 17, `onnx.checker` full check, the card's essentials as metadata_props;
+an int8 file with 16-bit activations is opset 21, which 16-bit QuantizeLinear needs); with int8, drive
+the checkpoint on the training track to record calibration frames and quantise (`quantize.py`); write the card; drive the fp32 model for the agreement frames and evaluate the checkpoint,
 fp32 and int8 closed-loop (`parity.py`) and time each file (one thread); put the fp32 evaluation in the card.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +21,15 @@ import numpy as np
 import torch
 
 from device.model_card import CARD_FILE, ModelCard, ModelFile
-from trainer.config import RunConfig, load_run_dir_config
-from trainer.evaluate import onnx_driver, predict_fn, resolve_model
+from trainer.config import RunConfig
+from trainer.evaluate import load_sb3_run, onnx_driver, predict_fn
 from trainer.export import graph as graph_mod
 from trainer.export import parity
 from trainer.export.card import build_card, model_file
 from trainer.export.errors import ExportError
 from trainer.export.frames import drive, each_car, fleet_frames
 from trainer.export.observation import observation_card, single_kind
-from trainer.export.quantize import FrameReader, quantize_int8
+from trainer.export.quantize import FrameReader, activation_for, quantize_int8
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +60,12 @@ class ExportResult:
 
 def load_run(run: str | Path) -> tuple[Any, RunConfig, Path, Path]:
     """(SB3 model, portable RunConfig, model .zip, run directory) of a run directory or its .zip."""
-    from stable_baselines3 import PPO, SAC
+    from trainer.errors import EvaluateError
 
-    model_path, run_dir = resolve_model(run)
-    if model_path.suffix.lower() == ".onnx":
-        raise ExportError(f"{run}: already an ONNX model; export takes a run directory or its .zip")
-    config = load_run_dir_config(run_dir, portable=True)
     try:
-        model = (SAC if config.algorithm == "sac" else PPO).load(model_path, device="cpu")
-    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
-        raise ExportError(
-            f"{model_path}: cannot load as a {config.algorithm.upper()} model ({exc})"
-        ) from None
-    return model, config, model_path, run_dir
+        return load_sb3_run(run)
+    except EvaluateError as exc:
+        raise ExportError(f"cannot export: {exc}") from None
 
 
 def export_run(
@@ -112,7 +104,7 @@ def export_run(
         doc,
     )
     graph_mod.save(fp32, fp32_path)
-    files: list[ModelFile] = [model_file(fp32_path, "fp32", graph_mod.OPSET)]
+    files: list[ModelFile] = [model_file(fp32_path, "fp32")]
     paths = {"fp32": fp32_path}
 
     if settings.int8:
@@ -123,9 +115,12 @@ def export_run(
         stage(f"quantising to int8 on {len(calib):,} frames")
         int8_path = out / INT8_FILE
         reader = FrameReader(obs_card.input_name, calib, obs_card.shape, obs_card.dtype)
-        quantize_int8(fp32_path, int8_path, reader, float_first_layer=obs_card.dtype != "uint8")
-        _restamp(int8_path, {**card.essentials(), "pitlane.precision": "int8"}, doc + ", int8 QDQ")
-        files.append(model_file(int8_path, "int8", graph_mod.OPSET))
+        activations = activation_for(obs_card.dtype)
+        quantize_int8(fp32_path, int8_path, reader, activation=activations)
+        _restamp(int8_path, {**card.essentials(), "pitlane.precision": "int8",
+                             "pitlane.activations": activations},
+                 f"{doc}, int8 QDQ ({activations} activations)")  # fmt: skip
+        files.append(model_file(int8_path, "int8", activations))
         paths["int8"] = int8_path
     elif (out / INT8_FILE).exists():
         (

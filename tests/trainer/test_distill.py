@@ -1,0 +1,102 @@
+"""`trainer.distill` / `pitlane distill`: a camera student taught by a state teacher (DAgger)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pitlane.cli import app
+from trainer.config import RunConfig
+from trainer.distill import DistillSettings, collect, distill, student_config
+from trainer.errors import EvaluateError, RunConfigError
+
+TINY = DistillSettings(rounds=2, frames_per_round=1_200, n_cars=8, epochs=2, eval_laps=1)
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state policy that laps reinvent_base (~40k car-steps, seconds)."""
+    from trainer.train import train
+
+    out = tmp_path_factory.mktemp("teacher") / "run"
+    config = RunConfig(total_steps=40_000, eval_every_steps=10**9, checkpoint_every_steps=10**9, eval_laps=1)
+    train(config, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def student(teacher: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("student") / "run"
+    distill(teacher, out, settings=TINY)
+    return out
+
+
+def test_student_is_a_camera_run_that_the_other_commands_take(student: Path, teacher: Path) -> None:
+    from trainer.evaluate import load_policy, load_sb3_run
+
+    model, config, _, _ = load_sb3_run(student)
+    assert config.observation == "camera" and config.resolved_network() == "cnn_shallow"
+    assert config.resolved_net_arch() == []  # DeepRacer's heads, not the teacher's 64x64 MLP
+    assert model.observation_space.shape == (120, 160)
+    resolved = json.loads((student / "config.resolved.json").read_text(encoding="utf-8"))
+    assert resolved["distilled_from"].endswith("best.zip") and Path(resolved["distilled_from"]).parent == teacher
+    _, teacher_config, _, _ = load_sb3_run(teacher)
+    assert config.resolved_action_space().to_json() == teacher_config.resolved_action_space().to_json()
+    policy, _ = load_policy(student)
+    assert np.asarray(policy(np.zeros((120, 160), np.uint8))).shape == ()
+
+
+def test_rounds_are_logged_and_the_teacher_hands_over(student: Path) -> None:
+    with (student / "distill.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["round"]) for r in rows] == [0, 1]
+    assert [int(r["frames"]) for r in rows] == [1_200, 2_400]  # DAgger aggregates every round's frames
+    assert [float(r["teacher_share"]) for r in rows] == [1.0, TINY.teacher_mix]
+    assert all(float(r["loss"]) > 0 for r in rows)
+    assert (student / "best.zip").is_file() and (student / "final.zip").is_file()
+
+
+def test_student_takes_the_teachers_actions_on_frames_it_was_not_trained_on(student: Path, teacher: Path) -> None:
+    """Imitation, measured: on frames from other starts (teacher driving), the student's action is the
+    teacher's far more often than always taking the teacher's most common action would be."""
+    from trainer.evaluate import load_sb3_run
+
+    student_model, config, _, _ = load_sb3_run(student)
+    teacher_model, teacher_config, _, _ = load_sb3_run(teacher)
+    settings = DistillSettings(frames_per_round=800, n_cars=8)
+    frames, labels = collect(teacher_model, student_model, config, teacher_config.observation, settings, 1.0,
+                             seed=12_345, rng=np.random.default_rng(0))  # fmt: skip
+    predicted = student_model.predict(frames, deterministic=True)[0]
+    accuracy = float(np.mean(predicted == labels))
+    majority = float(np.bincount(labels).max() / len(labels))
+    assert accuracy >= max(0.7, majority + 0.15), (accuracy, majority)
+
+
+def test_refusals_name_what_is_wrong(teacher: Path, tmp_path: Path) -> None:
+    teacher_config = RunConfig()  # a state run's config
+    with pytest.raises(RunConfigError, match="already sees it"):
+        student_config(teacher_config, "state", None)
+    with pytest.raises(RunConfigError, match="one sensor"):
+        student_config(teacher_config, "camera+lidar", None)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(RunConfigError, match="not empty"):
+        distill(teacher, busy, settings=TINY)
+    assert (busy / "keep.txt").read_text(encoding="utf-8") == "mine"
+    with pytest.raises(EvaluateError, match="no such run"):
+        distill(tmp_path / "missing", tmp_path / "out", settings=TINY)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_a_bad_teacher_in_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["distill", str(tmp_path / "nope"), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "nope" in text and "no such run directory" in text
+    assert "Traceback" not in result.output
