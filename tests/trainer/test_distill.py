@@ -44,7 +44,9 @@ def test_student_is_a_camera_run_that_the_other_commands_take(student: Path, tea
     assert config.resolved_net_arch() == []  # DeepRacer's heads, not the teacher's 64x64 MLP
     assert model.observation_space.shape == (120, 160)
     resolved = json.loads((student / "config.resolved.json").read_text(encoding="utf-8"))
-    assert resolved["distilled_from"].endswith("best.zip") and Path(resolved["distilled_from"]).parent == teacher
+    assert (
+        resolved["distilled_from"].endswith("best.zip") and Path(resolved["distilled_from"]).parent == teacher
+    )
     _, teacher_config, _, _ = load_sb3_run(teacher)
     assert config.resolved_action_space().to_json() == teacher_config.resolved_action_space().to_json()
     policy, _ = load_policy(student)
@@ -61,7 +63,9 @@ def test_rounds_are_logged_and_the_teacher_hands_over(student: Path) -> None:
     assert (student / "best.zip").is_file() and (student / "final.zip").is_file()
 
 
-def test_student_takes_the_teachers_actions_on_frames_it_was_not_trained_on(student: Path, teacher: Path) -> None:
+def test_student_takes_the_teachers_actions_on_frames_it_was_not_trained_on(
+    student: Path, teacher: Path
+) -> None:
     """Imitation, measured: on frames from other starts (teacher driving), the student's action is the
     teacher's far more often than always taking the teacher's most common action would be."""
     from trainer.evaluate import load_sb3_run
