@@ -111,12 +111,24 @@ def test_agreement_criteria() -> None:
 
 
 def test_camera_pixels_feed_the_first_int8_conv(exported_camera: Path) -> None:
-    """The rewired int8 graph (trainer/export/quantize.py feed_pixels): the uint8 input is the first
-    QuantizeLinear's output, no float pixel path is left."""
+    """The rewired int8 graph (trainer/export/quantize.py feed_pixels): the first conv's DequantizeLinear
+    reads the uint8 input, rearranged space-to-depth (trainer/export/graph.py: cnn_shallow's 8x8/4 conv as
+    a 2x2/1 conv on 16 channels) by shape-only ops; no float pixel path is left."""
     model = onnx.load(str(exported_camera / "model.int8.onnx"))
-    readers = [n for n in model.graph.node if "camera" in n.input]
-    assert [n.op_type for n in readers] == ["DequantizeLinear"]
+    producers = {o: n for n in model.graph.node for o in n.output}
+    inits = {i.name: i for i in model.graph.initializer}
+    first = next(n for n in model.graph.node if n.op_type == "Conv")
+    dq = producers[first.input[0]]
+    assert dq.op_type == "DequantizeLinear" and inits[dq.input[2]].data_type == onnx.TensorProto.UINT8
+    path, tensor = [], dq.input[0]
+    while tensor != "camera":
+        path.append(producers[tensor].op_type)
+        tensor = producers[tensor].input[0]
+    assert set(path) <= {"Reshape", "Transpose"}, path
     assert not {"Cast", "Div"} & {n.op_type for n in model.graph.node}
+    weight = inits[producers[first.input[1]].input[0]]
+    assert list(weight.dims) == [32, 16, 2, 2]
+    assert next(a.ints for a in first.attribute if a.name == "strides") == [1, 1]
     # exactness of the identity it rests on: quantise(p / 255) == p for every pixel value
     from trainer.export.quantize import PIXEL_SCALE
 
@@ -249,3 +261,35 @@ def test_near_ties_reports_the_logit_gap_where_int8_disagrees() -> None:
     assert ties["fp32_logit_gap_max_where_disagreeing"] == pytest.approx(0.002)
     assert ties["fp32_logit_gap_median"] == pytest.approx(1.0)
     assert ties["frames_with_fp32_logit_gap_below_0.01"] == 1
+
+
+@pytest.mark.parametrize("network", ["cnn_shallow", "cnn", "cnn_deep"])
+def test_space_to_depth_stem_is_the_same_function(network: str) -> None:
+    """`with_space_to_depth`: the first strided conv on s x s pixel blocks gives the plain actor's logits
+    (float rounding only) on simulator frames, for each DeepRacer CNN (strides 4, 2, 4)."""
+    import torch
+
+    from trainer.export.bench import random_actor, sim_frames
+    from trainer.export.graph import SpaceToDepthCamera, with_space_to_depth
+
+    plain, *_ = random_actor(network, space_to_depth=False)
+    fast = with_space_to_depth(plain)
+    assert isinstance(fast.features, SpaceToDepthCamera) and not isinstance(
+        plain.features, SpaceToDepthCamera
+    )
+    frames = torch.as_tensor(sim_frames("camera", 40)).reshape(40, 1, 1, 120, 160)
+    plain.raw = fast.raw = True
+    with torch.no_grad():
+        plain_logits = [plain(x)[2] for x in frames]
+        gap = max(float((p - fast(x)[2]).abs().max()) for p, x in zip(plain_logits, frames, strict=True))
+        scale = max(float(p.abs().max()) for p in plain_logits)
+    assert gap <= 1e-5 * max(1.0, scale), (gap, scale)
+    assert with_space_to_depth(fast) is fast  # applied once
+
+
+def test_space_to_depth_leaves_other_inputs_alone() -> None:
+    from trainer.export.bench import random_actor
+    from trainer.export.graph import with_space_to_depth
+
+    mlp, *_ = random_actor("mlp")
+    assert with_space_to_depth(mlp) is mlp

@@ -60,14 +60,15 @@ def sim_frames(observation: str, n_frames: int, *, track: str = BENCH_TRACK, see
     return np.stack(recorded)
 
 
-def random_actor(network: str) -> tuple[Any, str, tuple[int, ...], str]:
-    """(ActorGraph with random weights, observation kind, input shape, dtype) of `network`."""
+def random_actor(network: str, *, space_to_depth: bool = True) -> tuple[Any, str, tuple[int, ...], str]:
+    """(ActorGraph with random weights (seed 0), observation kind, input shape, dtype) of `network`;
+    `space_to_depth`: as `pitlane export` ships camera CNNs (`graph.with_space_to_depth`)."""
     import torch
     from gymnasium import spaces
     from torch import nn
 
     from sim.action_space import DEFAULT_ACTION_SPACE
-    from trainer.export.graph import ActorGraph
+    from trainer.export.graph import ActorGraph, with_space_to_depth
     from trainer.networks import DeepRacerCNN
 
     torch.manual_seed(0)
@@ -80,7 +81,8 @@ def random_actor(network: str) -> tuple[Any, str, tuple[int, ...], str]:
     extractor = DeepRacerCNN(spaces.Box(0, 255, (120, 160), np.uint8), network)
     head = nn.Linear(extractor.features_dim, n_actions)  # net_arch [] after DeepRacer's middleware
     actor = ActorGraph(extractor, nn.Identity(), head, DEFAULT_ACTION_SPACE, kind="camera")
-    return actor.eval(), "camera", (1, 1, 120, 160), "uint8"
+    actor = with_space_to_depth(actor.eval()) if space_to_depth else actor.eval()
+    return actor, "camera", (1, 1, 120, 160), "uint8"
 
 
 def export_pair(network: str, folder: Path, frames: np.ndarray) -> dict[str, Path]:

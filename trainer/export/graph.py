@@ -16,6 +16,10 @@ and puts in the graph what SB3 and the simulator do around it, so the car needs 
   [low, high] and clipped again as `sim.action_space.ContinuousActionSpace.decode` does.
 Outputs `steering_deg` (1,) and `speed_mps` (1,) float32; with `raw=True` also the head's output (logits or
 mean), for the parity report.
+
+`actor_graph(..., space_to_depth=True)` (what `pitlane export` ships) computes a mono camera CNN's first
+strided conv on a space-to-depth view of the frame (`SpaceToDepthCamera`): the same function, faster in int8.
+The parity report compares it with the plain actor.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class ActorGraph(nn.Module):
     ) -> None:
         super().__init__()
         self.features, self.latent, self.head = features, latent, head
+        self.action_space = action_space
         self.kind = kind
         self.squash = squash
         self.raw = raw
@@ -74,6 +79,8 @@ class ActorGraph(nn.Module):
 
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
         """The sensor reading -> what the trained extractor received from SB3 (see the module docstring)."""
+        if isinstance(self.features, SpaceToDepthCamera):
+            return self.features.preprocess(obs)
         if self.kind == "camera":
             return obs.to(torch.float32)[:, 0]  # (1, H, W) float 0..255: the extractor adds channel and /255
         if self.kind == "stereo_camera":
@@ -93,8 +100,11 @@ class ActorGraph(nn.Module):
         return (steer, speed, out) if self.raw else (steer, speed)
 
 
-def actor_graph(model: Any, action_space: Any, kind: str, *, raw: bool = False) -> ActorGraph:
-    """The ActorGraph of a stable-baselines3 PPO or SAC model (eval mode, on the CPU)."""
+def actor_graph(
+    model: Any, action_space: Any, kind: str, *, raw: bool = False, space_to_depth: bool = False
+) -> ActorGraph:
+    """The ActorGraph of a stable-baselines3 PPO or SAC model (eval mode, on the CPU); `space_to_depth`:
+    with `with_space_to_depth` applied (the graph `pitlane export` ships)."""
     policy = model.policy
     if hasattr(policy, "mlp_extractor"):  # PPO / A2C ActorCriticPolicy
         if getattr(policy, "use_sde", False):
@@ -110,7 +120,72 @@ def actor_graph(model: Any, action_space: Any, kind: str, *, raw: bool = False) 
         )
     else:
         raise ExportError(f"cannot export a {type(policy).__name__}: expected a PPO or SAC policy")
-    return graph.eval().cpu()
+    graph = graph.eval().cpu()
+    return with_space_to_depth(graph) if space_to_depth else graph
+
+
+class SpaceToDepthCamera(nn.Module):
+    """A trained mono-camera extractor (`trainer.networks.DeepRacerCNN`) whose first conv (k x k, stride s) runs
+    on the frame's s x s blocks as channels: (1, H, W) -> (s*s, H/s, W/s), then a ceil(k/s)^2 conv of stride 1
+    with the same weights rearranged (zero-padded to a multiple of s). The same function (the parity
+    report measures it against the plain actor), but ONNX Runtime's int8 conv is slow on one input
+    channel: cnn_shallow's first conv took 70 us int8 (fp32: 52 us) and 33 us as 16 channels; the whole
+    cnn_shallow int8 went from 0.34 to 0.26 ms p50 here. The blocks are laid out channel-last and then
+    transposed to NCHW, which ONNX Runtime's NHWC layout pass cancels against its own transpose before the
+    first QLinearConv: one 5 us transpose of the uint8 frame remains. Written by hand: neither torch's
+    exporter nor ONNX Runtime's graph optimiser rewrites a conv this way."""
+
+    def __init__(self, extractor: nn.Module, frame_hw: tuple[int, int]) -> None:
+        super().__init__()
+        embedder = extractor.embedder
+        first = embedder.convs[0]
+        s, k = first.stride[0], first.kernel_size[0]
+        kk = -(-k // s)
+        weight = torch.zeros(first.out_channels, 1, kk * s, kk * s)
+        weight[:, :, :k, :k] = first.weight.detach()
+        # w'[o, dy * s + dx, ky, kx] = w[o, 0, ky * s + dy, kx * s + dx]
+        weight = weight.reshape(first.out_channels, kk, s, kk, s).permute(0, 2, 4, 1, 3)
+        self.conv = nn.Conv2d(s * s, first.out_channels, kk, 1)
+        self.conv.weight.data = weight.reshape(first.out_channels, s * s, kk, kk).contiguous()
+        self.conv.bias.data = first.bias.detach().clone()
+        self.rest, self.dense, self.middleware = embedder.convs[1:], embedder.dense, extractor.middleware
+        self.stride, self.frame_hw = s, frame_hw
+
+    def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
+        """uint8 (n, 1, H, W) -> float (n, s*s, H/s, W/s) in [0, 1], channel dy * s + dx."""
+        s, (h, w) = self.stride, self.frame_hw
+        blocks = (
+            obs.reshape(-1, h // s, s, w // s, s).permute(0, 1, 3, 2, 4).reshape(-1, h // s, w // s, s * s)
+        )
+        return blocks.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.middleware(self.dense(self.rest(self.conv(x))))
+
+
+def with_space_to_depth(actor: ActorGraph) -> ActorGraph:
+    """`actor` with a `SpaceToDepthCamera` extractor when it is a mono camera CNN whose first conv is strided
+    (square kernel and stride, no padding or dilation) over a frame that the stride divides; else `actor`."""
+    from trainer.networks import DeepRacerCNN
+
+    features = actor.features
+    if actor.kind != "camera" or not isinstance(features, DeepRacerCNN):
+        return actor
+    first = features.embedder.convs[0]
+    h, w = features._observation_space.shape[-2:]
+    s = first.stride[0]
+    plain = (
+        isinstance(first, nn.Conv2d) and first.in_channels == 1 and first.groups == 1 and first.bias is not None
+        and first.stride == (s, s) and first.kernel_size[0] == first.kernel_size[1]
+        and first.padding == (0, 0) and first.dilation == (1, 1)
+    )  # fmt: skip
+    if not plain or s < 2 or h % s or w % s:
+        return actor
+    graph = ActorGraph(
+        SpaceToDepthCamera(features, (int(h), int(w))), actor.latent, actor.head, actor.action_space,
+        kind=actor.kind, squash=actor.squash, raw=actor.raw,
+    )  # fmt: skip
+    return graph.eval()
 
 
 def example_input(shape: tuple[int, ...], dtype: str) -> torch.Tensor:

@@ -94,7 +94,8 @@ def export_run(
     t0 = time.monotonic()
 
     stage("exporting the fp32 graph")
-    actor = graph_mod.actor_graph(model, space, kind)
+    reference = graph_mod.actor_graph(model, space, kind)
+    actor = graph_mod.actor_graph(model, space, kind, space_to_depth=True)
     example = graph_mod.example_input(obs_card.shape, obs_card.dtype)
     fp32_path = out / FP32_FILE
     doc = f"pitlane {kind} policy from {run_dir} ({model_path.name})"
@@ -129,7 +130,7 @@ def export_run(
     card = card.model_copy(update={"files": tuple(files)})
     card.write(out / CARD_FILE)
     stage("parity: torch vs ONNX, int8 vs fp32, closed-loop evaluations")
-    report = parity_report(model, config, actor, obs_card, paths, settings, stage)
+    report = parity_report(model, config, (reference, actor), obs_card, paths, settings, stage)
     report["export_wall_s"] = round(time.monotonic() - t0, 2)
     card = card.model_copy(update={"evaluation": report["closed_loop"]["fp32"]})
     card.write(out / CARD_FILE)
@@ -155,13 +156,14 @@ def _restamp(path: Path, metadata: dict[str, str], doc: str) -> None:
 def parity_report(
     model: Any,
     config: RunConfig,
-    actor: graph_mod.ActorGraph,
+    actors: tuple[graph_mod.ActorGraph, graph_mod.ActorGraph],
     obs_card: Any,
     paths: dict[str, Path],
     settings: ExportSettings,
     stage: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The parity report (see `trainer/export/parity.py`) of the exported files in `paths`."""
+    """The parity report (see `trainer/export/parity.py`) of the exported files in `paths`; `actors`: the
+    plain torch actor (the reference) and the graph module that was exported (`graph.with_space_to_depth`)."""
     from device.policy import OnnxPolicy, load_session
 
     space = config.resolved_action_space()
@@ -182,12 +184,13 @@ def parity_report(
     # torch vs ONNX fp32: the shipped outputs, and the head's output through a twin export that also gives it
     inputs = np.stack([fp32.prepare(f)[0] for f in frames])
     with torch.no_grad():
-        actor.raw = True
-        chunks = [actor(torch.as_tensor(inputs[i : i + 256])) for i in range(0, len(inputs), 256)]
+        reference, exported = actors
+        reference.raw = exported.raw = True
+        chunks = [reference(torch.as_tensor(inputs[i : i + 256])) for i in range(0, len(inputs), 256)]
         t_steer, t_speed, t_raw = (torch.cat([c[j] for c in chunks]) for j in range(3))
-        twin_bytes = graph_mod.to_onnx_bytes(actor, graph_mod.example_input(obs_card.shape, obs_card.dtype),
+        twin_bytes = graph_mod.to_onnx_bytes(exported, graph_mod.example_input(obs_card.shape, obs_card.dtype),
                                              obs_card.input_name)  # fmt: skip
-        actor.raw = False
+        reference.raw = exported.raw = False
     twin = _session_from_bytes(twin_bytes, load_session, paths["fp32"].parent)
     onnx_raw = np.concatenate([twin.run(["raw"], {obs_card.input_name: x[None]})[0] for x in inputs])
     torch_cmd = np.stack([t_steer.numpy(), t_speed.numpy()], axis=1).astype(np.float64)

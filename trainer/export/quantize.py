@@ -107,7 +107,7 @@ def quantize_int8(
         exclude = float_layers(pre, first=float_first_layer)
         pixels = pixel_tensor(pre, reader.input_name) if reader.dtype == np.uint8 else None
         pixel_q = {"scale": np.array(PIXEL_SCALE, np.float32), "zero_point": np.array(0, np.uint8)}
-        overrides = {pixels: [pixel_q]} if pixels else {}
+        overrides = {pixels[0]: [pixel_q]} if pixels else {}
         quantize_static(
             str(pre),
             str(out_path),
@@ -153,8 +153,10 @@ def float_layers(model_path: Path, *, first: bool) -> list[str]:
     return keep
 
 
-def pixel_tensor(model_path: Path, input_name: str) -> str | None:
-    """The first Conv's input when it is `Div(f(uint8 input), 255)` (the camera's pixels / 255), else None."""
+def pixel_tensor(model_path: Path, input_name: str) -> tuple[str, str] | None:
+    """(the first Conv's input, the uint8 tensor it is made of) when that input is `Div(Cast(u), 255)` and u
+    comes from the uint8 graph input through shape-only ops (the camera's pixels / 255, perhaps rearranged
+    space-to-depth, `graph.py`); else None."""
     import onnx
     from onnx import numpy_helper
 
@@ -170,27 +172,45 @@ def pixel_tensor(model_path: Path, input_name: str) -> str | None:
         return None
     if not np.allclose(consts[div.input[1]], 255.0):
         return None
-    tensor = div.input[0]  # walk back to the input through shape-only ops and the cast
+    tensor, source = div.input[0], None  # walk back to the input through shape-only ops and the cast
     while tensor != input_name:
         node = producers.get(tensor)
-        if node is None or node.op_type not in ("Cast", "Gather", "Unsqueeze", "Squeeze", "Reshape"):
+        if node is None or node.op_type not in ("Cast", *SHAPE_OPS):
             return None
+        if node.op_type == "Cast":
+            source = node.input[0]
         tensor = node.input[0]
-    return conv.input[0]
+    shapes = _shape_of(graph, source) if source else None, _shape_of(graph, conv.input[0])
+    if source is None or (None not in shapes and shapes[0] != shapes[1]):
+        return None
+    return conv.input[0], source
 
 
-def feed_pixels(path: Path, reader: FrameReader, pixels: str) -> bool:
-    """Rewire the int8 model at `path` so its first conv reads the uint8 input (see the module docstring);
+#: ops that only move or reshape values (the walk from the first conv back to the camera input)
+SHAPE_OPS = ("Gather", "Unsqueeze", "Squeeze", "Reshape", "Transpose")
+
+
+def _shape_of(graph: Any, name: str) -> tuple[int, ...] | None:
+    """A tensor's static shape from the graph's value_info (after shape inference), or None."""
+    for info in (*graph.value_info, *graph.input):
+        if info.name == name:
+            return tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+    return None
+
+
+def feed_pixels(path: Path, reader: FrameReader, pixels: tuple[str, str]) -> bool:
+    """Rewire the int8 model at `path` so its first conv reads the uint8 pixels (see the module docstring);
     keeps the rewired model only if it gives identical outputs on `reader`'s frames. True when rewired."""
     import onnx
     from onnx import numpy_helper
 
     from device.policy import load_session
 
+    scaled, source = pixels
     model = onnx.load(str(path))
     graph = model.graph
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    quant = next((n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == pixels), None)
+    quant = next((n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == scaled), None)
     if quant is None or float(inits[quant.input[1]]) != PIXEL_SCALE or int(inits[quant.input[2]]) != 0:
         log.info("%s: pixel input not rewired (no QuantizeLinear with scale 1/255, zero point 0)", path)
         return False
@@ -199,7 +219,7 @@ def feed_pixels(path: Path, reader: FrameReader, pixels: str) -> bool:
     for node in graph.node:
         for i, name in enumerate(node.input):
             if name == quant.output[0]:
-                node.input[i] = reader.input_name
+                node.input[i] = source
     _prune(graph)
     rewired = path.with_suffix(".pixels.onnx")
     onnx.save_model(model, str(rewired))
