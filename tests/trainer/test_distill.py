@@ -20,11 +20,11 @@ TINY = DistillSettings(rounds=2, frames_per_round=1_200, n_cars=8, epochs=2, eva
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A state policy that laps reinvent_base (~40k car-steps, seconds)."""
+    """A state policy that laps reinvent_base (60k car-steps, seconds)."""
     from trainer.train import train
 
     out = tmp_path_factory.mktemp("teacher") / "run"
-    config = RunConfig(total_steps=40_000, eval_every_steps=10**9, checkpoint_every_steps=10**9, eval_laps=1)
+    config = RunConfig(total_steps=60_000, eval_every_steps=10**9, checkpoint_every_steps=10**9, eval_laps=1)
     train(config, out, progress=False)
     return out
 
@@ -67,7 +67,8 @@ def test_student_takes_the_teachers_actions_on_frames_it_was_not_trained_on(
     student: Path, teacher: Path
 ) -> None:
     """Imitation, measured: on frames from other starts (teacher driving), the student's action is the
-    teacher's far more often than always taking the teacher's most common action would be."""
+    teacher's far more often than always taking the teacher's most common action would be (it closes at
+    least 40 % of the gap from that to always right)."""
     from trainer.evaluate import load_sb3_run
 
     student_model, config, _, _ = load_sb3_run(student)
@@ -78,7 +79,8 @@ def test_student_takes_the_teachers_actions_on_frames_it_was_not_trained_on(
     predicted = student_model.predict(frames, deterministic=True)[0]
     accuracy = float(np.mean(predicted == labels))
     majority = float(np.bincount(labels).max() / len(labels))
-    assert accuracy >= max(0.7, majority + 0.15), (accuracy, majority)
+    # measured 0.92 against a majority share of 0.75; an untrained student scores at most the majority share
+    assert accuracy >= majority + 0.4 * (1.0 - majority), (accuracy, majority)
 
 
 def test_refusals_name_what_is_wrong(teacher: Path, tmp_path: Path) -> None:
@@ -104,3 +106,21 @@ def test_cli_reports_a_bad_teacher_in_one_line(tmp_path: Path) -> None:
     text = " ".join(result.output.split())
     assert "nope" in text and "no such run directory" in text
     assert "Traceback" not in result.output
+
+
+def test_distilled_camera_policy_exports_to_int8_that_drives_the_same_lap(
+    student: Path, tmp_path: Path
+) -> None:
+    """The whole story for a camera car: teacher -> distilled camera student -> int8 ONNX, and the int8 model
+    drives the lap the checkpoint drives (issue 5: closed-loop lap time within 2 %). Agreement on 1,000
+    frames is held to 99 % here (a tiny student has a few near-tied frames); `pitlane export` of a default
+    distillation measured 100 % of 5,000 (ARCHITECTURE.md)."""
+    from trainer.export.pipeline import ExportSettings, export_run
+
+    settings = ExportSettings(int8=True, calibration_frames=300, agreement_frames=1_000, eval_laps=1,
+                              eval_max_time_s=30.0, latency_seconds=0.05)  # fmt: skip
+    parity = export_run(student, tmp_path / "model", settings).parity
+    assert parity["int8_vs_fp32"]["agreement"] >= 0.99, parity["int8_vs_fp32"]
+    closed = parity["closed_loop"]
+    assert closed["checkpoint"]["completed_laps"] == 1, closed["checkpoint"]  # the student laps
+    assert closed["int8"]["completed_laps"] == 1 and closed["int8_vs_fp32"]["within_2_percent"], closed
