@@ -3,8 +3,9 @@
 Steps: load the run's model (best.zip, else final.zip) and config; build the plain actor graph
 (`graph.py`) and export it (opset 17, `onnx.checker` full check, the card's essentials as metadata_props;
 an int8 file with 16-bit activations is opset 21, which 16-bit QuantizeLinear needs); with int8, drive
-the checkpoint on the training track to record calibration frames and quantise (`quantize.py`); write the card; drive the fp32 model for the agreement frames and evaluate the checkpoint,
-fp32 and int8 closed-loop (`parity.py`) and time each file (one thread); put the fp32 evaluation in the card.
+the checkpoint on the training track to record calibration frames and quantise (`quantize.py`); write the
+card; drive the fp32 model for the agreement frames and evaluate the checkpoint, fp32 and int8 closed-loop
+(`parity.py`) and time each file (one thread); put the fp32 evaluation in the card.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,7 @@ def quantize_int8(
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(QUANTISED_OPS),
             per_channel=per_channel,
-            activation_type=_QUANT_TYPES[activation](QuantType),
+            activation_type=getattr(QuantType, _QUANT_TYPES[activation]),
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=exclude,
@@ -128,11 +128,8 @@ def quantize_int8(
     return out_path
 
 
-_QUANT_TYPES: dict[str, Callable[[Any], Any]] = {
-    "uint8": lambda qt: qt.QUInt8,
-    "int8": lambda qt: qt.QInt8,
-    "uint16": lambda qt: qt.QUInt16,
-}
+#: activation -> onnxruntime.quantization.QuantType member
+_QUANT_TYPES = {"uint8": "QUInt8", "int8": "QInt8", "uint16": "QUInt16"}
 
 
 def activation_for(input_dtype: np.dtype[Any] | str) -> str:
