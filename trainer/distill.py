@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -86,13 +87,15 @@ class DistillResult:
 
 def student_config(teacher: RunConfig, observation: str, network: str | None) -> RunConfig:
     """The teacher's run config with the student's observation and network (the same track, car, action
-    space, seed). The teacher's `net_arch` is its MLP's; a CNN student keeps DeepRacer's heads."""
+    space, seed). The student is a PPO policy whatever the teacher was (DeepRacer's algorithm; its
+    categorical or Gaussian head gives the log-likelihood DAgger needs). The teacher's `net_arch` is its
+    MLP's; a CNN student keeps DeepRacer's heads."""
     if len(parse_observation(observation)) != 1:
         raise RunConfigError(f"--observation {observation!r}: a distilled student sees one sensor")
     if observation == teacher.observation:
         raise RunConfigError(f"--observation {observation!r}: the teacher already sees it; nothing to distil")
     data = teacher.model_dump(exclude_unset=True)
-    data.update(observation=observation, network=network)
+    data.update(observation=observation, network=network, algorithm="ppo")
     hyper = dict(data.get("hyperparameters") or {})
     hyper.pop("net_arch", None)
     data["hyperparameters"] = hyper
@@ -125,7 +128,9 @@ def distill(
     config = student_config(teacher_cfg, observation, network)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    student = build_model(config, _spaces_env(config))
+    with warnings.catch_warnings():  # PPO's rollout-size advice: distillation never runs PPO's rollouts
+        warnings.filterwarnings("ignore", message=".*mini-batch size.*", category=UserWarning)
+        student = build_model(config, _spaces_env(config))
     optimizer = torch.optim.Adam(student.policy.parameters(), lr=settings.learning_rate)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.resolved.json", {**config.to_json_dict(), "distilled_from": str(teacher_path),

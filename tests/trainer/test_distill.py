@@ -83,6 +83,16 @@ def test_student_takes_the_teachers_actions_on_frames_it_was_not_trained_on(
     assert accuracy >= majority + 0.4 * (1.0 - majority), (accuracy, majority)
 
 
+def test_student_is_ppo_whatever_the_teacher_and_keeps_the_action_space() -> None:
+    space = {"steering_angle": {"low": -30.0, "high": 30.0}, "speed": {"low": 0.5, "high": 2.5}}
+    teacher = RunConfig(algorithm="sac", action_space=space, hyperparameters={"net_arch": [256, 256]})
+    student = student_config(teacher, "camera", None)
+    assert student.algorithm == "ppo" and student.observation == "camera"
+    assert student.resolved_network() == "cnn_shallow" and student.resolved_net_arch() == []
+    assert student.resolved_action_space().to_json() == teacher.resolved_action_space().to_json()
+    assert student_config(teacher, "lidar", None).resolved_net_arch() == [64, 64]  # an MLP student: the default
+
+
 def test_refusals_name_what_is_wrong(teacher: Path, tmp_path: Path) -> None:
     teacher_config = RunConfig()  # a state run's config
     with pytest.raises(RunConfigError, match="already sees it"):
