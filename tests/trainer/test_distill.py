@@ -90,7 +90,10 @@ def test_student_is_ppo_whatever_the_teacher_and_keeps_the_action_space() -> Non
     assert student.algorithm == "ppo" and student.observation == "camera"
     assert student.resolved_network() == "cnn_shallow" and student.resolved_net_arch() == []
     assert student.resolved_action_space().to_json() == teacher.resolved_action_space().to_json()
-    assert student_config(teacher, "lidar", None).resolved_net_arch() == [64, 64]  # an MLP student: the default
+    assert student_config(teacher, "lidar", None).resolved_net_arch() == [
+        64,
+        64,
+    ]  # an MLP student: the default
 
 
 def test_refusals_name_what_is_wrong(teacher: Path, tmp_path: Path) -> None:
