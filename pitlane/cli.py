@@ -11,6 +11,7 @@ from pitlane import __version__
 from pitlane.commands import (
     bench,
     calibrate,
+    demo,
     distill,
     drive,
     evaluate,
@@ -33,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
+app.add_typer(demo.app, name="demo")
 app.add_typer(tracks.app, name="tracks")
 app.add_typer(reward.app, name="reward")
 app.add_typer(bench.app, name="bench")
