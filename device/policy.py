@@ -77,6 +77,12 @@ def load_session(path: Path) -> Any:
         return ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
     except _ort_errors() as exc:
         detail = " ".join(str(exc).split())[:300]
+        if "Opset" in detail:  # ORT's ValidateOpsetForDomain: a newer ONNX opset than this runtime knows
+            raise ModelError(
+                f"{path}: this onnxruntime ({ort.__version__}) does not support the model's ONNX opset: an int8 "
+                "model with 16-bit activations (state, lidar) is opset 21 and needs onnxruntime >= 1.18; "
+                f"upgrade onnxruntime, or drive model.onnx (fp32, opset 17) ({detail})"
+            ) from None
         raise ModelError(f"{path}: not a loadable ONNX model (corrupt or truncated?): {detail}") from None
 
 

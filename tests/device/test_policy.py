@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from device.errors import DeviceError, ModelError, ModelMismatchError
@@ -119,6 +120,29 @@ def test_corrupt_model_whose_card_matches_is_refused_by_the_loader(
     (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(ModelError, match=r"model\.onnx: not a loadable ONNX model"):
         OnnxPolicy(folder / "model.onnx")
+
+
+def test_a_newer_opset_than_onnxruntime_knows_is_refused_saying_so(
+    exported_state: Path, tmp_path: Path
+) -> None:
+    """An old onnxruntime on a car and a newer model (the int8 MLPs are opset 21): the message names the
+    runtime's version and the way out, not a corrupt file."""
+    import onnxruntime
+
+    folder = _copy(exported_state, tmp_path / "m")
+    model = onnx.load(str(folder / "model.onnx"))
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            entry.version = 99  # a future opset no onnxruntime knows yet
+    onnx.save(model, str(folder / "model.onnx"))
+    card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    card["files"][0]["sha256"] = sha256_file(folder / "model.onnx")
+    (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(ModelError) as caught:
+        OnnxPolicy(folder / "model.onnx")
+    text = str(caught.value)
+    assert f"onnxruntime ({onnxruntime.__version__}) does not support the model's ONNX opset" in text
+    assert "model.onnx (fp32, opset 17)" in text and "corrupt" not in text
 
 
 def test_invalid_card_names_the_field(exported_state: Path, tmp_path: Path) -> None:
