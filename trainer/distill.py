@@ -9,7 +9,8 @@ mistakes, not only to copy the teacher's lap.
 
     round 0    the teacher drives `n_cars` cars of the training environment (round-robin starts, as in
                training); every frame is the student's observation labelled with the teacher's action
-    train      the student, on every labelled frame so far: `epochs` passes of minibatches, loss
+    train      the student, on the labelled frames of every round so far: `epochs` passes, each over a
+               round's worth of frames drawn from all of them (so every round costs the same), loss
                -log pi_student(teacher's action | frame) (SB3's `evaluate_actions`: cross-entropy for
                discrete actions, the Gaussian negative log-likelihood for continuous ones)
     evaluate   the race rules' evaluation laps (`train.evaluate_laps`); the best round is best.zip
@@ -217,14 +218,16 @@ def fit(
     settings: DistillSettings,
     rng: np.random.Generator,
 ) -> float:
-    """`settings.epochs` passes of minibatch behaviour cloning; the last epoch's mean loss (nats)."""
+    """`settings.epochs` passes of minibatch behaviour cloning, each over `settings.frames_per_round` frames
+    drawn without replacement from `frames`; the last pass's mean loss (nats)."""
     import torch
 
     policy = student.policy
     policy.set_training_mode(True)
     mean_loss = float("nan")
     for _ in range(settings.epochs):
-        order = rng.permutation(len(frames))
+        # a round's worth of frames from all rounds so far: each round costs the same, however many came before
+        order = rng.permutation(len(frames))[: settings.frames_per_round]
         losses: list[float] = []
         for start in range(0, len(order), settings.batch_size):
             idx = order[start : start + settings.batch_size]

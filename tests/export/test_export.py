@@ -152,6 +152,11 @@ def test_int8_is_static_qdq_with_per_channel_weights(exported_camera: Path) -> N
         assert weight.data_type == onnx.TensorProto.INT8
         scale = inits[weight_dq.input[1]]
         assert scale.dims == [weight.dims[0]]  # one scale per output channel
+    # the action head and the ReLU feeding it stay float: the head reads float, not a dequantised uint8
+    head = [n for n in model.graph.node if n.op_type == "Gemm"][-1]
+    assert head.input[1] in inits and inits[head.input[1]].data_type == onnx.TensorProto.FLOAT
+    feeder = producers[head.input[0]]
+    assert feeder.op_type == "Relu" and producers[feeder.input[0]].op_type == "DequantizeLinear"
 
 
 def test_int8_activation_type_follows_the_input_and_the_card_says_it(exported: tuple[str, Path]) -> None:

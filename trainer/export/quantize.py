@@ -10,6 +10,11 @@ quantisation guide advises.
 Layers kept in float:
 - the action head (the last Gemm: logits or the mean action), always: int8 rounding of the logits flips
   near-tied argmaxes, and the head is a few thousand multiply-adds;
+- the ReLU between the last int8 layer and the head, so the head reads float (QGemm writes float output):
+  measured on a distilled cnn_shallow camera policy, 5,000 closed-loop frames, uint8 rounding of the
+  512 middleware outputs flipped 6 near-tied actions (99.88 %, under the 99.9 % target; fp32 top-2 gaps
+  <= 0.015 where the median is 4.4), and MinMax, percentile or entropy calibration all gave the same;
+  with that ReLU in float, 100 %;
 - the first layer when the input is a feature vector (state, lidar): features of different scales (speed in
   m/s beside curvature in 1/m) would share one activation scale. A camera's first conv sees pixels of one
   scale and is a tenth of the CNN's work, so it is quantised.
@@ -139,14 +144,24 @@ def activation_for(input_dtype: np.dtype[Any] | str) -> str:
 
 
 def float_layers(model_path: Path, *, first: bool) -> list[str]:
-    """Names of the quantisable nodes kept in float: the last (the action head) and, with `first`, the first
-    (nodes are in topological order in an exported graph)."""
+    """Names of the quantisable nodes kept in float: the last layer (the action head), the ReLU / Flatten
+    nodes that feed it (so the head reads its input in float), and, with `first`, the first layer (nodes
+    are in topological order in an exported graph)."""
     import onnx
 
-    nodes = [n.name for n in onnx.load(str(model_path)).graph.node if n.op_type in LAYER_OPS]
-    keep = nodes[-1:]
-    if first and len(nodes) > 1:
-        keep = [nodes[0], *keep]
+    graph = onnx.load(str(model_path)).graph
+    layers = [n for n in graph.node if n.op_type in LAYER_OPS]
+    if not layers:
+        return []
+    head = layers[-1]
+    keep = [head.name]
+    producers = {o: n for n in graph.node for o in n.output}
+    feeder = producers.get(head.input[0])
+    while feeder is not None and feeder.op_type in ("Relu", "Flatten"):
+        keep.append(feeder.name)
+        feeder = producers.get(feeder.input[0])
+    if first and len(layers) > 1:
+        keep.insert(0, layers[0].name)
     return keep
 
 
