@@ -118,7 +118,7 @@ def distill(
     import torch
 
     from trainer.evaluate import load_sb3_run
-    from trainer.train import build_model, versions, write_json
+    from trainer.train import build_model, evaluate_laps, versions, write_json
 
     settings = settings or DistillSettings()
     stage = on_stage or (lambda _text: None)
@@ -153,7 +153,7 @@ def distill(
         labels.append(act)
         stage(f"round {k + 1}/{settings.rounds}: training on {sum(len(f) for f in frames):,} frames")
         loss = fit(student, optimizer, np.concatenate(frames), np.concatenate(labels), settings, rng)
-        outcome = _evaluate(student, config, settings.eval_laps)
+        outcome = evaluate_laps(student, config, settings.eval_laps)
         row = RoundResult(
             round=k, frames=sum(len(f) for f in frames), teacher_share=share, loss=loss,
             wall_s=time.monotonic() - t0, eval_clean_laps=outcome.clean,
@@ -242,12 +242,6 @@ def fit(
         mean_loss = float(np.mean(losses))
     policy.set_training_mode(False)
     return mean_loss
-
-
-def _evaluate(student: Any, config: RunConfig, laps: int) -> Any:
-    from trainer.train import evaluate_laps
-
-    return evaluate_laps(student, config, laps)
 
 
 def _spaces_env(config: RunConfig) -> Any:

@@ -45,3 +45,16 @@ class SingleCommandGroup(TyperGroup):
 # click's plain Command (a group's usage adds "COMMAND [ARGS]..."). Found through the MRO rather than
 # `import click`: typer 0.29 vendors click as `typer._click` and no longer installs it.
 _PLAIN_COMMAND = next(cls for cls in TyperGroup.__mro__[1:] if cls.__name__ == "Command")
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when a TCP port on `host` cannot be bound (a server is listening there)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False

@@ -12,7 +12,6 @@ nothing the commands do not do), with its output in DIR/logs/. A step whose resu
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from pitlane.commands.common import SingleCommandGroup, fail, require
+from pitlane.commands.common import SingleCommandGroup, fail, port_in_use, require
 
 app = typer.Typer(
     help="Train -> export -> league server -> simulated car racing -> live leaderboard, on this machine.",
@@ -64,7 +63,7 @@ def demo_command(
     (folder / "logs").mkdir(exist_ok=True)
     db = f"sqlite:///{(folder / 'league.db').resolve()}"
     broker_port = _free_port()
-    if _port_in_use(port):
+    if port_in_use("127.0.0.1", port):
         fail(f"--port {port} is in use; pass another, e.g. --port {_free_port()}")
 
     run, model = folder / "run", folder / "model"
@@ -204,14 +203,9 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    from league_server.broker.embedded import free_port
 
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    return free_port("127.0.0.1")
 
 
 def _last_line(text: str) -> str:

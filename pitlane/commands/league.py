@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pitlane.commands.common import fail, require
+from pitlane.commands.common import fail, port_in_use, require
 
 app = typer.Typer(
     help="League server: live leaderboards fed by MQTT lap reports (SQLite by default, PostgreSQL at scale).",
@@ -110,16 +109,6 @@ def _out(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) 
         render(data)
 
 
-def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 # -------------------------------------------------------------------------------------------- serve
 
 
@@ -174,7 +163,7 @@ def serve_command(
         settings = settings.model_copy(update={"public_base_url": f"http://{shown_host}:{port}"})
     if settings.ingest_enabled and settings.broker_url is None:
         b_host, b_port = settings.embedded_broker_host, settings.embedded_broker_port
-        if _port_in_use(b_host, b_port):
+        if port_in_use(b_host, b_port):
             fail(
                 f"MQTT port {b_host}:{b_port} is in use (another broker?): pass --broker mqtt://{b_host}:{b_port} "
                 "to ingest from it, or --broker-port N for the embedded broker"
