@@ -1,6 +1,7 @@
 """Shared test fixtures and helpers.
 
-- ``shared_dir``: the reference folder ``../shared`` beside the checkout. Absent: skip locally, fail in CI.
+- Everything a test reads lives in the repository: DeepRacer-style files in ``tests/fixtures/deepracer``
+  (``tests/deepracer_files.py``), route files in ``sim/tracks/data``.
 - ``require_service(host, port, name)``: call at the top of a test that needs PostgreSQL, Mosquitto, ...
   Absent: skip with a reason locally, fail in CI.
   Import it with ``from tests.conftest import require_service``; or use the ``postgres``/``mosquitto``
@@ -21,7 +22,6 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
 
 POSTGRES = ("127.0.0.1", 5432, "PostgreSQL")
 MOSQUITTO = ("127.0.0.1", 1883, "Mosquitto (MQTT broker)")
@@ -52,14 +52,6 @@ def require_service(host: str, port: int, name: str, timeout_s: float = 0.5) -> 
 def repo_root() -> Path:
     """The repository root (the folder holding pyproject.toml)."""
     return REPO_ROOT
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """``../shared`` beside the checkout: DESIGN.md, DeepRacer reference files and route files."""
-    if not SHARED_DIR.is_dir():
-        skip_or_fail(f"reference folder {SHARED_DIR} is absent (it sits beside the checkout as ../shared)")
-    return SHARED_DIR
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """`pitlane reward params | check`, run in-process with typer's CliRunner on the top-level app.
 
-The example reward functions are DeepRacer-style files in ../shared/deepracer/reward_functions (the
-`shared_dir` fixture: skipped locally when absent, a failure in CI).
+The example reward functions are the DeepRacer-style files of tests/fixtures/deepracer/reward_functions.
 """
 
 from __future__ import annotations
@@ -13,39 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pitlane.cli import app
+from tests.deepracer_files import PARAM_KEYS, REWARD_DIR, example_reward_files
 
 runner = CliRunner()
 
-#: The 27 keys of a DeepRacer reward function's params dict.
-DEEPRACER_KEYS = {
-    "all_wheels_on_track",
-    "x",
-    "y",
-    "heading",
-    "distance_from_center",
-    "is_left_of_center",
-    "progress",
-    "steps",
-    "speed",
-    "steering_angle",
-    "track_width",
-    "track_length",
-    "waypoints",
-    "closest_waypoints",
-    "is_reversed",
-    "is_crashed",
-    "is_offtrack",
-    "closest_objects",
-    "objects_location",
-    "objects_left_of_center",
-    "objects_distance",
-    "objects_distance_from_center",
-    "objects_heading",
-    "objects_speed",
-    "object_in_camera",
-    "projection_distance",
-    "sim_time",
-}
 BROKEN = "broken_returns_none.py"
 
 
@@ -53,17 +23,6 @@ BROKEN = "broken_returns_none.py"
 def wide_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # rich: no wrapped paths or messages
     monkeypatch.setenv("PITLANE_HOME", str(tmp_path / "pitlane-home"))  # never the user's own tracks
-
-
-@pytest.fixture
-def reward_dir(shared_dir: Path) -> Path:
-    return shared_dir / "deepracer" / "reward_functions"
-
-
-def examples(reward_dir: Path) -> list[Path]:
-    found = sorted(p for p in reward_dir.glob("*.py") if p.name != BROKEN)
-    assert len(found) >= 3, f"expected the example reward functions in {reward_dir}"
-    return found
 
 
 # --------------------------------------------------------------------------- reward params
@@ -77,7 +36,7 @@ def test_params_json_round_trips_the_pose(x: float, y: float, heading: float) ->
     result = runner.invoke(app, [*args, "--heading", str(heading), "--json"])
     assert result.exit_code == 0, result.output
     params = json.loads(result.stdout)
-    assert set(params) == DEEPRACER_KEYS and len(params) == 27
+    assert set(params) == PARAM_KEYS and len(params) == 27
     assert params["x"] == pytest.approx(x, abs=1e-9)
     assert params["y"] == pytest.approx(y, abs=1e-9)
     assert params["heading"] == pytest.approx(heading, abs=1e-9)
@@ -93,7 +52,7 @@ def test_params_json_reversed() -> None:
     assert result.exit_code == 0, result.output
     params = json.loads(result.stdout)
     assert params["is_reversed"] is True
-    assert set(params) == DEEPRACER_KEYS
+    assert set(params) == PARAM_KEYS
 
 
 def test_params_table() -> None:
@@ -107,8 +66,10 @@ def test_params_table() -> None:
 # --------------------------------------------------------------------------- reward check
 
 
-def test_check_examples_pass(reward_dir: Path) -> None:
-    for path in examples(reward_dir):
+def test_check_examples_pass() -> None:
+    paths = example_reward_files()
+    assert len(paths) >= 3, paths
+    for path in paths:
         result = runner.invoke(app, ["reward", "check", str(path), "--json"])
         assert result.exit_code == 0, f"{path.name}: {result.output}"
         summary = json.loads(result.stdout)
@@ -118,20 +79,29 @@ def test_check_examples_pass(reward_dir: Path) -> None:
         assert summary["reward_min"] <= summary["reward_mean"] <= summary["reward_max"]
 
 
-def test_check_plain_output(reward_dir: Path) -> None:
-    path = examples(reward_dir)[0]
+def test_check_plain_output() -> None:
+    path = example_reward_files()[0]
     result = runner.invoke(app, ["reward", "check", str(path)])
     assert result.exit_code == 0, result.output
     assert "ok" in result.output and path.name in result.output and "calls" in result.output
 
 
-def test_check_broken_file_names_file_none_and_line(reward_dir: Path) -> None:
-    path = reward_dir / BROKEN
+def test_check_broken_file_names_file_none_and_line() -> None:
+    path = REWARD_DIR / BROKEN
     result = runner.invoke(app, ["reward", "check", str(path)])
     assert result.exit_code == 1, result.output
     assert BROKEN in result.output
     assert "None" in result.output
     assert "line 3" in result.output
+
+
+def test_check_misspelled_key_names_the_line_and_the_right_key() -> None:
+    path = REWARD_DIR / "broken_misspelled_key.py"
+    result = runner.invoke(app, ["reward", "check", str(path)])
+    assert result.exit_code == 1, result.output
+    assert path.name in result.output and "line 4" in result.output
+    assert "KeyError" in result.output
+    assert "did you mean 'distance_from_center'?" in result.output
 
 
 def test_check_missing_file_names_it(tmp_path: Path) -> None:
@@ -152,9 +122,9 @@ def test_params_unknown_track_exits_2() -> None:
     assert "Traceback" not in result.output
 
 
-def test_check_unknown_track_exits_2(reward_dir: Path) -> None:
+def test_check_unknown_track_exits_2() -> None:
     """An unknown --track is a usage error (2), not a failing reward file (1)."""
-    path = examples(reward_dir)[0]
+    path = example_reward_files()[0]
     result = runner.invoke(app, ["reward", "check", str(path), "--track", "no_such_track"])
     assert "unknown track 'no_such_track'" in result.output
     assert "reinvent_base" in result.output

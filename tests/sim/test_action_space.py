@@ -22,6 +22,7 @@ from sim.action_space import (
     parse_action_space,
 )
 from sim.errors import ActionSpaceError
+from tests.deepracer_files import CONTINUOUS_METADATA, DISCRETE_METADATA
 
 DISCRETE = [
     {"steering_angle": -30, "speed": 0.8},
@@ -55,8 +56,8 @@ def metadata_error(path: Path) -> str:
 # ------------------------------------------------------------------------------------ DeepRacer's files
 
 
-def test_deepracer_discrete_file_loads(shared_dir: Path) -> None:
-    meta = load_model_metadata(shared_dir / "deepracer" / "model_metadata_discrete.json")
+def test_deepracer_discrete_file_loads() -> None:
+    meta = load_model_metadata(DISCRETE_METADATA)
     space = meta.action_space
     assert isinstance(space, DiscreteActionSpace)
     assert meta.action_space_type == "discrete"
@@ -64,28 +65,31 @@ def test_deepracer_discrete_file_loads(shared_dir: Path) -> None:
     assert meta.neural_network == "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
     assert meta.sensor == ("FRONT_FACING_CAMERA",)
     assert meta.version == "5"
-    assert space.actions == ((-30, 0.8), (-15, 1.2), (0, 2.0), (15, 1.2), (30, 0.8))
-    assert space.max_speed_mps == 2.0
-    assert space.gym_space() == spaces.Discrete(5)
+    assert space.actions == (
+        (-30, 1.0), (-15, 1.5), (-5, 2.8), (0, 3.5), (5, 2.8), (15, 1.5), (30, 1.0)
+    )  # fmt: skip
+    assert space.max_speed_mps == 3.5
+    assert space.gym_space() == spaces.Discrete(7)
 
 
-def test_deepracer_continuous_file_loads(shared_dir: Path) -> None:
-    meta = load_model_metadata(shared_dir / "deepracer" / "model_metadata_continuous.json")
+def test_deepracer_continuous_file_loads() -> None:
+    meta = load_model_metadata(CONTINUOUS_METADATA)
     space = meta.action_space
     assert isinstance(space, ContinuousActionSpace)
     assert meta.action_space_type == "continuous"
-    assert (space.steering_deg_low, space.steering_deg_high) == (-30, 30)
-    assert (space.speed_mps_low, space.speed_mps_high) == (0.5, 2.5)
-    assert space.max_speed_mps == 2.5
+    assert meta.training_algorithm == "sac"
+    assert (space.steering_deg_low, space.steering_deg_high) == (-25, 25)
+    assert (space.speed_mps_low, space.speed_mps_high) == (0.8, 3.2)
+    assert space.max_speed_mps == 3.2
     box = space.gym_space()
     assert isinstance(box, spaces.Box) and box.shape == (2,) and box.dtype == np.float32
     assert box.low.tolist() == [-1, -1] and box.high.tolist() == [1, 1]
 
 
-def test_metadata_round_trips_through_json(shared_dir: Path) -> None:
-    for name in ("model_metadata_discrete.json", "model_metadata_continuous.json"):
-        meta = load_model_metadata(shared_dir / "deepracer" / name)
-        original = json.loads((shared_dir / "deepracer" / name).read_text())
+def test_metadata_round_trips_through_json() -> None:
+    for path in (DISCRETE_METADATA, CONTINUOUS_METADATA):
+        meta = load_model_metadata(path)
+        original = json.loads(path.read_text())
         again = json.loads(json.dumps(meta.to_json()))
         assert again == original
         assert parse_action_space(again["action_space"]) == meta.action_space

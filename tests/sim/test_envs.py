@@ -15,13 +15,14 @@ from sim.envs.time_trial import TimeTrialEnv
 from sim.envs.vector import TimeTrialVectorEnv
 from sim.errors import EnvConfigError, RewardFunctionError, TrackError
 from sim.rules import EpisodeStatus
+from tests.deepracer_files import CONTINUOUS_METADATA, REWARD_DIR
 
 ENV_ID = "pitlane/TimeTrial-v0"
 
 
 @pytest.fixture(scope="module")
-def continuous_metadata(shared_dir):
-    return shared_dir / "deepracer" / "model_metadata_continuous.json"
+def continuous_metadata():
+    return CONTINUOUS_METADATA
 
 
 @pytest.mark.parametrize("env_id", sim.ENV_IDS)
@@ -81,9 +82,9 @@ def test_different_seeds_start_in_different_places() -> None:
 
 
 @pytest.mark.parametrize("reward", ["centerline", "python"])
-def test_batched_env_equals_n_single_envs(reward: str, shared_dir) -> None:
+def test_batched_env_equals_n_single_envs(reward: str) -> None:
     if reward == "python":
-        reward = str(shared_dir / "deepracer" / "reward_functions" / "progress_per_step.py")
+        reward = str(REWARD_DIR / "progress_gain.py")
     n, steps, seed = 4, 250, 7
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 10, size=(steps, n))
@@ -133,8 +134,8 @@ def test_single_env_info_reports_status_progress_and_params() -> None:
     assert set(info["params"]) >= {"x", "y", "progress", "waypoints", "closest_waypoints", "track_width"}
 
 
-def test_reward_file_module_state_is_per_car(shared_dir) -> None:
-    path = shared_dir / "deepracer" / "reward_functions" / "progress_per_step.py"
+def test_reward_file_module_state_is_per_car() -> None:
+    path = REWARD_DIR / "progress_gain.py"
     env = TimeTrialVectorEnv(num_envs=2, track="oval", reward=str(path), start="start_line")
     env.reset(seed=0)
     # car 0 drives, car 1 crawls: shared module state would mix their progress
@@ -145,8 +146,8 @@ def test_reward_file_module_state_is_per_car(shared_dir) -> None:
     assert rewards == pytest.approx([2.0 * gain_per_step, 1.0 * gain_per_step], rel=0.1)
 
 
-def test_a_broken_reward_file_stops_with_its_name_line_and_params(shared_dir) -> None:
-    path = shared_dir / "deepracer" / "reward_functions" / "broken_returns_none.py"
+def test_a_broken_reward_file_stops_with_its_name_line_and_params() -> None:
+    path = REWARD_DIR / "broken_returns_none.py"
     env = TimeTrialEnv(track="reinvent_base", reward=str(path))
     env.reset(seed=0)
     with pytest.raises(RewardFunctionError) as info:

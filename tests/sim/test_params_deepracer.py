@@ -5,7 +5,7 @@ The reference below re-implements what DeepRacer's simulator (simapp `markov/tra
 segments of the route read straight from the shipped `.npy` file: none of the simulator's geometry (rasters,
 locators, arc tables) is used, so an error there cannot hide in both.
 
-Tolerances (see the brief in ../shared/deepracer/REFERENCE.md):
+Tolerances:
 - x, y, heading, distance_from_center, projection_distance, progress: 1e-9 (progress and projection_distance
   are skipped where the reference's lap fraction is within 1e-9 of a wrap: 0, 1, and 0.5 for progress);
 - closest_waypoints: exact, except within 1e-9 of a waypoint's lap fraction, where the answer of any lap

@@ -16,18 +16,7 @@ import pytest
 from sim.errors import RewardFunctionError, SimError
 from sim.reward.params import no_objects
 from sim.reward.python_file import RewardFile, RewardInstance, format_params
-from tests.conftest import skip_or_fail
-
-SHARED_DIR = Path(__file__).resolve().parents[2].parent / "shared"
-DEEPRACER_DIR = SHARED_DIR / "deepracer"
-REWARD_DIR = DEEPRACER_DIR / "reward_functions"
-
-
-@pytest.fixture(scope="module")
-def reward_dir() -> Path:
-    if not REWARD_DIR.is_dir():
-        skip_or_fail(f"DeepRacer example reward functions folder {REWARD_DIR} is absent")
-    return REWARD_DIR
+from tests.deepracer_files import PARAM_KEYS, REWARD_DIR, example_reward_files
 
 
 def oval_waypoints(n: int = 119, a: float = 3.5, b: float = 2.0) -> list[tuple[float, float]]:
@@ -81,27 +70,15 @@ def load_instance(tmp_path: Path, body: str, name: str = "reward.py") -> RewardI
     return RewardFile.load(write(tmp_path, body, name)).instance()
 
 
-def reference_param_keys() -> set[str]:
-    text = (DEEPRACER_DIR / "REFERENCE.md").read_text()
-    section = text.split("## The reward function's `params`", 1)[1].split("\n## ", 1)[0]
-    keys: set[str] = set()
-    for row in re.findall(r"^\| ([a-z_, ]+) \|", section, flags=re.MULTILINE):
-        if row.strip() != "key":
-            keys.update(k.strip() for k in row.split(","))
-    return keys
+# -- DeepRacer-style example files --------------------------------------------------------------------------
 
 
-# -- the shared DeepRacer examples ----------------------------------------------------------------------
+def test_params_helper_has_every_deepracer_key() -> None:
+    assert set(make_params()) == PARAM_KEYS
 
 
-def test_params_helper_has_every_reference_key(reward_dir: Path) -> None:
-    keys = reference_param_keys()
-    assert len(keys) >= 25
-    assert set(make_params()) == keys
-
-
-def test_every_example_loads_and_runs(reward_dir: Path) -> None:
-    examples = sorted(p for p in reward_dir.glob("*.py") if not p.name.startswith("broken"))
+def test_every_example_loads_and_runs() -> None:
+    examples = example_reward_files()
     assert len(examples) >= 3, examples
     variants = [
         make_params(),
@@ -119,19 +96,19 @@ def test_every_example_loads_and_runs(reward_dir: Path) -> None:
             assert math.isfinite(value) and abs(value) <= 1e5, (path, value)
 
 
-def test_example_values(reward_dir: Path) -> None:
-    bands = RewardFile.load(reward_dir / "centerline_bands.py").instance()
+def test_example_values() -> None:
+    bands = RewardFile.load(REWARD_DIR / "centre_bands.py").instance()
     assert bands(make_params(distance_from_center=0.05)) == 1.0
     assert bands(make_params(distance_from_center=0.15)) == 0.5
     assert bands(make_params(distance_from_center=0.5)) == 1e-3
-    heading = RewardFile.load(reward_dir / "waypoint_heading.py").instance()
+    heading = RewardFile.load(REWARD_DIR / "heading_and_speed.py").instance()
     aligned = heading(make_params())
     assert aligned > heading(make_params(heading=make_params()["heading"] + 45.0))
     assert heading(make_params(is_offtrack=True)) == 1e-3
 
 
-def test_broken_returns_none(reward_dir: Path) -> None:
-    path = reward_dir / "broken_returns_none.py"
+def test_broken_returns_none() -> None:
+    path = REWARD_DIR / "broken_returns_none.py"
     instance = RewardFile.load(path).instance()
     assert instance(make_params(distance_from_center=0.05)) == 1.0
     previous_profiler = sys.getprofile()
@@ -158,8 +135,8 @@ def test_broken_returns_none(reward_dir: Path) -> None:
 # -- module state is per instance ----------------------------------------------------------------------
 
 
-def test_module_state_is_per_instance(reward_dir: Path) -> None:
-    reward_file = RewardFile.load(reward_dir / "progress_per_step.py")
+def test_module_state_is_per_instance() -> None:
+    reward_file = RewardFile.load(REWARD_DIR / "progress_gain.py")
     fast, slow = reward_file.instance(), reward_file.instance()
     fast_rewards, slow_rewards = [], []
     for step in range(2, 8):
@@ -168,9 +145,9 @@ def test_module_state_is_per_instance(reward_dir: Path) -> None:
     assert fast_rewards[1:] == pytest.approx([20.001] * 5)
     assert slow_rewards[1:] == pytest.approx([5.001] * 5)
     assert fast.module is not slow.module
-    assert fast.module._Memory is not slow.module._Memory
-    assert fast.module._Memory.last_progress == pytest.approx(10.0)
-    assert slow.module._Memory.last_progress == pytest.approx(2.5)
+    assert fast.module.last_progress == pytest.approx(10.0)
+    assert slow.module.last_progress == pytest.approx(2.5)
+    assert fast.module.last_steps == slow.module.last_steps == 7.0
 
 
 def test_instance_module_is_private(tmp_path: Path) -> None:

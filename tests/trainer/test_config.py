@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deepracer_files import CONTINUOUS_METADATA, DISCRETE_METADATA, HYPERPARAMETERS
 from trainer.config import (
     DEFAULT_TRAINING_ACTION_SPACE,
     RunConfig,
@@ -104,26 +105,25 @@ def test_sac_needs_a_continuous_action_space(tmp_path: Path) -> None:
     assert cfg.resolved_action_space().kind == "continuous"
 
 
-def test_model_metadata_is_read_relative_to_the_file(tmp_path: Path, shared_dir: Path) -> None:
-    source = shared_dir / "deepracer" / "model_metadata_discrete.json"
+def test_model_metadata_is_read_relative_to_the_file(tmp_path: Path) -> None:
+    source = DISCRETE_METADATA
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / "model_metadata.json").write_text(source.read_text(encoding="utf-8"))
     cfg = load_run_config(write(tmp_path, 'model_metadata = "meta/model_metadata.json"'))
     space = cfg.resolved_action_space()
-    assert space.kind == "discrete" and len(space) == 5
-    assert space.actions[2] == (0.0, 2.0)
+    assert space.kind == "discrete" and len(space) == 7
+    assert space.actions[3] == (0.0, 3.5)
     both = 'model_metadata = "meta/model_metadata.json"\naction_space = {steering_angle = {low = -1, high = 1}, speed = {low = 1, high = 2}}'
     assert "not both" in error_of(write(tmp_path, both))
 
 
-def test_continuous_model_metadata_allows_sac(tmp_path: Path, shared_dir: Path) -> None:
-    meta = shared_dir / "deepracer" / "model_metadata_continuous.json"
-    cfg = load_run_config(write(tmp_path, f'algorithm = "sac"\nmodel_metadata = "{meta}"'))
-    assert cfg.resolved_action_space().speed_mps_high == 2.5
+def test_continuous_model_metadata_allows_sac(tmp_path: Path) -> None:
+    cfg = load_run_config(write(tmp_path, f'algorithm = "sac"\nmodel_metadata = "{CONTINUOUS_METADATA}"'))
+    assert cfg.resolved_action_space().speed_mps_high == 3.2
 
 
-def test_deepracer_hyperparameters_are_mapped(tmp_path: Path, shared_dir: Path) -> None:
-    path = shared_dir / "deepracer" / "hyperparameters.json"
+def test_deepracer_hyperparameters_are_mapped(tmp_path: Path) -> None:
+    path = HYPERPARAMETERS
     dr = json.loads(path.read_text(encoding="utf-8"))
     cfg = load_run_config(write(tmp_path, f'deepracer_hyperparameters = "{path}"'))
     h = cfg.hyperparameters
@@ -140,13 +140,13 @@ def test_deepracer_hyperparameters_are_mapped(tmp_path: Path, shared_dir: Path) 
         assert f"{key} " in notes and "not applicable" in notes
 
 
-def test_own_keys_win_over_deepracer_hyperparameters(tmp_path: Path, shared_dir: Path) -> None:
-    path = shared_dir / "deepracer" / "hyperparameters.json"
+def test_own_keys_win_over_deepracer_hyperparameters(tmp_path: Path) -> None:
+    path = HYPERPARAMETERS
     cfg = load_run_config(
         write(tmp_path, f'deepracer_hyperparameters = "{path}"\n[hyperparameters]\nlearning_rate = 0.01')
     )
     assert cfg.hyperparameters.learning_rate == 0.01
-    assert cfg.hyperparameters.n_epochs == 10  # still from the DeepRacer file
+    assert cfg.hyperparameters.n_epochs == 5  # still from the DeepRacer file
 
 
 def test_deepracer_mapping_reports_unknown_keys() -> None:
@@ -155,8 +155,8 @@ def test_deepracer_mapping_reports_unknown_keys() -> None:
     assert notes == ["wibble 1: unknown DeepRacer hyperparameter, ignored"]
 
 
-def test_flags_keep_the_deepracer_hyperparameters_of_the_file(tmp_path: Path, shared_dir: Path) -> None:
-    path = shared_dir / "deepracer" / "hyperparameters.json"
+def test_flags_keep_the_deepracer_hyperparameters_of_the_file(tmp_path: Path) -> None:
+    path = HYPERPARAMETERS
     base = load_run_config(
         write(tmp_path, f'deepracer_hyperparameters = "{path}"\n[hyperparameters]\nlearning_rate = 0.01')
     )
@@ -172,11 +172,12 @@ def test_a_broken_hyperparameters_file_is_named(tmp_path: Path) -> None:
     assert str(bad) in message and "not a readable hyperparameters.json" in message
 
 
-def test_flags_override_the_file(tmp_path: Path, shared_dir: Path) -> None:
+def test_flags_override_the_file(tmp_path: Path) -> None:
     base = load_run_config(write(tmp_path, 'track = "oval"\nn_envs = 8\nseed = 1'))
-    meta = shared_dir / "deepracer" / "model_metadata_discrete.json"
-    cfg = RunConfig.from_flags(base, n_envs=16, steps=1000, action_space=meta, until_clean_laps=2)
+    cfg = RunConfig.from_flags(
+        base, n_envs=16, steps=1000, action_space=DISCRETE_METADATA, until_clean_laps=2
+    )
     assert (cfg.track, cfg.n_envs, cfg.seed, cfg.total_steps) == ("oval", 16, 1, 1000)
-    assert len(cfg.resolved_action_space()) == 5 and cfg.stop.until_clean_laps == 2
+    assert len(cfg.resolved_action_space()) == 7 and cfg.stop.until_clean_laps == 2
     with pytest.raises(RunConfigError, match=r"(?s)command-line flags.*`reward`.*'nope'"):
         RunConfig.from_flags(reward="nope")
