@@ -9,6 +9,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from device.config import load_runtime_config
@@ -16,6 +17,10 @@ from device.drive import DriveSession
 from device.hal.backends import open_hardware
 from device.policy import OnnxPolicy
 from tests.device.fakes import FakePCA9685, FakePicamera2
+
+# One xdist worker runs these tests (--dist loadgroup), so that
+# the session's exported car models (tests/device/conftest.py) are built once.
+pytestmark = pytest.mark.xdist_group("device-models")
 
 
 def test_camera_model_drives_the_sim_backend(write_car, camera_model: Path) -> None:

@@ -15,9 +15,15 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from device.protocol import verify
 from tests.conftest import REPO_ROOT
 from tests.device.conftest import SECRET
+
+# One xdist worker runs these tests (--dist loadgroup), so that
+# the session's exported car models (tests/device/conftest.py) are built once.
+pytestmark = pytest.mark.xdist_group("device-models")
 
 
 def _free_port() -> int:

@@ -16,6 +16,10 @@ from device.policy import OnnxPolicy
 from sim.car import load_car
 from tests.export_fixtures import exported_camera, exported_state
 
+# One xdist worker runs these tests (--dist loadgroup), so that
+# the session's trained and exported models (tests/export_fixtures.py) are built once.
+pytestmark = pytest.mark.xdist_group("exported-models")
+
 __all__ = ["exported_camera", "exported_state"]
 
 

@@ -14,6 +14,10 @@ from typer.testing import CliRunner
 from device.protocol import CarCommand, car_topic, verify
 from tests.device.conftest import SECRET
 
+# One xdist worker runs these tests (--dist loadgroup), so that
+# the session's exported car models (tests/device/conftest.py) are built once.
+pytestmark = pytest.mark.xdist_group("device-models")
+
 
 def drive_args(car: Path, model: Path, ids, creds: Path, outbox: Path, broker: str, *more: str) -> list[str]:
     return [

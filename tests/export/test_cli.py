@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pitlane.cli import app
+
+# One xdist worker runs these tests (--dist loadgroup), so that
+# the session's trained and exported models (tests/export_fixtures.py) are built once.
+pytestmark = pytest.mark.xdist_group("exported-models")
 
 
 def _run(*args: str) -> object:

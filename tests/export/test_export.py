@@ -15,6 +15,10 @@ from device.model_card import load_card, sha256_file
 from device.policy import OnnxPolicy, load_session
 from sim.car import load_car
 
+# One xdist worker runs these tests (--dist loadgroup), so that
+# the session's trained and exported models (tests/export_fixtures.py) are built once.
+pytestmark = pytest.mark.xdist_group("exported-models")
+
 KINDS = {
     "state": ("state", [1, 11], onnx.TensorProto.FLOAT),
     "camera": ("camera", [1, 1, 120, 160], onnx.TensorProto.UINT8),

@@ -15,6 +15,9 @@ from trainer.config import RunConfig
 from trainer.distill import DistillSettings, collect, distill, student_config
 from trainer.errors import EvaluateError, RunConfigError
 
+# One xdist worker runs these tests (--dist loadgroup): this module's teacher and student runs are built once.
+pytestmark = pytest.mark.xdist_group("distill")
+
 TINY = DistillSettings(rounds=2, frames_per_round=1_200, n_cars=8, epochs=2, eval_laps=1)
 
 

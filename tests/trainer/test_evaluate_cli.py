@@ -12,6 +12,9 @@ from sim.simtrace import read_simtrace
 from trainer.config import RunConfig
 from trainer.train import train
 
+# One xdist worker runs these tests (--dist loadgroup): this module's training runs are built once.
+pytestmark = pytest.mark.xdist_group("evaluate-runs")
+
 SUMMARY_KEYS = {"laps", "completed_laps", "best_lap_s", "mean_lap_s", "completion_rate", "limit_lap_s"}
 LAP_KEYS = {"lap_time_s", "offtrack", "resets"}
 

@@ -15,6 +15,9 @@ from typer.testing import CliRunner
 from trainer.config import RunConfig, RunConfigError, load_run_dir_config
 from trainer.train import train
 
+# One xdist worker runs these tests (--dist loadgroup): this module's training runs are built once.
+pytestmark = pytest.mark.xdist_group("resume-runs")
+
 FIRST_STEPS = 8 * 64 * 2  # two rollouts of 8 cars
 
 

@@ -22,6 +22,9 @@ from trainer.config import RunConfig, RunConfigError
 from trainer.train import train
 from trainer.vec_env import BatchedVecEnv
 
+# One xdist worker runs these tests (--dist loadgroup): this module's training runs are built once.
+pytestmark = pytest.mark.xdist_group("training-runs")
+
 
 def adapter(n: int = 8, **kwargs: object) -> BatchedVecEnv:
     return BatchedVecEnv(TimeTrialVectorEnv(num_envs=n, track="oval", **kwargs))
