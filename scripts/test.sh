@@ -22,7 +22,7 @@ export PIP_ROOT_USER_ACTION=ignore
 LOCK=requirements/test.txt
 
 stage() {
-    printf '\n==> %s\n' "$*"
+    printf '\n==> [%ds] %s\n' "${SECONDS}" "$*"
 }
 
 in_virtualenv() {
