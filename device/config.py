@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from device.errors import CarRuntimeConfigError
+from device.protocol import CarCredentialsFile
 from firmware_configs.schema import CarConfig, load_car
 
 if sys.version_info >= (3, 11):
@@ -250,25 +251,8 @@ class LeagueConfig(_Table):
         return value
 
 
-class Credentials(_Table):
-    """What the league server's provisioning returns for one car (its JSON response saved as is, or a TOML
-    file with the three secrets). `car_id` and `league`, when present, fill or check the `[league]` table."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
-
-    mqtt_username: str | None = Field(default=None, min_length=1, description="a string")
-    mqtt_password: str | None = Field(default=None, description="a string")
-    hmac_secret: str = Field(min_length=16, description="the car's signing secret, at least 16 characters")
-    car_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the car's id")
-    league: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the league slug")
-    # the rest of the provisioning response: accepted, not used by the car
-    id: int | None = None
-    league_id: int | None = None
-    name: str | None = None
-    racer_id: int | None = None
-    race_id: int | None = None
-    created_at: str | None = None
-    lap_topic: str | None = None
+# The credentials file is the league server's provisioning document: one model, shared through the protocol.
+Credentials = CarCredentialsFile
 
 
 def parse_broker_url(url: str) -> tuple[str, int, bool]:

@@ -231,6 +231,29 @@ class CarCommand(_Payload):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class CarCredentialsFile(BaseModel):
+    """A car's credentials: what the league server returns when it provisions a car or rotates its credentials
+    (the admin API and every `pitlane league` command alike), and what `pitlane drive --credentials FILE`
+    reads. Saving the server's JSON as FILE is the whole hand-over; a hand-written file may hold the three
+    secrets only. The password and the HMAC secret are shown this once (the server keeps a hash and the key).
+    Unknown keys are refused, so a server and a car that disagree on this document fail loudly.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    league: str | None = Field(default=None, pattern=_ID_PATTERN, description="the league slug")
+    car_id: str | None = Field(default=None, pattern=_ID_PATTERN, description="the car's id")
+    mqtt_username: str | None = Field(default=None, min_length=1, description="a string")
+    mqtt_password: str | None = Field(default=None, description="a string")
+    hmac_secret: str = Field(min_length=16, description="the car's signing secret, at least 16 characters")
+    lap_topic: str | None = Field(default=None, description="the topic its laps go to")
+    race_id: int | None = Field(default=None, description="the race its laps count for")
+    racer_id: int | None = Field(default=None, description="who drives it")
+    number: int | None = Field(default=None, description="its racing number")
+    name: str | None = Field(default=None, description="its name")
+    leaderboard_url: str | None = Field(default=None, description="the race's live leaderboard (JSON)")
+
+
 def offline_status_bytes() -> bytes:
     """The last-will payload of a car's status topic."""
     return json.dumps({"schema": SCHEMA_VERSION, "state": "offline"}).encode("utf-8")
@@ -286,6 +309,7 @@ __all__ = [
     "LAP_SOURCES",
     "SCHEMA_VERSION",
     "CarCommand",
+    "CarCredentialsFile",
     "CarStatus",
     "LapReport",
     "ProtocolError",

@@ -163,14 +163,17 @@ class Racer(Base):
 
 class Car(Base):
     """A car and its credentials. password_hash: Mosquitto `$7$` hash; hmac_secret: the lap-signing key
-    (kept, because the server verifies signatures with it). race_id: the race its laps count for."""
+    (kept, because the server verifies signatures with it). race_id: the race its laps count for.
+    number: its racing number (shown on the big screen), unique within the league, optional."""
 
     __tablename__ = "cars"
+    __table_args__ = (UniqueConstraint("league_id", "number", name="uq_cars_league_id_number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
     car_id: Mapped[str] = mapped_column(String(SLUG), unique=True)
     name: Mapped[str | None] = mapped_column(String(NAME))
+    number: Mapped[int | None] = mapped_column(Integer)
     mqtt_username: Mapped[str] = mapped_column(String(SLUG), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     hmac_secret: Mapped[str] = mapped_column(String(255))

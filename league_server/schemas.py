@@ -177,9 +177,13 @@ class RacerOut(_Out):
 # ----------------------------------------------------------------------------------------------- cars
 
 
+CarNumber = Field(default=None, ge=0, le=9999, description="racing number, unique within the league")
+
+
 class CarIn(_In):
     car_id: str = SlugStr
     name: str | None = Field(default=None, max_length=200)
+    number: int | None = CarNumber
     racer_id: int | None = _OptId
     race_id: int | None = _OptId
 
@@ -191,19 +195,11 @@ class CarOut(_Out):
     league_id: int
     car_id: str
     name: str | None
+    number: int | None = None
     mqtt_username: str
     racer_id: int | None
     race_id: int | None
     created_at: datetime
-
-
-class CarProvisioned(CarOut):
-    """Returned once, at provisioning (or rotation): the only time the password and HMAC secret are shown."""
-
-    mqtt_password: str
-    hmac_secret: str
-    league: str = Field(description="league slug (the <league> of the car's MQTT topics)")
-    lap_topic: str
 
 
 class CarAssign(_In):
@@ -211,6 +207,7 @@ class CarAssign(_In):
 
     race_id: int | None = _OptId
     racer_id: int | None = _OptId
+    number: int | None = CarNumber
 
 
 # --------------------------------------------------------------------------------------------- timers

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
         on embedded_broker_host:embedded_broker_port.
     league: slug of the league whose MQTT topics the server subscribes to (`pitlane/<league>/...`).
     mqtt_username / mqtt_password: the server's own broker login (external brokers with a password file).
-    public_base_url: base URL used in links printed to users (provision-demo's leaderboard_api).
+    public_base_url: base URL used in links given to users (a car's credentials file's leaderboard_url, the QR code).
     public_rate_limit_per_minute: requests per client IP per minute on public routes (0 = unlimited).
     ingest_enabled: start the MQTT ingest service with the app (and, with no broker_url, the embedded broker:
         the broker exists for ingest, so an API-only app starts none).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from device.protocol import CarCredentialsFile, car_topic
 from league_server.core.security import CarCredentials, hash_mqtt_password, new_car_credentials
 from league_server.crud import audit, logins
 from league_server.crud.leagues import _add, get_league, get_racer
@@ -19,13 +20,14 @@ def provision_car(
     car_id: str,
     *,
     name: str | None = None,
+    number: int | None = None,
     racer_id: int | None = None,
     race_id: int | None = None,
     actor: str = "system",
 ) -> tuple[Car, CarCredentials]:
     """Register a car with fresh credentials. The returned CarCredentials is the only time the MQTT password
-    is ever seen: only its Mosquitto hash is stored. ConflictError if the car id is taken or its
-    MQTT username is a timer's."""
+    is ever seen: only its Mosquitto hash is stored. ConflictError if the car id or its number (within the
+    league) is taken, or its MQTT username is a timer's."""
     get_league(session, league_id)
     if racer_id is not None and get_racer(session, racer_id).league_id != league_id:
         raise ConflictError(f"racer {racer_id} belongs to another league")
@@ -39,20 +41,21 @@ def provision_car(
         league_id=league_id,
         car_id=car_id,
         name=name,
+        number=number,
         mqtt_username=creds.mqtt_username,
         password_hash=hash_mqtt_password(creds.mqtt_password),
         hmac_secret=creds.hmac_secret,
         racer_id=racer_id,
         race_id=race_id,
     )
-    _add(session, car, f"car_id {car_id!r} / mqtt username {creds.mqtt_username!r}")
+    _add(session, car, f"car_id {car_id!r} / number {number} / mqtt username {creds.mqtt_username!r}")
     audit.record(
         session,
         actor=actor,
         action="provision",
         entity="car",
         entity_id=car_id,
-        after={"league_id": league_id, "racer_id": racer_id, "race_id": race_id},
+        after={"league_id": league_id, "racer_id": racer_id, "race_id": race_id, "number": number},
     )
     return car, creds
 
@@ -67,6 +70,30 @@ def rotate_credentials(session: Session, car_id: str, *, actor: str) -> CarCrede
     session.flush()
     audit.record(session, actor=actor, action="rotate_credentials", entity="car", entity_id=car_id)
     return creds
+
+
+def credentials_file(
+    session: Session, car: Car, creds: CarCredentials, *, public_base_url: str | None = None
+) -> CarCredentialsFile:
+    """The document a car's owner saves as its credentials file (`pitlane drive --credentials`): the same for
+    the API and the command line. public_base_url: the server's address for the leaderboard link."""
+    league = get_league(session, car.league_id)
+    leaderboard_url = None
+    if public_base_url and car.race_id is not None:
+        leaderboard_url = f"{public_base_url.rstrip('/')}/api/races/{car.race_id}/leaderboard"
+    return CarCredentialsFile(
+        league=league.slug,
+        car_id=car.car_id,
+        mqtt_username=creds.mqtt_username,
+        mqtt_password=creds.mqtt_password,
+        hmac_secret=creds.hmac_secret,
+        lap_topic=car_topic(league.slug, car.car_id, "laps"),
+        race_id=car.race_id,
+        racer_id=car.racer_id,
+        number=car.number,
+        name=car.name,
+        leaderboard_url=leaderboard_url,
+    )
 
 
 def get_car(session: Session, car_id: str) -> Car | None:
@@ -100,10 +127,12 @@ def assign_car(
     actor: str,
     race_id: int | object | None = _UNSET,
     racer_id: int | object | None = _UNSET,
+    number: int | object | None = _UNSET,
 ) -> Car:
-    """Assign a car to a race and/or a racer (None clears; omitted keeps). Audited."""
+    """Assign a car to a race and/or a racer, or give it a number (None clears; omitted keeps). Audited.
+    ConflictError if another car of the league has that number."""
     car = require_car(session, car_id)
-    before = {"race_id": car.race_id, "racer_id": car.racer_id}
+    before = {"race_id": car.race_id, "racer_id": car.racer_id, "number": car.number}
     if race_id is not _UNSET:
         if race_id is not None:
             get_race(session, race_id)  # type: ignore[arg-type]
@@ -112,6 +141,10 @@ def assign_car(
         if racer_id is not None and get_racer(session, racer_id).league_id != car.league_id:  # type: ignore[arg-type]
             raise ConflictError(f"racer {racer_id} belongs to another league than car {car_id!r}")
         car.racer_id = racer_id  # type: ignore[assignment]
+    if number is not _UNSET:
+        if number is not None and _number_taken(session, car, number):  # type: ignore[arg-type]
+            raise ConflictError(f"car number {number} is already another car's in this league")
+        car.number = number  # type: ignore[assignment]
     session.flush()
     session.refresh(car)
     audit.record(
@@ -121,6 +154,13 @@ def assign_car(
         entity="car",
         entity_id=car_id,
         before=before,
-        after={"race_id": car.race_id, "racer_id": car.racer_id},
+        after={"race_id": car.race_id, "racer_id": car.racer_id, "number": car.number},
     )
     return car
+
+
+def _number_taken(session: Session, car: Car, number: int) -> bool:
+    other = session.scalar(
+        select(Car.car_id).where(Car.league_id == car.league_id, Car.number == number, Car.id != car.id)
+    )
+    return other is not None

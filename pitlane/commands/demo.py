@@ -173,8 +173,8 @@ def _print_board(console: Console, board: dict[str, Any]) -> None:
 
 
 def _write_credentials(path: Path, provisioned: dict[str, Any]) -> Path:
-    keys = ("league", "car_id", "mqtt_username", "mqtt_password", "hmac_secret")
-    path.write_text(json.dumps({k: provisioned[k] for k in keys}, indent=2) + "\n", encoding="utf-8")
+    """The provisioning output saved as it is: it is the credentials file the car reads."""
+    path.write_text(json.dumps(provisioned, indent=2) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
 

@@ -297,7 +297,8 @@ def provision_demo_command(
         ),
     ] = None,
 ) -> None:
-    """Create a league, an event, an open time-trial race and one car; print the car's credentials once."""
+    """Create a league, an event, an open time-trial race and one car; print the car's credentials file once
+    (save the --json output as the file `pitlane drive --credentials` reads)."""
     settings = _settings(db, public_base_url=base_url)
     from league_server.crud import cars, leagues, races
 
@@ -319,16 +320,8 @@ def provision_demo_command(
             creds = cars.rotate_credentials(session, car_id, actor=_actor())
             car = existing
         session.commit()
-        result = {
-            "league": the_league.slug,
-            "race_id": race.id,
-            "car_id": car.car_id,
-            "mqtt_username": creds.mqtt_username,
-            "mqtt_password": creds.mqtt_password,
-            "hmac_secret": creds.hmac_secret,
-            "leaderboard_api": f"{settings.public_base_url}/api/races/{race.id}/leaderboard",
-        }
-    _out(result, as_json, _print_mapping)
+        document = cars.credentials_file(session, car, creds, public_base_url=settings.public_base_url)
+    _out(document.model_dump(mode="json"), as_json, _print_mapping)
 
 
 def _print_mapping(data: dict[str, Any]) -> None:
@@ -455,26 +448,19 @@ def add_car_command(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Provision a car; its MQTT password and HMAC secret are printed this once."""
-    from device.protocol import car_topic
+    """Provision a car; its credentials file (MQTT password, HMAC secret) is printed this once: save the
+    --json output as the file `pitlane drive --credentials` reads."""
     from league_server.crud import cars
 
+    settings = _settings(db)
     with _session(db) as session:
         league_id = _league_id(session, league)
         car, creds = cars.provision_car(
             session, league_id, car_id, racer_id=racer, race_id=race, actor=_actor()
         )
         session.commit()
-        data = {
-            "car_id": car.car_id,
-            "mqtt_username": creds.mqtt_username,
-            "mqtt_password": creds.mqtt_password,
-            "hmac_secret": creds.hmac_secret,
-            "lap_topic": car_topic(league, car.car_id, "laps"),
-            "race_id": car.race_id,
-            "racer_id": car.racer_id,
-        }
-    _out(data, as_json, _print_mapping)
+        document = cars.credentials_file(session, car, creds, public_base_url=settings.public_base_url)
+    _out(document.model_dump(mode="json"), as_json, _print_mapping)
 
 
 @admin_app.command("assign-car")

@@ -134,19 +134,18 @@ def test_league_setup_from_a_provisioning_response(write_car, tmp_path: Path) ->
 
     config = load_runtime_config(write_car(""))
     assert league_setup(config) is None  # no broker anywhere: no league
-    response = {  # league_server.schemas.CarProvisioned, saved as the server returned it
-        "id": 3,
-        "league_id": 1,
+    response = {  # device.protocol.CarCredentialsFile, saved as the server returned it
+        "league": "office-cup",
         "car_id": "car-7",
-        "name": "Blue",
         "mqtt_username": "car-7",
-        "racer_id": None,
-        "race_id": None,
-        "created_at": "2026-12-01T20:00:00Z",
         "mqtt_password": "pw",
         "hmac_secret": "s" * 32,
-        "league": "office-cup",
         "lap_topic": "pitlane/office-cup/cars/car-7/laps",
+        "race_id": 4,
+        "racer_id": None,
+        "number": 7,
+        "name": "Blue",
+        "leaderboard_url": "http://league.local:8000/api/races/4/leaderboard",
     }
     creds = tmp_path / "car-7.json"
     creds.write_text(json.dumps(response))

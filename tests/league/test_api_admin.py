@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from device.config import load_credentials
 from league_server.core.security import verify_mqtt_password
 from league_server.models import Car
 
@@ -56,7 +58,9 @@ def test_admin_api_is_disabled_without_a_configured_token(settings: Any) -> None
     assert response.status_code == 403 and "PITLANE_ADMIN_TOKEN" in response.json()["detail"]
 
 
-def test_provisioning_returns_credentials_once(client: Any, admin_headers: dict[str, str], app: Any) -> None:
+def test_provisioning_returns_credentials_once(
+    client: Any, admin_headers: dict[str, str], app: Any, tmp_path: Path
+) -> None:
     ids = _setup(client, admin_headers)
     response = client.post(
         f"/api/admin/leagues/{ids['league']}/cars",
@@ -67,6 +71,11 @@ def test_provisioning_returns_credentials_once(client: Any, admin_headers: dict[
     creds = response.json()
     assert creds["mqtt_username"] == "car-7" and len(creds["hmac_secret"]) == 64
     assert creds["lap_topic"] == "pitlane/acme/cars/car-7/laps" and creds["league"] == "acme"
+    assert creds["leaderboard_url"].endswith(f"/api/races/{ids['race']}/leaderboard")
+    # the response, saved as it is, is the credentials file the car reads
+    saved = tmp_path / "car-7.json"
+    saved.write_text(response.text, encoding="utf-8")
+    assert load_credentials(saved).model_dump(mode="json") == creds
     with app.state.sessionmaker() as session:
         car = session.query(Car).filter_by(car_id="car-7").one()
         assert verify_mqtt_password(creds["mqtt_password"], car.password_hash)

@@ -37,17 +37,16 @@ def free_port() -> int:
 def test_migrate_on_both_databases(db_url: str) -> None:
     result = run("migrate", "--db", db_url)
     assert result.exit_code == 0, result.output
-    assert "schema at revision 0002" in result.output
+    assert "schema at revision 0003" in result.output
 
 
-def test_provision_demo_prints_working_credentials(sqlite_url: str) -> None:
+def test_provision_demo_prints_working_credentials(sqlite_url: str, tmp_path: Path) -> None:
     result = run("provision-demo", "--db", sqlite_url, "--json", "--base-url", "http://league.local:8000")
     assert result.exit_code == 0, result.output
     demo = json.loads(result.output)
-    assert set(demo) == {
-        "league", "race_id", "car_id", "mqtt_username", "mqtt_password", "hmac_secret", "leaderboard_api",
-    }  # fmt: skip
-    assert demo["leaderboard_api"] == f"http://league.local:8000/api/races/{demo['race_id']}/leaderboard"
+    assert demo["leaderboard_url"] == f"http://league.local:8000/api/races/{demo['race_id']}/leaderboard"
+    assert demo["league"] == "demo" and demo["lap_topic"] == "pitlane/demo/cars/demo-car/laps"
+    assert_the_car_takes_it(result.output, tmp_path)
     from league_server.core.db import make_engine, make_sessionmaker
     from league_server.core.security import verify_mqtt_password
     from league_server.crud import cars, races
@@ -70,7 +69,24 @@ def test_provision_demo_prints_working_credentials(sqlite_url: str) -> None:
     engine.dispose()
 
 
-def test_admin_commands_share_the_crud_code(sqlite_url: str) -> None:
+def assert_the_car_takes_it(printed_json: str, tmp_path: Path) -> None:
+    """`--json > car.json` is the file `pitlane drive --credentials car.json` reads, as printed."""
+    from device.config import load_runtime_config
+    from device.drive import league_setup
+
+    saved = tmp_path / "car.json"
+    saved.write_text(printed_json, encoding="utf-8")
+    printed = json.loads(printed_json)
+    car_file = Path(__file__).resolve().parents[2] / "firmware_configs" / "deepracer.toml"
+    setup = league_setup(
+        load_runtime_config(car_file), broker_url="mqtt://127.0.0.1:1883", credentials_file=saved,
+        outbox_path=tmp_path / "outbox.sqlite",
+    )  # fmt: skip
+    assert (setup.league.league, setup.league.car_id) == (printed["league"], printed["car_id"])
+    assert setup.credentials.hmac_secret == printed["hmac_secret"]
+
+
+def test_admin_commands_share_the_crud_code(sqlite_url: str, tmp_path: Path) -> None:
     db = ("--db", sqlite_url)
     assert run("admin", "create-league", "acme", "ACME", *db).exit_code == 0
     assert "event 'Fri' (id 1)" in run("admin", "create-event", "Fri", "--league", "acme", *db).output
@@ -82,6 +98,7 @@ def test_admin_commands_share_the_crud_code(sqlite_url: str) -> None:
     car = run("admin", "add-car", "c1", "--league", "acme", "--race", "1", "--racer", "1", "--json", *db)
     creds = json.loads(car.output)
     assert creds["lap_topic"] == "pitlane/acme/cars/c1/laps" and len(creds["hmac_secret"]) == 64
+    assert_the_car_takes_it(car.output, tmp_path)
     for ms in ("9000", "9500"):
         assert (
             run(
@@ -169,7 +186,7 @@ def test_serve_with_the_embedded_broker_ingests_a_signed_lap(tmp_path: Path) -> 
         topic = car_topic(demo["league"], demo["car_id"], "laps")
         client.publish(topic, report.to_wire(demo["hmac_secret"]), qos=1).wait_for_publish(5)
         entries = _wait(
-            lambda: _get_json(demo["leaderboard_api"])["entries"], 10, "the lap on the leaderboard"
+            lambda: _get_json(demo["leaderboard_url"])["entries"], 10, "the lap on the leaderboard"
         )
         assert (
             entries[0]["car_id"] == demo["car_id"] and entries[0]["ranking_value_s"] == 11.412

@@ -27,7 +27,7 @@ TABLES = {
     "timers",
     "timer_crossings",
 }
-HEAD = "0002"
+HEAD = "0003"
 
 
 def test_migrations_up_down_up(db_url: str) -> None:

@@ -6,15 +6,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from league_server.core.db import current_revision, downgrade, make_engine, make_sessionmaker, upgrade
 from league_server.core.security import verify_mqtt_password
 from league_server.crud import audit, cars, crossings, leagues, races, timers
 from league_server.errors import ConflictError, NotFoundError
-from league_server.models import Base, Car, TimerCrossing
+from league_server.models import Car, TimerCrossing
 
 NEW_TABLES = {"timers", "timer_crossings"}
 
@@ -30,11 +28,10 @@ def test_0002_upgrades_a_0001_database_with_data_and_downgrades(db_url: str) -> 
                    "hmac_secret": "y"}  # fmt: skip
             s.execute(Car.__table__.insert().values(**row))
             s.commit()
-        upgrade(db_url)
+        upgrade(db_url, "0002")
         assert current_revision(engine) == "0002"
         assert set(inspect(engine).get_table_names()) >= NEW_TABLES
-        with engine.connect() as conn:  # the migration builds exactly what the models say
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        upgrade(db_url)  # provision_timer below uses today's models
         with make_sessionmaker(engine)() as s:
             assert cars.require_car(s, "car-1").league_id == league.id  # data kept
             timers.provision_timer(s, league.id, "gate-1")

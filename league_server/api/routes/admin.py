@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
-from device.protocol import car_topic, timer_topic
+from device.protocol import CarCredentialsFile, timer_topic
 from league_server.api.deps import MAX_ID, AdminDep, CarIdPath, LapId, LeagueId, RaceId, SessionDep, events_of
 from league_server.api.errors import ADMIN_RESPONSES
 from league_server.crud import audit as audit_crud
@@ -26,7 +26,6 @@ from league_server.schemas import (
     CarAssign,
     CarIn,
     CarOut,
-    CarProvisioned,
     CrossingOut,
     DeadLetterOut,
     EventIn,
@@ -126,46 +125,45 @@ def update_race(race_id: RaceId, body: RaceUpdate, session: SessionDep, actor: A
     return RaceOut.model_validate(race)
 
 
-def _provisioned(session: SessionDep, car: Car, creds: Any) -> CarProvisioned:
-    league = leagues_crud.get_league(session, car.league_id)
-    return CarProvisioned(
-        **CarOut.model_validate(car).model_dump(),
-        mqtt_password=creds.mqtt_password,
-        hmac_secret=creds.hmac_secret,
-        league=league.slug,
-        lap_topic=car_topic(league.slug, car.car_id, "laps"),
-    )
+def _provisioned(request: Request, session: SessionDep, car: Car, creds: Any) -> CarCredentialsFile:
+    base_url = getattr(request.app.state.settings, "public_base_url", None)
+    return cars_crud.credentials_file(session, car, creds, public_base_url=base_url)
 
 
 @router.post(
     "/leagues/{league_id}/cars",
-    response_model=CarProvisioned,
+    response_model=CarCredentialsFile,
     status_code=CREATED,
-    summary="Provision a car: its MQTT password and HMAC secret are returned this once",
+    summary="Provision a car: its credentials file (MQTT password, HMAC secret) is returned this once",
 )
-def provision_car(league_id: LeagueId, body: CarIn, session: SessionDep, actor: AdminDep) -> CarProvisioned:
+def provision_car(
+    request: Request, league_id: LeagueId, body: CarIn, session: SessionDep, actor: AdminDep
+) -> CarCredentialsFile:
     car, creds = cars_crud.provision_car(
         session,
         league_id,
         body.car_id,
         name=body.name,
+        number=body.number,
         racer_id=body.racer_id,
         race_id=body.race_id,
         actor=actor,
     )
     session.commit()
-    return _provisioned(session, car, creds)
+    return _provisioned(request, session, car, creds)
 
 
 @router.post(
     "/cars/{car_id}/rotate-credentials",
-    response_model=CarProvisioned,
-    summary="New MQTT password and HMAC secret (the old ones stop working), returned once",
+    response_model=CarCredentialsFile,
+    summary="New MQTT password and HMAC secret (the old ones stop working): the credentials file, once",
 )
-def rotate_credentials(car_id: CarIdPath, session: SessionDep, actor: AdminDep) -> CarProvisioned:
+def rotate_credentials(
+    request: Request, car_id: CarIdPath, session: SessionDep, actor: AdminDep
+) -> CarCredentialsFile:
     creds = cars_crud.rotate_credentials(session, car_id, actor=actor)
     session.commit()
-    return _provisioned(session, cars_crud.require_car(session, car_id), creds)
+    return _provisioned(request, session, cars_crud.require_car(session, car_id), creds)
 
 
 @router.get("/cars", response_model=list[CarOut], summary="Cars (never their secrets)")
