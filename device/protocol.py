@@ -36,6 +36,8 @@ from device.errors import ProtocolError, SignatureError
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "pitlane"
+# Largest payload a receiver takes (bytes); a signed lap report is about 0.4 KiB.
+MAX_PAYLOAD_BYTES = 8 * 1024
 LAP_QOS = 1
 STATUS_QOS = 1
 TELEMETRY_QOS = 0
@@ -68,13 +70,13 @@ def timer_topic(league: str, timer_id: str) -> str:
     return f"{TOPIC_ROOT}/{_check_id('league', league)}/timers/{_check_id('timer_id', timer_id)}/crossings"
 
 
-def subscriptions(league: str) -> list[tuple[str, int]]:
-    """(topic filter, QoS) pairs a league server subscribes to: every car's laps and status, every timer."""
-    league = _check_id("league", league)
+def subscriptions() -> list[tuple[str, int]]:
+    """(topic filter, QoS) pairs a league server subscribes to: every league's car laps and status, and
+    every timer (one server ingests every league in its database; the league is read off the topic)."""
     return [
-        (f"{TOPIC_ROOT}/{league}/cars/+/laps", LAP_QOS),
-        (f"{TOPIC_ROOT}/{league}/cars/+/status", STATUS_QOS),
-        (f"{TOPIC_ROOT}/{league}/timers/+/crossings", CROSSING_QOS),
+        (f"{TOPIC_ROOT}/+/cars/+/laps", LAP_QOS),
+        (f"{TOPIC_ROOT}/+/cars/+/status", STATUS_QOS),
+        (f"{TOPIC_ROOT}/+/timers/+/crossings", CROSSING_QOS),
     ]
 
 
@@ -260,15 +262,36 @@ def offline_status_bytes() -> bytes:
 
 
 def decode_json(data: bytes | str, what: str) -> dict[str, Any]:
-    """The JSON object in `data`; ProtocolError (naming `what`) for non-UTF-8, non-JSON or non-objects."""
+    """The JSON object in `data`; ProtocolError (naming `what`) for non-UTF-8, non-JSON, non-objects, JSON nested
+    deeper than the interpreter can parse, and text holding NUL characters (no database stores them alike)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         value = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"{what}: not UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise ProtocolError(f"{what}: not UTF-8 JSON (nested too deeply)") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    where = _nul_at(value)
+    if where is not None:
+        raise ProtocolError(f"{what}: {where or '(payload)'}: must not contain NUL characters")
     return value
+
+
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """The dotted key of the first string (or key) holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        child = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return child
+        found = _nul_at(item, child)
+        if found is not None:
+            return found
+    return None
 
 
 def _parse(model: type[_Payload], payload: dict[str, Any], what: str) -> Any:

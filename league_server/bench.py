@@ -469,12 +469,7 @@ def run_ingest_bench(
     on_progress: Callable[[str], None] | None = None,
 ) -> IngestBenchResult:
     """One benchmark run on `database` ("sqlite" or "postgresql"); `seconds` bounds the wait for ingest."""
-    from league_server.broker.embedded import (
-        MosquittoProcess,
-        free_port,
-        mosquitto_binary,
-        run_as_user_option,
-    )
+    from league_server.broker.embedded import MosquittoProcess, free_port, mosquitto_binary
     from league_server.broker.mosquitto import generate_from_db
 
     if database not in ("sqlite", "postgresql"):
@@ -490,14 +485,7 @@ def run_ingest_bench(
             say(f"{database}: provisioning {cars} cars")
             race_id, creds = _provision(db_url, cars)
             broker_port = free_port()
-            generated = generate_from_db(
-                db_url,
-                workdir / "mosquitto",
-                league=LEAGUE,
-                port=broker_port,
-                bind="127.0.0.1",
-                run_as_user=run_as_user_option(),
-            )
+            generated = generate_from_db(db_url, workdir / "mosquitto", port=broker_port, bind="127.0.0.1")
             stack.broker = MosquittoProcess(generated.files.conf, "127.0.0.1", broker_port)
             stack.broker.start()
             say(f"{database}: starting the league server (uvicorn + ingest)")

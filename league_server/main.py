@@ -27,6 +27,9 @@ from league_server.leaderboard_cache import cache_of
 
 log = logging.getLogger(__name__)
 
+# Seconds the app's startup waits for the ingest to subscribe before it lets cars log in.
+START_TIMEOUT_S = 10.0
+
 DESCRIPTION = """Leagues, events and live leaderboards fed by MQTT lap reports.
 
 * **public** (`/api/...`): leaderboards, results, laps — rate-limited per client IP.
@@ -66,29 +69,55 @@ def _start(app: FastAPI, settings: Settings) -> None:
     app.state.events = hub_class() if hub_class is not None else None
     app.state.broker = None
     app.state.ingest = None
+    app.state.broker_logins = None
     if not settings.ingest_enabled:
         return
-    if settings.broker_url is None:
-        broker_class = _optional("league_server.broker.embedded", "EmbeddedBroker")
-        if broker_class is None:
-            log.warning("no broker_url and no embedded broker in this installation: ingest not started")
-            return
-        app.state.broker = broker_class(settings.embedded_broker_host, settings.embedded_broker_port).start()
-        log.info("embedded MQTT broker on %s", app.state.broker.url)
     service_class = _optional("league_server.ingest", "IngestService")
     if service_class is None:
         log.warning("league_server.ingest is not installed: no MQTT ingest")
         return
+    if settings.broker_url is None:
+        settings = _start_embedded_broker(app, settings)
     # The amqtt fallback broker speaks MQTT 3.1.1 only (league_server/broker/embedded.py).
     protocols = getattr(app.state.broker, "mqtt_protocols", ("5",))
     version = "5" if "5" in protocols else "3.1.1"
     app.state.ingest = service_class(
         settings, app.state.sessionmaker, app.state.events, protocol_version=version
     ).start()
+    if app.state.broker is not None:
+        # Cars may log in only once the server's session is subscribed: a lap sent earlier would have no
+        # subscriber to wait for (on a data directory's first start; later its session is on disk).
+        if not app.state.ingest.wait_connected(START_TIMEOUT_S):
+            log.error("ingest did not subscribe within %.0f s; cars may log in anyway", START_TIMEOUT_S)
+        from league_server.broker.sync import LoginSync
+
+        app.state.broker_logins = LoginSync(app.state.broker, app.state.sessionmaker).start()
+
+
+def _start_embedded_broker(app: FastAPI, settings: Settings) -> Settings:
+    """Start the local broker in settings.data_dir/broker with a new server login; the settings to ingest with."""
+    import secrets
+
+    from pydantic import SecretStr
+
+    from league_server.broker.embedded import EmbeddedBroker
+    from league_server.broker.mosquitto import DEFAULT_SERVER_USERNAME, BrokerUser
+    from league_server.core.security import hash_mqtt_password
+
+    password = secrets.token_urlsafe(24)
+    server = BrokerUser(DEFAULT_SERVER_USERNAME, hash_mqtt_password(password))
+    host, port = settings.embedded_broker_host, settings.embedded_broker_port
+    app.state.broker = EmbeddedBroker(
+        host, port, data_dir=settings.data_dir / "broker", server=server
+    ).start()
+    log.info("embedded MQTT broker on %s (data in %s)", app.state.broker.url, settings.data_dir / "broker")
+    return settings.model_copy(
+        update={"mqtt_username": DEFAULT_SERVER_USERNAME, "mqtt_password": SecretStr(password)}
+    )
 
 
 def _stop(app: FastAPI) -> None:
-    for name in ("ingest", "broker"):
+    for name in ("broker_logins", "ingest", "broker"):
         part = getattr(app.state, name, None)
         if part is not None:
             part.stop()

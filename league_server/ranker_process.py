@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -23,10 +26,23 @@ log = logging.getLogger(__name__)
 _sessions: Any = None  # the child's sessionmaker
 
 
-def _init(database_url: str) -> None:
+# How often the child checks that the server that started it still lives.
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this child once its parent is gone. Why: a pool worker blocks on its task queue forever when the
+    server is killed (-9), and keeps multiprocessing's resource tracker alive with it: two orphans."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _init(database_url: str, parent_pid: int) -> None:
     global _sessions
     from league_server.core.db import make_engine, make_sessionmaker
 
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     logging.getLogger().setLevel(logging.WARNING)
     _sessions = make_sessionmaker(make_engine(database_url))
 
@@ -65,7 +81,10 @@ class RankerProcess:
         """Spawn the child (returns at once; `ready` tells when it can take work)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                1, mp_context=mp.get_context("spawn"), initializer=_init, initargs=(self.database_url,)
+                1,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init,
+                initargs=(self.database_url, os.getpid()),
             )
             self._warm = self._pool.submit(_ping)
         return self

@@ -381,7 +381,6 @@ class FullExport(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
-    league: str
     ingest_connected: bool | None = Field(description="None when ingest is not running in this process")
     broker_url: str | None
 

@@ -6,6 +6,8 @@ tests and the CLI can pass their own values.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,7 +21,8 @@ class Settings(BaseSettings):
     admin_token: bearer token for `/api/admin/...`; None disables the admin API (every admin call -> 403).
     broker_url: `mqtt://host:port` of an external broker; None starts the embedded broker
         on embedded_broker_host:embedded_broker_port.
-    league: slug of the league whose MQTT topics the server subscribes to (`pitlane/<league>/...`).
+    data_dir: the server's own files: the embedded broker's logins, config and persistence (the laps it
+        queued while ingest was down) in `data_dir/broker`.
     mqtt_username / mqtt_password: the server's own broker login (external brokers with a password file).
     public_base_url: base URL used in links given to users (a car's credentials file's leaderboard_url, the QR code).
     public_rate_limit_per_minute: requests per client IP per minute on public routes (0 = unlimited).
@@ -39,7 +42,7 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     embedded_broker_host: str = "127.0.0.1"
     embedded_broker_port: int = Field(default=1883, ge=0, le=65535)
-    league: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    data_dir: Path = Path("pitlane-league-data")
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     public_base_url: str = "http://127.0.0.1:8000"

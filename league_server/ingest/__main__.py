@@ -1,4 +1,4 @@
-"""``python -m league_server.ingest --db URL --broker mqtt://HOST:PORT --league L``: ingest alone, without
+"""``python -m league_server.ingest --db URL --broker mqtt://HOST:PORT``: ingest (every league) alone, without
 the web app (a separate ingest process next to several uvicorn workers; the crash tests kill -9 it).
 Runs until SIGTERM/SIGINT; ``--ready-file`` is written once subscribed."""
 
@@ -19,11 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m league_server.ingest", description=__doc__)
     parser.add_argument("--db", required=True, help="SQLAlchemy database URL (already migrated)")
     parser.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
-    parser.add_argument("--league", required=True, help="league slug (topics pitlane/<league>/...)")
     parser.add_argument("--ready-file", type=Path, help="written once connected and subscribed")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings(database_url=args.db, broker_url=args.broker, league=args.league)
+    settings = Settings(database_url=args.db, broker_url=args.broker)
     engine = make_engine(settings.database_url)
     service = IngestService(settings, make_sessionmaker(engine)).start()
     done = threading.Event()

@@ -91,20 +91,23 @@ def parse_iso_utc(value: str) -> datetime:
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
-def decide(message: Message, league: str, directory: Directory) -> Outcome:
-    """The outcome of one message of `league` (see module doc)."""
+def decide(message: Message, directory: Directory) -> Outcome:
+    """The outcome of one message of any league in the directory (see module doc)."""
+    if len(message.payload) > protocol.MAX_PAYLOAD_BYTES:
+        return Rejected(
+            reasons.TOO_LARGE,
+            f"payload of {len(message.payload):,} bytes; at most {protocol.MAX_PAYLOAD_BYTES:,} are accepted",
+        )
     try:
-        topic_league, kind, ident, channel = protocol.parse_topic(message.topic)
+        league, kind, ident, channel = protocol.parse_topic(message.topic)
     except ProtocolError as exc:
         return Rejected(reasons.BAD_TOPIC, str(exc))
-    if topic_league != league:
-        return Rejected(
-            reasons.WRONG_LEAGUE, f"topic league {topic_league!r}; this server ingests {league!r}"
-        )
+    if league not in directory.leagues:
+        return Rejected(reasons.UNKNOWN_LEAGUE, f"league {league!r} is not in the database")
     if kind == "timers":
-        return _timer_crossing(message, ident, directory)
+        return _timer_crossing(message, league, ident, directory)
     if channel == "laps":
-        return _lap(message, ident, directory)
+        return _lap(message, league, ident, directory)
     if channel == "status":
         return _status(message, ident)
     return Rejected(reasons.UNSUPPORTED_CHANNEL, f"channel {channel!r} is not ingested")
@@ -175,7 +178,16 @@ def check_lap(race: RaceInfo, lap_time_ms: int, finished_at: datetime, shown_fin
     return outside_window(race, finished_at, shown_finish)
 
 
-def _lap(message: Message, topic_car_id: str, directory: Directory) -> Outcome:
+def _in_league(league: str, registered: str, who: str) -> Rejected | None:
+    """WRONG_LEAGUE when a car or timer of one league reports on another league's topic."""
+    if registered == league:
+        return None
+    return Rejected(
+        reasons.WRONG_LEAGUE, f"{who} is registered in league {registered!r}, topic is {league!r}"
+    )
+
+
+def _lap(message: Message, league: str, topic_car_id: str, directory: Directory) -> Outcome:
     try:
         report, raw = protocol.parse_lap_report(message.payload)
     except ProtocolError as exc:
@@ -199,7 +211,9 @@ def _lap(message: Message, topic_car_id: str, directory: Directory) -> Outcome:
     car = directory.cars.get(report.car_id)
     if car is None:
         return Rejected(reasons.UNKNOWN_CAR, f"car_id {report.car_id!r} is not registered")
-    refused = _verify(raw, car.hmac_secret, "lap reports")
+    refused = _in_league(league, car.league, f"car {car.car_id!r}") or _verify(
+        raw, car.hmac_secret, "lap reports"
+    )
     if refused is not None:
         return refused
     if car.race_id is None:
@@ -247,7 +261,7 @@ def _status(message: Message, topic_car_id: str) -> Outcome:
     return PresenceUpdate(topic_car_id, status.state, status.run_id, message.received_at)
 
 
-def _timer_crossing(message: Message, topic_timer_id: str, directory: Directory) -> Outcome:
+def _timer_crossing(message: Message, league: str, topic_timer_id: str, directory: Directory) -> Outcome:
     """A signed crossing of a registered timer, assigned to an open race, inside its window, of no car or
     of a car in that race: a `CrossingRow` (pairing into laps needs the stored crossings: pairing.py)."""
     try:
@@ -262,7 +276,9 @@ def _timer_crossing(message: Message, topic_timer_id: str, directory: Directory)
     timer = directory.timers.get(crossing.timer_id)
     if timer is None:
         return Rejected(reasons.UNKNOWN_TIMER, f"timer_id {crossing.timer_id!r} is not registered")
-    refused = _verify(raw, timer.hmac_secret, "timer crossings")
+    refused = _in_league(league, timer.league, f"timer {timer.timer_id!r}") or _verify(
+        raw, timer.hmac_secret, "timer crossings"
+    )
     if refused is not None:
         return refused
     if timer.race_id is None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from league_server.models import Car, Race, Timer
+from league_server.models import Car, League, Race, Timer
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class CarInfo:
     hmac_secret: str
     race_id: int | None
     racer_id: int | None
+    league: str = ""  # the league's slug
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class TimerInfo:
     timer_id: str
     hmac_secret: str
     race_id: int | None
+    league: str = ""  # the league's slug
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,13 @@ class RaceInfo:
 
 
 class Directory:
-    """Cars, timers and races by id; `refresh(session)` reloads them when stale. Used by the ingest worker
-    thread only."""
+    """Leagues by slug, cars, timers and races by id; `refresh(session)` reloads them when stale. Used by the
+    ingest worker thread only."""
 
     def __init__(self, max_age_s: float = 1.0, miss_reload_s: float = 0.2) -> None:
         self.max_age_s = max_age_s
         self.miss_reload_s = miss_reload_s
+        self.leagues: set[str] = set()
         self.cars: dict[str, CarInfo] = {}
         self.timers: dict[str, TimerInfo] = {}
         self.races: dict[int, RaceInfo] = {}
@@ -56,14 +59,20 @@ class Directory:
         return age_s > (self.miss_reload_s if unknown_car else self.max_age_s)
 
     def refresh(self, session: Session) -> None:
-        """Reload every car, timer and race (three small queries)."""
+        """Reload every league, car, timer and race (four small queries)."""
+        slugs = {row.id: row.slug for row in session.execute(select(League.id, League.slug))}
+        self.leagues = set(slugs.values())
         self.cars = {
-            c.car_id: CarInfo(c.car_id, c.hmac_secret, c.race_id, c.racer_id)
-            for c in session.execute(select(Car.car_id, Car.hmac_secret, Car.race_id, Car.racer_id))
+            c.car_id: CarInfo(c.car_id, c.hmac_secret, c.race_id, c.racer_id, slugs[c.league_id])
+            for c in session.execute(
+                select(Car.car_id, Car.hmac_secret, Car.race_id, Car.racer_id, Car.league_id)
+            )
         }
         self.timers = {
-            t.timer_id: TimerInfo(t.timer_id, t.hmac_secret, t.race_id)
-            for t in session.execute(select(Timer.timer_id, Timer.hmac_secret, Timer.race_id))
+            t.timer_id: TimerInfo(t.timer_id, t.hmac_secret, t.race_id, slugs[t.league_id])
+            for t in session.execute(
+                select(Timer.timer_id, Timer.hmac_secret, Timer.race_id, Timer.league_id)
+            )
         }
         self.races = {
             r.id: RaceInfo(r.id, r.status, r.min_lap_time_s, r.window_start, r.window_end)

@@ -3,8 +3,12 @@ counted in `IngestStats.dead_letters`."""
 
 from __future__ import annotations
 
+TOO_LARGE = (
+    "too_large"  # a payload over device.protocol.MAX_PAYLOAD_BYTES (brokers not configured by pitlane)
+)
 BAD_TOPIC = "bad_topic"  # not pitlane/<league>/cars/<car_id>/<channel> or .../timers/<id>/crossings
-WRONG_LEAGUE = "wrong_league"  # another league's topic (a shared broker)
+UNKNOWN_LEAGUE = "unknown_league"  # the topic's league is not in the database
+WRONG_LEAGUE = "wrong_league"  # the car or timer is registered in another league than the topic's
 MALFORMED = "malformed"  # not UTF-8 JSON, or not a JSON object
 INVALID_SCHEMA = "invalid_schema"  # JSON, but device.protocol rejects a field
 TOPIC_MISMATCH = "topic_mismatch"  # payload car_id / timer_id differs from the topic's
@@ -23,7 +27,9 @@ TIMER_LATE = "timer_crossing_late"  # arrived after the crossings around it were
 UNSUPPORTED_CHANNEL = "unsupported_channel"  # e.g. telemetry or command (not subscribed by the server)
 
 ALL = (
+    TOO_LARGE,
     BAD_TOPIC,
+    UNKNOWN_LEAGUE,
     WRONG_LEAGUE,
     MALFORMED,
     INVALID_SCHEMA,

@@ -1,8 +1,11 @@
 """IngestService: the league server's MQTT subscriber (paho-mqtt 2, callback API version 2).
 
-- Persistent session: a fixed client id (``pitlane-ingest-<league>``), clean start off and a session expiry
-  of `SESSION_EXPIRY_S`, so the broker keeps the subscriptions and queues QoS 1 laps while the server is down
-  and re-sends the unacknowledged ones when it reconnects.
+- One subscriber for every league: the topic filters are ``pitlane/+/...`` (decide.py reads the league off
+  the topic), so a league created later is ingested by the same session.
+- Persistent session: a fixed client id (`CLIENT_ID`), clean start off and a session expiry of
+  `SESSION_EXPIRY_S`, so the broker keeps the subscriptions and queues QoS 1 laps while the server is down
+  and re-sends the unacknowledged ones when it reconnects. The brokers pitlane configures bind client ids
+  to logins (Mosquitto's ``use_username_as_clientid``), so no other login can take this session over.
 - Manual acknowledgement (``manual_ack_set(True)``): a PUBACK is sent by the writer thread only after the
   message's database transaction committed (worker.py), never on receipt.
 - MQTT 5 by default (Receive Maximum `RECEIVE_MAXIMUM` lets a batch of unacknowledged laps be in flight);
@@ -30,6 +33,7 @@ from league_server.models import utc_now
 
 log = logging.getLogger(__name__)
 
+CLIENT_ID = "pitlane-ingest"
 SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 1000
 KEEPALIVE_S = 30
@@ -56,7 +60,7 @@ def parse_broker_url(url: str) -> BrokerAddress:
 class IngestService:
     """Subscribe to the league's topics and store what arrives (see module doc).
 
-    settings: league_server Settings (league, broker_url or the embedded broker's host/port, mqtt_username,
+    settings: league_server Settings (broker_url or the embedded broker's host/port, mqtt_username,
     mqtt_password); sessions: a SQLAlchemy sessionmaker; events: an EventHub (``publish(race_id, event)``
     after each committed batch) or None. `stats` counts everything (IngestStats.snapshot()).
     """
@@ -72,13 +76,12 @@ class IngestService:
         batch_max: int = 500,
     ) -> None:
         self.settings = settings
-        self.league: str = settings.league
         url = settings.broker_url or f"mqtt://{settings.embedded_broker_host}:{settings.embedded_broker_port}"
         self.address = parse_broker_url(url)
         self.protocol_version = protocol_version
-        self.client_id = client_id or f"pitlane-ingest-{self.league}"
+        self.client_id = client_id or CLIENT_ID
         self.stats = IngestStats()
-        self.writer = BatchWriter(sessions, self.league, self._ack, self.stats, events, batch_max=batch_max)
+        self.writer = BatchWriter(sessions, self._ack, self.stats, events, batch_max=batch_max)
         self.connected = threading.Event()
         self.last_connect_error: str | None = None
         self._client: mqtt.Client | None = None
@@ -152,7 +155,7 @@ class IngestService:
         self.last_connect_error = None
         # `connected` waits for the SUBACK (_on_subscribe): a lap published between CONNACK and SUBACK on a
         # first connection would not be delivered to us (seen as a lost lap in a test on a busy machine).
-        client.subscribe(protocol.subscriptions(self.league))
+        client.subscribe(protocol.subscriptions())
         log.info("ingest connected (session present: %s)", getattr(flags, "session_present", None))
 
     def _on_subscribe(
@@ -163,7 +166,7 @@ class IngestService:
             self.last_connect_error = f"broker refused the subscriptions: {', '.join(failed)}"
             log.error("ingest: %s", self.last_connect_error)
             return
-        log.info("ingest subscribed to %s", [topic for topic, _ in protocol.subscriptions(self.league)])
+        log.info("ingest subscribed to %s", [topic for topic, _ in protocol.subscriptions()])
         self.connected.set()
 
     def _on_disconnect(

@@ -16,7 +16,7 @@ class IngestStats:
     crossings); duplicates: laps or crossings already stored (redelivered or replayed unchanged:
     acknowledged, not an error); crossings: new timer crossings stored; presence: status updates stored;
     acked: acknowledgements sent (only after the commit); db_errors: failed commits (not acknowledged, retried);
-    batches: committed transactions.
+    batches: committed transactions; internal_errors: batches a bug stopped (not acknowledged, retried).
     """
 
     received: int = 0
@@ -27,6 +27,7 @@ class IngestStats:
     acked: int = 0
     db_errors: int = 0
     batches: int = 0
+    internal_errors: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -51,6 +52,7 @@ class IngestStats:
                 "acked": self.acked,
                 "db_errors": self.db_errors,
                 "batches": self.batches,
+                "internal_errors": self.internal_errors,
                 "dead_letters": dict(sorted(self.dead_letters.items())),
                 "dead_letters_total": sum(self.dead_letters.values()),
             }

@@ -48,7 +48,7 @@ INTERNAL_ERROR = "internal_error"
 # Events published per race and batch; past this one summary event (the page refetches anyway).
 MAX_EVENTS_PER_RACE_BATCH = 50
 # Refusals that may only mean "provisioned a moment ago": reload the directory sooner and decide again.
-_UNKNOWN = (reasons.UNKNOWN_CAR, reasons.UNKNOWN_TIMER)
+_UNKNOWN = (reasons.UNKNOWN_CAR, reasons.UNKNOWN_TIMER, reasons.UNKNOWN_LEAGUE)
 
 
 class EventSink(Protocol):
@@ -69,7 +69,6 @@ class BatchWriter:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        league: str,
         ack: Callable[[int, int], None],
         stats: IngestStats,
         events: EventSink | None = None,
@@ -79,7 +78,6 @@ class BatchWriter:
         retry_max_s: float = 5.0,
     ) -> None:
         self.sessions = sessions
-        self.league = league
         self.ack = ack
         self.stats = stats
         self.events = events
@@ -114,7 +112,20 @@ class BatchWriter:
         while not (self._stop.is_set() and self.queue.empty()):
             batch = self._take()
             if batch:
+                self._commit_guarded(batch)
+
+    def _commit_guarded(self, batch: list[Message]) -> None:
+        """`_commit_with_retry`, kept alive through a bug outside decide(): a dead writer thread would stop
+        ingest without a word. Nothing of the batch is acknowledged until it commits."""
+        while True:
+            try:
                 self._commit_with_retry(batch)
+                return
+            except Exception:  # logged with its traceback; the batch is retried, not lost
+                self.stats.add(internal_errors=1)
+                log.exception("ingest writer failed on a batch of %d; retrying in 1 s", len(batch))
+                if self._stop.wait(1.0):
+                    return
 
     def _take(self) -> list[Message]:
         try:
@@ -188,7 +199,7 @@ class BatchWriter:
 
     def _decide(self, message: Message) -> Outcome:
         try:
-            return decide(message, self.league, self.directory)
+            return decide(message, self.directory)
         except Exception as exc:
             log.exception("ingest decide() failed on %s", message.topic)
             return Rejected(INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")

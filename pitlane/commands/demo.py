@@ -123,7 +123,7 @@ def _step(console: Console, folder: Path, name: str, what: str, args: list[str])
 def _start_server(folder: Path, db: str, port: int, broker_port: int) -> subprocess.Popen[bytes]:
     """`pitlane league serve` in the background (its embedded broker on `broker_port`), output in logs/."""
     args = ["league", "serve", "--db", db, "--port", str(port), "--broker-port", str(broker_port),
-            "--league", LEAGUE]  # fmt: skip
+            "--data-dir", str(folder / "league-data")]  # fmt: skip
     with (folder / "logs" / "server.log").open("wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "pitlane", *args], stdout=log, stderr=subprocess.STDOUT

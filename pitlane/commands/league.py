@@ -127,8 +127,12 @@ def serve_command(
         int | None,
         typer.Option("--broker-port", min=1, max=65535, help="Port of the embedded broker (1883)."),
     ] = None,
-    league: Annotated[
-        str | None, typer.Option("--league", help="League slug whose MQTT topics to ingest.")
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="The server's files: the embedded broker's logins and queued laps (default ./pitlane-league-data).",
+        ),
     ] = None,
     no_ingest: Annotated[
         bool, typer.Option("--no-ingest", help="Serve the API and pages only (no MQTT).")
@@ -140,12 +144,13 @@ def serve_command(
         ),
     ] = None,
 ) -> None:
-    """Serve the league: API, live pages, and MQTT ingest (with an embedded broker unless --broker is given)."""
+    """Serve the league: API, live pages, and MQTT ingest of every league in the database (with an embedded
+    broker unless --broker is given)."""
     settings = _settings(
         db,
         broker_url=broker,
         embedded_broker_port=broker_port,
-        league=league,
+        data_dir=data_dir,
         admin_token=admin_token,
         ingest_enabled=not no_ingest,
     )
@@ -154,6 +159,8 @@ def serve_command(
     from league_server.core.security import new_admin_token
     from league_server.main import create_app
 
+    if port_in_use(host if host not in ("0.0.0.0", "::") else "127.0.0.1", port):
+        fail(f"HTTP port {host}:{port} is in use (another server?): pass --port N")
     _migrate(settings.database_url)
     generated = settings.admin_token is None
     if generated:
@@ -162,7 +169,10 @@ def serve_command(
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         settings = settings.model_copy(update={"public_base_url": f"http://{shown_host}:{port}"})
     if settings.ingest_enabled and settings.broker_url is None:
+        from league_server.broker.embedded import stop_embedded_leftover
+
         b_host, b_port = settings.embedded_broker_host, settings.embedded_broker_port
+        stop_embedded_leftover(settings.data_dir / "broker")  # a killed server's broker: its queue is kept
         if port_in_use(b_host, b_port):
             fail(
                 f"MQTT port {b_host}:{b_port} is in use (another broker?): pass --broker mqtt://{b_host}:{b_port} "
@@ -181,7 +191,7 @@ def serve_command(
             settings.broker_url
             or f"embedded broker mqtt://{settings.embedded_broker_host}:{settings.embedded_broker_port}"
         )
-        console.print(f"ingesting pitlane/{escape(settings.league)}/... from {escape(where)}")
+        console.print(f"ingesting every league (pitlane/+/...) from {escape(where)}")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
@@ -219,19 +229,16 @@ def broker_config_command(
     ],
     db: DbOption = None,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Mosquitto listener port.")] = 1883,
-    league: Annotated[
-        str | None, typer.Option("--league", help="League slug (default: $PITLANE_LEAGUE or 'default').")
-    ] = None,
     bind: Annotated[
         str | None,
         typer.Option("--bind", help="Listener address (default: every interface, for cars on the LAN)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write a Mosquitto config for an event from the car and timer registries: per-car and per-timer logins
-    (the database's password hashes), an ACL letting each car publish only under its own topics and each
-    timer only its own crossings, persistence, no anonymous logins."""
-    settings = _settings(db, league=league)
+    """Write a Mosquitto config for an event from the car and timer registries of every league: per-car and
+    per-timer logins (the database's password hashes), an ACL letting each car publish only under its own
+    topics and each timer only its own crossings, client ids bound to logins, persistence, no anonymous logins."""
+    settings = _settings(db)
     from sqlalchemy.exc import SQLAlchemyError
 
     from league_server.broker.mosquitto import DEFAULT_SERVER_USERNAME, generate_from_db
@@ -242,7 +249,6 @@ def broker_config_command(
         generated = generate_from_db(
             settings.database_url,
             out,
-            league=settings.league,
             port=port,
             bind=bind,
             server_username=settings.mqtt_username or DEFAULT_SERVER_USERNAME,
@@ -251,7 +257,6 @@ def broker_config_command(
     except (LeagueError, SQLAlchemyError, OSError) as exc:
         fail(f"broker-config: {exc}")
     data = {
-        "league": settings.league,
         "cars": generated.cars,
         "timers": generated.timers,
         "conf": str(generated.files.conf),
@@ -259,16 +264,21 @@ def broker_config_command(
         "acl": str(generated.files.acl),
         "server_username": generated.server_username,
         "server_env": None if generated.server_env is None else str(generated.server_env),
+        "run_as": generated.run_as,
     }
     if as_json:
         typer.echo(json.dumps(data))
         return
     console = Console(soft_wrap=True)
-    console.print(
-        f"{generated.cars} cars and {generated.timers} timers of league {escape(settings.league)!s}: "
-        f"wrote {escape(str(out))}/"
-    )
+    console.print(f"{generated.cars} cars and {generated.timers} timers: wrote {escape(str(out))}/")
     console.print(f"  run the broker:  mosquitto -c {escape(str(generated.files.conf))}")
+    if generated.run_as == "root":
+        console.print(
+            f"  it runs as root: the mosquitto account cannot enter a folder above {escape(str(out))} "
+            "(choose --out under /etc/mosquitto or /var/lib to run it unprivileged)"
+        )
+    elif generated.run_as:
+        console.print(f"  it runs as {escape(generated.run_as)} (the files are handed to that account)")
     if generated.server_env is not None:
         console.print(
             f"  server login (new password) in {escape(str(generated.server_env))}: "

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from device import protocol
-from league_server.broker.embedded import MosquittoProcess, free_port, mosquitto_binary, run_as_user_option
+from league_server.broker.embedded import MosquittoProcess, free_port, mosquitto_binary
 from league_server.broker.mosquitto import BrokerUser, generate_from_db, render_acl
 from league_server.errors import ConfigError
 from league_server.ingest import IngestService
@@ -56,10 +56,7 @@ def event_broker(migrated_url: str, timers: dict[str, Any], tmp_path: Path) -> I
     if mosquitto_binary() is None:
         skip_or_fail("mosquitto is not installed (apt-get install mosquitto)")
     port = free_port()
-    generated = generate_from_db(
-        migrated_url, tmp_path / "mosquitto", league=LEAGUE, port=port, bind="127.0.0.1",
-        run_as_user=run_as_user_option(),
-    )  # fmt: skip
+    generated = generate_from_db(migrated_url, tmp_path / "mosquitto", port=port, bind="127.0.0.1")
     broker = MosquittoProcess(generated.files.conf, "127.0.0.1", port)
     broker.start()
     try:
@@ -134,7 +131,7 @@ def test_ingest_pairs_crossings_through_the_acld_broker(
 
 def test_bad_timer_entries_are_named() -> None:
     with pytest.raises(ConfigError, match="timer_id"):
-        render_acl(LEAGUE, [], "srv", [BrokerUser("timer-x", "$7$1$a$b")])
-    acl = render_acl(LEAGUE, [], "srv", [BrokerUser("timer-x", "$7$1$a$b", timer_id="x")])
+        render_acl([], "srv", [BrokerUser("timer-x", "$7$1$a$b", league=LEAGUE)])
+    acl = render_acl([], "srv", [BrokerUser("timer-x", "$7$1$a$b", timer_id="x", league=LEAGUE)])
     assert f"user timer-x\ntopic write pitlane/{LEAGUE}/timers/x/crossings\n" in acl
     assert json.dumps(acl).count("topic") == 3  # server read + command write, one for the timer

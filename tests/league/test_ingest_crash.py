@@ -42,8 +42,6 @@ def start_ingest(db_url: str, port: int, tmp_path: Path, name: str) -> subproces
             db_url,
             "--broker",
             f"mqtt://127.0.0.1:{port}",
-            "--league",
-            LEAGUE,
             "--ready-file",
             str(ready),
         ],

@@ -176,15 +176,15 @@ def test_settings_read_the_pitlane_environment_and_dotenv(tmp_path, monkeypatch)
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text(
-        "PITLANE_LEAGUE=from-dotenv\nPITLANE_ADMIN_TOKEN=s3cret\n", encoding="utf-8"
+        "PITLANE_DATA_DIR=/srv/from-dotenv\nPITLANE_ADMIN_TOKEN=s3cret\n", encoding="utf-8"
     )
     monkeypatch.setenv("PITLANE_DATABASE_URL", "postgresql://u@h/db")
     settings = Settings()
-    assert settings.database_url == "postgresql://u@h/db" and settings.league == "from-dotenv"
+    assert settings.database_url == "postgresql://u@h/db" and str(settings.data_dir) == "/srv/from-dotenv"
     assert settings.admin_token is not None and settings.admin_token.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
-    monkeypatch.setenv("PITLANE_LEAGUE", "bad league!")
-    with pytest.raises(ValueError, match="league"):
+    monkeypatch.setenv("PITLANE_EMBEDDED_BROKER_PORT", "99999")
+    with pytest.raises(ValueError, match="embedded_broker_port"):
         Settings()
 
 

@@ -33,7 +33,6 @@ def health(request: Request) -> HealthOut:
         connected = ingest.connected.is_set()
     return HealthOut(
         status="ok",
-        league=request.app.state.settings.league,
         ingest_connected=connected,
         broker_url=getattr(broker, "url", None) or request.app.state.settings.broker_url,
     )
