@@ -63,6 +63,7 @@ class LapBook:
             model_sha256=self.model_sha256,
             source=event.source,
             sent_at=utc_now_iso(),
+            track=event.track,
         )
         self.reports.append(report)
         return report

@@ -35,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from device.errors import ProtocolError, SignatureError
 
 SCHEMA_VERSION = 1
+# Lap reports: schema 2 adds `track`; receivers take 1 and 2 (a car on older software still reports).
+LAP_SCHEMA_VERSION = 2
 TOPIC_ROOT = "pitlane"
 # Largest payload a receiver takes (bytes); a signed lap report is about 0.4 KiB.
 MAX_PAYLOAD_BYTES = 8 * 1024
@@ -148,10 +150,12 @@ class LapReport(_Payload):
     run_id: a new uuid4 per drive session; seq: 0, 1, 2, ... within a run (one per report); lap: the car's
     lap number in the run (1-based); lap_time_ms: the lap's clock time in milliseconds, penalties *not*
     included (the server applies the race's rules); offtrack_count / reset_count: in this lap.
-    sent_at: ISO 8601 UTC of the moment the lap finished (not of a replay).
+    sent_at: ISO 8601 UTC of the moment the lap finished (not of a replay). track (schema 2): the name of the
+    track the lap was driven on when the sender knows it (the simulator does; a real car usually does not),
+    so a league can refuse laps of a race on another track.
     """
 
-    schema_: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    schema_: Literal[1, 2] = Field(default=LAP_SCHEMA_VERSION, alias="schema")
     car_id: str = Field(pattern=_ID_PATTERN)
     run_id: str = Field(min_length=1, max_length=64)
     seq: int = Field(ge=0, le=2**31 - 1)
@@ -162,6 +166,7 @@ class LapReport(_Payload):
     model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     source: LapSource
     sent_at: str = Field(min_length=1, max_length=40)
+    track: str | None = Field(default=None, pattern=_ID_PATTERN)
     sig: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
 
     model_config = ConfigDict(populate_by_name=True)
@@ -329,6 +334,7 @@ def parse_command(data: bytes | str | dict[str, Any]) -> CarCommand:
 
 
 __all__ = [
+    "LAP_SCHEMA_VERSION",
     "LAP_SOURCES",
     "SCHEMA_VERSION",
     "CarCommand",

@@ -137,6 +137,12 @@ class Race(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     event: Mapped[Event] = relationship(lazy="joined")
+    track: Mapped[Track | None] = relationship(lazy="joined")
+
+    @property
+    def track_slug(self) -> str | None:
+        """The track's slug (the name lap reports give), or None for a race that names no track."""
+        return self.track.slug if self.track is not None else None
 
 
 class Team(Base):

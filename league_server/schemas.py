@@ -137,6 +137,9 @@ class RaceOut(_Out):
     id: int
     event_id: int
     track_id: int | None
+    track: str | None = Field(
+        default=None, validation_alias="track_slug", description="the track's slug (lap reports name it)"
+    )
     name: str
     format: str
     ranking: str

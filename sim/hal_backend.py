@@ -23,6 +23,7 @@ The parts share one `SimWorld` (a `BatchedSim` with n = 1 from `sim.envs.setup.b
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -68,6 +69,9 @@ class SimWorld:
         sim.seed(0, np.random.default_rng(seed))
         sim.reset(_CAR)
         self.dt_s = sim.options.dt_s
+        # The name lap reports carry (protocol ids are letters, digits, - and _: a file's odd name is left out).
+        name = sim.forward.name
+        self.track_name = name if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) else None
         self.steps = 0
         self.command = (0.0, 0.0)  # (steering_deg, speed_mps) the servo and ESC hold
         self._params = sim.standing(_CAR)
@@ -95,7 +99,8 @@ class SimWorld:
         status = EpisodeStatus(int(outcome.status[0]))
         params = outcome.params
         if status is EpisodeStatus.LAP_COMPLETE:
-            lap = LapEvent(round(self._lap_steps * self.dt_s, 9), "sim", self._offtrack, self._resets)
+            lap_time_s = round(self._lap_steps * self.dt_s, 9)
+            lap = LapEvent(lap_time_s, "sim", self._offtrack, self._resets, self.track_name)
             with self._lock:
                 self._laps.append(lap)
             self._lap_steps, self._offtrack, self._resets = 0, 0, 0

@@ -24,12 +24,14 @@ class Frame:
 
 @dataclass(frozen=True)
 class LapEvent:
-    """A lap finished. lap_time_s: its clock time; offtrack_count / reset_count: in this lap."""
+    """A lap finished. lap_time_s: its clock time; offtrack_count / reset_count: in this lap; track: the
+    track's name when the backend knows it (the simulator does), else None."""
 
     lap_time_s: float
     source: LapSourceName
     offtrack_count: int = 0
     reset_count: int = 0
+    track: str | None = None
 
 
 @runtime_checkable

@@ -60,6 +60,13 @@ def create_track(session: Session, slug: str, name: str, length_m: float | None 
     return track
 
 
+def track_by_slug(session: Session, slug: str) -> Track:
+    """The track with this slug, created (named as its slug) if the league has none yet: a race names its
+    track as the simulator does (`reinvent_base`) or as the organiser calls a physical one."""
+    track = session.scalar(select(Track).where(Track.slug == slug))
+    return track if track is not None else create_track(session, slug, slug)
+
+
 def list_tracks(session: Session) -> list[Track]:
     return list(session.scalars(select(Track).order_by(Track.id)))
 

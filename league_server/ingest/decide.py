@@ -221,6 +221,11 @@ def _lap(message: Message, league: str, topic_car_id: str, directory: Directory)
     race = _open_race(directory, car.race_id, f"car {car.car_id!r}")
     if isinstance(race, Rejected):
         return race
+    if race.track is not None and report.track is not None and report.track != race.track:
+        return Rejected(
+            reasons.WRONG_TRACK,
+            f"track: the lap was driven on {report.track!r}; race {race.race_id} is on {race.track!r}",
+        )
     sent_at = _timestamp(report.sent_at, "sent_at", message.received_at, reasons.BAD_SENT_AT, "car")
     if isinstance(sent_at, Rejected):
         return sent_at

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from league_server.models import Car, League, Race, Timer
+from league_server.models import Car, League, Race, Timer, Track
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class RaceInfo:
     min_lap_time_s: float
     window_start: datetime | None
     window_end: datetime | None
+    track: str | None = None  # the race's track slug (None: any track)
 
 
 class Directory:
@@ -74,10 +75,20 @@ class Directory:
                 select(Timer.timer_id, Timer.hmac_secret, Timer.race_id, Timer.league_id)
             )
         }
+        tracks = {row.id: row.slug for row in session.execute(select(Track.id, Track.slug))}
         self.races = {
-            r.id: RaceInfo(r.id, r.status, r.min_lap_time_s, r.window_start, r.window_end)
+            r.id: RaceInfo(
+                r.id, r.status, r.min_lap_time_s, r.window_start, r.window_end, tracks.get(r.track_id)
+            )
             for r in session.execute(
-                select(Race.id, Race.status, Race.min_lap_time_s, Race.window_start, Race.window_end)
+                select(
+                    Race.id,
+                    Race.status,
+                    Race.min_lap_time_s,
+                    Race.window_start,
+                    Race.window_end,
+                    Race.track_id,
+                )
             )
         }
         self._loaded_at = time.monotonic()

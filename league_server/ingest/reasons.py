@@ -20,6 +20,7 @@ UNASSIGNED_CAR = "unassigned_car"  # the car is not assigned to a race (for a cr
 UNASSIGNED_TIMER = "unassigned_timer"  # the timer is not assigned to a race
 RACE_CLOSED = "race_closed"  # the car's (timer's) race is not open
 IMPLAUSIBLE_LAP_TIME = "implausible_lap_time"  # below the race's min_lap_time_s (timers: a double reading)
+WRONG_TRACK = "wrong_track"  # the lap report names another track than the car's race
 OUTSIDE_WINDOW = "outside_race_window"  # lap finished before window_start or after window_end
 BAD_SENT_AT = "bad_sent_at"  # sent_at is not ISO 8601, or too far in the future
 BAD_CROSSED_AT = "bad_crossed_at"  # a crossing's crossed_at is not ISO 8601, or too far in the future
@@ -42,6 +43,7 @@ ALL = (
     UNASSIGNED_TIMER,
     RACE_CLOSED,
     IMPLAUSIBLE_LAP_TIME,
+    WRONG_TRACK,
     OUTSIDE_WINDOW,
     BAD_SENT_AT,
     BAD_CROSSED_AT,

@@ -32,6 +32,7 @@ app = typer.Typer(
 )
 
 LEAGUE = "demo"
+TRACK = "reinvent_base"  # the policy trains, the race runs and the simulated car drives here
 CAR_ID = "demo-car"
 #: control steps (15 Hz) the car may take per lap before the drive is cut short: 60 simulated s
 MAX_LAP_STEPS = 900
@@ -69,12 +70,13 @@ def demo_command(
     run, model = folder / "run", folder / "model"
     if not (run / "best.zip").is_file():
         _step(console, folder, "train", f"training a state policy ({steps:,} car-steps)",
-              ["train", "--track", "reinvent_base", "--steps", str(steps), "--out", str(run), "-q"])  # fmt: skip
+              ["train", "--track", TRACK, "--steps", str(steps), "--out", str(run), "-q"])  # fmt: skip
     if not (model / "model.int8.onnx").is_file():
         _step(console, folder, "export", "exporting to ONNX (fp32 + int8) with its parity report",
               ["export", str(run), "--out", str(model), "--int8"])  # fmt: skip
     _step(console, folder, "migrate", "creating the league database", ["league", "migrate", "--db", db])
     provision = ["league", "provision-demo", "--db", db, "--json", "--league", LEAGUE, "--car-id", CAR_ID,
+                 "--track", TRACK,
                  "--base-url", f"http://127.0.0.1:{port}"]  # fmt: skip
     provisioned = json.loads(
         _step(console, folder, "provision", "creating a league, a race and a car", provision)

@@ -300,6 +300,9 @@ def provision_demo_command(
         str, typer.Option("--league", help="League slug (the <league> of MQTT topics).")
     ] = "demo",
     car_id: Annotated[str, typer.Option("--car-id", help="Car id (re-used: new credentials).")] = "demo-car",
+    track: Annotated[
+        str | None, typer.Option("--track", help="The race's track (laps reported on another are refused).")
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
@@ -316,7 +319,10 @@ def provision_demo_command(
         found = leagues.get_league_by_slug(session, league)
         the_league = found or leagues.create_league(session, league, f"{league} league")
         event = leagues.create_event(session, the_league.id, "Demo event")
-        race = races.create_race(session, event.id, "Open time trial", ranking="best_lap", laps=3)
+        track_id = leagues.track_by_slug(session, track).id if track else None
+        race = races.create_race(
+            session, event.id, "Open time trial", track_id=track_id, ranking="best_lap", laps=3
+        )
         racer = leagues.create_racer(session, the_league.id, "Demo racer")
         existing = cars.get_car(session, car_id)
         if existing is None:
@@ -405,19 +411,28 @@ def create_race_command(
     time_window_s: Annotated[
         float | None, typer.Option("--time-window-s", min=0, help="T of most_laps_in.")
     ] = None,
+    track: Annotated[
+        str | None,
+        typer.Option(
+            "--track",
+            help="The track's name (a simulator track such as reinvent_base); laps reported on another are refused.",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Create a race with its rules (checked by the simulator's race rules)."""
-    from league_server.crud import races
+    from league_server.crud import leagues, races
 
     with _session(db) as session:
+        track_id = leagues.track_by_slug(session, track).id if track else None
         race = races.create_race(
-            session, event, name, ranking=ranking, ranked_laps=ranked_laps, laps=laps,
+            session, event, name, track_id=track_id, ranking=ranking, ranked_laps=ranked_laps, laps=laps,
             offtrack_penalty_s=offtrack_penalty_s, max_resets=max_resets, min_lap_time_s=min_lap_time_s,
             time_window_s=time_window_s,
         )  # fmt: skip
         session.commit()
-        typer.echo(f"race {race.name!r} (id {race.id}, {race.ranking})")
+        on_track = f", on {track}" if track else ""
+        typer.echo(f"race {race.name!r} (id {race.id}, {race.ranking}{on_track})")
 
 
 @admin_app.command("create-team")

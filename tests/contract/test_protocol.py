@@ -52,10 +52,21 @@ def test_wire_payload_has_design_keys_and_design_signature() -> None:
         "model_sha256",
         "source",
         "sent_at",
+        "track",
         "sig",
     }
-    assert wire["schema"] == 1
+    assert wire["schema"] == 2
     assert wire["sig"] == _design_sig(wire, SECRET)
+
+
+def test_lap_reports_of_schema_1_still_parse_and_schema_2_names_the_track() -> None:
+    old = {k: v for k, v in _report().unsigned_dict().items() if k != "track"}
+    report, _ = protocol.parse_lap_report(json.dumps(dict(old, schema=1)).encode())
+    assert report.schema_ == 1 and report.track is None
+    report, _ = protocol.parse_lap_report(_report(track="reInvent2019_track").to_wire(SECRET))
+    assert report.schema_ == 2 and report.track == "reInvent2019_track"
+    with pytest.raises(ProtocolError, match="track"):
+        protocol.parse_lap_report(json.dumps(dict(old, track="../etc")).encode())
 
 
 def test_non_ascii_is_signed_as_utf8_not_escaped() -> None:
@@ -94,7 +105,7 @@ def test_unknown_keys_from_a_newer_sender_still_verify() -> None:
         (json.dumps(dict(_report().unsigned_dict(), lap_time_ms=-5)).encode(), "lap_time_ms"),
         (json.dumps(dict(_report().unsigned_dict(), lap_time_ms="9412")).encode(), "lap_time_ms"),
         (json.dumps(dict(_report().unsigned_dict(), source="drone")).encode(), "source"),
-        (json.dumps(dict(_report().unsigned_dict(), schema=2)).encode(), "schema"),
+        (json.dumps(dict(_report().unsigned_dict(), schema=3)).encode(), "schema"),
         (json.dumps(dict(_report().unsigned_dict(), car_id="car/7")).encode(), "car_id"),
     ],
 )

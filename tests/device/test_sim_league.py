@@ -68,6 +68,7 @@ def test_sim_backend_completes_laps_with_an_exported_model_and_publishes_them(
     for (_, _, seq), raw in received.items():
         verify(raw, SECRET)  # signed with the car's secret
         assert raw["source"] == "sim" and raw["model_sha256"] == sha and raw["lap"] == seq + 1
+        assert raw["schema"] == 2 and raw["track"] == "reinvent_base"  # the track the sim car drove
         assert raw["lap_time_ms"] == round(summary["laps"][seq]["lap_time_s"] * 1000)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not any(s.get("state") == "stopped" for s in lap_subscriber.status):

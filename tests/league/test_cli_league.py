@@ -219,3 +219,22 @@ def test_serve_refuses_a_taken_broker_port(sqlite_url: str) -> None:
         result = runner.invoke(app, ["league", "serve", "--db", sqlite_url, "--broker-port", str(port)])
     assert result.exit_code == 2
     assert f"--broker mqtt://127.0.0.1:{port}" in " ".join(result.output.split())
+
+
+def test_a_race_names_its_track(sqlite_url: str) -> None:
+    from league_server.core.db import make_engine, make_sessionmaker
+    from league_server.crud import races
+    from league_server.schemas import RaceOut
+
+    db = ("--db", sqlite_url)
+    run("admin", "create-league", "acme", "ACME", *db)
+    run("admin", "create-event", "Fri", "--league", "acme", *db)
+    created = run("admin", "create-race", "Sim round", "--event", "1", "--track", "reInvent2019_track", *db)
+    assert "on reInvent2019_track" in created.output, created.output
+    run("admin", "create-race", "Same track", "--event", "1", "--track", "reInvent2019_track", *db)
+    engine = make_engine(sqlite_url)
+    with make_sessionmaker(engine)() as session:
+        first, second = races.get_race(session, 1), races.get_race(session, 2)
+        assert RaceOut.model_validate(first).track == "reInvent2019_track"
+        assert first.track_id == second.track_id  # one track, named once
+    engine.dispose()

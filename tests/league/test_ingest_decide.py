@@ -26,7 +26,10 @@ def directory() -> Directory:
         "car-9": CarInfo("car-9", SECRET, 2, None, "other"),
     }
     d.timers = {"gate-1": TimerInfo("gate-1", SECRET, 1, "acme")}
-    d.races = {r: RaceInfo(r, "open", 1.0, None, None) for r in (1, 2)}
+    d.races = {
+        1: RaceInfo(1, "open", 1.0, None, None, "reinvent_base"),
+        2: RaceInfo(2, "open", 1.0, None, None),
+    }
     return d
 
 
@@ -92,3 +95,16 @@ def test_nul_characters_are_refused_before_any_database(directory: Directory, fi
     outcome = decide(message("pitlane/acme/cars/car-1/laps", payload), directory)
     assert isinstance(outcome, Rejected) and outcome.reason == reasons.INVALID_SCHEMA
     assert f"{field}: must not contain NUL characters" in outcome.detail
+
+
+def test_a_lap_driven_on_another_track_than_the_races_is_refused(directory: Directory) -> None:
+    topic = "pitlane/acme/cars/car-1/laps"
+    wrong = decide(message(topic, lap_payload("car-1", SECRET, schema=2, track="oval")), directory)
+    assert isinstance(wrong, Rejected) and wrong.reason == reasons.WRONG_TRACK
+    assert "driven on 'oval'; race 1 is on 'reinvent_base'" in wrong.detail
+    for fields in ({"schema": 2, "track": "reinvent_base"}, {"schema": 1}):  # right track, or not said
+        assert isinstance(decide(message(topic, lap_payload("car-1", SECRET, **fields)), directory), LapRow)
+    other = decide(
+        message("pitlane/other/cars/car-9/laps", lap_payload("car-9", SECRET, track="oval")), directory
+    )
+    assert isinstance(other, LapRow)  # race 2 names no track: any track counts
