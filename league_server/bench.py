@@ -18,6 +18,19 @@ Per database it measures:
 - leaderboard_live_laps: laps stored during those measurements; leaderboard_catch_up_s: from the commit of
   the last of them until the leaderboard counted it (what a screen lags behind the database).
 
+Then, per database, a crash run on the README's path (`pitlane league serve` with its embedded broker and a
+data directory; league_server/serve_process.py): the cars publish again; while they do, one car's login
+connects with the server's MQTT client id (a takeover attempt) and a stranger tries without a login; then the
+server is killed with SIGKILL mid-stream and started again on the same data directory:
+
+- crash_acked: laps the broker acknowledged to the cars before the kill (a car forgets those: its outbox
+  deletes a lap at its PUBACK); crash_unstored_at_kill: how many of them were not yet in the database when
+  the server died (in the broker's queue or in flight); crash_lost: of all acknowledged, not in the database
+  after the restart; crash_duplicated: rows beyond one per (car_id, run_id, seq);
+- takeover_session_kept: the server's ingest stayed subscribed through the takeover attempt;
+- crash_orphans: processes the killed server had started still running 5 s later (broker, ranker);
+- crash_recovery_s: from the restart until every acknowledged lap was stored.
+
 The HTTP clients (league_server/loadgen.py, its own process) run on the same 2 cores as the server, the
 broker and the cars: their CPU time is part of the measured latency.
 
@@ -50,6 +63,9 @@ log = logging.getLogger(__name__)
 LEAGUE = "bench"
 PUBLISHER_PROCESSES = 2
 READY_TIMEOUT_S = 30.0
+# The crash run's cars spread their laps over this long, so the takeover attempt and the kill (at half the
+# laps stored) both happen while laps are being published, in flight and queued.
+CRASH_STREAM_S = 10.0
 
 
 class BenchError(LeagueError, RuntimeError):
@@ -78,6 +94,13 @@ class IngestBenchResult:
     dead_letters: int | None = None
     ingest_batches: int | None = None
     publish_seconds: float | None = None
+    crash_acked: int | None = None
+    crash_unstored_at_kill: int | None = None
+    crash_lost: int | None = None
+    crash_duplicated: int | None = None
+    takeover_session_kept: bool | None = None
+    crash_orphans: int | None = None
+    crash_recovery_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,6 +208,143 @@ def _live_car_process(
     out.put((len(infos), unacked))
 
 
+def _crash_car_process(
+    port: int, cars: list[tuple[str, str, str, str]], laps_per_car: int, killed: Any, out: Any
+) -> None:
+    """Cars publishing their laps spread over CRASH_STREAM_S until the server is `killed`; puts (run_id,
+    [(car_id, seq) the broker acknowledged]) on `out`. Nothing is re-sent after the kill: what a car's outbox
+    would replay later is not counted, so every counted lap is one the car has already forgotten."""
+    run_id = uuid.uuid4().hex
+    clients = _connect_cars(port, cars)
+    acks: list[dict[int, bool]] = [{} for _ in clients]
+    for client, record in zip(clients, acks, strict=True):
+        client.on_publish = lambda _c, _u, mid, rc, _p, r=record: r.__setitem__(mid, not rc.is_failure)
+    sent: list[dict[int, int]] = [{} for _ in clients]  # per car: mid -> seq
+    interval_s = CRASH_STREAM_S / laps_per_car
+    next_at = time.perf_counter()
+    for seq in range(laps_per_car):
+        if killed.wait(max(0.0, next_at - time.perf_counter())):
+            break
+        next_at += interval_s
+        for i, (client, car) in enumerate(zip(clients, cars, strict=True)):
+            sent[i][client.publish(*_lap_message(car[0], run_id, seq, car[3]), qos=1).mid] = seq
+    killed.wait(120)
+    for client in clients:
+        client.loop_stop()
+    acked = [
+        (car[0], seq)
+        for car, s_, a in zip(cars, sent, acks, strict=True)
+        for mid, seq in s_.items()
+        if a.get(mid)
+    ]
+    out.put((run_id, acked))
+
+
+@dataclass(frozen=True)
+class _CrashRun:
+    acked: int
+    unstored_at_kill: int
+    lost: int
+    duplicated: int
+    session_kept: bool
+    orphans: int
+    recovery_s: float
+
+
+def _takeover_attempt(port: int, car: tuple[str, str, str, str], server: Any, hold_s: float = 1.5) -> bool:
+    """A car's login, then a stranger without one, connect with the server's client id; True if the server's
+    ingest stayed subscribed all along."""
+    import paho.mqtt.client as mqtt
+
+    from league_server.ingest.service import CLIENT_ID
+
+    kept = True
+    for username, password in ((car[1], car[2]), (None, None)):
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=CLIENT_ID, protocol=mqtt.MQTTv5)
+        if username:
+            client.username_pw_set(username, password)
+        client.connect("127.0.0.1", port, keepalive=5)
+        client.loop_start()
+        deadline = time.monotonic() + hold_s
+        while time.monotonic() < deadline:
+            kept = kept and bool((server.health() or {}).get("ingest_connected"))
+            time.sleep(0.1)
+        client.disconnect()
+        client.loop_stop()
+    return kept
+
+
+def _crash_run(
+    db_url: str,
+    creds: list[tuple[str, str, str, str]],
+    laps_per_car: int,
+    workdir: Path,
+    stack: _Stack,
+    say: Callable[[str], None],
+) -> _CrashRun:
+    """The README's server, a takeover attempt, kill -9 mid-stream, restart: see the module doc."""
+    from league_server.core.db import make_engine
+    from league_server.models import Lap
+    from league_server.serve_process import ServeProcess, alive
+
+    token = secrets.token_urlsafe(16)
+    serve = ServeProcess(db_url, workdir / "serve-data", workdir / "serve.log", token).start()
+    stack.serve = serve
+    engine = make_engine(db_url)
+    ctx = mp.get_context("spawn")
+    killed, out = ctx.Event(), ctx.Queue()
+    chunks = [creds[i::PUBLISHER_PROCESSES] for i in range(PUBLISHER_PROCESSES)]
+    procs = [
+        ctx.Process(
+            target=_crash_car_process, args=(serve.mqtt_port, c, laps_per_car, killed, out), daemon=True
+        )
+        for c in chunks
+        if c
+    ]
+    try:
+        before = _count(engine, Lap)
+        for p in procs:
+            p.start()
+        say("crash run: a car's login and a stranger try to take the server's MQTT session")
+        kept = _takeover_attempt(serve.mqtt_port, creds[0], serve)
+        total = len(creds) * laps_per_car
+        _wait_for_laps(engine, before + total // 2, time.time() + 60)
+        say("crash run: kill -9 of the server mid-stream")
+        children = serve.kill9()
+        stored_at_kill = _count(engine, Lap) - before
+        killed.set()
+        reports = [out.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(10)
+        time.sleep(5.0)
+        orphans = sum(alive(pid) for pid in children)
+        acked = {(car, run_id, seq) for run_id, pairs in reports for car, seq in pairs}
+        say(f"crash run: restart on the same data directory; {len(acked)} laps were acknowledged")
+        restarted = time.monotonic()
+        serve.start()
+        lost, duplicated = _wait_for_acked(engine, Lap, acked, {r[0] for r in reports}, time.time() + 60)
+        unstored = max(0, len(acked) - stored_at_kill)
+        return _CrashRun(len(acked), unstored, lost, duplicated, kept, orphans, time.monotonic() - restarted)
+    finally:
+        engine.dispose()
+
+
+def _wait_for_acked(
+    engine: Any, lap_model: Any, acked: set[tuple[str, str, int]], run_ids: set[str], deadline: float
+) -> tuple[int, int]:
+    """(acknowledged laps not stored, duplicate rows) once all are stored or at `deadline`."""
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(lap_model.car_id, lap_model.run_id, lap_model.seq).where(lap_model.run_id.in_(run_ids))
+            ).all()
+        stored = {tuple(row) for row in rows}
+        missing = len(acked - stored)
+        if missing == 0 or time.time() > deadline:
+            return missing, len(rows) - len(stored)
+        time.sleep(0.1)
+
+
 # ------------------------------------------------------------------------------------------- the run
 
 
@@ -194,9 +354,12 @@ class _Stack:
 
     broker: Any = None
     server: subprocess.Popen[bytes] | None = None
+    serve: Any = None  # serve_process.ServeProcess of the crash run
     drop_database: Callable[[], None] | None = None
 
     def stop(self) -> None:
+        if self.serve is not None:
+            self.serve.stop()
         if self.server is not None and self.server.poll() is None:
             self.server.terminate()
             try:
@@ -271,7 +434,6 @@ def _start_server(
         PITLANE_BROKER_URL=f"mqtt://127.0.0.1:{broker_port}",
         PITLANE_MQTT_USERNAME=generated.server_username,
         PITLANE_MQTT_PASSWORD=generated.server_password,
-        PITLANE_LEAGUE=LEAGUE,
         PITLANE_INGEST_ENABLED="true",
         PITLANE_PUBLIC_RATE_LIMIT_PER_MINUTE="0",
         PITLANE_ADMIN_TOKEN=admin_token,
@@ -506,13 +668,22 @@ def run_ingest_bench(
                 poll_rounds=poll_rounds,
                 live_laps_per_s=live_laps_per_s,
             )
-            return _result(database, cars, cars * laps_per_car, ingest, board, stats)
+            stack.server.terminate()  # the event setup's server and broker make way for the README's
+            stack.broker.stop()
+            crash = _crash_run(db_url, creds, laps_per_car, workdir, stack, lambda m: say(f"{database}: {m}"))
+            return _result(database, cars, cars * laps_per_car, ingest, board, stats, crash)
         finally:
             stack.stop()
 
 
 def _result(
-    database: str, cars: int, expected: int, ingest: _IngestRun, board: _LeaderboardRun, stats: dict[str, Any]
+    database: str,
+    cars: int,
+    expected: int,
+    ingest: _IngestRun,
+    board: _LeaderboardRun,
+    stats: dict[str, Any],
+    crash: _CrashRun,
 ) -> IngestBenchResult:
     closed, polled = board.closed.latencies_ms, board.polled.latencies_ms
     return IngestBenchResult(
@@ -536,6 +707,13 @@ def _result(
         dead_letters=stats.get("dead_letters_total"),
         ingest_batches=stats.get("batches"),
         publish_seconds=round(ingest.publish_s, 3),
+        crash_acked=crash.acked,
+        crash_unstored_at_kill=crash.unstored_at_kill,
+        crash_lost=crash.lost,
+        crash_duplicated=crash.duplicated,
+        takeover_session_kept=crash.session_kept,
+        crash_orphans=crash.orphans,
+        crash_recovery_s=round(crash.recovery_s, 2),
     )
 
 

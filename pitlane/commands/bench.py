@@ -199,7 +199,10 @@ def ingest_bench(
 ) -> None:
     """Ingest throughput: simulated cars publish signed QoS 1 laps through Mosquitto (generated per-car
     logins and ACL) into the league server (uvicorn + ingest) on SQLite and PostgreSQL: laps/s, lost,
-    duplicated, and leaderboard GET latency under concurrent clients. Everything on 127.0.0.1, bounded."""
+    duplicated, and leaderboard GET latency under concurrent clients. Then a crash run on `pitlane league
+    serve` with its embedded broker: a takeover attempt on the server's MQTT session and a kill -9 of the
+    server mid-stream, then a restart: acknowledged laps lost and duplicated, orphaned processes, recovery
+    time. Everything on 127.0.0.1, bounded."""
     require("server", "fastapi", "sqlalchemy", "paho", "uvicorn", "httpx")
     from league_server.bench import BenchError, run_ingest_bench
 
@@ -249,3 +252,28 @@ def ingest_bench(
             f"{r.leaderboard_poll_p99_ms:.1f} ms",
         )
     Console().print(table)
+    crash = Table(title="crash run: takeover attempt, kill -9 of `pitlane league serve` mid-stream, restart")
+    cols = (
+        "database",
+        "acknowledged",
+        "unstored at kill",
+        "lost",
+        "duplicated",
+        "session kept",
+        "orphans",
+        "recovery",
+    )
+    for col in cols:
+        crash.add_column(col, justify="left" if col == "database" else "right")
+    for r in rows:
+        crash.add_row(
+            r.database,
+            f"{r.crash_acked:,}",
+            f"{r.crash_unstored_at_kill:,}",
+            str(r.crash_lost),
+            str(r.crash_duplicated),
+            "yes" if r.takeover_session_kept else "NO",
+            str(r.crash_orphans),
+            f"{r.crash_recovery_s:.1f} s",
+        )
+    Console().print(crash)

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -184,111 +183,6 @@ def add_lap(session: Any, race_id: int, car_id: str, seq: int, lap_time_ms: int)
         ],
     )
     session.commit()
-
-
-# ------------------------------------------------------------------------ `pitlane league serve` as a process
-
-
-def child_pids(pid: int) -> set[int]:
-    """The processes whose parent is `pid` (Linux /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-class ServedLeague:
-    """`pitlane league serve` in a child process with its embedded broker, as the README runs it.
-
-    `start()` waits until the ingest is subscribed; `kill9()` kills the server only (what a crash or an OOM
-    kill does); `stop()` is Ctrl-C. `base` is the HTTP address, `mqtt_port` the broker's.
-    """
-
-    ADMIN_TOKEN = "served-admin-token"
-
-    def __init__(self, db_url: str, data_dir: Any, log_path: Any) -> None:
-        from league_server.broker.embedded import free_port
-
-        self.db_url = db_url
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.http_port, self.mqtt_port = free_port(), free_port()
-        self.base = f"http://127.0.0.1:{self.http_port}"
-        self.process: Any = None
-
-    def start(self, timeout_s: float = 30.0) -> ServedLeague:
-        import os
-        import subprocess
-        import sys
-
-        cmd = [sys.executable, "-m", "pitlane", "league", "serve", "--db", self.db_url,
-               "--port", str(self.http_port), "--broker-port", str(self.mqtt_port),
-               "--data-dir", str(self.data_dir)]  # fmt: skip
-        env = {**os.environ, "PITLANE_ADMIN_TOKEN": self.ADMIN_TOKEN}
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(
-            lambda: self.process.poll() is not None or (self.health() or {}).get("ingest_connected"),
-            timeout_s,
-            "the server's ingest to subscribe",
-        )
-        assert self.process.poll() is None, Path(self.log_path).read_text(encoding="utf-8")[-3000:]
-        return self
-
-    def health(self) -> dict[str, Any] | None:
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"{self.base}/api/health", timeout=1) as response:
-                return json.loads(response.read())
-        except (urllib.error.URLError, OSError):
-            return None
-
-    def admin_get(self, path: str) -> Any:
-        import urllib.request
-
-        request = urllib.request.Request(
-            f"{self.base}{path}", headers={"Authorization": f"Bearer {self.ADMIN_TOKEN}"}
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
-
-    def kill9(self) -> set[int]:
-        """SIGKILL the server alone; the pids of the children it had (broker, ranker, resource tracker)."""
-        import signal
-
-        children = child_pids(self.process.pid)
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        return children
-
-    def stop(self) -> None:
-        import signal
-        import subprocess
-
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
 
 
 class LapStream:

@@ -24,6 +24,9 @@ def test_bench_ingest_json_with_tiny_counts() -> None:
     assert row["laps"] == 12 and row["stored"] == 12 and row["lost"] == 0 and row["duplicated"] == 0
     assert row["laps_per_s"] > 0 and row["leaderboard_p99_ms"] >= row["leaderboard_p50_ms"] > 0
     assert row["dead_letters"] == 0
+    # the crash run: the README's server killed mid-stream and restarted on its data directory
+    assert row["crash_acked"] > 0 and row["crash_lost"] == 0 and row["crash_duplicated"] == 0
+    assert row["takeover_session_kept"] is True and row["crash_orphans"] == 0
 
 
 def test_bench_ingest_rejects_unknown_database() -> None:

@@ -13,17 +13,9 @@ import pytest
 
 from league_server.broker.embedded import mosquitto_binary
 from league_server.ingest.service import CLIENT_ID
+from league_server.serve_process import ServeProcess, alive
 from tests.conftest import skip_or_fail
-from tests.league.ingest_support import (
-    LEAGUE,
-    LapStream,
-    Publisher,
-    ServedLeague,
-    alive,
-    lap_payload,
-    provision,
-    wait_until,
-)
+from tests.league.ingest_support import LEAGUE, LapStream, Publisher, lap_payload, provision, wait_until
 
 pytestmark = pytest.mark.usefixtures("needs_mosquitto")
 
@@ -36,7 +28,7 @@ def needs_mosquitto() -> None:
 
 @pytest.fixture
 def served(migrated_url: str, tmp_path: Path) -> Any:
-    server = ServedLeague(migrated_url, tmp_path / "data", tmp_path / "serve.log")
+    server = ServeProcess(migrated_url, tmp_path / "data", tmp_path / "serve.log", "served-admin-token")
     yield server
     server.stop()
 
