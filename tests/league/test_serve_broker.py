@@ -165,3 +165,24 @@ def test_an_oversized_report_disconnects_its_sender_and_stores_nothing(
     assert not info.is_published()
     assert served.health()["ingest_connected"]
     assert served.admin_get("/api/admin/ingest")["received"] == 0
+
+
+def test_serve_with_its_http_port_taken_fails_before_printing_a_token(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k != "PITLANE_ADMIN_TOKEN"}
+        cmd = [sys.executable, "-m", "pitlane", "league", "serve", "--db", migrated_url, "--port", str(port),
+               "--data-dir", str(tmp_path / "data")]  # fmt: skip
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"HTTP port 127.0.0.1:{port} is in use" in result.stderr
+    assert "admin token" not in result.stdout + result.stderr  # a token printed for a server that never ran
