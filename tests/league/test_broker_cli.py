@@ -20,24 +20,10 @@ from tests.conftest import skip_or_fail
 
 
 def test_broker_config_writes_the_files(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'league.db'}"
-    demo = CliRunner().invoke(app, ["league", "provision-demo", "--db", db, "--json"])
-    assert demo.exit_code == 0, demo.output
-    info = json.loads(demo.stdout)
+    db, info = _provisioned_db(tmp_path)
     out = tmp_path / "mosquitto"
     result = CliRunner().invoke(
-        app,
-        [
-            "league",
-            "broker-config",
-            "--db",
-            db,
-            "--out",
-            str(out),
-            "--port",
-            "1999",
-            "--json",
-        ],
+        app, ["league", "broker-config", "--db", db, "--out", str(out), "--port", "1999", "--json"]
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout.strip().splitlines()[-1])
