@@ -175,6 +175,16 @@ class LeaderboardCache:
         with self.sessions() as session:
             return self.json(session, race_id)
 
+    def json_validated(self, race_id: int) -> bytes:
+        """`json_in_new_session` for callers in a worker thread that push the result (the live pages' feeds):
+        a re-rank, when one is needed, runs in the ranker process if it is up, so the waiting thread holds no
+        GIL while it ranks (see ranker_process.py); else in this thread."""
+        if self.ranker is not None and self.ranker.ready and self._refresh_elsewhere(race_id):
+            entry = self._entries.get(race_id)
+            if entry is not None:
+                return entry.json
+        return self.json_in_new_session(race_id)
+
     # ------------------------------------------------------------------ background validation
 
     def _refresh_in_background(self, race_id: int) -> None:

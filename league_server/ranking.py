@@ -13,6 +13,11 @@ a driven but invalid lap (so it breaks a run of consecutive laps, and its time r
 clock), exactly as a lap over the reset limit does. A lap's time = clock time + marshal penalty + off-track
 count x the race's off-track penalty. Laps are ordered by when they finished (sent_at, else received_at).
 Entries: one per racer (laps carry the racer their car was assigned to), or per car for laps without one.
+
+Rows come in three kinds (`LeaderboardEntry.status`): "ranked" (a ranking value, a position), "unranked"
+(laps, but none that qualify yet), and "dnf": a car assigned to the race (Car.race_id) whose entry (its racer,
+else the car) has no lap at all, so that a car that never completes a lap is still on the board. DNF rows come
+last, by car number (cars without one after), then car id.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from league_server.crud.races import get_race, rules_of
-from league_server.models import Lap, Race, Racer, Team, utc_now
+from league_server.models import Car, Lap, Race, Racer, Team, utc_now
 from league_server.schemas import Leaderboard, LeaderboardEntry
 from sim.race import LapRecord, RaceRules, make_lap, rank_key, sortable
 
@@ -138,20 +143,39 @@ def _value_s(key: tuple[float, ...] | None, rules: RaceRules) -> tuple[float | N
     return round(key[0], 3), None
 
 
+def _gaps(
+    value: float | None, count: int | None, other_value: float | None, other_count: int | None
+) -> tuple[float | None, int | None]:
+    """(gap in s, gap in laps) from the entry ranked (value, count) back to the one ranked (other_value,
+    other_count) in front of it: seconds when both counted the same laps (or the method counts none), else
+    the lap difference (most_laps_in). (None, None) when either has no ranking value."""
+    if value is None or other_value is None:
+        return None, None
+    if count is None or count == other_count:
+        return round(value - other_value, 3), None
+    return None, (other_count or 0) - count
+
+
 def build_entries(
-    results: Sequence[EntryResult], rules: RaceRules, names: dict[int, tuple[str, str | None]]
+    results: Sequence[EntryResult],
+    rules: RaceRules,
+    names: dict[int, tuple[str, str | None]],
+    car_numbers: dict[str, int | None] | None = None,
 ) -> list[LeaderboardEntry]:
-    """LeaderboardEntry rows from ranked results; names: racer id -> (racer name, team name)."""
+    """LeaderboardEntry rows from ranked results; names: racer id -> (racer name, team name); car_numbers:
+    car id -> racing number (None or missing: no number). gap_s / gap_laps are to the leader, gap_ahead_s /
+    gap_ahead_laps to the entry one position up."""
+    numbers = car_numbers or {}
     leader_value, leader_count = _value_s(results[0].key, rules) if results else (None, None)
     entries = []
+    ahead_value, ahead_count = None, None
     for position, result in enumerate(results, start=1):
         value, count = _value_s(result.key, rules)
-        gap_s, gap_laps = None, None
-        if value is not None and leader_value is not None:
-            if count is None or count == leader_count:
-                gap_s = round(value - leader_value, 3)
-            else:
-                gap_laps = (leader_count or 0) - count
+        gap_s, gap_laps = _gaps(value, count, leader_value, leader_count)
+        gap_ahead_s, gap_ahead_laps = (
+            (None, None) if position == 1 else _gaps(value, count, ahead_value, ahead_count)
+        )
+        ahead_value, ahead_count = value, count
         valid_times = [r.lap_time_s for r in result.records if r.valid]
         racer, team = (
             names.get(result.racer_id, (None, None)) if result.racer_id is not None else (None, None)
@@ -159,15 +183,19 @@ def build_entries(
         entries.append(
             LeaderboardEntry(
                 position=position if result.key is not None else None,
+                status="ranked" if result.key is not None else "unranked",
                 racer_id=result.racer_id,
                 racer=racer,
                 team=team,
                 car_id=result.car_id,
+                car_number=numbers.get(result.car_id),
                 ranking_value_s=value,
                 counted_laps=count,
                 best_lap_s=round(min(valid_times), 3) if valid_times else None,
                 gap_s=gap_s,
                 gap_laps=gap_laps,
+                gap_ahead_s=gap_ahead_s,
+                gap_ahead_laps=gap_ahead_laps,
                 laps=len(result.records),
                 valid_laps=len(valid_times),
                 offtrack=sum(r.offtrack for r in result.records),
@@ -178,6 +206,57 @@ def build_entries(
             )
         )
     return entries
+
+
+@dataclass(frozen=True)
+class RaceCar:
+    """A car assigned to the race (Car.race_id): what a DNF row needs."""
+
+    car_id: str
+    number: int | None
+    racer_id: int | None
+
+
+def dnf_entries(
+    cars: Sequence[RaceCar],
+    results: Sequence[EntryResult],
+    names: dict[int, tuple[str, str | None]],
+) -> list[LeaderboardEntry]:
+    """One "dnf" row per entry (racer, else car) of the race's cars that has no lap in `results`, ordered by
+    car number (cars without one last), then car id. A racer with several lapless cars gets one row, shown
+    with the first of them in that order. A car that drove a lap of the race is never DNF, whichever entry
+    its laps count for (laps keep the racer the car had when they were driven)."""
+    seen = {("racer", r.racer_id) if r.racer_id is not None else ("car", r.car_id) for r in results}
+    drove = {lap.car_id for result in results for lap in result.laps}
+    rows = []
+    for car in sorted(cars, key=lambda c: (c.number is None, c.number or 0, c.car_id)):
+        key = ("racer", car.racer_id) if car.racer_id is not None else ("car", car.car_id)
+        if key in seen or car.car_id in drove:
+            continue
+        seen.add(key)
+        racer, team = names.get(car.racer_id, (None, None)) if car.racer_id is not None else (None, None)
+        rows.append(
+            LeaderboardEntry(
+                position=None,
+                status="dnf",
+                racer_id=car.racer_id,
+                racer=racer,
+                team=team,
+                car_id=car.car_id,
+                car_number=car.number,
+                ranking_value_s=None,
+                best_lap_s=None,
+                gap_s=None,
+                laps=0,
+                valid_laps=0,
+                offtrack=0,
+                resets=0,
+                last_lap_s=None,
+                last_lap_at=None,
+                ranked_at=None,
+            )
+        )
+    return rows
 
 
 def race_laps(session: Session, race_id: int) -> list[RankedLap]:
@@ -213,11 +292,29 @@ def racer_names(session: Session, racer_ids: set[int]) -> dict[int, tuple[str, s
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
+def race_cars(session: Session, race_id: int) -> list[RaceCar]:
+    """The cars assigned to the race (Car.race_id)."""
+    rows = session.execute(select(Car.car_id, Car.number, Car.racer_id).where(Car.race_id == race_id))
+    return [RaceCar(row[0], row[1], row[2]) for row in rows]
+
+
+def car_numbers(session: Session, car_ids: set[str]) -> dict[str, int | None]:
+    """car id -> racing number of the given cars (cars that no longer exist are left out)."""
+    if not car_ids:
+        return {}
+    rows = session.execute(select(Car.car_id, Car.number).where(Car.car_id.in_(car_ids)))
+    return {row[0]: row[1] for row in rows}
+
+
 def compute_leaderboard(session: Session, race: Race) -> Leaderboard:
-    """The leaderboard of `race`, ranked now (no cache)."""
+    """The leaderboard of `race`, ranked now (no cache): ranked and unranked entries, then DNF rows."""
     rules = rules_of(race)
     results = rank_entries(race_laps(session, race.id), rules)
-    names = racer_names(session, {r.racer_id for r in results if r.racer_id is not None})
+    cars = race_cars(session, race.id)
+    racer_ids = {r.racer_id for r in results if r.racer_id is not None}
+    racer_ids |= {c.racer_id for c in cars if c.racer_id is not None}
+    names = racer_names(session, racer_ids)
+    numbers = car_numbers(session, {r.car_id for r in results})
     return Leaderboard(
         race_id=race.id,
         race_name=race.name,
@@ -225,8 +322,10 @@ def compute_leaderboard(session: Session, race: Race) -> Leaderboard:
         ranked_laps=race.ranked_laps,
         time_window_s=race.time_window_s,
         offtrack_penalty_s=race.offtrack_penalty_s,
+        window_start=race.window_start,
+        window_end=race.window_end,
         updated_at=utc_now(),
-        entries=build_entries(results, rules, names),
+        entries=[*build_entries(results, rules, names, numbers), *dnf_entries(cars, results, names)],
     )
 
 

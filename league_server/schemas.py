@@ -333,18 +333,32 @@ class LeaderboardEntry(BaseModel):
     """One row. ranking_value_s: the ranked value (best lap / best average / total time; for most_laps_in the
     race time at which the last counted lap finished); counted_laps: laps counted by most_laps_in.
     gap_s: to the leader (same lap count for most_laps_in; else None with gap_laps set). Unranked rows
-    (no qualifying laps yet) have position None and come last."""
+    (no qualifying laps yet) have position None and come after the ranked ones; DNF rows (a car assigned to
+    the race whose entry has no lap at all) come last."""
 
     position: int | None
+    status: Literal["ranked", "unranked", "dnf"] = Field(
+        default="ranked",
+        description="ranked: has a position; unranked: laps, none that qualify yet; "
+        "dnf: a car assigned to the race without a single lap",
+    )
     racer_id: int | None
     racer: str | None
     team: str | None
     car_id: str
+    car_number: int | None = Field(default=None, description="the car's racing number (None: no number)")
     ranking_value_s: float | None
     counted_laps: int | None = None
     best_lap_s: float | None
     gap_s: float | None
     gap_laps: int | None = None
+    gap_ahead_s: float | None = Field(
+        default=None,
+        description="gap to the entry one position up (s); None for the leader and unranked rows",
+    )
+    gap_ahead_laps: int | None = Field(
+        default=None, description="most_laps_in: laps behind the entry one position up, when it counted more"
+    )
     laps: int
     valid_laps: int
     offtrack: int
@@ -361,6 +375,10 @@ class Leaderboard(BaseModel):
     ranked_laps: int
     time_window_s: float | None
     offtrack_penalty_s: float
+    window_start: datetime | None = Field(
+        default=None, description="laps are accepted from (UTC; None: open)"
+    )
+    window_end: datetime | None = Field(default=None, description="laps are accepted until (UTC; None: open)")
     updated_at: datetime
     entries: list[LeaderboardEntry]
 

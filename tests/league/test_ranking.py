@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from league_server.crud import cars, laps, leagues, races
-from league_server.ranking import RankedLap, build_entries, leaderboard, rank_entries
+from league_server.ranking import RaceCar, RankedLap, build_entries, dnf_entries, leaderboard, rank_entries
 from sim.race import RaceRules
 
 T0 = datetime(2026, 11, 27, 20, 0, tzinfo=timezone.utc)
@@ -195,7 +195,11 @@ def test_leaderboard_from_the_database_follows_invalidation(session) -> None:  #
     laps.restore_lap(session, fast.id, reason="ok", actor="t")
     laps.delete_lap(session, fast.id, reason="duplicate entry", actor="t")
     session.commit()
-    assert [e.racer for e in leaderboard(session, race.id).entries] == ["Bo"]
+    # Ada's only lap is gone, her car is still in the race: a DNF row after Bo
+    assert [(e.racer, e.status, e.position) for e in leaderboard(session, race.id).entries] == [
+        ("Bo", "ranked", 1),
+        ("Ada", "dnf", None),
+    ]
 
 
 @pytest.mark.parametrize("n_laps", [1, 7, 40])
@@ -217,3 +221,96 @@ def test_ranked_at_binary_search_matches_a_linear_scan(n_laps: int) -> None:
             continue
         linear = next(k for k in range(1, n_laps + 1) if rank_key(records[:k], rules) == final)
         assert _first_reached(records, rules, sortable(final)) == linear
+
+
+def test_gap_to_the_car_ahead_and_car_numbers() -> None:
+    rules = RaceRules(ranking="best_lap")
+    results = rank_entries([lap(1, 10_000, 10), lap(2, 10_250, 11), lap(3, 11_000, 12)], rules)
+    entries = build_entries(results, rules, {}, {"car-1": 7, "car-2": None})
+    assert [(e.position, e.gap_s, e.gap_ahead_s) for e in entries] == [
+        (1, 0.0, None),
+        (2, 0.25, 0.25),
+        (3, 1.0, 0.75),
+    ]
+    assert [e.car_number for e in entries] == [7, None, None]
+    assert {e.status for e in entries} == {"ranked"}
+
+
+def test_most_laps_in_gap_ahead_counts_laps_when_the_car_ahead_did_more() -> None:
+    rules = RaceRules(ranking="most_laps_in", time_window_s=30.0)
+    entries = board(
+        [
+            *[lap(1, 9_000, 9 * i) for i in range(1, 4)],  # 3 laps, last at 27 s
+            *[lap(2, 9_500, 9.5 * i) for i in range(1, 4)],  # 3 laps, last at 28.5 s
+            *[lap(3, 14_000, 14 * i) for i in range(1, 3)],  # 2 laps
+            lap(4, 14_500, 14.5),  # 1 lap
+        ],
+        rules,
+    )
+    assert [(e.racer_id, e.gap_ahead_s, e.gap_ahead_laps) for e in entries] == [
+        (1, None, None),
+        (2, 1.5, None),
+        (3, None, 1),
+        (4, None, 1),
+    ]
+
+
+def test_an_unranked_entry_has_no_gap_to_the_car_ahead() -> None:
+    rules = RaceRules(ranking="best_average_of", ranked_laps=2)
+    entries = board([lap(1, 9_000, 10), lap(1, 9_000, 20), lap(2, 8_000, 5)], rules)
+    assert [(e.racer_id, e.status, e.position, e.gap_ahead_s) for e in entries] == [
+        (1, "ranked", 1, None),
+        (2, "unranked", None, None),
+    ]
+
+
+def test_dnf_rows_one_per_lapless_entry_by_car_number() -> None:
+    rules = RaceRules(ranking="best_lap")
+    results = rank_entries([lap(1, 10_000, 10), lap(None, 11_000, 11, car="old-laps")], rules)
+    cars = [
+        RaceCar("old-laps", 9, 8),  # its laps count for no racer (driven before racer 8 took it): not DNF
+        RaceCar("car-1", 4, 1),  # racer 1 has a lap: not DNF
+        RaceCar("spare-1", 5, 1),  # racer 1's second car: still racer 1's entry
+        RaceCar("zeta", None, None),  # no number: last
+        RaceCar("car-2", 12, 2),
+        RaceCar("car-3", 3, 3),
+        RaceCar("car-3b", 30, 3),  # racer 3's second car: one row for racer 3
+    ]
+    rows = dnf_entries(cars, results, {2: ("Bo", "Blue"), 3: ("Cy", None)})
+    assert [(e.car_id, e.car_number, e.racer, e.team, e.status) for e in rows] == [
+        ("car-3", 3, "Cy", None, "dnf"),
+        ("car-2", 12, "Bo", "Blue", "dnf"),
+        ("zeta", None, None, None, "dnf"),
+    ]
+    assert all(e.position is None and e.laps == 0 and e.gap_s is None for e in rows)
+
+
+def test_leaderboard_lists_cars_without_laps_as_dnf_after_unranked(session) -> None:  # type: ignore[no-untyped-def]
+    league = leagues.create_league(session, "d", "D")
+    event = leagues.create_event(session, league.id, "E")
+    race = races.create_race(session, event.id, "Avg", ranking="best_average_of", ranked_laps=2)
+    other = races.create_race(session, event.id, "Other")
+    names = ["Ada", "Bo", "Cy", "Di"]
+    racer_ids = [leagues.create_racer(session, league.id, n).id for n in names]
+    for i, racer_id in enumerate(racer_ids):
+        cars.provision_car(session, league.id, f"d{i}", racer_id=racer_id, race_id=race.id)
+        cars.assign_car(session, f"d{i}", actor="t", number=10 + i)
+    cars.provision_car(session, league.id, "elsewhere", race_id=other.id)  # another race's car: not here
+    base = dict(race_id=race.id, run_id="r", source="car")
+    for seq, ms in enumerate((9_000, 9_400)):
+        laps.insert_lap_idempotent(
+            session, car_id="d1", racer_id=racer_ids[1], seq=seq, lap_number=seq + 1, lap_time_ms=ms, **base
+        )
+    laps.insert_lap_idempotent(
+        session, car_id="d2", racer_id=racer_ids[2], seq=0, lap_number=1, lap_time_ms=8_000, **base
+    )
+    session.commit()
+    lb = leaderboard(session, race.id)
+    assert [(e.racer, e.car_number, e.status, e.position, e.laps) for e in lb.entries] == [
+        ("Bo", 11, "ranked", 1, 2),
+        ("Cy", 12, "unranked", None, 1),
+        ("Ada", 10, "dnf", None, 0),
+        ("Di", 13, "dnf", None, 0),
+    ]
+    as_json = lb.model_dump(mode="json")["entries"][2]
+    assert as_json["status"] == "dnf" and as_json["car_number"] == 10 and as_json["gap_ahead_s"] is None

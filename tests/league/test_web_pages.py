@@ -74,8 +74,8 @@ def test_leaderboard_streams_share_one_computation_per_burst_of_laps(live_server
             for line in it:
                 if line.startswith("data: "):
                     board = json.loads(line.removeprefix("data: "))
-                    if len(board["entries"]) == 5:
-                        break
+                    if [e["status"] for e in board["entries"]] == ["ranked"] * 5:
+                        break  # (the race's cars without a lap yet are DNF rows before that)
             assert board is not None and [e["car_id"] for e in board["entries"]] == [
                 f"feed-{i}" for i in range(5)
             ]
@@ -221,3 +221,148 @@ def test_qr_url_prefers_the_configured_public_url_unless_it_is_loopback() -> Non
     assert public_url(_request("http://127.0.0.1:8765/", "http://127.0.0.1:8000"), "/races/3") == (
         "http://127.0.0.1:8765/races/3"
     )
+
+
+def _sse_events(lines, count: int) -> list[tuple[str, str, dict | list]]:  # type: ignore[no-untyped-def]
+    """The next `count` events with data of an SSE line iterator as (event name, id, data), each dispatched at
+    its blank line as a browser does."""
+    events: list[tuple[str, str, dict | list]] = []
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line:
+            name, _, value = line.partition(": ")
+            fields[name] = value
+            continue
+        if "data" in fields:
+            events.append((fields.get("event", ""), fields.get("id", ""), json.loads(fields["data"])))
+            if len(events) == count:
+                break
+        fields = {}
+    return events
+
+
+def _version(live_server: LiveServer) -> str:
+    from league_server.leaderboard_cache import data_version
+
+    with live_server.sessions() as session:
+        lap_id, audit_id = data_version(session)
+    return f"{lap_id}.{audit_id}"
+
+
+def test_the_leaderboard_api_and_page_list_dnf_rows_numbers_and_gaps_to_the_car_ahead(
+    live_server: LiveServer,
+) -> None:
+    race = make_race(
+        live_server,
+        "DNF race",
+        [("dnf-a", "Ada", None), ("dnf-b", "Bob", None), ("dnf-c", "Cy", None), ("dnf-d", EVIL, None)],
+        numbers=[401, 402, 403, 404],
+    )
+    add_lap(live_server, race, "dnf-a", lap_time_ms=10_000)
+    add_lap(live_server, race, "dnf-b", lap_time_ms=10_250)
+    add_lap(live_server, race, "dnf-c", lap_time_ms=11_000)
+    board = httpx.get(f"{live_server.url}/api/races/{race.race_id}/leaderboard", timeout=5).json()
+    assert [
+        (e["car_id"], e["car_number"], e["status"], e["position"], e["gap_s"], e["gap_ahead_s"])
+        for e in board["entries"]
+    ] == [
+        ("dnf-a", 401, "ranked", 1, 0.0, None),
+        ("dnf-b", 402, "ranked", 2, 0.25, 0.25),
+        ("dnf-c", 403, "ranked", 3, 1.0, 0.75),
+        ("dnf-d", 404, "dnf", None, None, None),
+    ]
+    assert board["entries"][3]["laps"] == 0 and board["entries"][3]["racer"] == EVIL
+    for path in (f"/races/{race.race_id}", f"/races/{race.race_id}/bigscreen"):
+        html = httpx.get(live_server.url + path, timeout=5).text
+        assert 'data-key="dnf-d" data-status="dnf"' in html and '<td class="num pos">DNF</td>' in html, path
+        assert '<td class="num no">403</td>' in html and '<td class="num ahead">+0.750</td>' in html, path
+        assert "<script>alert" not in html, path
+
+
+def test_the_lap_page_is_one_bounded_page_newest_first(live_server: LiveServer) -> None:
+    race = make_race(live_server, "Long race", [("long-car", EVIL, None)])
+    lap_ids = [add_lap(live_server, race, "long-car", lap_time_ms=10_000 + i) for i in range(120)]
+    response = httpx.get(f"{live_server.url}/races/{race.race_id}/laps", timeout=5)
+    html = response.text
+    assert html.count('<tr class="valid"') == 100
+    assert html.index(f'data-lap-id="{lap_ids[-1]}"') < html.index(f'data-lap-id="{lap_ids[-2]}"')
+    assert f'href="/races/{race.race_id}/laps?before={lap_ids[20]}"' in html
+    assert "<script>alert" not in html
+    older = httpx.get(f"{live_server.url}/races/{race.race_id}/laps?before={lap_ids[20]}", timeout=5).text
+    assert older.count('<tr class="valid"') == 20 and f'?after={lap_ids[19]}"' in older
+    assert httpx.get(f"{live_server.url}/races/{race.race_id}/laps?before=0", timeout=5).status_code == 422
+
+
+def test_a_laps_stream_sends_what_the_page_missed_then_new_and_edited_laps(live_server: LiveServer) -> None:
+    race = make_race(live_server, "Laps stream", [("ls-car", "Lee", None)], numbers=[77])
+    first = add_lap(live_server, race, "ls-car", lap_time_ms=10_000)
+    since = _version(live_server)  # what the page was rendered at
+    missed = add_lap(live_server, race, "ls-car", lap_time_ms=10_100)
+    url = f"{live_server.url}/races/{race.race_id}/events?laps=1&since={since}"
+    with httpx.stream("GET", url, timeout=10) as response:
+        lines = response.iter_lines()
+        (name, event_id, data) = _sse_events(lines, 1)[0]
+        assert name == "laps" and event_id == _version(live_server)
+        assert [lap["lap_id"] for lap in data["laps"]] == [missed] and data["total"] == 2
+        lap = data["laps"][0]
+        assert (lap["car_number"], lap["racer"], lap["counted"], lap["valid"]) == (77, "Lee", "10.100", True)
+        assert ["num id", str(missed)] in lap["cells"]
+        new = add_lap(live_server, race, "ls-car", lap_time_ms=9_900)
+        live_server.invalidate(first, reason="cut")
+        seen: dict[int, dict] = {}
+        while first not in seen or new not in seen:
+            for _name, _id, data in _sse_events(lines, 1):
+                seen.update({lap["lap_id"]: lap for lap in data["laps"]})
+        assert seen[new]["valid"] and not seen[first]["valid"]
+        assert ["lap-status", "invalid: cut"] in seen[first]["cells"]
+    # a browser reconnecting sends its last event id: only what came after it
+    resumed = httpx.stream(
+        "GET", f"{live_server.url}/races/{race.race_id}/events?laps=1&since=0.0",
+        headers={"Last-Event-ID": _version(live_server)}, timeout=10,
+    )  # fmt: skip
+    with resumed as response:
+        (name, _id, data) = _sse_events(response.iter_lines(), 1)[0]
+        assert name == "laps" and data["laps"] == [] and not data["resync"]
+
+
+def test_a_track_stream_sends_the_cars_on_track(live_server: LiveServer) -> None:
+    from tests.league.web_live import set_presence
+
+    race = make_race(
+        live_server, "Track stream", [("tr-a", "Ann", None), ("tr-b", "Ben", None)], numbers=[61, 62]
+    )
+    set_presence(live_server, "tr-b", "driving")
+    url = f"{live_server.url}/races/{race.race_id}/events?track=1"
+    with httpx.stream("GET", url, timeout=10) as response:
+        lines = response.iter_lines()
+        assert _sse_events(lines, 1)[0][1:] == (
+            "",
+            [{"car_id": "tr-b", "number": 62, "racer": "Ben", "state": "driving"}],
+        )
+        set_presence(live_server, "tr-a", "online")
+        (name, _id, cars) = _sse_events(lines, 1)[0]
+        assert name == "track" and [car["car_id"] for car in cars] == ["tr-a", "tr-b"]
+
+
+def test_race_clock_counts_down_to_the_start_then_to_the_end() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 12, 5, 14, 0, tzinfo=timezone.utc)
+    end = start + timedelta(minutes=30)
+    clock = formatting.race_clock
+    assert clock(start, end, start - timedelta(minutes=2, seconds=0.4)) == formatting.RaceClock(
+        "before", "starts in", "2:01"
+    )  # rounded up: it shows 0:01 in the last second, never 0:00 early
+    assert clock(start, end, start + timedelta(seconds=1)) == formatting.RaceClock(
+        "running", "time left", "29:59"
+    )
+    assert clock(start, end, end) == formatting.RaceClock("finished", "race", "finished")
+    assert clock(start, start + timedelta(hours=2), start).text == "2:00:00"
+    assert clock(start, None, start).text == "running"
+    assert clock(None, None, start) is None  # no window: no clock
+
+
+def test_bigscreen_shows_no_clock_for_a_race_without_a_window(live_server: LiveServer) -> None:
+    race = make_race(live_server, "No window", [("nw-car", "Nia", None)])
+    html = httpx.get(f"{live_server.url}/races/{race.race_id}/bigscreen", timeout=5).text
+    assert 'data-state="none" hidden' in html and 'data-window-end=""' in html

@@ -18,6 +18,8 @@ import pytest
 from device import protocol
 
 PUBLIC_BASE_URL = "http://league.example.test:8000"  # what the QR code must point at
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ADMIN_TOKEN = "web-test-token"
 
 
@@ -26,6 +28,7 @@ class Race:
     race_id: int
     league_id: int
     secrets: dict[str, str]  # car_id -> HMAC secret
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)  # car_id -> (MQTT username, password)
     runs: dict[str, str] = field(default_factory=dict)  # car_id -> run id
     seqs: dict[str, int] = field(default_factory=dict)  # car_id -> next seq
 
@@ -52,15 +55,41 @@ class LiveServer:
 
     def invalidate(self, lap_id: int, reason: str) -> None:
         """A marshal's invalidation through the admin API (which commits, then publishes ``lap_updated``)."""
+        self._lap_edit(lap_id, "invalidate", reason)
+
+    def delete(self, lap_id: int, reason: str) -> None:
+        """A marshal's soft delete through the admin API."""
+        self._lap_edit(lap_id, "delete", reason)
+
+    def _lap_edit(self, lap_id: int, action: str, reason: str) -> None:
         import httpx
 
         response = httpx.post(
-            f"{self.url}/api/admin/laps/{lap_id}/invalidate",
-            json={"reason": reason, "actor": "web-test"},
+            f"{self.url}/api/admin/laps/{lap_id}/{action}",
+            json={"reason": reason},
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
             timeout=5,
         )
         assert response.status_code == 200, response.text
+
+
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (for a module-scoped ``browser`` fixture); skips locally / fails
+    in CI when either is missing."""
+    from tests.conftest import skip_or_fail
+
+    if not CHROMIUM.exists():
+        skip_or_fail(f"{CHROMIUM} is missing (apt-get install -y chromium; scripts/test.sh installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the playwright Python package is missing (pip install -e .[dev])")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def _free_socket() -> socket.socket:
@@ -86,6 +115,7 @@ def serve(tmp_dir: Path) -> Iterator[LiveServer]:
         admin_token=ADMIN_TOKEN,
         broker_url=None,  # the app starts its embedded broker, as `pitlane league serve` does
         embedded_broker_port=free_port(),
+        data_dir=tmp_dir / "data",  # the embedded broker's folder: never the default one in the working dir
         league=league,
         ingest_enabled=True,
         public_rate_limit_per_minute=0,
@@ -122,10 +152,16 @@ def serve(tmp_dir: Path) -> Iterator[LiveServer]:
 
 
 def make_race(
-    server: LiveServer, name: str, cars: list[tuple[str, str, str | None]], **race_kwargs: Any
+    server: LiveServer,
+    name: str,
+    cars: list[tuple[str, str, str | None]],
+    *,
+    numbers: list[int | None] | None = None,
+    **race_kwargs: Any,
 ) -> Race:
-    """An event with one open race and one car per (car_id, racer name, team name or None), assigned to it.
-    Car ids are unique in the whole database: each test passes its own."""
+    """An event with one open race and one car per (car_id, racer name, team name or None), assigned to it,
+    with racing numbers from `numbers` (None: none). Car ids and numbers are unique in the whole database
+    (one league per server): each test passes its own."""
     from league_server.crud import cars as cars_crud
     from league_server.crud import leagues, races
 
@@ -134,20 +170,23 @@ def make_race(
         race = races.create_race(session, event.id, name, min_lap_time_s=1.0, **race_kwargs)
         teams: dict[str, int] = {}
         secrets = {}
-        for car_id, racer_name, team_name in cars:
+        logins = {}
+        for index, (car_id, racer_name, team_name) in enumerate(cars):
             team_id = None
             if team_name is not None:
                 if team_name not in teams:
                     teams[team_name] = leagues.create_team(session, server.league_id, f"{team_name}").id
                 team_id = teams[team_name]
             racer = leagues.create_racer(session, server.league_id, racer_name, team_id=team_id)
+            number = numbers[index] if numbers is not None else None
             _, creds = cars_crud.provision_car(
-                session, server.league_id, car_id, racer_id=racer.id, race_id=race.id
+                session, server.league_id, car_id, number=number, racer_id=racer.id, race_id=race.id
             )
             secrets[car_id] = creds.hmac_secret
+            logins[car_id] = (creds.mqtt_username, creds.mqtt_password)
         session.commit()
         race_id = race.id
-    return Race(race_id=race_id, league_id=server.league_id, secrets=secrets)
+    return Race(race_id=race_id, league_id=server.league_id, secrets=secrets, logins=logins)
 
 
 def _next_seq(race: Race, car_id: str) -> tuple[str, int]:
@@ -210,7 +249,10 @@ def publish_lap_over_mqtt(server: LiveServer, race: Race, car_id: str, *, lap_ti
     )
     broker = server.app.state.broker
     host, port = broker.host, broker.port
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"web-test-{car_id}-{seq}")
+    username, password = race.logins[car_id]
+    # The car's own login (the broker `serve` starts takes no anonymous clients and binds client ids to logins).
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)
+    client.username_pw_set(username, password)
     client.connect(host, port, keepalive=10)
     client.loop_start()
     try:
@@ -224,3 +266,27 @@ def publish_lap_over_mqtt(server: LiveServer, race: Race, car_id: str, *, lap_ti
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def set_presence(server: LiveServer, car_id: str, state: str) -> None:
+    """Store a car's presence as the ingest does from its retained status topic (no event is published)."""
+    from league_server.crud import presence
+
+    with server.sessions() as session:
+        presence.set_state(session, car_id, state)
+        session.commit()
+
+
+def invalidate_like_the_cli(server: LiveServer, lap_id: int, reason: str) -> None:
+    """A marshal's invalidation as `pitlane league admin invalidate-lap` makes it: crud on a database
+    connection of its own, committed, and nothing published on the server's EventHub."""
+    from league_server.core.db import make_engine, make_sessionmaker
+    from league_server.crud import laps
+
+    engine = make_engine(server.app.state.settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            laps.invalidate_lap(session, lap_id, reason=reason, actor="cli-marshal")
+            session.commit()
+    finally:
+        engine.dispose()

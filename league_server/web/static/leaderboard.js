@@ -4,6 +4,8 @@
 // the rows are drawn in the order and with the values the server sends. Text goes in with textContent only
 // (racer and team names are user input). Highlights: an entry whose best lap improved is marked "pb"
 // (green); the one holding a new overall best lap is marked "ob" (purple), for data-highlight-ms.
+// The big screen asks the same stream for more (data-stream-events="laps track"): those events, and each new
+// leaderboard, are handed on as "pitlane:<name>" DOM events on document (bigscreen.js draws them).
 "use strict";
 
 (function () {
@@ -27,14 +29,38 @@
   let lastFetchAt = 0;
   let expiryTimer = null;
 
-  // Mirrors league_server/web/formatting.py (seconds, gap, ranking_value): units are in the column headers.
+  const streamEvents = (root.dataset.streamEvents || "").split(" ").filter(Boolean);
+
+  // Mirrors league_server/web/formatting.py (seconds, gap, gap_ahead, position, ranking_value): units are in
+  // the column headers.
   function seconds(v) {
     return v === null || v === undefined ? "—" : Number(v).toFixed(3);
   }
+  function behind(gapS, gapLaps) {
+    if (gapLaps) return "+" + gapLaps + (gapLaps === 1 ? " lap" : " laps");
+    return gapS === null || gapS === undefined ? "—" : "+" + Number(gapS).toFixed(3);
+  }
   function gap(e) {
     if (e.position === null || e.position === undefined || e.position === 1) return "—";
-    if (e.gap_laps) return "+" + e.gap_laps + (e.gap_laps === 1 ? " lap" : " laps");
-    return e.gap_s === null || e.gap_s === undefined ? "—" : "+" + Number(e.gap_s).toFixed(3);
+    return behind(e.gap_s, e.gap_laps);
+  }
+  function gapAhead(e) {
+    if (e.position === null || e.position === undefined || e.position === 1) return "—";
+    return behind(e.gap_ahead_s, e.gap_ahead_laps);
+  }
+  function position(e) {
+    if (e.status === "dnf") return "DNF";
+    return e.position === null || e.position === undefined ? "—" : String(e.position);
+  }
+  function carNumber(n) {
+    return n === null || n === undefined ? "" : String(n);
+  }
+  // The racer cell's second line, shown where the secondary columns give way (phones).
+  function subline(e) {
+    const parts = [];
+    if (e.laps) parts.push(e.laps + (e.laps === 1 ? " lap" : " laps") + " · last " + seconds(e.last_lap_s) + " s");
+    if (e.team) parts.push(e.team);
+    return parts.join(" · ");
   }
   function rankingValue(e, method) {
     if (method === "most_laps_in") {
@@ -87,6 +113,18 @@
     td.textContent = text;
     return td;
   }
+  function span(className, text) {
+    const el = document.createElement("span");
+    el.className = className;
+    el.textContent = text;
+    return el;
+  }
+  function racerCell(e) {
+    const td = document.createElement("td");
+    td.className = "racer";
+    td.append(span("name", e.racer || e.car_id), span("sub", subline(e)));
+    return td;
+  }
 
   function render(board) {
     const now = Date.now();
@@ -94,14 +132,17 @@
     for (const e of board.entries) {
       const tr = document.createElement("tr");
       tr.dataset.key = key(e);
+      tr.dataset.status = e.status || "ranked";
       const mark = highlights.get(key(e));
       if (mark && mark.until > now) tr.classList.add(mark.kind);
       tr.append(
-        cell("num pos", e.position === null || e.position === undefined ? "—" : String(e.position)),
-        cell("racer", e.racer || e.car_id),
+        cell("num pos", position(e)),
+        cell("num no", carNumber(e.car_number)),
+        racerCell(e),
         cell("team", e.team || ""),
         cell("num value", rankingValue(e, board.ranking)),
         cell("num gap", gap(e)),
+        cell("num ahead", gapAhead(e)),
         cell("num laps", String(e.laps)),
         cell("num last", seconds(e.last_lap_s))
       );
@@ -153,14 +194,20 @@
     detectBests(previous, board);
     previous = board;
     render(board);
+    document.dispatchEvent(new CustomEvent("pitlane:leaderboard", { detail: board }));
   }
 
   function connect() {
-    const source = new EventSource(eventsUrl + "?leaderboard=1");
+    const source = new EventSource(eventsUrl);
     source.addEventListener("leaderboard", function (message) {
       setStatus("live", "live");
       apply(JSON.parse(message.data));
     });
+    for (const name of streamEvents) {
+      source.addEventListener(name, function (message) {
+        document.dispatchEvent(new CustomEvent("pitlane:" + name, { detail: JSON.parse(message.data) }));
+      });
+    }
     source.onopen = function () {
       setStatus("live", "live");
       refresh(); // also covers laps that arrived while the stream was down
