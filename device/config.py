@@ -192,10 +192,39 @@ class HardwareConfig(_Table):
     def _table_is_forward(self) -> HardwareConfig:
         t = self.throttle
         lo, hi = sorted((t.neutral_us, t.forward_us))
-        outside = [p for p in self.speed_table.throttle_us if not lo <= p <= hi]
+        pulses = self.speed_table.throttle_us
+        outside = [p for p in pulses if not lo <= p <= hi]
         if outside:
             raise ValueError(
                 f"speed_table.throttle_us {outside} lie outside neutral_us..forward_us ({lo}..{hi} µs)"
+            )
+        # speeds increase along the table, so its pulses must move from neutral toward forward
+        if (pulses[-1] - pulses[0]) * t.forward_sign < 0:
+            raise ValueError(
+                f"speed_table.throttle_us {pulses} runs from forward_us ({t.forward_us} µs) toward "
+                f"neutral_us ({t.neutral_us} µs); expected it to run from neutral toward forward, as "
+                "speed_mps increases"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pulses_fit_the_pwm_period(self) -> HardwareConfig:
+        # a pulse as long as the PWM period is a constant high level: the servo or ESC sees no pulse at all
+        period_us = 1_000_000 / self.pca9685.frequency_hz
+        pulses = {
+            f"{table}.{name}": getattr(getattr(self, table), name)
+            for table, names in (
+                ("steering", SteeringConfig.model_fields),
+                ("throttle", ThrottleConfig.model_fields),
+            )
+            for name in names
+        }
+        key, longest = max(pulses.items(), key=lambda item: item[1])
+        if longest >= period_us:
+            raise ValueError(
+                f"{key} ({longest} µs) does not fit in one period of pca9685.frequency_hz "
+                f"({self.pca9685.frequency_hz} Hz = {period_us:.0f} µs); expected every pulse shorter "
+                "than the period (servos and ESCs take 50-60 Hz)"
             )
         return self
 
@@ -218,6 +247,15 @@ class SafetyConfig(_Table):
     allow_remote_rearm: bool = Field(
         default=False, description="true lets an MQTT `rearm` command re-arm (a person must be at the car)"
     )
+
+    @model_validator(mode="after")
+    def _keys_differ(self) -> SafetyConfig:
+        if self.estop_key is not None and self.estop_key == self.rearm_key:
+            raise ValueError(
+                f"estop_key and rearm_key are both {self.estop_key!r}: the key that stops the car must not "
+                "also re-arm it"
+            )
+        return self
 
 
 class TlsConfig(_Table):
@@ -306,7 +344,38 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
             tables[name] = None if name == "league" else model()
             continue
         tables[name] = validate_table(model, raw, name, source)
+    check_throttle_cap(tables["hardware"], tables["safety"], source)
     return RuntimeConfig(path=Path(path), car=car, **tables)
+
+
+def check_throttle_cap(hardware: HardwareConfig, safety: SafetyConfig, source: str) -> None:
+    """CarRuntimeConfigError (naming `source`, both keys and their values) unless `[safety]`'s
+    throttle_cap_us lies past neutral_us and at most at forward_us, in the ESC's forward direction (µs).
+
+    A cap beyond the full-forward pulse caps nothing; a cap at or behind neutral would turn every forward
+    command, and neutral itself, into that pulse: the car could not drive, or would reverse.
+    """
+    cap, t = safety.throttle_cap_us, hardware.throttle
+    if cap is None:
+        return
+    beyond_forward = (cap - t.forward_us) * t.forward_sign > 0
+    past_neutral = (cap - t.neutral_us) * t.forward_sign > 0
+    if past_neutral and not beyond_forward:
+        return
+    if beyond_forward:
+        problem = (
+            f"is beyond `hardware.throttle.forward_us` ({t.forward_us} µs), the ESC's full-forward pulse, "
+            "so it caps nothing"
+        )
+    else:
+        problem = (
+            f"is not past `hardware.throttle.neutral_us` ({t.neutral_us} µs) toward forward, so the car "
+            "could not drive forward"
+        )
+    raise CarRuntimeConfigError(
+        f"{source}: `safety.throttle_cap_us` ({cap} µs) {problem}; expected a pulse between neutral_us "
+        f"({t.neutral_us} µs, excluded) and forward_us ({t.forward_us} µs, included)"
+    )
 
 
 def validate_table(model: type[BaseModel], raw: dict[str, Any], table: str, source: str) -> Any:

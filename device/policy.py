@@ -7,7 +7,9 @@ Loading checks, in order, and raises `device.errors.ModelError` (or `ModelMismat
 the model file exists; its card (`model.json` beside it unless `card_path` is given) is valid; the file's
 SHA-256 is one the card lists (the file was not changed or swapped since export); the card's observation fits
 the car config (sensor kind, input shape, camera geometry within tolerance; `device.model_card.card_mismatches`);
-ONNX Runtime can load the graph; its input and outputs are the ones the card promises.
+ONNX Runtime can load the graph; the graph is the one the card describes (`graph_mismatches`: its input's name,
+shape and dtype, its outputs, and the observation and action space the export stamped into the graph's
+metadata). A mismatch names each property with the card's value and the graph's, and both files.
 
 The session runs with one intra-op and one inter-op thread, sequential execution and no spinning: on a car's
 small CPU the camera, the control loop and MQTT share the cores, and a spinning worker thread would steal
@@ -18,8 +20,10 @@ No torch, no gymnasium: this is the car's side.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,16 @@ from firmware_configs.schema import CarConfig
 log = logging.getLogger(__name__)
 
 _ORT_TYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32}
+#: the card's essentials the export stamps into the graph's metadata_props (`ModelCard.essentials`), as
+#: (metadata key, the card's field as a dotted path, stamped as JSON); each is compared when the graph has it
+_STAMPED = (
+    ("pitlane.observation.kind", "observation.kind", False),
+    ("pitlane.observation.camera", "observation.camera", True),
+    ("pitlane.observation.lidar", "observation.lidar", True),
+    ("pitlane.action_space", "action_space", True),
+)
+#: differences listed per stamped property (a 20-action table edited throughout says enough in 5)
+_MAX_DIFFS_SHOWN = 5
 
 
 def session_options() -> Any:
@@ -105,6 +119,7 @@ class OnnxPolicy:
             raise ModelError(
                 f"{path}: no model card {card_file} (`pitlane export` writes a model.json beside each ONNX model)"
             )
+        self.card_path = card_file
         self.card: ModelCard = load_card(card_file)
         self.sha256: str = sha256_file(path)
         self.file: ModelFile = self._check_hash(card_file)
@@ -149,24 +164,15 @@ class OnnxPolicy:
             )
 
     def _check_graph(self) -> None:
-        obs = self.card.observation
-        inputs = self._session.get_inputs()
-        if len(inputs) != 1:
-            raise ModelError(f"{self.path}: expected one graph input, found {[i.name for i in inputs]}")
-        graph_in = inputs[0]
-        dtype = _ORT_TYPES.get(graph_in.type)
-        shape = tuple(graph_in.shape)
-        if graph_in.name != obs.input_name or shape != tuple(obs.shape) or dtype != np.dtype(obs.dtype):
+        diffs = graph_mismatches(self.card, self._session)
+        if diffs:
             raise ModelError(
-                f"{self.path}: graph input {graph_in.name} {graph_in.type} {list(shape)} is not the card's "
-                f"{obs.input_name} {obs.dtype} {list(obs.shape)}"
+                f"{self.path}: the graph does not match its card {self.card_path}: " + "; ".join(diffs)
             )
-        names = [o.name for o in self._session.get_outputs()]
-        if names[: len(OUTPUT_NAMES)] != list(OUTPUT_NAMES):
-            raise ModelError(f"{self.path}: graph outputs {names}, expected {list(OUTPUT_NAMES)}")
+        graph_in = self._session.get_inputs()[0]
         self.input_name: str = graph_in.name
-        self.input_shape: tuple[int, ...] = tuple(int(d) for d in shape)
-        self.input_dtype: np.dtype[Any] = np.dtype(dtype)
+        self.input_shape: tuple[int, ...] = tuple(int(d) for d in graph_in.shape)
+        self.input_dtype: np.dtype[Any] = np.dtype(_ORT_TYPES[graph_in.type])
 
     # ------------------------------------------------------------------ driving
 
@@ -204,4 +210,76 @@ class OnnxPolicy:
         return f"OnnxPolicy({self.path}, {self.file.precision}, {self.card.observation.kind})"
 
 
-__all__ = ["OnnxPolicy", "load_session", "session_options"]
+def graph_mismatches(card: ModelCard, session: Any) -> list[str]:
+    """What differs between `card` and the ONNX Runtime `session`'s graph, one "property: card X, graph Y"
+    per difference (empty: the graph is the card's). Compared: the one input's name, shape and dtype; the
+    outputs (which must also be the ones this runtime reads, OUTPUT_NAMES); and, when the graph carries the
+    export's metadata, the observation kind, camera or lidar geometry and the action space."""
+    obs = card.observation
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        return [f"inputs: card one ({obs.input_name}), graph {len(inputs)} ({[i.name for i in inputs]})"]
+    graph_in = inputs[0]
+    diffs = []
+    if graph_in.name != obs.input_name:
+        diffs.append(f"input name: card {obs.input_name!r}, graph {graph_in.name!r}")
+    if list(graph_in.shape) != list(obs.shape):
+        diffs.append(f"input shape: card {list(obs.shape)}, graph {list(graph_in.shape)}")
+    graph_dtype = _ORT_TYPES.get(graph_in.type)
+    if graph_dtype is None or np.dtype(graph_dtype) != np.dtype(obs.dtype):
+        shown = np.dtype(graph_dtype).name if graph_dtype is not None else graph_in.type
+        diffs.append(f"input dtype: card {obs.dtype}, graph {shown}")
+    outputs = [o.name for o in session.get_outputs()]
+    if outputs[: len(card.outputs)] != list(card.outputs):
+        diffs.append(f"outputs: card {list(card.outputs)}, graph {outputs}")
+    elif list(card.outputs[: len(OUTPUT_NAMES)]) != list(OUTPUT_NAMES):
+        diffs.append(f"outputs: card {list(card.outputs)}, this runtime reads {list(OUTPUT_NAMES)}")
+    stamped = session.get_modelmeta().custom_metadata_map
+    card_data = card.model_dump(mode="json")
+    for key, field, is_json in _STAMPED:
+        if key in stamped:
+            diffs.extend(_stamped_diffs(field, _dotted(card_data, field), stamped[key], is_json))
+    return diffs
+
+
+def _dotted(data: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        data = data[part]
+    return data
+
+
+def _stamped_diffs(field: str, card_value: Any, stamped: str, is_json: bool) -> list[str]:
+    """`field`'s differences between the card and the graph's metadata (a JSON document or plain text)."""
+    try:
+        graph_value = json.loads(stamped) if is_json else stamped
+    except json.JSONDecodeError:
+        return [f"{field}: the graph's metadata is not JSON ({stamped[:80]!r})"]
+    diffs = [
+        f"{path}: card {_shown(a)}, graph {_shown(b)}"
+        for path, a, b in _leaf_diffs(field, card_value, graph_value)
+    ]
+    if len(diffs) > _MAX_DIFFS_SHOWN:
+        diffs = [*diffs[:_MAX_DIFFS_SHOWN], f"{field}: {len(diffs) - _MAX_DIFFS_SHOWN} more differences"]
+    return diffs
+
+
+def _leaf_diffs(path: str, a: Any, b: Any) -> Iterator[tuple[str, Any, Any]]:
+    """(dotted path, a's value, b's value) of each place two JSON values differ (numbers compared as
+    numbers: 2 equals 2.0)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a, *(k for k in b if k not in a)]:
+            yield from _leaf_diffs(f"{path}.{key}", a.get(key), b.get(key))
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _leaf_diffs(f"{path}[{i}]", x, y)
+    elif isinstance(a, list) and isinstance(b, list):
+        yield f"{path} (entries)", len(a), len(b)
+    elif a != b:
+        yield path, a, b
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+__all__ = ["OnnxPolicy", "graph_mismatches", "load_session", "session_options"]

@@ -288,8 +288,10 @@ class LapOut(_Out):
 
 
 class LapEdit(_In):
+    """An audited lap edit. Who made it is the authenticated admin (the bearer token), never a body field:
+    a body `actor` is refused (422) rather than ignored, so a client that sets one learns it is not used."""
+
     reason: str = Field(min_length=1, max_length=500, description="why (written to the audit log)")
-    actor: str = Field(default="admin", min_length=1, max_length=200, description="who (audit log)")
 
 
 class LapPenalty(LapEdit):
@@ -302,8 +304,7 @@ class ManualLapIn(_In):
     offtrack_count: int = Field(default=0, ge=0, le=10_000)
     reset_count: int = Field(default=0, ge=0, le=10_000)
     lap_number: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    reason: str = Field(min_length=1, max_length=500)
-    actor: str = Field(default="admin", min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=500, description="why (written to the audit log)")
 
 
 class AuditEntryOut(_Out):
@@ -318,12 +319,20 @@ class AuditEntryOut(_Out):
     after: dict[str, Any] | None
 
 
-class DeadLetterOut(BaseModel):
+class DeadLetterOut(_Out):
+    """A broker message ingest refused, with the reason (`models.DeadLetter`, payload as text)."""
+
     id: int
     topic: str
     payload: str = Field(description="the payload as UTF-8 text (undecodable bytes replaced)")
     reason: str
     received_at: datetime
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        """Stored payloads are bytes (a refused message need not be UTF-8)."""
+        return value.decode("utf-8", errors="replace") if isinstance(value, bytes | bytearray) else value
 
 
 # ---------------------------------------------------------------------------------------- leaderboard
@@ -390,14 +399,14 @@ class RaceResults(BaseModel):
 
 
 class FullExport(BaseModel):
-    """Everything about a race: rules, standings, every lap (invalid and deleted ones flagged), cars (no
-    secrets) and the audit log of its laps."""
+    """Everything public about a race: rules, standings, every lap (invalid and deleted ones flagged, with
+    their reasons) and cars (no secrets). Not the audit log (who edited what): admins read it at
+    `GET /api/admin/races/{race_id}/audit`."""
 
     race: RaceOut
     leaderboard: Leaderboard
     laps: list[LapOut]
     cars: list[CarOut]
-    audit: list[AuditEntryOut]
 
 
 class HealthOut(BaseModel):

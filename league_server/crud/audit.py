@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
-from league_server.models import AuditLog
+from league_server.models import AuditLog, Lap
 
 
 def record(
@@ -53,6 +53,25 @@ def list_entries(
         query = query.where(AuditLog.entity_id == str(entity_id))
     if entity_ids is not None:
         query = query.where(AuditLog.entity_id.in_([str(i) for i in entity_ids]))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def race_entries(session: Session, race_id: int, *, limit: int | None = None) -> list[AuditLog]:
+    """The audit log of one race, newest first: changes to the race itself and edits of its laps (entered
+    by hand, invalidated, restored, deleted, penalised; deleted laps included)."""
+    lap_ids = select(cast(Lap.id, String)).where(Lap.race_id == race_id)
+    query = (
+        select(AuditLog)
+        .where(
+            or_(
+                and_(AuditLog.entity == "race", AuditLog.entity_id == str(race_id)),
+                and_(AuditLog.entity == "lap", AuditLog.entity_id.in_(lap_ids)),
+            )
+        )
+        .order_by(AuditLog.id.desc())
+    )
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))

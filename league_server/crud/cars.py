@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from device.protocol import CarCredentialsFile, car_topic
 from league_server.core.security import CarCredentials, hash_mqtt_password, new_car_credentials
 from league_server.crud import audit, logins
 from league_server.crud.leagues import _add, get_league, get_racer
 from league_server.crud.races import get_race
 from league_server.errors import ConflictError, NotFoundError
 from league_server.models import Car
+
+if TYPE_CHECKING:
+    from device.protocol import CarCredentialsFile
 
 
 def provision_car(
@@ -77,6 +81,9 @@ def credentials_file(
 ) -> CarCredentialsFile:
     """The document a car's owner saves as its credentials file (`pitlane drive --credentials`): the same for
     the API and the command line. public_base_url: the server's address for the leaderboard link."""
+    # imported here: its pydantic models cost ~50 ms, which every admin command paid and few need
+    from device.protocol import CarCredentialsFile, car_topic
+
     league = get_league(session, car.league_id)
     leaderboard_url = None
     if public_base_url and car.race_id is not None:

@@ -1,9 +1,13 @@
-"""Races and their rules (validated by sim.race.RaceRules, the one implementation of the race rules)."""
+"""Races and their rules (validated by sim.race.RaceRules, the one implementation of the race rules).
+
+`sim.race` is imported where rules are checked, not at import: importing the `sim` package loads gymnasium
+and numpy (~0.2 s), which every `pitlane league admin` command would pay, and most never check rules.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,8 +15,9 @@ from sqlalchemy.orm import Session
 from league_server.crud.leagues import _add, get_event, get_or_404
 from league_server.errors import NotFoundError, RuleError
 from league_server.models import Event, Race, Track
-from sim.errors import RaceRulesError
-from sim.race import RaceRules
+
+if TYPE_CHECKING:
+    from sim.race import RaceRules
 
 RULE_FIELDS = (
     "format",
@@ -27,6 +32,8 @@ RULE_FIELDS = (
 
 def rules_of(race: Race) -> RaceRules:
     """The race's rules as sim.race sees them (resets are counted per lap in the league)."""
+    from sim.race import RaceRules
+
     return RaceRules(
         format=race.format,  # type: ignore[arg-type]
         laps=race.laps,
@@ -41,6 +48,8 @@ def rules_of(race: Race) -> RaceRules:
 
 def check_rules(race: Race) -> RaceRules:
     """RuleError naming the field when sim.race rejects the race's rules."""
+    from sim.errors import RaceRulesError
+
     try:
         return rules_of(race)
     except RaceRulesError as exc:
@@ -134,7 +143,8 @@ def update_race(session: Session, race_id: int, *, actor: str, **changes: Any) -
             get_or_404(session, Track, value, "track")
         before[key] = getattr(race, key)
         setattr(race, key, value)
-    check_rules(race)
+    if any(key in RULE_FIELDS for key in changes):  # rules left as they were were checked when set
+        check_rules(race)
     _check_window(race.window_start, race.window_end)
     session.flush()
     audit.record(

@@ -159,11 +159,78 @@ def test_invalid_card_names_the_field(exported_state: Path, tmp_path: Path) -> N
         OnnxPolicy(folder / "model.onnx")
 
 
-def test_card_that_does_not_match_the_graph(exported_state: Path, tmp_path: Path) -> None:
+def _graph_error(folder: Path, file: str = "model.onnx") -> str:
+    with pytest.raises(ModelError) as caught:
+        OnnxPolicy(folder / file)
+    message = str(caught.value)
+    assert str(folder / file) in message and str(folder / "model.json") in message  # both files named
+    assert "the graph does not match its card" in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        ({"observation__shape": [1, 12]}, "input shape: card [1, 12], graph [1, 11]"),
+        ({"observation__input_name": "obs"}, "input name: card 'obs', graph 'state'"),
+        ({"observation__dtype": "uint8"}, "input dtype: card uint8, graph float32"),
+        ({"outputs": ["steer", "speed_mps"]}, "outputs: card ['steer', 'speed_mps'], graph ['steering_deg', 'speed_mps']"),
+        ({"observation__kind": "lidar"}, 'observation.kind: card "lidar", graph "state"'),
+    ],
+)  # fmt: skip
+def test_card_that_does_not_match_the_graph_says_what_differs(
+    exported_state: Path, tmp_path: Path, edit: dict[str, object], expected: str
+) -> None:
     folder = _copy(exported_state, tmp_path / "m")
+    _rewrite_card(folder, **edit)
+    for file in ("model.onnx", "model.int8.onnx"):
+        message = _graph_error(folder, file)
+        assert expected in message, message
+
+
+def test_an_edited_action_space_is_named_with_both_values(exported_state: Path, tmp_path: Path) -> None:
+    """The graph carries its action table; a card whose actions were edited says which action and field."""
+    folder = _copy(exported_state, tmp_path / "m")
+    card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    actions = card["action_space"]["deepracer"]
+    trained_speed = actions[2]["speed"]
+    actions[2]["speed"] = trained_speed + 1.5
+    (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
+    message = _graph_error(folder)
+    assert f"action_space.deepracer[2].speed: card {trained_speed + 1.5}, graph {trained_speed}" in message
+    del actions[0]
+    (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
+    n = len(actions)
+    assert f"action_space.deepracer (entries): card {n}, graph {n + 1}" in _graph_error(folder)
+    card["action_space"] = {"type": "continuous", "deepracer": {"speed": {"low": 1.0, "high": 2.0}}}
+    (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
+    assert 'action_space.type: card "continuous", graph "discrete"' in _graph_error(folder)
+
+
+def test_an_edited_camera_geometry_is_named_with_both_values(exported_camera: Path, tmp_path: Path) -> None:
+    folder = _copy(exported_camera, tmp_path / "m")
+    trained = load_card(folder / "model.json").observation.camera
+    _rewrite_card(folder, observation__camera__z_m=0.15, observation__camera__pitch_deg=trained.pitch_deg + 5)
+    message = _graph_error(folder)
+    assert f"observation.camera.z_m: card 0.15, graph {trained.z_m}" in message
+    assert f"observation.camera.pitch_deg: card {trained.pitch_deg + 5}, graph {trained.pitch_deg}" in message
+
+
+def test_a_graph_without_the_exports_metadata_is_checked_on_its_input_and_outputs(
+    exported_state: Path, tmp_path: Path
+) -> None:
+    """A graph another tool wrote carries no pitlane metadata: its input and outputs are still compared."""
+    folder = _copy(exported_state, tmp_path / "m")
+    model = onnx.load(str(folder / "model.onnx"))
+    del model.metadata_props[:]
+    onnx.save(model, str(folder / "model.onnx"))
+    card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    card["files"][0]["sha256"] = sha256_file(folder / "model.onnx")
+    card["action_space"]["deepracer"][0]["speed"] = 9.0  # nothing in the graph says otherwise
+    (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
+    OnnxPolicy(folder / "model.onnx")
     _rewrite_card(folder, observation__shape=[1, 12])
-    with pytest.raises(ModelError, match=r"graph input state tensor\(float\) \[1, 11\] is not the card's"):
-        OnnxPolicy(folder / "model.onnx")
+    assert "input shape: card [1, 12], graph [1, 11]" in _graph_error(folder)
 
 
 def test_wrong_observations_are_refused(exported_state: Path, exported_camera: Path) -> None:

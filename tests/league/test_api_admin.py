@@ -129,7 +129,7 @@ def test_invalidate_restore_audited_and_changes_the_leaderboard(
     assert bad.status_code == 422 and "body.reason" in bad.text
     inv = client.post(
         f"/api/admin/laps/{fast['id']}/invalidate",
-        json={"reason": "cut the chicane", "actor": "marshal Kim"},
+        json={"reason": "cut the chicane"},
         headers=admin_headers,
     )
     assert inv.status_code == 200 and inv.json()["valid"] is False
@@ -143,7 +143,7 @@ def test_invalidate_restore_audited_and_changes_the_leaderboard(
     ).json()
     assert [(a["action"], a["reason"], a["actor"]) for a in audit] == [
         ("restore", "video ok", "admin"),
-        ("invalidate", "cut the chicane", "marshal Kim"),
+        ("invalidate", "cut the chicane", "admin"),
         ("manual_entry", "timer", "admin"),
     ]
     assert audit[1]["before"]["valid"] is True and audit[1]["after"]["valid"] is False
@@ -188,7 +188,7 @@ def test_exports(client: Any, admin_headers: dict[str, str]) -> None:
     assert full["race"]["id"] == ids["race"] and len(full["laps"]) == 3
     assert full["leaderboard"]["entries"][0]["ranking_value_s"] == 10.25
     assert [c["car_id"] for c in full["cars"]] == ["c1"] and "hmac_secret" not in full["cars"][0]
-    assert {a["action"] for a in full["audit"]} == {"manual_entry", "delete", "penalty"}
+    assert "audit" not in full  # who edited what is for admins: GET /api/admin/races/{id}/audit
 
 
 def test_csv_cells_cannot_become_formulas(client: Any, admin_headers: dict[str, str]) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, select
 
-from league_server.core.db import current_revision, downgrade, make_engine, normalise_url, upgrade
+from league_server.core.db import (
+    current_revision,
+    downgrade,
+    head_revisions,
+    make_engine,
+    normalise_url,
+    schema_at_head,
+    upgrade,
+    upgrade_if_behind,
+)
 from league_server.core.security import hash_mqtt_password, verify_mqtt_password
 from league_server.crud import audit, cars, dead_letters, laps, leagues, presence, races
 from league_server.errors import ConfigError, ConflictError, NotFoundError, RuleError
@@ -44,6 +53,46 @@ def test_migrations_up_down_up(db_url: str) -> None:
         assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
+
+
+def test_upgrade_if_behind_runs_alembic_only_when_the_schema_is_behind(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert not schema_at_head(engine)  # empty: no alembic_version table
+        assert upgrade_if_behind(db_url, engine) is True
+        assert schema_at_head(engine) and current_revision(engine) == HEAD
+        assert upgrade_if_behind(db_url, engine) is False
+        assert upgrade_if_behind(db_url) is False  # with an engine of its own
+        downgrade(db_url, "0002")
+        assert not schema_at_head(engine)
+        assert upgrade_if_behind(db_url, engine) is True and current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+
+
+def _revision_file(folder, name: str, revision: str, down: str) -> None:  # type: ignore[no-untyped-def]
+    folder.joinpath(name).write_text(
+        f'"""{name}"""\nrevision: str = "{revision}"\ndown_revision = {down}\n', encoding="utf-8"
+    )
+
+
+def test_head_revisions_read_from_the_revision_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _revision_file(tmp_path, "0001_a.py", "0001", "None")
+    _revision_file(tmp_path, "0002_b.py", "0002", '"0001"')
+    _revision_file(tmp_path, "0003_c.py", "0003", '"0001"')  # a branch
+    (tmp_path / "__init__.py").write_text("", encoding="utf-8")
+    assert head_revisions(tmp_path) == frozenset({"0002", "0003"})
+    merge = tmp_path / "merge"
+    merge.mkdir()
+    for name in ("0001_a.py", "0002_b.py", "0003_c.py"):
+        merge.joinpath(name).write_text(tmp_path.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+    _revision_file(merge, "0004_merge.py", "0004", '("0002", "0003")')
+    assert head_revisions(merge) == frozenset({"0004"})
+    computed = tmp_path / "computed"
+    computed.mkdir()
+    _revision_file(computed, "0001_a.py", "0001", "None")
+    _revision_file(computed, "0002_b.py", "0002", "PARENT")  # not plain: leave the check to Alembic
+    assert head_revisions(computed) == frozenset()
 
 
 def test_sqlite_engine_uses_wal_foreign_keys_and_busy_timeout(sqlite_url: str) -> None:
@@ -136,6 +185,36 @@ def test_race_rules_are_checked_by_sim_race(session) -> None:  # type: ignore[no
         races.create_race(session, event.id, "bad", ranking="most_laps_in")
     with pytest.raises(RuleError, match="ranking"):
         races.create_race(session, event.id, "bad", ranking="fastest")
+
+
+def test_a_status_or_window_change_keeps_the_rules_check_for_rule_changes(session) -> None:  # type: ignore[no-untyped-def]
+    league = leagues.create_league(session, "l", "L")
+    event = leagues.create_event(session, league.id, "E")
+    race = races.create_race(session, event.id, "TT")
+    assert races.update_race(session, race.id, actor="t", status="closed").status == "closed"
+    with pytest.raises(RuleError, match="time_window_s"):
+        races.update_race(session, race.id, actor="t", ranking="most_laps_in")
+
+
+def test_a_races_audit_entries(session) -> None:  # type: ignore[no-untyped-def]
+    league = leagues.create_league(session, "l", "L")
+    event = leagues.create_event(session, league.id, "E")
+    race, other = races.create_race(session, event.id, "A"), races.create_race(session, event.id, "B")
+    cars.provision_car(session, league.id, "c1")
+    mine = laps.add_manual_lap(session, race.id, "c1", 9_000, actor="t", reason="timer down")
+    theirs = laps.add_manual_lap(session, other.id, "c1", 9_000, actor="t", reason="timer down")
+    laps.delete_lap(session, mine.id, reason="bogus", actor="t")
+    races.update_race(session, race.id, actor="t", status="closed")
+    races.update_race(session, other.id, actor="t", status="closed")
+    session.commit()
+    entries = audit.race_entries(session, race.id)
+    assert [(e.entity, e.entity_id, e.action) for e in entries] == [
+        ("race", str(race.id), "update"),
+        ("lap", str(mine.id), "delete"),
+        ("lap", str(mine.id), "manual_entry"),
+    ]
+    assert str(theirs.id) not in {e.entity_id for e in entries}
+    assert len(audit.race_entries(session, race.id, limit=1)) == 1
 
 
 def test_dead_letters_and_presence(session) -> None:  # type: ignore[no-untyped-def]

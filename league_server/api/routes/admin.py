@@ -1,6 +1,8 @@
 """Admin endpoints (bearer token): create the league structure, provision cars and trackside timers
 (credentials shown once), assign them to races, list timer crossings, enter laps by hand,
-invalidate/restore/delete laps with a reason (audited)."""
+invalidate/restore/delete laps with a reason, read the audit log and the dead letters.
+
+Every audited edit names the authenticated admin (`AdminDep`) as its actor, never a request field."""
 
 from __future__ import annotations
 
@@ -260,14 +262,14 @@ def list_crossings(
     "/races/{race_id}/laps", response_model=LapOut, status_code=CREATED, summary="Enter a lap by hand"
 )
 def manual_lap(
-    race_id: RaceId, body: ManualLapIn, request: Request, session: SessionDep, _a: AdminDep
+    race_id: RaceId, body: ManualLapIn, request: Request, session: SessionDep, actor: AdminDep
 ) -> LapOut:
     lap = laps_crud.add_manual_lap(
         session,
         race_id,
         body.car_id,
         body.lap_time_ms,
-        actor=body.actor,
+        actor=actor,
         reason=body.reason,
         offtrack_count=body.offtrack_count,
         reset_count=body.reset_count,
@@ -290,31 +292,33 @@ def _lap_edit(request: Request, session: SessionDep, lap: Lap, action: str) -> L
 
 @router.post("/laps/{lap_id}/invalidate", response_model=LapOut, summary="Invalidate a lap (reason audited)")
 def invalidate_lap(
-    lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, _a: AdminDep
+    lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, actor: AdminDep
 ) -> LapOut:
-    lap = laps_crud.invalidate_lap(session, lap_id, reason=body.reason, actor=body.actor)
+    lap = laps_crud.invalidate_lap(session, lap_id, reason=body.reason, actor=actor)
     return _lap_edit(request, session, lap, "invalidate")
 
 
 @router.post("/laps/{lap_id}/restore", response_model=LapOut, summary="Restore an invalidated/deleted lap")
-def restore_lap(lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, _a: AdminDep) -> LapOut:
-    lap = laps_crud.restore_lap(session, lap_id, reason=body.reason, actor=body.actor)
+def restore_lap(
+    lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, actor: AdminDep
+) -> LapOut:
+    lap = laps_crud.restore_lap(session, lap_id, reason=body.reason, actor=actor)
     return _lap_edit(request, session, lap, "restore")
 
 
 @router.post("/laps/{lap_id}/delete", response_model=LapOut, summary="Soft-delete a bogus lap (audited)")
-def delete_lap(lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, _a: AdminDep) -> LapOut:
-    lap = laps_crud.delete_lap(session, lap_id, reason=body.reason, actor=body.actor)
+def delete_lap(
+    lap_id: LapId, body: LapEdit, request: Request, session: SessionDep, actor: AdminDep
+) -> LapOut:
+    lap = laps_crud.delete_lap(session, lap_id, reason=body.reason, actor=actor)
     return _lap_edit(request, session, lap, "delete")
 
 
 @router.post("/laps/{lap_id}/penalty", response_model=LapOut, summary="Set a marshal's time penalty (ms)")
 def penalise_lap(
-    lap_id: LapId, body: LapPenalty, request: Request, session: SessionDep, _a: AdminDep
+    lap_id: LapId, body: LapPenalty, request: Request, session: SessionDep, actor: AdminDep
 ) -> LapOut:
-    lap = laps_crud.set_penalty(
-        session, lap_id, penalty_ms=body.penalty_ms, reason=body.reason, actor=body.actor
-    )
+    lap = laps_crud.set_penalty(session, lap_id, penalty_ms=body.penalty_ms, reason=body.reason, actor=actor)
     return _lap_edit(request, session, lap, "penalty")
 
 
@@ -331,21 +335,28 @@ def audit_log(
 
 
 @router.get(
+    "/races/{race_id}/audit",
+    response_model=list[AuditEntryOut],
+    summary="A race's audit log, newest first: changes to the race and edits of its laps (who, what, why)",
+)
+def race_audit_log(
+    race_id: RaceId,
+    session: SessionDep,
+    _actor: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[AuditEntryOut]:
+    races_crud.get_race(session, race_id)
+    entries = audit_crud.race_entries(session, race_id, limit=limit)
+    return [AuditEntryOut.model_validate(e) for e in entries]
+
+
+@router.get(
     "/dead-letters", response_model=list[DeadLetterOut], summary="Refused broker messages, newest first"
 )
 def dead_letters(
     session: SessionDep, _actor: AdminDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
 ) -> list[DeadLetterOut]:
-    return [
-        DeadLetterOut(
-            id=d.id,
-            topic=d.topic,
-            payload=d.payload.decode("utf-8", errors="replace"),
-            reason=d.reason,
-            received_at=d.received_at,
-        )
-        for d in dead_letters_crud.list_recent(session, limit)
-    ]
+    return [DeadLetterOut.model_validate(d) for d in dead_letters_crud.list_recent(session, limit)]
 
 
 class IngestStatsOut(BaseModel):

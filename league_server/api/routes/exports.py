@@ -1,5 +1,6 @@
-"""Exports of a race: every lap as CSV, the standings as CSV, everything as JSON. The numbers come from the
-same ranking code as the leaderboard (league_server.ranking)."""
+"""Public exports of a race: every lap as CSV, the standings as CSV, everything as JSON. The numbers come from
+the same ranking code as the leaderboard (league_server.ranking). Never a secret, never the audit log (who
+edited what is for admins: `GET /api/admin/races/{race_id}/audit`)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,11 @@ from league_server import ranking
 from league_server.api.deps import RaceId, SessionDep
 from league_server.api.errors import PUBLIC_RESPONSES
 from league_server.api.ratelimit import rate_limited
-from league_server.crud import audit as audit_crud
 from league_server.crud import cars as cars_crud
 from league_server.crud import laps as laps_crud
 from league_server.crud import races as races_crud
 from league_server.models import Lap, Racer
-from league_server.schemas import AuditEntryOut, CarOut, FullExport, LapOut, RaceOut
+from league_server.schemas import CarOut, FullExport, LapOut, RaceOut
 
 router = APIRouter(
     prefix="/api/races/{race_id}/export",
@@ -99,17 +99,17 @@ def standings_csv(race_id: RaceId, session: SessionDep) -> Response:
     return _csv(STANDING_COLUMNS, rows, f"race-{race_id}-standings.csv")
 
 
-@router.get("/full.json", response_model=FullExport, summary="Race, standings, all laps, cars and lap audit")
+@router.get(
+    "/full.json", response_model=FullExport, summary="Race, standings, all laps and cars (no secrets)"
+)
 def full_json(race_id: RaceId, session: SessionDep) -> FullExport:
     race = races_crud.get_race(session, race_id)
     laps = laps_crud.list_laps(session, race_id, include_deleted=True)
     car_ids = {lap.car_id for lap in laps}
     cars = [c for c in cars_crud.list_cars(session) if c.race_id == race_id or c.car_id in car_ids]
-    audit = audit_crud.list_entries(session, entity="lap", entity_ids=[lap.id for lap in laps], limit=None)
     return FullExport(
         race=RaceOut.model_validate(race),
         leaderboard=ranking.leaderboard(session, race_id),
         laps=[LapOut.model_validate(x) for x in laps],
         cars=[CarOut.model_validate(c) for c in cars],
-        audit=[AuditEntryOut.model_validate(e) for e in audit],
     )
