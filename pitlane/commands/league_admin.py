@@ -376,11 +376,13 @@ def leaderboard_command(race_id: int, as_json: JsonOption = False, db: DbOption 
         from rich.table import Table
 
         table = Table(title=f"{escape(data['race_name'])} ({data['ranking']})")
-        for column in ("pos", "racer", "team", "car", "value (s)", "gap (s)", "best (s)", "laps"):
+        for column in ("pos", "no.", "racer", "team", "car", "value (s)", "gap (s)", "best (s)", "laps"):
             table.add_column(column)
         for e in data["entries"]:
+            position = "DNF" if e["status"] == "dnf" else str(e["position"] or "-")
+            number = "" if e["car_number"] is None else str(e["car_number"])
             table.add_row(
-                str(e["position"] or "-"), escape(e["racer"] or ""), escape(e["team"] or ""), e["car_id"],
+                position, number, escape(e["racer"] or ""), escape(e["team"] or ""), e["car_id"],
                 _num(e["ranking_value_s"]), _num(e["gap_s"]), _num(e["best_lap_s"]), str(e["laps"]),
             )  # fmt: skip
         Console().print(table)

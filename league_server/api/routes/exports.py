@@ -39,8 +39,9 @@ LAP_COLUMNS = (
     "invalid_reason", "deleted", "deleted_reason", "sent_at", "received_at",
 )  # fmt: skip
 STANDING_COLUMNS = (
-    "position", "racer", "team", "car_id", "ranking_value_s", "counted_laps", "best_lap_s", "gap_s",
-    "gap_laps", "laps", "valid_laps", "offtrack", "resets", "last_lap_s", "last_lap_at",
+    "position", "status", "car_number", "racer", "team", "car_id", "ranking_value_s", "counted_laps",
+    "best_lap_s", "gap_s", "gap_laps", "gap_ahead_s", "laps", "valid_laps", "offtrack", "resets", "last_lap_s",
+    "last_lap_at",
 )  # fmt: skip
 
 
@@ -84,12 +85,10 @@ def laps_csv(race_id: RaceId, session: SessionDep) -> Response:
     return _csv(LAP_COLUMNS, rows, f"race-{race_id}-laps.csv")
 
 
-def _standing_row(e: Any) -> list[Any]:
-    last_at = e.last_lap_at.isoformat() if e.last_lap_at else None
-    return [
-        e.position, e.racer, e.team, e.car_id, e.ranking_value_s, e.counted_laps, e.best_lap_s, e.gap_s,
-        e.gap_laps, e.laps, e.valid_laps, e.offtrack, e.resets, e.last_lap_s, last_at,
-    ]  # fmt: skip
+def _standing_row(entry: Any) -> list[Any]:
+    """The entry's values in STANDING_COLUMNS order (the column names are the entry's field names)."""
+    values = [getattr(entry, column) for column in STANDING_COLUMNS]
+    return [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
 
 
 @router.get("/standings.csv", response_class=Response, responses=CSV_RESPONSE, summary="Standings as CSV")
