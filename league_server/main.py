@@ -22,7 +22,7 @@ from league_server.api.fastpath import LeaderboardFastPath
 from league_server.api.ratelimit import PublicRateLimit
 from league_server.api.routes import admin, exports, public
 from league_server.core.config import Settings
-from league_server.core.db import make_engine, make_sessionmaker, upgrade
+from league_server.core.db import make_engine, make_sessionmaker, upgrade_if_behind
 from league_server.leaderboard_cache import cache_of
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _version() -> str:
 
 def _start(app: FastAPI, settings: Settings) -> None:
     if settings.migrate_on_start:
-        upgrade(settings.database_url)
+        upgrade_if_behind(settings.database_url)
     engine = make_engine(settings.database_url)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)

@@ -49,10 +49,14 @@ def alive(pid: int) -> bool:
 
 
 class ServeProcess:
-    """One `pitlane league serve --db DB --data-dir DIR` on free 127.0.0.1 ports; log appended to `log_path`."""
+    """One `pitlane league serve --db DB --data-dir DIR [extra_args]` on free 127.0.0.1 ports; log appended to
+    `log_path`."""
 
-    def __init__(self, db_url: str, data_dir: Path, log_path: Path, admin_token: str) -> None:
+    def __init__(
+        self, db_url: str, data_dir: Path, log_path: Path, admin_token: str, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.db_url = db_url
+        self.extra_args = extra_args
         self.data_dir = data_dir
         self.log_path = log_path
         self.admin_token = admin_token
@@ -64,7 +68,7 @@ class ServeProcess:
         """Start it and wait until its ingest is subscribed; ServeError (with the log's tail) if it is not."""
         cmd = [sys.executable, "-m", "pitlane", "league", "serve", "--db", self.db_url,
                "--port", str(self.http_port), "--broker-port", str(self.mqtt_port),
-               "--data-dir", str(self.data_dir)]  # fmt: skip
+               "--data-dir", str(self.data_dir), *self.extra_args]  # fmt: skip
         env = {
             **os.environ,
             "PITLANE_ADMIN_TOKEN": self.admin_token,

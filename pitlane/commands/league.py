@@ -55,6 +55,20 @@ def serve_command(
         int | None,
         typer.Option("--broker-port", min=1, max=65535, help="Port of the embedded broker (1883)."),
     ] = None,
+    broker_host: Annotated[
+        str | None,
+        typer.Option(
+            "--broker-host",
+            help="Address of the embedded broker (127.0.0.1; 0.0.0.0 for cars on the network).",
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="This server's address as phones and cars reach it, e.g. http://192.168.1.10:8000 (the big screen's QR code).",
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -78,6 +92,8 @@ def serve_command(
         db,
         broker_url=broker,
         embedded_broker_port=broker_port,
+        embedded_broker_host=broker_host,
+        public_base_url=public_url,
         data_dir=data_dir,
         admin_token=admin_token,
         ingest_enabled=not no_ingest,

@@ -90,6 +90,7 @@ class Publisher:
         client_id: str | None = None,
         will: tuple[str, bytes] | None = None,
         v311: bool = False,
+        host: str = "127.0.0.1",
     ) -> None:
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -102,7 +103,7 @@ class Publisher:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.connack: list[Any] = []
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.append(rc)
-        self.client.connect("127.0.0.1", port, keepalive=5)
+        self.client.connect(host, port, keepalive=5)
         self.client.loop_start()
         wait_until(lambda: self.connack, 5, "CONNACK")
 

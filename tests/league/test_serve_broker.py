@@ -186,3 +186,29 @@ def test_serve_with_its_http_port_taken_fails_before_printing_a_token(
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"HTTP port 127.0.0.1:{port} is in use" in result.stderr
     assert "admin token" not in result.stdout + result.stderr  # a token printed for a server that never ran
+
+
+def test_an_event_server_shows_its_public_address_and_takes_cars_from_the_network(
+    migrated_url: str, session_factory: Any, tmp_path: Path
+) -> None:
+    import socket
+    import urllib.request
+
+    fleet = provision(session_factory, n_cars=1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # no packet is sent: routing only
+        probe.connect(("192.0.2.1", 9))
+        lan_ip = probe.getsockname()[0]
+    public = "http://league.example.test:8000"
+    args = ("--public-url", public, "--broker-host", "0.0.0.0")
+    server = ServeProcess(migrated_url, tmp_path / "data", tmp_path / "serve.log", "t0ken", args).start()
+    try:
+        with urllib.request.urlopen(f"{server.base}/races/{fleet.race_id}/bigscreen", timeout=5) as page:
+            assert f"{public}/races/{fleet.race_id}" in page.read().decode()
+        creds = fleet.cars["car-0"]
+        car = Publisher(
+            server.mqtt_port, username=creds.mqtt_username, password=creds.mqtt_password, host=lan_ip
+        )
+        assert car.accepted, f"a car on the network ({lan_ip}) could not log in"
+        car.close()
+    finally:
+        server.stop()
