@@ -119,8 +119,9 @@ def serve_command(
         stop_embedded_leftover(settings.data_dir / "broker")  # a killed server's broker: its queue is kept
         if port_in_use(b_host, b_port):
             fail(
-                f"MQTT port {b_host}:{b_port} is in use (another broker?): pass --broker mqtt://{b_host}:{b_port} "
-                "to ingest from it, or --broker-port N for the embedded broker"
+                f"MQTT port {b_host}:{b_port} is in use by another broker (installing Debian's mosquitto starts "
+                "one: `sudo systemctl disable --now mosquitto`), or pass --broker-port N for this server's own "
+                f"broker; to ingest from that broker instead, --broker mqtt://127.0.0.1:{b_port}"
             )
     console = Console(stderr=True)
     console.print(
