@@ -184,7 +184,9 @@ def test_exports(client: Any, admin_headers: dict[str, str]) -> None:
     assert [(s["position"], s["racer"], s["team"], s["ranking_value_s"], s["laps"]) for s in standings] == [
         ("1", "Ada", "Red", "10.25", "2")
     ]
-    assert standings[0]["status"] == "ranked" and "car_number" in standings[0] and "gap_ahead_s" in standings[0]
+    assert (
+        standings[0]["status"] == "ranked" and "car_number" in standings[0] and "gap_ahead_s" in standings[0]
+    )
     full = client.get(f"/api/races/{ids['race']}/export/full.json").json()
     assert full["race"]["id"] == ids["race"] and len(full["laps"]) == 3
     assert full["leaderboard"]["entries"][0]["ranking_value_s"] == 10.25
