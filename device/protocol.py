@@ -268,7 +268,8 @@ def offline_status_bytes() -> bytes:
 
 def decode_json(data: bytes | str, what: str) -> dict[str, Any]:
     """The JSON object in `data`; ProtocolError (naming `what`) for non-UTF-8, non-JSON, non-objects, JSON nested
-    deeper than the interpreter can parse, and text holding NUL characters (no database stores them alike)."""
+    deeper than the interpreter can parse, and text no database stores alike: NUL characters, and unpaired
+    surrogates (``"\\ud800"`` is valid JSON but no UTF-8 text)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         value = json.loads(text)
@@ -278,22 +279,34 @@ def decode_json(data: bytes | str, what: str) -> dict[str, Any]:
         raise ProtocolError(f"{what}: not UTF-8 JSON (nested too deeply)") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"{what}: expected a JSON object, got {type(value).__name__}")
-    where = _nul_at(value)
+    where = _unstorable_at(value)
     if where is not None:
-        raise ProtocolError(f"{what}: {where or '(payload)'}: must not contain NUL characters")
+        raise ProtocolError(
+            f"{what}: {where or '(payload)'}: must not contain NUL characters or unpaired surrogates"
+        )
     return value
 
 
-def _nul_at(value: Any, path: str = "") -> str | None:
-    """The dotted key of the first string (or key) holding a NUL character, or None."""
+def _unstorable(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unstorable_at(value: Any, path: str = "") -> str | None:
+    """The dotted key of the first string (or key) a database cannot store as text, or None."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if _unstorable(value) else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
         child = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and "\x00" in key:
+        if isinstance(key, str) and _unstorable(key):
             return child
-        found = _nul_at(item, child)
+        found = _unstorable_at(item, child)
         if found is not None:
             return found
     return None

@@ -87,14 +87,18 @@ def test_deeply_nested_json_is_a_named_refusal_not_a_traceback(directory: Direct
     assert "nested too deeply" in outcome.detail
 
 
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
 @pytest.mark.parametrize("field", ["run_id", "sent_at", "extra"])
-def test_nul_characters_are_refused_before_any_database(directory: Directory, field: str) -> None:
+def test_text_no_database_stores_is_refused_before_any_database(
+    directory: Directory, field: str, bad: str
+) -> None:
     report = json.loads(lap_payload("car-1", None))
-    report[field] = "r\x00" if field != "sent_at" else report["sent_at"] + "\x00"
-    payload = json.dumps(protocol.signed(report, SECRET)).encode()
+    report[field] = "r" + bad if field != "sent_at" else report["sent_at"] + bad
+    report["sig"] = "0" * 64  # no signature can cover text that is not UTF-8; it is refused before the check
+    payload = json.dumps(report).encode()  # \u0000 / \ud800: valid JSON escapes
     outcome = decide(message("pitlane/acme/cars/car-1/laps", payload), directory)
     assert isinstance(outcome, Rejected) and outcome.reason == reasons.INVALID_SCHEMA
-    assert f"{field}: must not contain NUL characters" in outcome.detail
+    assert f"{field}: must not contain NUL characters or unpaired surrogates" in outcome.detail
 
 
 def test_a_lap_driven_on_another_track_than_the_races_is_refused(directory: Directory) -> None:
