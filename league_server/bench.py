@@ -63,8 +63,8 @@ log = logging.getLogger(__name__)
 LEAGUE = "bench"
 PUBLISHER_PROCESSES = 2
 READY_TIMEOUT_S = 30.0
-# The crash run's cars spread their laps over this long, so the takeover attempt and the kill (at half the
-# laps stored) both happen while laps are being published, in flight and queued.
+# The crash run's cars spread their laps over this long (default), so the takeover attempt and the kill (at
+# half the laps stored) both happen while laps are being published, in flight and queued.
 CRASH_STREAM_S = 10.0
 
 
@@ -209,9 +209,14 @@ def _live_car_process(
 
 
 def _crash_car_process(
-    port: int, cars: list[tuple[str, str, str, str]], laps_per_car: int, killed: Any, out: Any
+    port: int,
+    cars: list[tuple[str, str, str, str]],
+    laps_per_car: int,
+    stream_s: float,
+    killed: Any,
+    out: Any,
 ) -> None:
-    """Cars publishing their laps spread over CRASH_STREAM_S until the server is `killed`; puts (run_id,
+    """Cars publishing their laps spread over `stream_s` until the server is `killed`; puts (run_id,
     [(car_id, seq) the broker acknowledged]) on `out`. Nothing is re-sent after the kill: what a car's outbox
     would replay later is not counted, so every counted lap is one the car has already forgotten."""
     run_id = uuid.uuid4().hex
@@ -220,7 +225,7 @@ def _crash_car_process(
     for client, record in zip(clients, acks, strict=True):
         client.on_publish = lambda _c, _u, mid, rc, _p, r=record: r.__setitem__(mid, not rc.is_failure)
     sent: list[dict[int, int]] = [{} for _ in clients]  # per car: mid -> seq
-    interval_s = CRASH_STREAM_S / laps_per_car
+    interval_s = stream_s / laps_per_car
     next_at = time.perf_counter()
     for seq in range(laps_per_car):
         if killed.wait(max(0.0, next_at - time.perf_counter())):
@@ -251,7 +256,7 @@ class _CrashRun:
     recovery_s: float
 
 
-def _takeover_attempt(port: int, car: tuple[str, str, str, str], server: Any, hold_s: float = 1.5) -> bool:
+def _takeover_attempt(port: int, car: tuple[str, str, str, str], server: Any, hold_s: float) -> bool:
     """A car's login, then a stranger without one, connect with the server's client id; True if the server's
     ingest stayed subscribed all along."""
     import paho.mqtt.client as mqtt
@@ -278,6 +283,7 @@ def _crash_run(
     db_url: str,
     creds: list[tuple[str, str, str, str]],
     laps_per_car: int,
+    stream_s: float,
     workdir: Path,
     stack: _Stack,
     say: Callable[[str], None],
@@ -285,7 +291,7 @@ def _crash_run(
     """The README's server, a takeover attempt, kill -9 mid-stream, restart: see the module doc."""
     from league_server.core.db import make_engine
     from league_server.models import Lap
-    from league_server.serve_process import ServeProcess, alive
+    from league_server.serve_process import ServeProcess
 
     token = secrets.token_urlsafe(16)
     serve = ServeProcess(db_url, workdir / "serve-data", workdir / "serve.log", token).start()
@@ -296,7 +302,9 @@ def _crash_run(
     chunks = [creds[i::PUBLISHER_PROCESSES] for i in range(PUBLISHER_PROCESSES)]
     procs = [
         ctx.Process(
-            target=_crash_car_process, args=(serve.mqtt_port, c, laps_per_car, killed, out), daemon=True
+            target=_crash_car_process,
+            args=(serve.mqtt_port, c, laps_per_car, stream_s, killed, out),
+            daemon=True,
         )
         for c in chunks
         if c
@@ -306,7 +314,7 @@ def _crash_run(
         for p in procs:
             p.start()
         say("crash run: a car's login and a stranger try to take the server's MQTT session")
-        kept = _takeover_attempt(serve.mqtt_port, creds[0], serve)
+        kept = _takeover_attempt(serve.mqtt_port, creds[0], serve, hold_s=stream_s * 0.15)
         total = len(creds) * laps_per_car
         _wait_for_laps(engine, before + total // 2, time.time() + 60)
         say("crash run: kill -9 of the server mid-stream")
@@ -316,8 +324,7 @@ def _crash_run(
         reports = [out.get(timeout=60) for _ in procs]
         for p in procs:
             p.join(10)
-        time.sleep(5.0)
-        orphans = sum(alive(pid) for pid in children)
+        orphans = _still_running(children, within_s=5.0)
         acked = {(car, run_id, seq) for run_id, pairs in reports for car, seq in pairs}
         say(f"crash run: restart on the same data directory; {len(acked)} laps were acknowledged")
         restarted = time.monotonic()
@@ -327,6 +334,16 @@ def _crash_run(
         return _CrashRun(len(acked), unstored, lost, duplicated, kept, orphans, time.monotonic() - restarted)
     finally:
         engine.dispose()
+
+
+def _still_running(pids: set[int], within_s: float) -> int:
+    """How many of `pids` still run after `within_s` (returns as soon as none does)."""
+    from league_server.serve_process import alive
+
+    deadline = time.monotonic() + within_s
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return sum(alive(pid) for pid in pids)
 
 
 def _wait_for_acked(
@@ -627,10 +644,12 @@ def run_ingest_bench(
     poll_interval_s: float = 1.0,
     poll_rounds: int = 5,
     live_laps_per_s: float = 20.0,
+    crash_stream_s: float = CRASH_STREAM_S,
     postgres_dsn: str = "host=127.0.0.1 port=5432 user=postgres dbname=test",
     on_progress: Callable[[str], None] | None = None,
 ) -> IngestBenchResult:
-    """One benchmark run on `database` ("sqlite" or "postgresql"); `seconds` bounds the wait for ingest."""
+    """One benchmark run on `database` ("sqlite" or "postgresql"); `seconds` bounds the wait for ingest;
+    `crash_stream_s`: how long the crash run's cars spread their laps over."""
     from league_server.broker.embedded import MosquittoProcess, free_port, mosquitto_binary
     from league_server.broker.mosquitto import generate_from_db
 
@@ -670,7 +689,9 @@ def run_ingest_bench(
             )
             stack.server.terminate()  # the event setup's server and broker make way for the README's
             stack.broker.stop()
-            crash = _crash_run(db_url, creds, laps_per_car, workdir, stack, lambda m: say(f"{database}: {m}"))
+            crash = _crash_run(
+                db_url, creds, laps_per_car, crash_stream_s, workdir, stack, lambda m: say(f"{database}: {m}")
+            )
             return _result(database, cars, cars * laps_per_car, ingest, board, stats, crash)
         finally:
             stack.stop()

@@ -189,6 +189,12 @@ def ingest_bench(
     clients: Annotated[
         int, typer.Option("--clients", min=1, max=500, help="Concurrent leaderboard clients.")
     ] = 100,
+    crash_seconds: Annotated[
+        float,
+        typer.Option(
+            "--crash-seconds", min=1.0, help="Crash run: the cars spread their laps over this long, s."
+        ),
+    ] = 10.0,
     database: Annotated[
         list[str] | None, typer.Option("--database", "-d", help="sqlite and/or postgresql (default: both).")
     ] = None,
@@ -227,6 +233,7 @@ def ingest_bench(
                         laps_per_car=laps_per_car,
                         seconds=seconds,
                         clients=clients,
+                        crash_stream_s=crash_seconds,
                         postgres_dsn=postgres_dsn,
                         on_progress=lambda msg, t=task: progress.update(t, description=msg),
                     )

@@ -15,13 +15,27 @@ def test_bench_ingest_json_with_tiny_counts() -> None:
     require_service(*MOSQUITTO)  # the machine's services; the bench starts its own broker on a free port
     result = CliRunner().invoke(
         app,
-        ["bench", "ingest", "--json", "--cars", "3", "--laps-per-car", "4", "--clients", "3", "-d", "sqlite"],
+        [
+            "bench",
+            "ingest",
+            "--json",
+            "--cars",
+            "3",
+            "--laps-per-car",
+            "40",
+            "--clients",
+            "3",
+            "-d",
+            "sqlite",
+            "--crash-seconds",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout.strip().splitlines()[-1])["results"]
     assert [r["database"] for r in rows] == ["sqlite"]
     row = rows[0]
-    assert row["laps"] == 12 and row["stored"] == 12 and row["lost"] == 0 and row["duplicated"] == 0
+    assert row["laps"] == 120 and row["stored"] == 120 and row["lost"] == 0 and row["duplicated"] == 0
     assert row["laps_per_s"] > 0 and row["leaderboard_p99_ms"] >= row["leaderboard_p50_ms"] > 0
     assert row["dead_letters"] == 0
     # the crash run: the README's server killed mid-stream and restarted on its data directory
