@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.league.web_live import LiveServer, Race, add_lap, chromium, make_race
+from tests.league.web_live import LiveServer, Race, add_lap, chromium, make_race, page_without_errors
 
 NAME_31 = "Maximiliana Alexandra Johansson"
 NAME_64 = "Bartholomew Fitzgerald-Worthington of Kensington-upon-Thames III"
@@ -112,13 +112,7 @@ def crowded_race(live_server: LiveServer) -> Race:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    yield from page_without_errors(browser)
 
 
 def _font_px(page: Any, selector: str) -> float:

@@ -26,6 +26,7 @@ from tests.league.web_live import (
     chromium,
     invalidate_like_the_cli,
     make_race,
+    page_without_errors,
     set_presence,
 )
 
@@ -39,13 +40,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1920, "height": 1080})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    yield from page_without_errors(browser, viewport={"width": 1920, "height": 1080})
 
 
 def _row(page: Any, car_id: str) -> Any:

@@ -92,6 +92,18 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def page_without_errors(browser: Any, **context_options: Any) -> Iterator[Any]:
+    """A page in a new browser context (for a ``page`` fixture); after the test, no JavaScript error was raised
+    on it."""
+    context = browser.new_context(**context_options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
 def _free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
