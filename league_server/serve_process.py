@@ -21,6 +21,11 @@ from typing import Any
 from league_server.broker.embedded import free_port
 from league_server.errors import LeagueError
 
+# The `pitlane` command line as a child process, whatever the working directory: `python -m pitlane` would put
+# the working directory first on sys.path, and a folder there named `pitlane` (the clone, run from the folder
+# that holds it) would shadow the installed package. `-c` puts it there too, so the code removes it first.
+PITLANE_CLI = (sys.executable, "-c", "import sys; del sys.path[0]; from pitlane.cli import main; main()")
+
 
 class ServeError(LeagueError, RuntimeError):
     """The server did not start (the message has the tail of its log)."""
@@ -66,7 +71,7 @@ class ServeProcess:
 
     def start(self, timeout_s: float = 30.0) -> ServeProcess:
         """Start it and wait until its ingest is subscribed; ServeError (with the log's tail) if it is not."""
-        cmd = [sys.executable, "-m", "pitlane", "league", "serve", "--db", self.db_url,
+        cmd = [*PITLANE_CLI, "league", "serve", "--db", self.db_url,
                "--port", str(self.http_port), "--broker-port", str(self.mqtt_port),
                "--data-dir", str(self.data_dir), *self.extra_args]  # fmt: skip
         env = {

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -109,12 +108,12 @@ def demo_command(
 
 def _step(console: Console, folder: Path, name: str, what: str, args: list[str]) -> str:
     """Run `pitlane ARGS` as a child process (output kept in DIR/logs/NAME.log); its stdout, or fail."""
+    from league_server.serve_process import PITLANE_CLI
+
     log = folder / "logs" / f"{name}.log"
     started = time.monotonic()
     with console.status(what):
-        done = subprocess.run(
-            [sys.executable, "-m", "pitlane", *args], capture_output=True, text=True, check=False
-        )
+        done = subprocess.run([*PITLANE_CLI, *args], capture_output=True, text=True, check=False)
     log.write_text(f"$ pitlane {' '.join(args)}\n{done.stdout}\n{done.stderr}", encoding="utf-8")
     if done.returncode != 0:
         fail(f"{name} failed (exit {done.returncode}); see {log}: {_last_line(done.stderr or done.stdout)}")
@@ -124,12 +123,12 @@ def _step(console: Console, folder: Path, name: str, what: str, args: list[str])
 
 def _start_server(folder: Path, db: str, port: int, broker_port: int) -> subprocess.Popen[bytes]:
     """`pitlane league serve` in the background (its embedded broker on `broker_port`), output in logs/."""
+    from league_server.serve_process import PITLANE_CLI
+
     args = ["league", "serve", "--db", db, "--port", str(port), "--broker-port", str(broker_port),
             "--data-dir", str(folder / "league-data")]  # fmt: skip
     with (folder / "logs" / "server.log").open("wb") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "pitlane", *args], stdout=log, stderr=subprocess.STDOUT
-        )
+        return subprocess.Popen([*PITLANE_CLI, *args], stdout=log, stderr=subprocess.STDOUT)
 
 
 def _wait_ready(url: str, server: subprocess.Popen[bytes], folder: Path, timeout_s: float = 60.0) -> None:
