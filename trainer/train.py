@@ -213,7 +213,18 @@ def _algorithm(config: RunConfig) -> Any:
 
 
 def build_model(config: RunConfig, vec: Any) -> Any:
-    """The stable-baselines3 model (PPO or SAC, MLP or DeepRacer CNN policy) for `config` on the VecEnv `vec`."""
+    """The stable-baselines3 model (PPO or SAC, MLP or DeepRacer CNN policy) for `config` on the VecEnv `vec`,
+    logging nowhere until a caller sets its logger (`train` does)."""
+    model = _sb3_model(config, vec)
+    # Without a logger of its own, every `learn()` makes an empty /tmp/SB3-<time> folder (SB3's default
+    # logger folder): hundreds of them after `pitlane bench train`.
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
+def _sb3_model(config: RunConfig, vec: Any) -> Any:
     from gymnasium import spaces
     from stable_baselines3 import PPO, SAC
 

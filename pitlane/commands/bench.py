@@ -13,7 +13,8 @@ from rich.table import Table
 from pitlane.commands.common import fail, require
 
 app = typer.Typer(
-    help="Benchmarks: simulator steps per second (more arrive with later issues).", no_args_is_help=True
+    help="Benchmarks: simulator, training, inference and league ingest, measured on this machine.",
+    no_args_is_help=True,
 )
 
 

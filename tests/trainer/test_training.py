@@ -302,3 +302,20 @@ def test_a_camera_ppo_run_steps_with_8_cars(tmp_path: Path) -> None:
     assert result.steps == 256 and (tmp_path / "cam" / "final.zip").is_file()
     resolved = json.loads((tmp_path / "cam" / "config.resolved.json").read_text(encoding="utf-8"))
     assert resolved["resolved_network"] == "cnn_shallow"
+
+
+def test_learning_outside_a_run_leaves_no_stray_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pitlane bench train` and distillation call learn() again and again on a model without a run's logger:
+    each call used to leave an empty SB3-<time> folder in the temp directory."""
+    import tempfile
+
+    from trainer.train import build_model
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    config = RunConfig(track="oval", n_envs=4, hyperparameters={"n_steps": 16, "batch_size": 32})
+    model = build_model(config, BatchedVecEnv(TimeTrialVectorEnv(num_envs=4, **config.env_kwargs())))
+    for _ in range(3):
+        model.learn(total_timesteps=64, reset_num_timesteps=False, progress_bar=False)
+    assert list(tmp_path.glob("SB3-*")) == []
