@@ -302,3 +302,21 @@ def test_space_to_depth_leaves_other_inputs_alone() -> None:
 
     mlp, *_ = random_actor("mlp")
     assert with_space_to_depth(mlp) is mlp
+
+
+def test_only_the_expected_opset_notice_is_kept_from_the_user(caplog: pytest.LogCaptureFixture) -> None:
+    """onnxruntime warns on every A16W8 export that it raised the opset (chosen on purpose, recorded in the card);
+    any other warning during quantisation still reaches the user."""
+    import logging
+
+    from trainer.export.quantize import _expected_opset_upgrade_unlogged
+
+    notice = (
+        "The original model opset version is 17, which does not support 16-bit integer quantization natively."
+    )
+    with caplog.at_level(logging.WARNING), _expected_opset_upgrade_unlogged():
+        logging.warning(notice)
+        logging.warning("calibration data has NaN")
+    assert [r.getMessage() for r in caplog.records] == ["calibration data has NaN"]
+    logging.warning(notice)  # outside an export it is not hidden
+    assert caplog.records[-1].getMessage() == notice
