@@ -12,6 +12,7 @@ nothing the commands do not do), with its output in DIR/logs/. A step whose resu
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -49,6 +50,12 @@ def demo_command(
         int, typer.Option("--steps", min=1_000, help="Training car-steps (all cars).")
     ] = 300_000,
     laps: Annotated[int, typer.Option("--laps", min=1, help="Laps the car drives.")] = 3,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain", help="Train and export anew (a rerun otherwise reuses DIR/run and DIR/model)."
+        ),
+    ] = False,
     keep_serving: Annotated[
         bool, typer.Option("--serve/--exit", help="Keep the server up afterwards (Ctrl-C stops it), or exit.")
     ] = True,
@@ -67,10 +74,17 @@ def demo_command(
         fail(f"--port {port} is in use; pass another, e.g. --port {_free_port()}")
 
     run, model = folder / "run", folder / "model"
-    if not (run / "best.zip").is_file():
+    if retrain:
+        for old in (run, model):
+            shutil.rmtree(old, ignore_errors=True)
+    if (run / "best.zip").is_file():
+        console.print(f"reusing the policy in {run} ({_trained_steps(run)}; --retrain trains one of --steps)")
+    else:
         _step(console, folder, "train", f"training a state policy ({steps:,} car-steps)",
               ["train", "--track", TRACK, "--steps", str(steps), "--out", str(run), "-q"])  # fmt: skip
-    if not (model / "model.int8.onnx").is_file():
+    if (model / "model.int8.onnx").is_file():
+        console.print(f"reusing its ONNX export in {model}")
+    else:
         _step(console, folder, "export", "exporting to ONNX (fp32 + int8) with its parity report",
               ["export", str(run), "--out", str(model), "--int8"])  # fmt: skip
     _step(console, folder, "migrate", "creating the league database", ["league", "migrate", "--db", db])
@@ -104,6 +118,15 @@ def demo_command(
         pass
     finally:
         _stop(server)
+
+
+def _trained_steps(run: Path) -> str:
+    """How long the run in `run` was trained, as a user reads it ("300,000 car-steps")."""
+    try:
+        steps = json.loads((run / "config.resolved.json").read_text(encoding="utf-8"))["total_steps"]
+    except (OSError, ValueError, KeyError):
+        return "car-steps unknown"
+    return f"{steps:,} car-steps"
 
 
 def _step(console: Console, folder: Path, name: str, what: str, args: list[str]) -> str:

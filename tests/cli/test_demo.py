@@ -17,9 +17,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _demo(folder: Path) -> object:
+def _demo(folder: Path, *extra: str) -> object:
     args = ["demo", "--dir", str(folder), "--port", str(_free_port()), "--exit", "--json", "--steps", "60000",
-            "--laps", "1"]  # fmt: skip
+            "--laps", "1", *extra]  # fmt: skip
     return CliRunner().invoke(app, args)
 
 
@@ -41,7 +41,10 @@ def test_demo_car_laps_reach_the_leaderboard_and_a_second_run_reuses_the_model(t
     trained_at = (folder / "run" / "best.zip").stat().st_mtime_ns
     again = _demo(folder)
     assert again.exit_code == 0, again.output
-    assert "training a state policy" not in again.output  # the run and the model are reused
+    assert "training a state policy" not in again.output  # the run and the model are reused, and it says so
+    assert f"reusing the policy in {folder / 'run'} (60,000 car-steps; --retrain" in " ".join(
+        again.output.split()
+    )
     assert (folder / "run" / "best.zip").stat().st_mtime_ns == trained_at
     assert json.loads(again.stdout)["entries"][0]["laps"] == 1  # a new race each time
 
