@@ -78,12 +78,15 @@ def demo_command(
         for old in (run, model):
             shutil.rmtree(old, ignore_errors=True)
     if (run / "best.zip").is_file():
-        console.print(f"reusing the policy in {run} ({_trained_steps(run)}; --retrain trains one of --steps)")
+        console.print(
+            f"reusing the policy in {run} ({_trained_steps(run)}; --retrain trains one of --steps)",
+            soft_wrap=True,
+        )
     else:
         _step(console, folder, "train", f"training a state policy ({steps:,} car-steps)",
               ["train", "--track", TRACK, "--steps", str(steps), "--out", str(run), "-q"])  # fmt: skip
     if (model / "model.int8.onnx").is_file():
-        console.print(f"reusing its ONNX export in {model}")
+        console.print(f"reusing its ONNX export in {model}", soft_wrap=True)
     else:
         _step(console, folder, "export", "exporting to ONNX (fp32 + int8) with its parity report",
               ["export", str(run), "--out", str(model), "--int8"])  # fmt: skip
