@@ -15,21 +15,140 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from device.actuator import Actuator
 from device.calibration import Calibration
 from device.config import Credentials, LeagueConfig, RuntimeConfig
+from device.errors import ModelError
 from device.estop import GpioEStop, SafetyLatch
 from device.hal.base import Hal, LapEvent, LapTimer
 from device.laps import LapBook
 from device.loop import ControlLoop, LoopStats, Policy, StepRecord
+from device.model_card import ModelCard
 from device.outbox import Outbox
 from device.protocol import LapReport
 
 log = logging.getLogger(__name__)
+
+#: the track a simulated car drives when neither --track nor the model card names one
+DEFAULT_SIM_TRACK = "reinvent_base"
+
+
+@dataclass(frozen=True)
+class SimTrackChoice:
+    """The track a simulated car drives: `track` (a name or route .npy path), driven reversed or not; who chose
+    it (`source`: "--track", "model card" or "default") and `why`, in words for the user."""
+
+    track: str
+    reverse: bool
+    source: Literal["--track", "model card", "default"]
+    why: str
+
+
+def sim_track(card: ModelCard, override: str | None = None) -> SimTrackChoice:
+    """The track for `--hal sim`: `override` (--track) when given, else the track the card's model was trained
+    on (its first `tracks` entry, as `pitlane evaluate` takes it), else DEFAULT_SIM_TRACK. The direction is
+    the card's (`reverse`) either way, as in `pitlane evaluate`."""
+    trained = card.tracks[0] if card.tracks else None
+    if override is not None:
+        if trained is None:
+            why = "from --track (the model card names no track)"
+        elif override == trained:
+            why = "from --track (the model was trained on it too)"
+        else:
+            why = f"from --track (the model was trained on {trained})"
+        return SimTrackChoice(override, card.reverse, "--track", why)
+    if trained is not None:
+        why = "from the model card (the model was trained on it)"
+        return SimTrackChoice(trained, card.reverse, "model card", why)
+    why = "the default (the model card names no track)"
+    return SimTrackChoice(DEFAULT_SIM_TRACK, card.reverse, "default", why)
+
+
+@dataclass(frozen=True)
+class ThrottleCapEffect:
+    """What the car file's `[safety] throttle_cap_us` does to one policy's speed commands.
+
+    cap_us: the cap (µs). capped_top_speed_mps: the speed table's speed at the cap, the fastest the car is
+    commanded. policy_min_speed_mps / policy_top_speed_mps: the slowest and fastest speeds in the model
+    card's action space. top_speed_us: the pulse the policy's top speed needs (what a cap would have to be
+    to cut nothing). limits: some speed of the policy asks for a pulse beyond the cap (the actuator sends
+    the cap instead). actions_over_cap / n_actions: discrete action spaces only (None for continuous), how
+    many actions ask for a pulse beyond the cap.
+    """
+
+    cap_us: int
+    capped_top_speed_mps: float
+    policy_min_speed_mps: float
+    policy_top_speed_mps: float
+    top_speed_us: int
+    limits: bool
+    actions_over_cap: int | None
+    n_actions: int | None
+
+    @property
+    def cut_fraction(self) -> float:
+        """The part (0..1) of the policy's speed range [min, top] above the capped top speed."""
+        if not self.limits:
+            return 0.0
+        span_mps = self.policy_top_speed_mps - self.policy_min_speed_mps
+        if span_mps <= 0:  # one speed only, and it is over the cap
+            return 1.0
+        over_mps = self.policy_top_speed_mps - max(self.capped_top_speed_mps, self.policy_min_speed_mps)
+        return over_mps / span_mps
+
+
+def throttle_cap_effect(
+    config: RuntimeConfig, card: ModelCard, *, card_source: str = "model.json"
+) -> ThrottleCapEffect | None:
+    """How `config`'s throttle cap limits the speeds of `card`'s action space (None when there is no cap).
+
+    Speeds go through the car's calibration as the actuator sends them (speed table, then the cap), so a
+    speed counts as over the cap exactly when the actuator would clip its pulse. ModelError (naming
+    `card_source`) when the card's action space has no speeds.
+    """
+    cap_us = config.safety.throttle_cap_us
+    if cap_us is None:
+        return None
+    calibration = Calibration(config.hardware, config.car.vehicle.max_steer_deg)
+    speeds_mps = _action_speeds_mps(card, card_source)
+    sign = config.hardware.throttle.forward_sign
+    pulses_over = [(calibration.throttle_us(v) - cap_us) * sign > 0 for v in speeds_mps]
+    top_mps = max(speeds_mps)
+    discrete = card.action_space.type == "discrete"
+    return ThrottleCapEffect(
+        cap_us=cap_us,
+        capped_top_speed_mps=calibration.speed_mps(cap_us),
+        policy_min_speed_mps=min(speeds_mps),
+        policy_top_speed_mps=top_mps,
+        top_speed_us=calibration.throttle_us(top_mps),
+        limits=any(pulses_over),
+        actions_over_cap=sum(pulses_over) if discrete else None,
+        n_actions=len(speeds_mps) if discrete else None,
+    )
+
+
+def _action_speeds_mps(card: ModelCard, source: str) -> list[float]:
+    """Discrete: every action's speed (m/s); continuous: the range's [low, high]. Only the speeds are read
+    here: `sim.action_space` parses the whole DeepRacer form, but the car runtime must not import the
+    simulator."""
+    space = card.action_space.deepracer
+    try:
+        if isinstance(space, list):
+            speeds = [float(action["speed"]) for action in space]
+        else:
+            speeds = [float(space["speed"]["low"]), float(space["speed"]["high"])]
+    except KeyError as exc:
+        raise ModelError(
+            f"{source}: `action_space.deepracer` has no {exc} key; expected DeepRacer's action space (a list "
+            "of {steering_angle, speed} or {steering_angle: {low, high}, speed: {low, high}})"
+        ) from None
+    if not speeds:
+        raise ModelError(f"{source}: `action_space.deepracer` is an empty list; expected at least one action")
+    return speeds
 
 
 @dataclass

@@ -45,13 +45,18 @@ _RESET_STATUSES = (EpisodeStatus.OFF_TRACK, EpisodeStatus.REVERSED, EpisodeStatu
 
 
 class SimWorld:
-    """One simulated car on a track, stepped at `control_rate_hz`. Thread-safe for the command only."""
+    """One simulated car on a track (driven the other way when `reverse`), stepped at `control_rate_hz`.
+    Thread-safe for the command only.
+
+    track_label: the track's name as the user sees it (a route file's stem); track_name: the same name as lap
+    reports carry it, or None when it is not a protocol id; track_length_m: the centre line's length (m)."""
 
     def __init__(
         self,
         car: Any,
         *,
         track: str | Path = "reinvent_base",
+        reverse: bool = False,
         observation: str = "state",
         control_rate_hz: float = 15.0,
         seed: int = 0,
@@ -62,6 +67,7 @@ class SimWorld:
             car=car,
             observation=observation,
             start="start_line",
+            reverse=reverse,
             control_rate_hz=control_rate_hz,
             time_limit_s=_NO_SIM_TIME_LIMIT_S,
         )
@@ -69,6 +75,8 @@ class SimWorld:
         sim.seed(0, np.random.default_rng(seed))
         sim.reset(_CAR)
         self.dt_s = sim.options.dt_s
+        self.track_label = sim.forward.name
+        self.track_length_m = sim.forward.length_m
         # The name lap reports carry (protocol ids are letters, digits, - and _: a file's odd name is left out).
         name = sim.forward.name
         self.track_name = name if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) else None
@@ -190,12 +198,15 @@ def open_sim_parts(
     *,
     observation: str,
     track: str | Path = "reinvent_base",
+    reverse: bool = False,
     control_rate_hz: float = 15.0,
     realtime: bool = False,
     seed: int = 0,
 ) -> tuple[SimCamera, SimDrive, SimClock, SimLapTimer, SimWorld]:
-    """The four parts of the `sim` backend over one new world."""
-    world = SimWorld(car, track=track, observation=observation, control_rate_hz=control_rate_hz, seed=seed)
+    """The four parts of the `sim` backend over one new world (see SimWorld for `track` and `reverse`)."""
+    world = SimWorld(
+        car, track=track, reverse=reverse, observation=observation, control_rate_hz=control_rate_hz, seed=seed
+    )
     return (
         SimCamera(world),
         SimDrive(world, pulse_to_command),

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pitlane.commands.common import SingleCommandGroup, fail, require
 
 if TYPE_CHECKING:
     from device.config import RuntimeConfig
+    from device.drive import SimTrackChoice, ThrottleCapEffect
     from device.hal.base import Hal
 
 HALS = ("sim", "mock", "pi", "jetson", "usb")
@@ -63,8 +65,11 @@ def drive_command(
         bool, typer.Option("--realtime/--fast", help="sim: drive in real time, or as fast as the CPU allows.")
     ] = True,
     track: Annotated[
-        str, typer.Option("--track", help="sim: the track name or route .npy.")
-    ] = "reinvent_base",
+        str | None,
+        typer.Option(
+            "--track", help="sim: the track name or route .npy (default: the track the model was trained on)."
+        ),
+    ] = None,
     manual_laps: Annotated[
         bool, typer.Option("--manual-laps", help="Also count laps from the `l` key (a marshal at the line).")
     ] = False,
@@ -75,7 +80,7 @@ def drive_command(
     """Drive until --laps laps or --steps steps (or Ctrl-C). Keys (on a terminal): space = e-stop, r = re-arm,
     l = manual lap. The car always ends at neutral throttle and centred steering."""
     from device.config import load_runtime_config
-    from device.drive import DriveSession, league_setup
+    from device.drive import DriveSession, league_setup, sim_track, throttle_cap_effect
     from device.errors import DeviceError
     from device.policy import OnnxPolicy
     from firmware_configs.schema import FirmwareConfigError
@@ -84,6 +89,7 @@ def drive_command(
     try:
         config = load_runtime_config(car)
         policy = OnnxPolicy(model, config.car)
+        cap = throttle_cap_effect(config, policy.card, card_source=str(policy.card_path))
         setup = league_setup(
             config,
             broker_url=league,
@@ -97,6 +103,9 @@ def drive_command(
     backend = hal or config.hardware.backend
     if backend not in HALS:
         fail(f"--hal {backend!r}: expected one of {', '.join(HALS)}")
+    if track is not None and backend != "sim":
+        fail(f"--track is for --hal sim: the {backend} backend has no simulated track")
+    choice = sim_track(policy.card, track) if backend == "sim" else None
     if backend == "sim" and not realtime and steps is None:
         # as fast as possible must end: 3 laps by default, and (like `pitlane evaluate`) at most 180
         # simulated seconds per lap, for a model that never gets round
@@ -104,11 +113,21 @@ def drive_command(
         steps = math.ceil(SIM_S_PER_LAP * laps * config.hardware.control_rate_hz)
     obs = policy.card.observation
     try:
-        parts = _open_hal(
-            backend, config, obs.kind, tuple(policy.input_shape), str(policy.input_dtype), realtime, track
+        parts, track_info = _open_hal(
+            backend,
+            config,
+            obs.kind,
+            tuple(policy.input_shape),
+            str(policy.input_dtype),
+            realtime,
+            choice,
+            policy.card_path,
         )
     except DeviceError as exc:
         fail(exc)
+    if track_info is not None:
+        console.print(escape(_track_line(track_info)), highlight=False, soft_wrap=True)
+    console.print(escape(_cap_line(cap, backend)), highlight=False, soft_wrap=True)
 
     from device.estop import KeyReader
     from device.laps import ManualLapTimer
@@ -156,7 +175,7 @@ def drive_command(
     finally:
         if keys is not None:
             keys.close()
-    summary = _summary(result, backend)
+    summary = _summary(result, backend, track_info, cap)
     if laps is not None and len(result.laps) < laps and result.stop_reason is None:
         summary["stop_reason"] = (
             f"{len(result.laps)} of {laps} laps in {result.stats.steps} steps (step limit)"
@@ -164,7 +183,7 @@ def drive_command(
     if as_json:
         typer.echo(json.dumps(summary))
     else:
-        _print_summary(console, summary)
+        _print_summary(console, summary, car, cap)
 
 
 def _open_hal(
@@ -174,14 +193,16 @@ def _open_hal(
     shape: tuple[int, ...],
     dtype: str,
     realtime: bool,
-    track: str,
-) -> Hal:
+    choice: SimTrackChoice | None,
+    card_path: Path,
+) -> tuple[Hal, dict[str, Any] | None]:
+    """The backend's parts, and for `sim` the track driven: name, length_m, reverse, why."""
     from device.hal.base import Hal
 
-    if backend != "sim":
+    if backend != "sim" or choice is None:
         from device.hal.backends import open_hardware
 
-        return open_hardware(backend, config, kind, shape, dtype)
+        return open_hardware(backend, config, kind, shape, dtype), None
     require("sim", "gymnasium", "scipy")
     from device.calibration import Calibration
     from sim.errors import SimError
@@ -189,23 +210,82 @@ def _open_hal(
 
     cal = Calibration(config.hardware, config.car.vehicle.max_steer_deg)
     try:
-        camera, drive, clock, laps, _ = open_sim_parts(
+        camera, drive, clock, laps, world = open_sim_parts(
             config.car,
             lambda steering_us, throttle_us: (cal.steering_deg(steering_us), cal.speed_mps(throttle_us)),
             observation=kind,
-            track=track,
+            track=choice.track,
+            reverse=choice.reverse,
             control_rate_hz=config.hardware.control_rate_hz,
             realtime=realtime,
         )
     except SimError as exc:
+        if choice.source == "model card":
+            fail(
+                f"{exc} (the track the model card names, `tracks` in {card_path}; --track NAME drives another)"
+            )
         fail(exc)
-    return Hal("sim", camera, drive, clock, [laps])
+    info = {
+        "name": world.track_label,
+        "length_m": round(world.track_length_m, 3),
+        "reverse": choice.reverse,
+        "source": choice.source,
+        "why": choice.why,
+    }
+    return Hal("sim", camera, drive, clock, [laps]), info
 
 
-def _summary(result: Any, backend: str) -> dict[str, Any]:
+def _track_line(info: dict[str, Any]) -> str:
+    direction = ", reversed" if info["reverse"] else ""
+    return f"track: {info['name']} ({info['length_m']:.1f} m{direction}), {info['why']}"
+
+
+def _cap_line(cap: ThrottleCapEffect | None, backend: str) -> str:
+    """What the throttle cap does to this policy, said before the laps."""
+    if cap is None:
+        return "throttle cap: none (no [safety] throttle_cap_us in the car file)"
+    capped = f"{cap.capped_top_speed_mps:.2f} m/s"
+    head = f"throttle cap: [safety] throttle_cap_us = {cap.cap_us} µs holds the car to {capped}"
+    if not cap.limits:
+        return f"{head}; the policy's speeds (up to {cap.policy_top_speed_mps:.2f} m/s) never pass it: it slows nothing"
+    actions = (
+        f" and slows {cap.actions_over_cap} of {cap.n_actions} actions to {capped}"
+        if cap.actions_over_cap is not None
+        else ""
+    )
+    slower = "; laps will be slower than `pitlane evaluate`'s, which has no cap" if backend == "sim" else ""
+    return (
+        f"{head}; the policy's top speed is {cap.policy_top_speed_mps:.2f} m/s (its speeds span "
+        f"{cap.policy_min_speed_mps:.2f}-{cap.policy_top_speed_mps:.2f} m/s): the cap cuts "
+        f"{100 * cap.cut_fraction:.0f} % of that range{actions}{slower}"
+    )
+
+
+def _clipped_line(clipped: int, steps: int, cap: ThrottleCapEffect | None, car: Path, backend: str) -> str:
+    """What the clipped-commands count means and which key changes it."""
+    if cap is None or clipped == 0:
+        return f"{clipped} throttle commands clipped to the cap"
+    why = ": that is why these laps are slower than `pitlane evaluate`'s" if backend == "sim" else ""
+    where = "in a copy of the car file for the simulator" if backend == "sim" else "only where that is safe"
+    return (
+        f"{clipped} of {steps} throttle commands ({100 * clipped / max(steps, 1):.0f} %) asked for more than "
+        f"the throttle cap ({cap.capped_top_speed_mps:.2f} m/s at {cap.cap_us} µs) and were sent at the cap"
+        f"{why}. The cap is `throttle_cap_us` in [safety] of {car}: on a real car it is a safety limit (the "
+        f"fastest the car may go where it drives). {cap.top_speed_us} µs would let the policy's "
+        f"{cap.policy_top_speed_mps:.2f} m/s through: raise it {where}."
+    )
+
+
+def _summary(
+    result: Any, backend: str, track: dict[str, Any] | None, cap: ThrottleCapEffect | None
+) -> dict[str, Any]:
+    from dataclasses import asdict
+
     return {
         "backend": backend,
         "run_id": result.run_id,
+        "track": track,
+        "throttle_cap": None if cap is None else {**asdict(cap), "cut_fraction": round(cap.cut_fraction, 4)},
         "laps": [
             {
                 "lap": r.lap,
@@ -213,6 +293,7 @@ def _summary(result: Any, backend: str) -> dict[str, Any]:
                 "lap_time_s": r.lap_time_ms / 1000.0,
                 "source": r.source,
                 "offtrack_count": r.offtrack_count,
+                "track": r.track,
             }
             for r in result.laps
         ],
@@ -223,7 +304,9 @@ def _summary(result: Any, backend: str) -> dict[str, Any]:
     }
 
 
-def _print_summary(console: Console, summary: dict[str, Any]) -> None:
+def _print_summary(
+    console: Console, summary: dict[str, Any], car: Path, cap: ThrottleCapEffect | None
+) -> None:
     from rich.table import Table
 
     laps = Table(title=f"laps (run {summary['run_id'][:8]})")
@@ -246,9 +329,14 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print(stats)
     console.print(
         f"{loop['steps']:.0f} steps at {loop['rate_hz']:.1f} Hz (target {loop['target_hz']:.1f} Hz; "
-        f"{loop['wall_rate_hz']:.1f} Hz of wall-clock time), "
-        f"{loop['overruns']:.0f} overruns, {summary['clipped_commands']} throttle commands clipped to the cap",
+        f"{loop['wall_rate_hz']:.1f} Hz of wall-clock time), {loop['overruns']:.0f} overruns",
         highlight=False,
+    )
+    clipped = _clipped_line(summary["clipped_commands"], int(loop["steps"]), cap, car, summary["backend"])
+    shown = escape(clipped)
+    # soft_wrap: a long car-file path is never broken inside (the terminal wraps the line instead)
+    console.print(
+        f"[yellow]{shown}[/yellow]" if summary["clipped_commands"] else shown, highlight=False, soft_wrap=True
     )
     if summary["stop_reason"]:
         console.print(f"[yellow]stopped: {summary['stop_reason']}[/yellow]")
