@@ -1,19 +1,21 @@
 """`BatchedSim`: n cars on one track, stepped together — the only simulator loop.
 
-Both gymnasium environments are views of this class (the single-car env is `BatchedSim(n=1)`), so there is
-one copy of the physics, the rules and the reward params. Each car has its own episode: its own start
-point, direction, counters, random generator and (for Python reward files) its own reward module.
+Both gymnasium environments are views of this class (the single-car env is `BatchedSim(n=1)`, stepped with
+`m=SCALARS`: the same code on Python floats, see `sim.fastmath`), so there is one copy of the physics, the
+rules and the reward params. Each car has its own episode: its own start point, direction, counters, random
+generator and (for Python reward files) its own reward module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim import dynamics, rules
 from sim.errors import EnvConfigError
+from sim.fastmath import ARRAYS, Math
 from sim.randomization import EpisodeRandomization, get_preset
 from sim.reward.params import MODEL_POINT_AHEAD_M, RewardParams, compute_current_progress
 
@@ -65,7 +67,8 @@ class EpisodeOptions:
 
 @dataclass
 class StepOutcome:
-    """What one step produced for all n cars: reward params, status codes (rules.EpisodeStatus) per car."""
+    """What one step produced for all n cars: reward params, status codes (rules.EpisodeStatus) per car; one
+    car's Python numbers (an np.int8 status, bools) for a step with `m=SCALARS`."""
 
     params: RewardParams
     status: np.ndarray
@@ -107,8 +110,9 @@ class BatchedSim:
         seg_yaw = np.arctan2(np.diff(track.waypoints[:, 1]), np.diff(track.waypoints[:, 0]))
         self._seg_cos, self._seg_sin = np.cos(seg_yaw), np.sin(seg_yaw)
         self._half_width = 0.5 * track.waypoint_widths_m
-        self._wheel_x = vehicle.wheel_positions_m[:, 0].copy()
-        self._wheel_y = vehicle.wheel_positions_m[:, 1].copy()
+        # wheel centres in the car's frame: (4, 1) columns for the batched path, (x, y) floats for one car
+        self._wheel_cols = (vehicle.wheel_positions_m[:, :1].copy(), vehicle.wheel_positions_m[:, 1:].copy())
+        self._wheels_m = [tuple(p) for p in vehicle.wheel_positions_m.tolist()]
         self._wheel_reach_m = (
             float(np.sqrt(2.0) * np.hypot(*vehicle.wheel_positions_m.T).max()) + track.road.max_error_m + 1e-6
         )
@@ -172,10 +176,11 @@ class BatchedSim:
         """(n,) int64 noise keys of cars `idx` for sensors: new every step, repeatable with the seed."""
         return self.noise_base[idx] + self.clock_steps[idx]
 
-    def standing(self, idx: np.ndarray) -> RewardParams:
-        """Params of cars `idx` as they stand, with a zero commanded action (as after `reset`)."""
-        zeros = np.zeros(len(idx))
-        return self.measure(idx, zeros, zeros)
+    def standing(self, idx: np.ndarray | int, m: Math = ARRAYS) -> RewardParams:
+        """Params of cars `idx` as they stand, with a zero commanded action (as after `reset`); car `idx` (an
+        int) in Python numbers with `m=SCALARS`."""
+        zeros = 0.0 if m.scalar else np.zeros(len(idx))
+        return self.measure(idx, zeros, zeros, m)
 
     def place_back(self, i: int, progress: float) -> None:
         """Put car i at rest on the centre line at `progress` (% of its lap from its start point), facing the
@@ -204,65 +209,79 @@ class BatchedSim:
 
     # ------------------------------------------------------------------ stepping
 
-    def step(self, steer_deg: np.ndarray, speed_mps: np.ndarray) -> StepOutcome:
-        """Apply each car's commanded steering (deg, + = left) and speed (m/s) for one control step."""
+    def step(self, steer_deg: np.ndarray, speed_mps: np.ndarray, m: Math = ARRAYS) -> StepOutcome:
+        """Apply each car's commanded steering (deg, + = left) and speed (m/s) for one control step.
+
+        `m=SCALARS` steps the one car of a simulator of n = 1 with the same code on Python floats (the single
+        environment's path, see `sim.fastmath`): the commands are floats, and so are the outcome's values
+        (`params.as_arrays()` gives arrays). The state arrays are read and written as in the batched path.
+        """
+        if m.scalar and self.n != 1:
+            raise EnvConfigError(f"a step on Python floats drives one car; this simulator has {self.n}")
         dt = self.options.dt_s
         rnd = self.randomization
-        act_steer, act_speed = self.delay.push(np.radians(steer_deg), speed_mps)
+        act_steer, act_speed = self.delay.push(m.radians(steer_deg), speed_mps, m)
         if rnd.neutral:
-            travelled = dynamics.advance(self.state, act_steer, act_speed, self.vehicle, dt)
+            travelled = dynamics.advance(self.state, act_steer, act_speed, self.vehicle, dt, None, m)
         else:
-            act_steer = act_steer + np.radians(rnd.steering_trim_deg)
-            travelled = dynamics.advance(self.state, act_steer, act_speed, self.vehicle, dt, rnd.grip_scale)
-        self.steps += 1.0
-        self.episode_time_s += dt
-        self.sim_time_s += dt
-        self.clock_steps += 1
-        params = self.measure(slice(None), steer_deg, speed_mps)
+            act_steer = act_steer + m.radians(m.unbox(rnd.steering_trim_deg))
+            grip_scale = m.unbox(rnd.grip_scale)
+            travelled = dynamics.advance(self.state, act_steer, act_speed, self.vehicle, dt, grip_scale, m)
+        self.steps = m.store(self.steps, m.unbox(self.steps) + 1.0)
+        self.episode_time_s = m.store(self.episode_time_s, m.unbox(self.episode_time_s) + dt)
+        self.sim_time_s = m.store(self.sim_time_s, m.unbox(self.sim_time_s) + dt)
+        self.clock_steps = m.store(self.clock_steps, m.unbox(self.clock_steps) + 1)
+        car = 0 if m.scalar else slice(None)
+        params = self.measure(car, steer_deg, speed_mps, m)
         status = rules.judge(
             self.counters,
             params.progress,
-            self.prev_progress,
-            ~params.is_offtrack,
+            params.prev_progress,
+            m.logical_not(params.is_offtrack),
             travelled,
-            self.episode_time_s,
+            m.unbox(self.episode_time_s),
             self.options.time_limit_s,
+            m,
         )
-        self.prev_progress = params.progress
+        self.prev_progress = m.store(self.prev_progress, params.progress)
         terminated = rules.is_terminal(status)
-        truncated = status == rules.EpisodeStatus.TIME_UP
+        truncated = status == rules.TIME_UP_CODE
         return StepOutcome(params, status, terminated, truncated)
 
-    def measure(self, idx: np.ndarray | slice, steer_deg: np.ndarray, speed_mps: np.ndarray) -> RewardParams:
-        """DeepRacer params of cars `idx` in their current state, given their commanded action."""
+    def measure(
+        self, idx: np.ndarray | slice | int, steer_deg: np.ndarray, speed_mps: np.ndarray, m: Math = ARRAYS
+    ) -> RewardParams:
+        """DeepRacer params of cars `idx` in their current state, given their commanded action (with
+        `m=SCALARS`: car `idx` (an int) and its commands as floats)."""
         st = self.state
-        x, y, yaw = st.x_m[idx], st.y_m[idx], st.yaw_rad[idx]
-        rev = self.is_reversed[idx]
-        cos_yaw, sin_yaw = st.cos_yaw[idx], st.sin_yaw[idx]
+        x, y, yaw = m.pick(st.x_m, idx), m.pick(st.y_m, idx), m.pick(st.yaw_rad, idx)
+        rev = m.pick(self.is_reversed, idx)
+        cos_yaw, sin_yaw = m.pick(st.cos_yaw, idx), m.pick(st.sin_yaw, idx)
         mx = x + MODEL_POINT_AHEAD_M * cos_yaw
         my = y + MODEL_POINT_AHEAD_M * sin_yaw
-        proj = self.forward.project(mx, my)
+        proj = self.forward.centre_locator.project(mx, my, m)
         length = self.forward.length_m
         ndist = proj.s_m / length
-        ndist = np.where(rev, np.where(ndist > 0.0, 1.0 - ndist, 0.0), ndist)
-        progress = compute_current_progress(ndist - self.start_ndist[idx], self.prev_progress[idx])
-        wheels_on = self._wheels_on_road(x, y, cos_yaw, sin_yaw)
+        ndist = m.where(rev, m.where(ndist > 0.0, 1.0 - ndist, 0.0), ndist)
+        prev_progress = m.copy(m.pick(self.prev_progress, idx))
+        progress = compute_current_progress(ndist - m.pick(self.start_ndist, idx), prev_progress, m)
+        all_on, any_on = self._wheels_on_road(x, y, cos_yaw, sin_yaw, m)
         return RewardParams(
             forward=self.forward,
             backward=self.backward,
             x=mx,
             y=my,
             yaw_rad=yaw,
-            speed=np.asarray(speed_mps, dtype=np.float64),
-            steering_angle=np.asarray(steer_deg, dtype=np.float64),
+            speed=m.as_float(speed_mps),
+            steering_angle=m.as_float(steer_deg),
             progress=progress,
-            steps=self.steps[idx].copy(),
+            steps=m.copy(m.pick(self.steps, idx)),
             distance_from_center=proj.distance_m,
-            all_wheels_on_track=wheels_on[0] & wheels_on[1] & wheels_on[2] & wheels_on[3],
-            is_offtrack=~(wheels_on[0] | wheels_on[1] | wheels_on[2] | wheels_on[3]),
-            is_reversed=rev.copy(),
+            all_wheels_on_track=all_on,
+            is_offtrack=m.logical_not(any_on),
+            is_reversed=m.copy(rev),
             projection_distance=ndist * length,
-            sim_time=self.sim_time_s[idx].copy(),
+            sim_time=m.copy(m.pick(self.sim_time_s, idx)),
             centre_x=proj.px_m,
             centre_y=proj.py_m,
             segment=proj.segment,
@@ -270,40 +289,56 @@ class BatchedSim:
             cos_yaw=cos_yaw,
             sin_yaw=sin_yaw,
             # a copy: step() replaces the array, but reset() and the evaluation write into it in place
-            prev_progress=np.array(self.prev_progress[idx]),
+            prev_progress=prev_progress,
+            m=m,
         )
 
     def _wheels_on_road(
-        self, x: np.ndarray, y: np.ndarray, cos_yaw: np.ndarray, sin_yaw: np.ndarray
-    ) -> np.ndarray:
-        """(4, n) bool: each wheel centre strictly inside the road polygon.
+        self, x: np.ndarray, y: np.ndarray, cos_yaw: np.ndarray, sin_yaw: np.ndarray, m: Math = ARRAYS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(all four wheel centres, any wheel centre) strictly inside the road polygon, (n,) bool each.
 
         The road's signed distance at the chassis centre decides most cars at once: the interpolated distance
         changes by at most sqrt(2) per metre, so wheels within reach of the centre are all on the road (or all
         off, each by more than the raster's error) when the centre's distance exceeds `_wheel_reach_m`. Only
         cars near an edge test each wheel.
         """
-        centre = self.forward.road.signed_distance(x, y)
-        wheels = np.empty((4, len(x)), dtype=bool)
-        wheels[:] = centre > 0.0
-        near_edge = np.flatnonzero(np.abs(centre) <= self._wheel_reach_m)
-        if len(near_edge):
-            wx, wy = self._wheel_x[:, None], self._wheel_y[:, None]
-            c, s = cos_yaw[near_edge], sin_yaw[near_edge]
-            px = x[near_edge] + c * wx - s * wy
-            py = y[near_edge] + s * wx + c * wy
-            wheels[:, near_edge] = self.forward.on_road(px, py)
-        return wheels
+        road = self.forward.road
+        centre = road.signed_distance(x, y, m)
+        all_on = centre > 0.0
+        any_on = m.copy(all_on)
+        near_edge = m.flatnonzero(m.absolute(centre) <= self._wheel_reach_m)
+        if not len(near_edge):
+            return all_on, any_on
+        if m.scalar:  # one car: each wheel's point as floats
+            on = [road.on_road(*_wheel_point(x, y, cos_yaw, sin_yaw, wx, wy), m) for wx, wy in self._wheels_m]
+            return all(on), any(on)
+        wheels = road.on_road(
+            *_wheel_point(
+                x[near_edge], y[near_edge], cos_yaw[near_edge], sin_yaw[near_edge], *self._wheel_cols
+            )
+        )  # (4, cars near an edge)
+        all_on[near_edge] = wheels.all(axis=0)
+        any_on[near_edge] = wheels.any(axis=0)
+        return all_on, any_on
 
     # ------------------------------------------------------------------ features for observations
 
     def track_frame(self, params: RewardParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sin, cos of the heading error, lateral offset in half-widths, + = left of the centre line) of the
-        cars in `params`, relative to the centre line in their driving direction; (n,) each."""
+        cars in `params`, relative to the centre line in their driving direction; (n,) each (floats for
+        `SCALARS` params)."""
+        m = params.m
         seg = params.segment
-        cos_t, sin_t = self._seg_cos[seg], self._seg_sin[seg]
-        flip = np.where(params.is_reversed, -1.0, 1.0)  # driving the other way turns the track by pi
+        cos_t, sin_t = m.gather(self._seg_cos, seg), m.gather(self._seg_sin, seg)
+        flip = m.where(params.is_reversed, -1.0, 1.0)  # driving the other way turns the track by pi
         sin_err = flip * (params.sin_yaw * cos_t - params.cos_yaw * sin_t)
         cos_err = flip * (params.cos_yaw * cos_t + params.sin_yaw * sin_t)
         cross = cos_t * (params.y - params.centre_y) - sin_t * (params.x - params.centre_x)
-        return sin_err, cos_err, flip * cross / self._half_width[seg]
+        return sin_err, cos_err, flip * cross / m.gather(self._half_width, seg)
+
+
+def _wheel_point(x: Any, y: Any, cos_yaw: Any, sin_yaw: Any, wx: Any, wy: Any) -> tuple[Any, Any]:
+    """A wheel centre (wx, wy) in the car's frame -> the world, for cars at (x, y) with heading (cos, sin):
+    (n,) cars and (4, 1) wheels broadcast to (4, n); or floats."""
+    return x + cos_yaw * wx - sin_yaw * wy, y + sin_yaw * wx + cos_yaw * wy

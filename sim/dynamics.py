@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.fastmath import clamp
+from sim.fastmath import ARRAYS, Math
 
 if TYPE_CHECKING:
     from sim.car import VehicleParams
@@ -63,43 +63,54 @@ def advance(
     limits: VehicleParams,
     dt_s: float,
     grip_scale: np.ndarray | None = None,
+    m: Math = ARRAYS,
 ) -> np.ndarray:
     """Advance every car by one control step of `dt_s` seconds, in place. Returns the distance travelled (n,), m.
 
     `grip_scale` (n,) multiplies each car's lateral grip (domain randomisation); None means 1.
+    With `m=SCALARS` (a state of one car) the commands and `grip_scale` are floats and so is the result: the
+    same arithmetic on Python floats (see `sim.fastmath`).
     """
-    steer_cmd = clamp(steer_cmd_rad, -limits.max_steer_rad, limits.max_steer_rad)
-    speed_cmd = clamp(speed_cmd_mps, 0.0, limits.max_speed_mps)
+    steer_cmd = m.clamp(steer_cmd_rad, -limits.max_steer_rad, limits.max_steer_rad)
+    speed_cmd = m.clamp(speed_cmd_mps, 0.0, limits.max_speed_mps)
 
     max_turn = limits.max_steer_rate_radps * dt_s
-    state.steer_rad += clamp(steer_cmd - state.steer_rad, -max_turn, max_turn)
+    steer = m.unbox(state.steer_rad)
+    steer += m.clamp(steer_cmd - steer, -max_turn, max_turn)  # in place for arrays
+    state.steer_rad = m.store(state.steer_rad, steer)
 
-    v0 = state.speed_mps
-    v1 = v0 + clamp(speed_cmd - v0, -limits.max_brake_mps2 * dt_s, limits.max_accel_mps2 * dt_s)
+    v0 = m.unbox(state.speed_mps)
+    v1 = v0 + m.clamp(speed_cmd - v0, -limits.max_brake_mps2 * dt_s, limits.max_accel_mps2 * dt_s)
     v_mean = 0.5 * (v0 + v1)
-    state.speed_mps = v1
+    state.speed_mps = m.store(state.speed_mps, v1)
 
-    yaw_rate = v_mean * np.tan(state.steer_rad) / limits.wheelbase_m
+    yaw_rate = v_mean * m.tan(steer) / limits.wheelbase_m
     grip = limits.lateral_grip_mps2 if grip_scale is None else limits.lateral_grip_mps2 * grip_scale
-    max_yaw_rate = grip / np.maximum(v_mean, 1e-6)
-    yaw_rate = clamp(yaw_rate, -max_yaw_rate, max_yaw_rate)
+    max_yaw_rate = grip / m.maximum(v_mean, 1e-6)
+    yaw_rate = m.clamp(yaw_rate, -max_yaw_rate, max_yaw_rate)
 
     dyaw = yaw_rate * dt_s
     distance = v_mean * dt_s
     # Exact arc: the chord has length 2R sin(h) = distance * sin(h)/h with h = dyaw/2, along yaw + h.
     half = 0.5 * dyaw
-    cos_h, sin_h, ratio = small_angle_trig(half)
-    cos_mid = state.cos_yaw * cos_h - state.sin_yaw * sin_h
-    sin_mid = state.sin_yaw * cos_h + state.cos_yaw * sin_h
+    cos_h, sin_h, ratio = small_angle_trig(half, m)
+    cos_yaw, sin_yaw = m.unbox(state.cos_yaw), m.unbox(state.sin_yaw)
+    cos_mid = cos_yaw * cos_h - sin_yaw * sin_h
+    sin_mid = sin_yaw * cos_h + cos_yaw * sin_h
     chord = distance * ratio
-    state.x_m += chord * cos_mid
-    state.y_m += chord * sin_mid
+    x, y = m.unbox(state.x_m), m.unbox(state.y_m)
+    x += chord * cos_mid  # in place for arrays
+    y += chord * sin_mid
+    state.x_m = m.store(state.x_m, x)
+    state.y_m = m.store(state.y_m, y)
     cos_end = cos_mid * cos_h - sin_mid * sin_h
     sin_end = sin_mid * cos_h + cos_mid * sin_h
-    norm = 1.0 / np.sqrt(cos_end * cos_end + sin_end * sin_end)  # keeps rounding from drifting the length
-    state.cos_yaw = cos_end * norm
-    state.sin_yaw = sin_end * norm
-    state.yaw_rad = np.arctan2(state.sin_yaw, state.cos_yaw)
+    norm = 1.0 / m.sqrt(cos_end * cos_end + sin_end * sin_end)  # keeps rounding from drifting the length
+    cos_end = cos_end * norm
+    sin_end = sin_end * norm
+    state.cos_yaw = m.store(state.cos_yaw, cos_end)
+    state.sin_yaw = m.store(state.sin_yaw, sin_end)
+    state.yaw_rad = m.store(state.yaw_rad, m.arctan2(sin_end, cos_end))
     return distance
 
 
@@ -109,21 +120,24 @@ def wrap_angle(angle_rad: np.ndarray) -> np.ndarray:
     return np.pi - (b - _TWO_PI * np.floor(b / _TWO_PI))
 
 
-def small_angle_trig(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """cos(h), sin(h) and sin(h)/h for angles of one step's yaw change.
+def small_angle_trig(h: np.ndarray, m: Math = ARRAYS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cos(h), sin(h) and sin(h)/h for angles of one step's yaw change (arrays, or floats with `SCALARS`).
 
     Taylor polynomials, exact to 1e-11 for |h| <= 0.5 rad (half a step's yaw change of every car we model);
-    larger |h| are computed with numpy's trigonometry.
+    larger |h| are computed with numpy's trigonometry (on arrays in both paths, so both give the same bits).
     """
     h2 = h * h
     ratio = 1.0 - h2 / 6.0 * (1.0 - h2 / 20.0 * (1.0 - h2 / 42.0 * (1.0 - h2 / 72.0 * (1.0 - h2 / 110.0))))
     cos_h = 1.0 - h2 / 2.0 * (1.0 - h2 / 12.0 * (1.0 - h2 / 30.0 * (1.0 - h2 / 56.0 * (1.0 - h2 / 90.0))))
     sin_h = h * ratio
-    large = np.abs(h) > 0.5
-    if large.any():
-        hl = h[large]
-        cos_h[large], sin_h[large] = np.cos(hl), np.sin(hl)
-        ratio[large] = sin_h[large] / hl
+    large = m.absolute(h) > 0.5
+    if m.any(large):
+        large = m.flatnonzero(large)
+        hl = m.subset(h, large)
+        cos_l, sin_l = np.cos(hl), np.sin(hl)
+        cos_h = m.patch(cos_h, large, cos_l)
+        sin_h = m.patch(sin_h, large, sin_l)
+        ratio = m.patch(ratio, large, sin_l / hl)
     return cos_h, sin_h, ratio
 
 
@@ -147,8 +161,10 @@ class CommandDelay:
         self.lag[idx] = np.clip(lag_steps, 0, self.max_lag)
         self._uniform = bool((self.lag == self.lag[0]).all())
 
-    def push(self, steer_rad: np.ndarray, speed_mps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Record this step's commands; return the commands that act now (n,), (n,)."""
+    def push(
+        self, steer_rad: np.ndarray, speed_mps: np.ndarray, m: Math = ARRAYS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Record this step's commands; return the commands that act now (n,), (n,) (floats with `SCALARS`)."""
         if self.max_lag == 0:
             return steer_rad, speed_mps
         self._head = (self._head + 1) % len(self._ring)
@@ -156,9 +172,9 @@ class CommandDelay:
         self._ring[self._head, 1] = speed_mps
         if self._uniform:
             slot = self._ring[(self._head - self.lag[0]) % len(self._ring)]
-            return slot[0].copy(), slot[1].copy()
+            return m.copy(m.unbox(slot[0])), m.copy(m.unbox(slot[1]))
         rows = (self._head - self.lag) % len(self._ring)
-        return self._ring[rows, 0, self._cars], self._ring[rows, 1, self._cars]
+        return m.unbox(self._ring[rows, 0, self._cars]), m.unbox(self._ring[rows, 1, self._cars])
 
     def clear(self, idx: np.ndarray) -> None:
         """Forget the commands of cars `idx`."""

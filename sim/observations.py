@@ -100,6 +100,7 @@ class StateObservation:
         low[2:4], high[2:4] = -1.0, 1.0
         low[4], high[4] = -20.0, 20.0
         self.space = spaces.Box(low, high, dtype=np.float32)
+        self._low, self._high = low.tolist(), high.tolist()
         track = sim.forward
         # curvature ahead of each arc length, for both driving directions (forward-direction arc length);
         # curvature is continuous in arc length, so there are no jumps to split
@@ -110,17 +111,26 @@ class StateObservation:
             track.length_m, lambda s: -track.curvature_at(s[:, None] - LOOKAHEAD_M), split_jumps=False
         )
 
-    def __call__(self, params: RewardParams, idx: np.ndarray | slice) -> np.ndarray:
-        """(n, 11) float32 observations of cars `idx` (the cars `params` describes)."""
+    def __call__(self, params: RewardParams, idx: np.ndarray | slice | int) -> np.ndarray:
+        """(n, 11) float32 observations of cars `idx` (the cars `params` describes); (1, 11) for `SCALARS`
+        params of car `idx` (an int)."""
         sim = self._sim
+        m = params.m
         sin_err, cos_err, lateral = sim.track_frame(params)
-        s_fwd = np.where(
+        s_fwd = m.where(
             params.is_reversed, sim.forward.length_m - params.projection_distance, params.projection_distance
         )
-        kappa = self._ahead_fwd.at(s_fwd)
-        if params.is_reversed.any():
-            kappa = np.where(params.is_reversed[:, None], self._ahead_back.at(s_fwd), kappa)
-        obs = np.empty((len(lateral), self.space.shape[0]), dtype=np.float32)
+        kappa = self._ahead_fwd.at(s_fwd, m)
+        if m.any(params.is_reversed):
+            kappa = m.where(m.column(params.is_reversed), self._ahead_back.at(s_fwd, m), kappa)
+        if m.scalar:
+            # one row from floats; clamping before the float32 rounding gives the same values as after it
+            # (rounding is monotonic and the bounds are float32 numbers)
+            speed, steer = sim.state.speed_mps.item(idx), sim.state.steer_rad.item(idx)
+            features = (speed, steer, sin_err, cos_err, lateral, *kappa)
+            bounds = zip(features, self._low, self._high, strict=True)
+            return np.array([[min(max(v, lo), hi) for v, lo, hi in bounds]], dtype=np.float32)
+        obs = np.empty((params.n, self.space.shape[0]), dtype=np.float32)
         obs[:, 0] = sim.state.speed_mps[idx]
         obs[:, 1] = sim.state.steer_rad[idx]
         obs[:, 2] = sin_err
@@ -157,6 +167,12 @@ class Observer:
     def sensor(self, slot: str) -> Any:
         """The part that fills `slot` ("state", "camera", "lidar"), or None."""
         return self._parts.get(slot)
+
+    def one(self, params: RewardParams) -> Any:
+        """The observation of the single environment's car (no batch axis), from `SCALARS` params."""
+        if self.kinds == ("state",):
+            return self._parts["state"](params, 0)[0]
+        return batch_take(self(params.as_arrays(), slice(0, 1)), 0)
 
     def __call__(self, params: RewardParams, idx: np.ndarray | slice) -> Any:
         poses = None

@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.linalg import spsolve
 
 from sim.car import VehicleParams, load_car
-from sim.tracks import Track
+from sim.tracks import Track, cache
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,8 @@ def _border_clearances(track: Track, points: np.ndarray) -> tuple[np.ndarray, np
 
 def _second_difference(n: int) -> sparse.csr_matrix:
     """The cyclic second-difference matrix (n, n): row i gives p[i-1] - 2 p[i] + p[i+1]."""
+    from scipy import sparse  # here, not at the top: a cached line (the usual case) never needs scipy
+
     eye = sparse.identity(n, format="csr")
     shift = sparse.csr_matrix((np.ones(n), (np.arange(n), (np.arange(n) + 1) % n)), shape=(n, n))
     return shift + shift.T - 2.0 * eye
@@ -143,6 +148,8 @@ def _solve_offsets(ref: np.ndarray, normals: np.ndarray, lo: np.ndarray, hi: np.
     With the spacing fixed, second differences also shrink where the line is shorter, so this trades a little
     curvature for length: a faster line than the exact minimiser of the integral of kappa^2 (see the
     module docstring)."""
+    from scipy import sparse
+
     d2 = _second_difference(len(ref))
     a = sparse.vstack([d2 @ sparse.diags(normals[:, 0]), d2 @ sparse.diags(normals[:, 1])]).tocsr()
     b = -np.concatenate([d2 @ ref[:, 0], d2 @ ref[:, 1]])
@@ -160,6 +167,8 @@ def _primal_active_set(
     sign; stop when none has. Exact and monotone. Chosen over dense solvers (scipy's lsq_linear, L-BFGS-B)
     because it needs only small sparse banded solves: dense LAPACK/BLAS calls on a few hundred unknowns took
     30x longer (seconds) on a busy 2-core machine, where BLAS threads contend; this takes ~10 ms."""
+    from scipy.sparse.linalg import spsolve
+
     x = np.clip(x0, lo, hi)
     at_lo, at_hi = x <= lo, (x >= hi) & ~(x <= lo)
     pinned = lo >= hi  # no room at all: never freed
@@ -310,9 +319,41 @@ def race_line(track: Track, car: str = "deepracer") -> RaceLine:
     return _race_line(track, car)  # positional, so `race_line(t)` and `race_line(t, "deepracer")` share
 
 
+@dataclass(frozen=True)
+class _LinePoints:
+    """A minimum-curvature line (K, 2) as the track geometry cache stores it."""
+
+    points: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"points": self.points}
+
+
+def _restore_line(arrays: Mapping[str, np.ndarray]) -> _LinePoints:
+    points = np.asarray(arrays["points"], dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 4:
+        raise ValueError(f"a race line of shape (K, 2) was expected, not {points.shape}")
+    return _LinePoints(points)
+
+
+def _cached_minimum_curvature_line(track: Track, car: str) -> np.ndarray:
+    """`minimum_curvature_line(track, car=car)`, solved once per track file and margin and then read from
+    the on-disk track geometry cache (the solve takes ~0.3 s plus scipy's import; reading takes ~1 ms)."""
+    margin_m = default_margin_m(car)
+    key = cache.geometry_key(
+        track.route, "race-line", {"margin_m": margin_m, "passes": REFINE_PASSES, "spacing_m": SPACING_M}
+    )
+    stored = cache.load_or_build(
+        key,
+        lambda: _LinePoints(minimum_curvature_line(track, margin_m=margin_m)),
+        _restore_line,
+    )
+    return stored.points.copy()
+
+
 @lru_cache(maxsize=32)
 def _race_line(track: Track, car: str) -> RaceLine:
-    points = minimum_curvature_line(track, car=car)
+    points = _cached_minimum_curvature_line(track, car)
     result = _profile(points, car)
     log.info(
         "%s / %s: race line %.2f m, limit lap %.2f s", track.name, car, result.length_m, result.lap_time_s

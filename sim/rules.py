@@ -15,6 +15,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from sim.fastmath import ARRAYS, Math
+
 REVERSED_STEPS = 15
 IMMOBILIZED_STEPS = 15
 IMMOBILIZED_DISTANCE_M = 0.0003
@@ -37,6 +39,11 @@ class EpisodeStatus(IntEnum):
 
 
 STATUS_LABELS = tuple(s.label for s in EpisodeStatus)
+# the codes as np.int8 scalars for the step: an IntEnum member costs microseconds to look up and convert
+_IN_PROGRESS, _LAP_COMPLETE, _OFF_TRACK, _REVERSED, _IMMOBILIZED, _TIME_UP = (
+    np.int8(s) for s in EpisodeStatus
+)
+TIME_UP_CODE = _TIME_UP
 
 
 class EpisodeCounters:
@@ -59,18 +66,22 @@ def judge(
     travelled_m: np.ndarray,
     episode_time_s: np.ndarray,
     time_limit_s: float,
+    m: Math = ARRAYS,
 ) -> np.ndarray:
-    """Update the counters with this step and return each car's `EpisodeStatus` code (n,) int8."""
-    counters.reversed_steps = np.where(progress < prev_progress, counters.reversed_steps + 1, 0)
-    counters.immobile_steps = np.where(travelled_m < IMMOBILIZED_DISTANCE_M, counters.immobile_steps + 1, 0)
+    """Update the counters with this step and return each car's `EpisodeStatus` code (n,) int8 (one np.int8
+    for one car's floats with `m=SCALARS`)."""
+    reversed_steps = m.where(progress < prev_progress, m.unbox(counters.reversed_steps) + 1, 0)
+    counters.reversed_steps = m.store(counters.reversed_steps, reversed_steps)
+    immobile_steps = m.where(travelled_m < IMMOBILIZED_DISTANCE_M, m.unbox(counters.immobile_steps) + 1, 0)
+    counters.immobile_steps = m.store(counters.immobile_steps, immobile_steps)
     # first matching rule wins: assign in reverse order of priority
-    status = np.where(episode_time_s >= time_limit_s - 1e-9, EpisodeStatus.TIME_UP, EpisodeStatus.IN_PROGRESS)
-    status = np.where(counters.immobile_steps >= IMMOBILIZED_STEPS, EpisodeStatus.IMMOBILIZED, status)
-    status = np.where(counters.reversed_steps >= REVERSED_STEPS, EpisodeStatus.REVERSED, status)
-    status = np.where(any_wheel_on_road, status, EpisodeStatus.OFF_TRACK)
-    return np.where(progress >= 100.0, EpisodeStatus.LAP_COMPLETE, status).astype(np.int8)
+    status = m.where(episode_time_s >= time_limit_s - 1e-9, _TIME_UP, _IN_PROGRESS)
+    status = m.where(immobile_steps >= IMMOBILIZED_STEPS, _IMMOBILIZED, status)
+    status = m.where(reversed_steps >= REVERSED_STEPS, _REVERSED, status)
+    status = m.where(any_wheel_on_road, status, _OFF_TRACK)
+    return m.where(progress >= 100.0, _LAP_COMPLETE, status)
 
 
 def is_terminal(status: np.ndarray) -> np.ndarray:
     """Ends that are terminations in the MDP sense (everything but `TIME_UP` and `IN_PROGRESS`)."""
-    return (status != EpisodeStatus.IN_PROGRESS) & (status != EpisodeStatus.TIME_UP)
+    return (status != _IN_PROGRESS) & (status != _TIME_UP)

@@ -1,7 +1,9 @@
 """DeepRacer simtrace CSV files: the 19 columns of `SIM_TRACE_LOG` lines, and reading them.
 
 Training and evaluation write these (`training-simtrace/<N>-iteration.csv`); the viewer replays them;
-deepracer-utils and log-analysis notebooks read them. This module is the one definition of the format.
+deepracer-utils and log-analysis notebooks read them. This module is the one definition of the format, and of
+what a lap in it is (`SimTrace.episodes()`: only a whole episode, from its first step, that ends
+`lap_complete`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ SIMTRACE_COLUMNS = (
 _REQUIRED = ("X", "Y", "yaw")
 _NUMERIC = (
     "episode", "steps", "X", "Y", "yaw", "steer", "throttle", "reward", "progress", "track_len", "tstamp",
+    "pause_duration",
 )  # fmt: skip
 _LOG_PREFIX = "SIM_TRACE_LOG:"
+#: the `steps` of an episode's first row: DeepRacer's step 1 is a prepare step, so files start at 1 or 2
+_FIRST_STEP_MAX = 2.0
+#: without a `steps` column, an episode is taken as whole when its first row is this close to its start point
+_START_PROGRESS_MAX = 5.0
+#: the control period assumed when the time stamps cannot say (DeepRacer's 15 Hz)
+_DEFAULT_STEP_S = 1.0 / 15.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,9 @@ class SimTrace:
     """The rows of a simtrace file as arrays (n,); NaN (or "" for `status`) where a column is absent.
 
     x_m, y_m: DeepRacer's X, Y — the point 0.14 m ahead of the chassis centre. yaw_deg, steer_deg: degrees.
-    throttle_mps: the commanded speed. tstamp_s: simulation time. line: each row's line in the file.
+    throttle_mps: the commanded speed. tstamp_s: simulation time. pause_s: `pause_duration`, seconds the car
+    was held (an evaluation's off-track penalty). line: each row's line in the file.
+    `episodes()` splits the rows into episodes; only whole episodes that end `lap_complete` have a lap time.
     """
 
     source: str
@@ -52,10 +63,105 @@ class SimTrace:
     progress: np.ndarray
     track_len_m: np.ndarray
     tstamp_s: np.ndarray
+    pause_s: np.ndarray
     status: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.x_m)
+
+    def step_s(self) -> float:
+        """The control period, seconds: the median positive step of the time stamps (1/15 s without them)."""
+        steps = np.diff(self.tstamp_s)
+        steps = steps[np.isfinite(steps) & (steps > 0)]
+        return float(np.median(steps)) if len(steps) else _DEFAULT_STEP_S
+
+    def episodes(self) -> list[TraceEpisode]:
+        """The rows split into episodes, in file order.
+
+        A new episode begins where the `episode` column changes, or (when a file has no episode numbers) where
+        `steps` falls. An episode is `whole` when its first row is its start (steps 1 or 2; without steps,
+        progress below 5 %): a file may begin with the tail of an episode logged before it, whose time in the
+        file is not a lap. `lap_time_s` is set only for a whole episode that ends `lap_complete`.
+        """
+        n = len(self)
+        if n == 0:
+            return []
+        new = np.zeros(n, dtype=bool)
+        new[0] = True
+        ep, steps = self.episode, self.steps
+        changed = ep[1:] != ep[:-1]
+        changed &= ~(np.isnan(ep[1:]) & np.isnan(ep[:-1]))  # NaN != NaN: no column is no change
+        fell = steps[1:] < steps[:-1]  # False where either is NaN
+        new[1:] = changed | fell
+        starts = np.flatnonzero(new)
+        stops = np.append(starts[1:], n)
+        step_s = self.step_s()
+        return [self._episode(int(a), int(b), step_s) for a, b in zip(starts, stops, strict=True)]
+
+    def _episode(self, start: int, stop: int, step_s: float) -> TraceEpisode:
+        first_step = float(self.steps[start])
+        if math.isfinite(first_step):
+            whole = first_step <= _FIRST_STEP_MAX
+        else:
+            first_progress = float(self.progress[start])
+            whole = math.isfinite(first_progress) and first_progress < _START_PROGRESS_MAX
+        last = stop - 1
+        driven_s = self._driven_s(start, last, step_s)
+        pauses = self.pause_s[start:stop]
+        elapsed_s = driven_s + float(np.sum(pauses[np.isfinite(pauses)]))
+        lap = whole and self.status[last] == "lap_complete"
+        episode = float(self.episode[start])
+        return TraceEpisode(
+            number=int(episode) if math.isfinite(episode) else None,
+            start=start,
+            stop=stop,
+            whole=whole,
+            elapsed_s=elapsed_s,
+            lap_time_s=round(elapsed_s, 6) if lap else None,
+            status=self.status[last],
+        )
+
+    def driven_s(self, episode: TraceEpisode, i: int) -> float:
+        """Seconds of driving from `episode`'s start to row i (pauses not counted); for an episode that is
+        not whole, the start is inferred from its first row's `steps`."""
+        return self._driven_s(episode.start, i, self.step_s())
+
+    def _driven_s(self, start: int, i: int, step_s: float) -> float:
+        first_step = float(self.steps[start])
+        # the first row is logged (first_step - 1) control steps after the car was placed at its start
+        lead_s = (first_step - 1.0) * step_s if math.isfinite(first_step) else step_s
+        t0, t1 = float(self.tstamp_s[start]), float(self.tstamp_s[i])
+        if math.isfinite(t0) and math.isfinite(t1):
+            return t1 - t0 + lead_s
+        return (i - start) * step_s + lead_s
+
+
+@dataclass(frozen=True)
+class TraceEpisode:
+    """One episode's rows of a `SimTrace`: rows `start` to `stop` (exclusive).
+
+    number: the `episode` column (None without one). whole: the file holds the episode from its start.
+    elapsed_s: time from the episode's start (or, when not whole, from its first row in the file) to its last
+    row, plus the pauses logged (off-track penalties). lap_time_s: elapsed_s when the episode is whole and
+    ends `lap_complete`, else None. status: the last row's `episode_status`.
+    """
+
+    number: int | None
+    start: int
+    stop: int
+    whole: bool
+    elapsed_s: float
+    lap_time_s: float | None
+    status: str
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def best_lap_s(episodes: Sequence[TraceEpisode]) -> float | None:
+    """The shortest lap of `episodes` (seconds), None when none of them is a completed lap."""
+    laps = [e.lap_time_s for e in episodes if e.lap_time_s is not None]
+    return min(laps) if laps else None
 
 
 def _merge_brackets(fields: list[str]) -> list[str]:
@@ -152,6 +258,7 @@ def read_simtrace(path: str | Path) -> SimTrace:
         progress=column("progress"),
         track_len_m=column("track_len"),
         tstamp_s=column("tstamp"),
+        pause_s=column("pause_duration"),
         status=tuple(row["episode_status"] for row in rows),
     )
 

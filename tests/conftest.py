@@ -68,3 +68,13 @@ def mosquitto() -> tuple[str, int]:
     host, port, name = MOSQUITTO
     require_service(host, port, name)
     return host, port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _track_geometry_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Cached track geometry lives in this run's temporary folder (shared by the xdist workers and the CLI
+    subprocesses tests start), never in the user's ~/.cache."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder above gw0, gw1, ...: one cache for the whole run
+    os.environ["PITLANE_CACHE_DIR"] = str(root / "pitlane-cache")

@@ -60,6 +60,7 @@ def make_exported_model(
     if observation != "state":  # sensor observations: fewer cars, short rollouts, one epoch (seconds)
         kwargs["n_envs"] = 16
         kwargs["hyperparameters"] = {"n_steps": 32, "batch_size": 128, "n_epochs": 1}
+        kwargs["training"] = "direct"  # PPO on the sensor itself (a camera would otherwise be distilled)
     run = out_dir / "run"
     train(RunConfig.model_validate(kwargs), run, progress=False)
     settings = ExportSettings(

@@ -18,9 +18,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.action_space import ActionSpace, load_model_metadata, parse_action_space
+from sim.action_space import (
+    CAMERA_SENSORS,
+    ActionSpace,
+    ModelMetadata,
+    load_model_metadata,
+    parse_action_space,
+)
 from sim.errors import SimError
-from sim.observations import parse_observation
+from sim.observations import DEEPRACER_SENSORS, parse_observation
 from sim.reward.builtin import BUILTIN_REWARDS
 from trainer.errors import RunConfigError
 
@@ -74,6 +80,25 @@ class StopCondition(BaseModel):
     mean_episode_reward: float | None = Field(None, description="mean reward of the last 100 episodes")
 
 
+class DistillSettings(BaseModel):
+    """How much DAgger does (`trainer/distill.py`). Frames are control steps (15 Hz) of one car;
+    `teacher_mix` in [0, 1]. The defaults take about 1.5 CPU-minutes (measured 75-90 s on each DeepRacer
+    track, see ARCHITECTURE.md): the camera CNN's
+    gradient steps are most of it (~550 frames per CPU-second for cnn_shallow), so the budget is
+    rounds x epochs x frames_per_round = 32,000 frames of training."""
+
+    model_config = _STRICT
+
+    rounds: int = Field(4, ge=1)
+    frames_per_round: int = Field(4_000, ge=1, description="car-steps of driving per round")
+    n_cars: int = Field(16, ge=1, description="cars driving at once while frames are collected")
+    epochs: int = Field(2, ge=1, description="passes per round, each over a round's worth of frames")
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    teacher_mix: float = Field(0.5, ge=0, le=1)
+    eval_laps: int = Field(3, ge=1)
+
+
 class RunConfig(BaseModel):
     """One training run. Build with `load_run_config(path)` or `RunConfig.from_flags(...)`.
 
@@ -110,6 +135,14 @@ class RunConfig(BaseModel):
         description="None = mlp for state/lidar, else model_metadata's neural_network or cnn_shallow "
         "(trainer/networks.py)",
     )
+    training: Literal["auto", "direct", "distill"] = Field(
+        "auto",
+        description="how the policy learns: `direct` = `algorithm` on the observation itself; `distill` = a "
+        "`state` teacher trained with `algorithm`, then DAgger into a student that sees the observation "
+        "(trainer/distill.py; one sensor); `auto` = distill for a camera alone (PPO on camera frames runs "
+        "at ~60 car-steps/s on a laptop CPU: hours; distillation: minutes), direct otherwise",
+    )
+    distill: DistillSettings = DistillSettings()
 
     @field_validator("observation")
     @classmethod
@@ -161,6 +194,27 @@ class RunConfig(BaseModel):
         data["stop"] = {**stop, **dict(data.get("stop") or {})}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _observe_model_metadata(cls, data: Any) -> Any:
+        """A DeepRacer model_metadata.json describes the model, not only its actions: its `sensor` list gives
+        the observation (unless `observation` is given; `notes()` says when it differs) and its
+        `neural_network` the CNN. Sensor lists pitlane cannot train a car's model for are refused here,
+        naming the file, the key and the value."""
+        if not isinstance(data, dict) or not data.get("model_metadata"):
+            return data
+        path = Path(data["model_metadata"])
+        if not path.is_file():
+            return data  # the field validator reports it
+        try:
+            metadata = load_model_metadata(path)
+        except SimError as exc:
+            raise ValueError(str(exc)) from None
+        if "observation" in data:
+            return data
+        observation = metadata_observation(metadata, path)
+        return {**data, "observation": observation}
+
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
         if self.action_space is not None and self.model_metadata is not None:
@@ -170,13 +224,40 @@ class RunConfig(BaseModel):
                 "algorithm 'sac' needs a continuous action space ({steering_angle: {low, high}, speed: "
                 "{low, high}}); this run's action space is discrete"
             )
-        camera = any("camera" in kind for kind in parse_observation(self.observation))
+        kinds = parse_observation(self.observation)
+        camera = any("camera" in kind for kind in kinds)
         if self.network is not None and (self.network != "mlp") != camera:
             raise ValueError(
                 f"network {self.network!r} does not fit observation {self.observation!r}: camera observations "
                 "need a CNN (cnn_shallow, cnn, cnn_deep), state and lidar alone use mlp"
             )
+        if self.training == "distill" and (len(kinds) != 1 or kinds[0] == "state"):
+            raise ValueError(
+                f"training 'distill' needs one sensor to distil a `state` teacher into (camera, stereo_camera, "
+                f"lidar, ...); observation is {self.observation!r}: use training = 'direct'"
+            )
         return self
+
+    def training_route(self) -> Literal["direct", "distill"]:
+        """`training` resolved: `distill` for `auto` when the observation is one camera (mono or stereo)."""
+        if self.training != "auto":
+            return self.training
+        kinds = parse_observation(self.observation)
+        return "distill" if len(kinds) == 1 and "camera" in kinds[0] else "direct"
+
+    def teacher_config(self) -> RunConfig:
+        """The `state` teacher of a distilled run: this run with the `state` observation and an MLP, trained
+        directly; the action space spelled out (the teacher is not a model for the car, so a
+        model_metadata.json's sensor list does not apply to it)."""
+        data = self.model_dump(exclude_unset=True)
+        for key in ("observation", "network", "model_metadata", "training", "distill"):
+            data.pop(key, None)
+        hyper = dict(data.get("hyperparameters") or {})
+        if self.resolved_network() != "mlp" and "net_arch" not in self.hyperparameters.model_fields_set:
+            hyper.pop("net_arch", None)  # a CNN's empty heads are not the teacher's MLP
+        data.update(observation="state", action_space=self.resolved_action_space().to_json(),
+                    training="direct", hyperparameters=hyper)  # fmt: skip
+        return _validate(data, "distillation teacher")
 
     # ------------------------------------------------------------------ derived
 
@@ -218,11 +299,57 @@ class RunConfig(BaseModel):
             "time_limit_s": self.time_limit_s,
         }
 
-    def notes(self) -> list[str]:
-        """What a DeepRacer hyperparameters file asked for that this run does differently (empty if none)."""
-        if self.deepracer_hyperparameters is None:
-            return []
-        return deepracer_mapping(read_deepracer_hyperparameters(self.deepracer_hyperparameters))[2]
+    def notes(self, *, route: bool = True) -> list[str]:
+        """What DeepRacer files (hyperparameters.json, model_metadata.json) asked for that this run does
+        differently, and (with `route`) how a sensor observation is trained (empty if nothing to say)."""
+        notes: list[str] = []
+        if self.deepracer_hyperparameters is not None:
+            notes += deepracer_mapping(read_deepracer_hyperparameters(self.deepracer_hyperparameters))[2]
+        if self.model_metadata is not None:
+            notes += self._metadata_notes()
+        if route and self.training_route() == "distill":
+            notes.append(
+                f"{self.observation} policy ({self.resolved_network()}) trained by distillation: first a `state` "
+                f"teacher ({self.algorithm.upper()}, {self.total_steps:,} car-steps) in teacher/, then "
+                f"{self.distill.rounds} DAgger rounds of {self.distill.frames_per_round:,} frames into the "
+                f'{self.observation} student (training = "direct" runs {self.algorithm.upper()} on the '
+                "frames instead: hours on a laptop CPU)"
+            )
+        return notes
+
+    def _metadata_notes(self) -> list[str]:
+        """Where this run departs from its model_metadata.json (an explicit `observation`, `network` or
+        `algorithm` wins over the file), said rather than silently done."""
+        path = self.model_metadata
+        metadata = load_model_metadata(path)
+        notes: list[str] = []
+        wanted = metadata_observation(metadata, path, refuse=False)
+        if self.observation != wanted:
+            notes.append(
+                f"{path}: `sensor` {list(metadata.sensor)} not used: this run's observation is "
+                f"{self.observation!r} (given explicitly)"
+                + (
+                    "; a `state` policy drives only in the simulator (no car has these features): leave "
+                    f"`observation` out to train the {wanted} model the file describes"
+                    if self.observation == "state"
+                    else ""
+                )
+            )
+        named = DEEPRACER_NETWORKS[metadata.neural_network]
+        if (
+            any("camera" in k for k in parse_observation(self.observation))
+            and self.resolved_network() != named
+        ):
+            notes.append(
+                f"{path}: `neural_network` {metadata.neural_network!r} ({named}) not used: this run's network "
+                f"is {self.resolved_network()!r} (given explicitly)"
+            )
+        if {"clipped_ppo": "ppo", "sac": "sac"}[metadata.training_algorithm] != self.algorithm:
+            notes.append(
+                f"{path}: `training_algorithm` {metadata.training_algorithm!r} not used: this run trains with "
+                f"{self.algorithm!r} (set `algorithm` to change it)"
+            )
+        return notes
 
     def to_json_dict(self) -> dict[str, Any]:
         """The resolved config as plain JSON types (the action space spelled out)."""
@@ -275,6 +402,28 @@ DEEPRACER_NETWORKS = {
     "DEEP_CONVOLUTIONAL_NETWORK": "cnn",
     "DEEP_CONVOLUTIONAL_NETWORK_DEEP": "cnn_deep",
 }
+
+
+def metadata_observation(metadata: ModelMetadata, path: Path, *, refuse: bool = True) -> str:
+    """The observation a model_metadata.json's `sensor` list asks for: `camera` or `stereo_camera`.
+
+    A list with a lidar (camera + LIDAR / SECTOR_LIDAR / DISCRETIZED_SECTOR_LIDAR) is refused (ValueError
+    naming the file, the key and the value) unless `refuse` is False: pitlane trains such a combined
+    observation only in the simulator (`observation = "camera+lidar"`, PPO on frames) and exports one sensor
+    per model, so no car could run the model the file describes."""
+    cameras = [DEEPRACER_SENSORS[s] for s in metadata.sensor if s in CAMERA_SENSORS]
+    lidars = [s for s in metadata.sensor if s not in CAMERA_SENSORS]
+    if lidars and refuse:
+        raise ValueError(
+            f"{path}: `sensor` {list(metadata.sensor)}: a camera combined with {lidars[0]} is not supported for "
+            f"a car model (pitlane exports one sensor per model); keep only the camera in `sensor` "
+            f'(["{next(s for s in metadata.sensor if s in CAMERA_SENSORS)}"]) '
+            f"to train a camera model, or set `observation` (e.g. --observation "
+            f'"{cameras[0] if cameras else "camera"}+{DEEPRACER_SENSORS[lidars[0]]}") to train the combined '
+            "observation in the simulator only"
+        )
+    return cameras[0] if cameras else "camera"
+
 
 #: The default recipe's action space: few, fast actions (up to the DeepRacer car's 4 m/s) learn fastest with
 #: the progress reward, which picks the fastest that stays on the road (measured: `pitlane bench train`).
@@ -397,7 +546,11 @@ def _validate(data: dict[str, Any], source: str) -> RunConfig:
         raise RunConfigError(f"{source}: invalid run config:\n  " + "\n  ".join(lines)) from None
 
 
-_TABLES: dict[str, type[BaseModel]] = {"hyperparameters": Hyperparameters, "stop": StopCondition}
+_TABLES: dict[str, type[BaseModel]] = {
+    "hyperparameters": Hyperparameters,
+    "stop": StopCondition,
+    "distill": DistillSettings,
+}
 
 
 def _describe(err: Any) -> str:

@@ -8,7 +8,8 @@ The run directory describes itself:
     sb3/                   stable-baselines3's own logs (progress.csv; progress.resumed-<N>.csv after --resume)
     tb/                    TensorBoard event files (when `tensorboard` is installed; it is in the `train` extra)
     checkpoints/step_<N>.zip, best.zip (best by evaluation; best.json its score), final.zip
-    training-simtrace/<N>-iteration.csv   DeepRacer simtrace rows of car 0, one file per rollout
+    training-simtrace/<N>-iteration.csv   DeepRacer simtrace rows of car 0: a new file after each rollout, opened
+                           at car 0's next episode end, so every file begins at an episode start
 
 Evaluation (every `eval_every_steps`): the deterministic policy drives `eval_laps` laps back to back from the
 start line under the race rules (`sim.evaluation`), stopping at the first off-track; clean laps extend a
@@ -66,6 +67,8 @@ class TrainResult:
     first_eval_lap_step: int | None  # first evaluation in which the deterministic policy completed a lap
     first_eval_lap_wall_s: float | None
     notes: list[str] = field(default_factory=list)
+    route: str = "direct"  # RunConfig.training_route(): "distill" = a state teacher, then DAgger
+    teacher: TrainResult | None = None  # the distilled run's teacher (in out_dir/teacher)
 
 
 @dataclass
@@ -130,7 +133,10 @@ def train(
 ) -> TrainResult:
     """Train `config` into `out_dir` (created; must be absent or empty), or with `resume=True` continue the
     run in `out_dir` (its config: `load_run_dir_config`). `init_from`: a run whose best.zip gives the initial
-    policy weights. Raises RunConfigError for a config or run directory that cannot be used."""
+    policy weights. A new run whose `config.training_route()` is `distill` (a camera alone, by default) trains
+    its `state` teacher into `out_dir/teacher` and distils it into `out_dir`
+    (`trainer.distill.train_by_distillation`). Raises RunConfigError for a config or run directory that cannot
+    be used."""
     import torch
 
     from sim.envs.vector import TimeTrialVectorEnv
@@ -138,6 +144,18 @@ def train(
     out = Path(out_dir)
     if resume and init_from is not None:
         raise RunConfigError("give --resume or --init-from, not both")
+    if resume and (out / "distill.csv").is_file():
+        raise RunConfigError(
+            f"{out}: a distilled run has no PPO checkpoints to resume; distil again from its teacher "
+            f"(`pitlane distill {out / 'teacher'} --out NEW --rounds N`) or fine-tune it with PPO "
+            f"(`pitlane train --init-from {out} --out NEW`)"
+        )
+    if init_from is not None and config.training == "distill":
+        raise RunConfigError("--init-from fine-tunes a policy directly; it needs training 'direct' or 'auto'")
+    if not resume and init_from is None and config.training_route() == "distill":
+        from trainer.distill import train_by_distillation
+
+        return train_by_distillation(config, out, progress=progress, on_metrics=on_metrics)
     checkpoint = latest_checkpoint(out) if resume else None
     if not resume and out.exists() and any(out.iterdir()):
         raise RunConfigError(f"{out}: the run directory exists and is not empty; choose another --out")
@@ -159,7 +177,7 @@ def train(
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     (out / "training-simtrace").mkdir(exist_ok=True)
 
-    notes = config.notes()
+    notes = config.notes(route=False)
     if not tensorboard_available():
         notes.append(
             "TensorBoard logs not written: `pip install tensorboard` to get them (sb3/progress.csv is)"
@@ -379,6 +397,7 @@ class _RunCallback(BaseCallback):
         self._next_eval = config.eval_every_steps
         self._next_ckpt = config.checkpoint_every_steps
         self._iteration = 0
+        self._simtrace_due = False  # a rollout ended: the next file opens at car 0's next episode end
         self._last_row = (0, self.t0)
         self._last_draw = 0.0
         self._wall_offset = 0.0  # wall_s of the resumed run's last row: wall_s keeps increasing
@@ -421,6 +440,8 @@ class _RunCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         dones = self.locals["dones"]
+        if self._simtrace_due and dones[0]:  # car 0's episode ended with this step's row: cut the file here
+            self._next_simtrace()
         if dones.any():
             infos = self.locals["infos"]
             for i in np.flatnonzero(dones).tolist():
@@ -461,7 +482,7 @@ class _RunCallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         self._write_metrics()
-        self._next_simtrace()
+        self._simtrace_due = True
 
     def _on_training_end(self) -> None:
         self._write_metrics()
@@ -519,7 +540,10 @@ class _RunCallback(BaseCallback):
             self.on_metrics(row)
 
     def _next_simtrace(self, *, last: bool = False) -> None:
-        """Close this iteration's car-0 simtrace file and (unless `last`) open the next one."""
+        """Close this iteration's car-0 simtrace file and (unless `last`) open the next one. Called between
+        two of car 0's episodes (or at the start and end of training), so no file begins inside an episode:
+        a file that did would begin with an episode's tail, whose time a replay would take for a lap."""
+        self._simtrace_due = False
         vec = self.vec
         if vec.car0_trace is not None:
             vec.car0_trace.close()

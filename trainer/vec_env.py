@@ -124,8 +124,12 @@ class BatchedVecEnv(VecEnv):
         p = self._recorder.last_params if self._recorder is not None else None
         if p is None or self.car0_trace is None:
             return
+        car0 = _first_car(p)
+        if done:
+            # the autoreset wrote the next episode's progress (0) into this step's array: keep the ended one's
+            car0 = dataclasses.replace(car0, progress=infos["final_info"]["progress"][:1])
         self.car0_trace.write(
-            _first_car(p),
+            car0,
             infos["episode_status"][:1],
             np.asarray(actions)[:1],
             rewards[:1],
@@ -171,7 +175,7 @@ class BatchedVecEnv(VecEnv):
 
 
 _ARRAY_FIELDS = tuple(
-    f.name for f in dataclasses.fields(RewardParams) if f.name not in ("forward", "backward")
+    f.name for f in dataclasses.fields(RewardParams) if f.name not in ("forward", "backward", "m")
 )
 
 

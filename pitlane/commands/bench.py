@@ -11,6 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pitlane.commands.common import fail, require
+from pitlane.machine import machine as machine_info
+from pitlane.machine import title_suffix
 
 app = typer.Typer(
     help="Benchmarks: simulator, training, inference and league ingest, measured on this machine.",
@@ -46,13 +48,14 @@ def sim_bench(
     ] = None,
     seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Wall time per measurement, s.")] = 2.0,
 ) -> None:
-    """Simulator throughput in car-steps per second (= frames or scans per second for sensor rows): the state
-    observation with a batched and a Python reward, then camera and lidar observations."""
+    """Simulator throughput in car-steps per second (= frames or scans per second for sensor rows): one car
+    through gymnasium.make, then the batched env with the state observation and a batched and a Python reward,
+    then camera and lidar observations."""
     from sim import bench
 
     for given, allowed, hint in (
         (reward, bench.REWARDS, "--reward"),
-        (observation, {obs for obs, _, _ in bench.PLAN}, "--observation"),
+        (observation, {obs for obs, *_ in bench.PLAN}, "--observation"),
     ):
         bad = sorted(set(given or ()) - set(allowed))
         if bad:
@@ -62,8 +65,8 @@ def sim_bench(
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
     ) as progress:
-        for obs, kind, n in bench.planned(observation, reward, n_envs):
-            task = progress.add_task(f"{obs} obs, {kind} reward, {n} cars", total=1.0)
+        for obs, kind, n, api in bench.planned(observation, reward, n_envs):
+            task = progress.add_task(f"{obs} obs, {kind} reward, {n} cars, {api}", total=1.0)
             rows.append(
                 bench.measure(
                     n,
@@ -71,16 +74,25 @@ def sim_bench(
                     observation=obs,
                     seconds=seconds,
                     on_step=lambda f, t=task: progress.update(t, completed=f),
+                    api=api,
                 )
             )
+    machine = machine_info()
+    ratio = bench.single_env_ratio(rows)
     if as_json:
-        typer.echo(json.dumps({"results": [bench.row_dict(r) for r in rows], "machine": bench.machine()}))
+        results = [bench.row_dict(r) for r in rows]
+        typer.echo(json.dumps({"results": results, "single_env_vs_vector_1": ratio, "machine": machine}))
         return
-    table = Table(title="pitlane bench sim (one process)")
-    for col in ("observation", "reward", "cars", "steps/s", "track"):
-        table.add_column(col, justify="right" if col in ("cars", "steps/s") else "left")
+    tracks = ", ".join(sorted({r.track for r in rows}))
+    table = Table(
+        title=f"pitlane bench sim ({tracks}; one process; {title_suffix()})",
+        caption=None if ratio is None else f"gymnasium.make single env = {ratio:.2f}x the vector env's 1 car",
+    )
+    for col in ("api", "observation", "reward", "cars", "steps/s", "per CPU-s"):
+        table.add_column(col, justify="right" if col in ("cars", "steps/s", "per CPU-s") else "left")
     for r in rows:
-        table.add_row(r.observation, r.reward, str(r.n_envs), f"{r.steps_per_s:,.0f}", r.track)
+        rates = (f"{r.steps_per_s:,.0f}", f"{r.steps_per_cpu_s:,.0f}")
+        table.add_row(r.api, r.observation, r.reward, str(r.n_envs), *rates)
     Console().print(table)
 
 
@@ -114,9 +126,9 @@ def train_bench(
     result = bench_train(minutes, track=track, on_eval=report)
     data = result.to_dict()
     if as_json:
-        typer.echo(json.dumps(data))
+        typer.echo(json.dumps({**data, "machine": machine_info()}))
         return
-    table = Table(title=f"pitlane bench train ({track}, {minutes:g} min)")
+    table = Table(title=f"pitlane bench train ({track}, {minutes:g} min; {title_suffix()})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in data.items():
@@ -163,9 +175,9 @@ def inference_bench(
         for r in rows
     ]  # fmt: skip
     if as_json:
-        typer.echo(json.dumps({"results": results, "targets": targets(rows)}))
+        typer.echo(json.dumps({"results": results, "targets": targets(rows), "machine": machine_info()}))
         return
-    table = Table(title="pitlane bench inference (one thread, one frame per call)")
+    table = Table(title=f"pitlane bench inference (one thread, one frame per call; {title_suffix()})")
     for col in ("network", "precision", "p50 ms", "p99 ms", "model MB"):
         table.add_column(col, justify="left" if col in ("network", "precision") else "right")
     for r in rows:
@@ -243,9 +255,11 @@ def ingest_bench(
                 fail(exc)
             progress.update(task, completed=1, total=1)
     if as_json:
-        typer.echo(json.dumps({"results": [r.to_dict() for r in rows]}))
+        typer.echo(json.dumps({"results": [r.to_dict() for r in rows], "machine": machine_info()}))
         return
-    table = Table(title=f"pitlane bench ingest ({cars} cars x {laps_per_car} laps, {clients} HTTP clients)")
+    table = Table(
+        title=f"pitlane bench ingest ({cars} cars x {laps_per_car} laps, {clients} HTTP clients; {title_suffix()})"
+    )
     for col in ("database", "laps/s", "lost", "duplicated", "leaderboard p50", "p99", "polling p50", "p99 "):
         table.add_column(col, justify="left" if col == "database" else "right")
     for r in rows:
@@ -285,3 +299,98 @@ def ingest_bench(
             f"{r.crash_recovery_s:.1f} s",
         )
     Console().print(crash)
+
+
+@app.command("startup")
+def startup_bench(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout (progress goes to stderr).")
+    ] = False,
+    repeats: Annotated[
+        int, typer.Option("--repeats", min=1, max=20, help="Runs per command and cache state.")
+    ] = 3,
+) -> None:
+    """Wall time of small commands (`--help`, `reward params`, `reward check`, `tracks show --raceline` with and
+    without `--png`, an env's first step, `league admin list-races`), each in a fresh process, with an empty
+    and a warm track geometry cache, on reinvent_base and a 60 m track: best of --repeats runs, the cold/warm
+    ratio and the CPU seconds."""
+    from pitlane.startup_bench import StartupBenchError, bench_startup
+
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as progress:
+        task = progress.add_task("startup", total=1.0)
+        try:
+            rows = bench_startup(
+                repeats, on_run=lambda text, done: progress.update(task, description=text, completed=done)
+            )
+        except StartupBenchError as exc:
+            fail(exc)
+    machine = machine_info()
+    if as_json:
+        typer.echo(json.dumps({"results": [r.to_dict() for r in rows], "machine": machine}))
+        return
+    table = Table(title=f"pitlane bench startup (fresh processes, best of {repeats}; {title_suffix()})")
+    for col in ("command", "track", "cold s", "warm s", "cold/warm", "cold CPU s", "warm CPU s", "target s"):
+        table.add_column(col, justify="left" if col in ("command", "track") else "right")
+    for r in rows:
+        mark = {True: "[green]ok[/green]", False: "[red]over[/red]", None: ""}[r.meets_target]
+        table.add_row(
+            r.command,
+            r.track,
+            f"{r.cold_s:.2f}",
+            f"{r.warm_s:.2f}",
+            f"{r.cold_over_warm:.1f}x",
+            f"{r.cold_cpu_s:.2f}",
+            f"{r.warm_cpu_s:.2f}",
+            "-" if r.target_s is None else f"<= {r.target_s:g} {mark}",
+        )
+    Console().print(table)
+
+
+@app.command("distill")
+def distill_bench(
+    tracks: Annotated[
+        list[str] | None,
+        typer.Option("--track", "-t", help="Tracks (repeatable) [default: the three DeepRacer tracks]."),
+    ] = None,
+    teacher_steps: Annotated[
+        int, typer.Option("--teacher-steps", min=1, help="Car-steps of the state teacher per track.")
+    ] = 300_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Per track: train a state teacher, then time a default `pitlane distill` (wall and CPU s) against the
+    5-minute budget, and the student's evaluation laps."""
+    require("train", "torch", "stable_baselines3")
+    from trainer.distill import DEEPRACER_TRACKS, DistillBenchRow, bench_distill
+
+    err = Console(stderr=True)
+
+    def report(r: DistillBenchRow) -> None:
+        err.print(
+            f"{r.track}: distilled in {r.distill_wall_s:.0f} s ({r.distill_cpu_s:.0f} CPU s)", highlight=False
+        )
+
+    rows = bench_distill(tuple(tracks or DEEPRACER_TRACKS), teacher_steps=teacher_steps, on_row=report,
+                         show_progress=not as_json)  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps({"results": [r.to_dict() for r in rows], "machine": machine_info()}))
+        return
+    table = Table(title=f"pitlane bench distill (default settings; {title_suffix()})")
+    for col in (
+        "track",
+        "teacher s",
+        "distill s",
+        "CPU s",
+        "CPU / wall",
+        "wall / 300 s",
+        "best lap s",
+        "clean laps",
+    ):
+        table.add_column(col, justify="left" if col == "track" else "right")
+    for r in rows:
+        best = "-" if r.best_eval_lap_s is None else f"{r.best_eval_lap_s:.2f}"
+        table.add_row(r.track, f"{r.teacher_wall_s:.0f}", f"{r.distill_wall_s:.0f}", f"{r.distill_cpu_s:.0f}",
+                      f"{r.cpu_share:.2f}", f"{r.over_budget:.2f}", best, str(r.clean_laps_last_round))  # fmt: skip
+    Console().print(table)

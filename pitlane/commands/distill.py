@@ -40,11 +40,19 @@ def distill_command(
         str | None,
         typer.Option("--network", help="cnn_shallow (default for a camera), cnn, cnn_deep or mlp."),
     ] = None,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="DAgger rounds.")] = 5,
+    rounds: Annotated[
+        int | None, typer.Option("--rounds", min=1, help="DAgger rounds.", show_default="4")
+    ] = None,
     frames_per_round: Annotated[
-        int, typer.Option("--frames-per-round", min=100, help="Car-steps of driving per round.")
-    ] = 6_000,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the frames per round.")] = 3,
+        int | None,
+        typer.Option(
+            "--frames-per-round", min=100, help="Car-steps of driving per round.", show_default="4000"
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, help="Passes over a round's worth of frames.", show_default="2"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rounds as one JSON object.")] = False,
 ) -> None:
     """Train a student policy on TEACHER's actions: the teacher drives first, then the student drives while
@@ -55,23 +63,16 @@ def distill_command(
     if out is None:
         fail("--out is required: the run directory to create for the student, e.g. --out runs/camera")
     require("train", "torch", "stable_baselines3")
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from sim.errors import SimError
-    from trainer.distill import DistillSettings, distill
+    from trainer.config import DistillSettings
+    from trainer.distill import RichDistillProgress, distill
     from trainer.errors import TrainerError
 
-    settings = DistillSettings(rounds=rounds, frames_per_round=frames_per_round, epochs=epochs)
-    err = Console(stderr=True)
+    given = {"rounds": rounds, "frames_per_round": frames_per_round, "epochs": epochs}
+    settings = DistillSettings(**{k: v for k, v in given.items() if v is not None})
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                      transient=True, disable=as_json) as progress:  # fmt: skip
-            task = progress.add_task("loading the teacher", total=None)
-            result = distill(
-                teacher, out, observation=observation, network=network, settings=settings,
-                on_stage=lambda text: progress.update(task, description=text),
-                on_round=lambda row: progress.console.print(_round_line(row)) if not as_json else None,
-            )  # fmt: skip
+        result = distill(teacher, out, observation=observation, network=network, settings=settings,
+                         progress=None if as_json else RichDistillProgress(settings.rounds))  # fmt: skip
     except (TrainerError, SimError) as exc:
         fail(str(exc))
     if as_json:
@@ -80,15 +81,6 @@ def distill_command(
                                "rounds": [asdict(r) for r in result.rounds]}))  # fmt: skip
         return
     _print_summary(result)
-
-
-def _round_line(row: Any) -> str:
-    lap = f"{row.eval_mean_lap_s:.2f} s" if row.eval_mean_lap_s is not None else "-"
-    return (
-        f"round {row.round + 1}: {row.frames:,} frames, teacher drove {row.teacher_share:.0%}, loss "
-        f"{row.loss:.3f} nats; evaluation {row.eval_clean_laps} clean laps, mean lap {lap}, "
-        f"progress {row.eval_progress:.0f} %; {row.wall_s:.0f} s"
-    )
 
 
 def _print_summary(result: Any) -> None:

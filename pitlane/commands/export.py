@@ -41,6 +41,32 @@ def export_command(
         int, typer.Option("--agreement-frames", min=10, help="Frames of closed-loop driving for parity.")
     ] = 5_000,
     laps: Annotated[int, typer.Option("--laps", min=1, help="Laps of each closed-loop evaluation.")] = 3,
+    min_agreement: Annotated[
+        float,
+        typer.Option(
+            "--min-agreement",
+            min=0.0,
+            max=1.0,
+            help="int8's target: the fraction of frames (near-ties left out) where it takes fp32's action.",
+        ),
+    ] = 0.999,
+    lap_tolerance: Annotated[
+        float,
+        typer.Option(
+            "--lap-tolerance",
+            min=0.0,
+            help="int8's target: its closed-loop best lap within this fraction of fp32's.",
+        ),
+    ] = 0.02,
+    tie_fraction: Annotated[
+        float,
+        typer.Option(
+            "--tie-fraction",
+            min=0.0,
+            help="Frames whose fp32 top-2 logit gap is under this fraction of the median are near-ties, "
+            "left out of the agreement.",
+        ),
+    ] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="Print parity.json on stdout.")] = False,
 ) -> None:
     """Export the run's deterministic policy: the graph's input is the car's sensor reading (uint8 camera
@@ -59,9 +85,9 @@ def export_command(
     from trainer.errors import TrainerError
     from trainer.export.pipeline import ExportSettings, export_run
 
-    settings = ExportSettings(
-        int8=int8, calibration_frames=calibration_frames, agreement_frames=agreement_frames, eval_laps=laps
-    )
+    settings = ExportSettings(int8=int8, calibration_frames=calibration_frames, agreement_frames=agreement_frames,
+                              eval_laps=laps, min_agreement=min_agreement, lap_tolerance=lap_tolerance,
+                              tie_fraction=tie_fraction)  # fmt: skip
     err = Console(stderr=True)
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
@@ -74,8 +100,24 @@ def export_command(
         fail(str(exc))
     if as_json:
         typer.echo(json.dumps(result.parity))
-        return
-    _print_summary(result)
+    else:
+        _print_summary(result)
+    if result.int8_problems:
+        fp32 = result.files["fp32"]
+        err.print(
+            f"[bold red]int8 misses its targets:[/bold red] {'; '.join(result.int8_problems)}. "
+            f"Put the fp32 model on the car: {fp32} (the same policy, exact; "
+            f"{result.parity['latency']['fp32']['p50_ms']:.2f} ms a frame here against "
+            f"{result.parity['latency']['int8']['p50_ms']:.2f} ms in int8). {result.files['int8']} is kept for "
+            f"inspection; details in {result.out_dir / 'parity.json'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_TARGET_MISSED)
+
+
+#: exit status when the export is written but its int8 model misses its own targets (2 is bad input)
+EXIT_TARGET_MISSED = 1
 
 
 def _fmt(x: Any, unit: str = "") -> str:
@@ -102,9 +144,15 @@ def _print_summary(result: Any) -> None:
         if key in p:
             a = p[key]
             mark = "[green]meets[/green]" if a["meets_target"] else "[red]misses[/red]"
+            rate = a.get("agreement_non_tied", a["agreement"])
+            ties = (
+                f", {a['tied_frames']} near-tied frames left out (all frames: {100 * a['agreement']:.2f} %)"
+                if "tied_frames" in a
+                else ""
+            )
             console.print(
-                f"{key.replace('_', ' ')}: {100 * a['agreement']:.2f} % of {a['frames']:,} frames "
-                f"({a['criterion']}); {mark} the {100 * a['target']:.1f} % target",
+                f"{key.replace('_', ' ')}: {100 * rate:.2f} % of {a['frames']:,} frames "
+                f"({a['criterion']}{ties}); {mark} the {100 * a['target']:.1f} % target",
                 highlight=False,
             )
             gap = a.get("fp32_logit_gap_max_where_disagreeing")
@@ -129,6 +177,6 @@ def _print_summary(result: Any) -> None:
         r = closed["int8_vs_fp32"]
         console.print(
             f"int8 / fp32 best lap: {r['best_lap_ratio']:.4f} "
-            f"({'within' if r['within_2_percent'] else 'outside'} 2 %)",
+            f"({'within' if r['within_tolerance'] else 'outside'} {100 * r['tolerance']:g} %)",
             highlight=False,
         )

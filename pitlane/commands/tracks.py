@@ -326,3 +326,29 @@ def import_command(
         f"{track.n_waypoints} waypoints -> {escape(str(stored))}",
         soft_wrap=True,
     )
+
+
+# --------------------------------------------------------------------------- geometry cache
+
+
+@app.command("cache")
+def cache_command(
+    clear: Annotated[bool, typer.Option("--clear", help="Delete every cached track geometry file.")] = False,
+) -> None:
+    """Where built track geometry (rasters, tables) is cached, how much it holds; --clear empties it (always
+    safe: it is rebuilt on first use, ~0.1-4 s per track)."""
+    from sim.tracks import cache
+
+    folder = cache.cache_dir()
+    if clear:
+        removed = cache.clear()
+        Console().print(
+            f"removed {removed} cached track geometry files from {escape(str(folder))}", soft_wrap=True
+        )
+        return
+    files, size_bytes = cache.usage()
+    Console().print(
+        f"track geometry cache: {escape(str(folder))}\n  {files} files, {size_bytes / 1e6:.1f} MB "
+        f"(set {cache.CACHE_DIR_ENV} to move it; `pitlane tracks cache --clear` empties it)",
+        soft_wrap=True,
+    )

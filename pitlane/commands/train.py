@@ -113,7 +113,7 @@ def train_command(
     from trainer.train import train
 
     err = Console(stderr=True)
-    for note in run.notes():
+    for note in run.notes(route=resume is None and init_from is None):
         err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     try:
         result = train(
@@ -132,12 +132,25 @@ def train_command(
         "best_eval_lap_s": result.best_eval_lap_s,
         "first_eval_lap_step": result.first_eval_lap_step,
         "first_eval_lap_wall_s": result.first_eval_lap_wall_s,
+        "route": result.route,
     }
+    if result.teacher is not None:
+        summary["teacher"] = {"out_dir": str(result.teacher.out_dir), "steps": result.teacher.steps,
+                              "wall_s": round(result.teacher.wall_s, 2),
+                              "best_eval_lap_s": result.teacher.best_eval_lap_s}  # fmt: skip
     if as_json:
         typer.echo(json.dumps(summary))
         return
     console = Console()
     best = f"{result.best_eval_lap_s:.2f} s" if result.best_eval_lap_s is not None else "none yet"
+    if result.teacher is not None:
+        console.print(
+            f"[green]done[/green] {run.observation} policy ({run.resolved_network()}) distilled from a state "
+            f"teacher ({result.teacher.steps:,} steps, {result.teacher.out_dir}) in {result.wall_s:.1f} s; "
+            f"best evaluation lap {best}; run in {result.out_dir}",
+            highlight=False,
+        )
+        return
     console.print(
         f"[green]done[/green] {result.steps:,} steps in {result.wall_s:.1f} s ({result.steps_per_s:,.0f} steps/s), "
         f"stopped by {result.stopped_by}; best evaluation lap {best}; run in {result.out_dir}"

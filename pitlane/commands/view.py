@@ -1,13 +1,16 @@
-"""`pitlane view`: watch the simulator in a pygame window — a scripted driver, your keyboard, or a replay.
+"""`pitlane view`: watch the simulator in a pygame window — a scripted driver, your keyboard, a trained
+policy (`--model`), or a replay.
 
 pygame, numpy and the simulator are imported inside the command so that `pitlane --help` stays fast.
-`--frames N` renders headless (SDL's dummy video driver, no window) unless `--window` is given.
+`--frames N` renders headless (SDL's dummy video driver, no window) unless `--window` is given; `--record`
+saves every frame (PNG files in a folder, or a GIF).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,20 +19,23 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pitlane.commands.common import SingleCommandGroup, fail
+from pitlane.commands.common import SingleCommandGroup, fail, require
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sim.car import CarConfig
     from sim.tracks import Track
-    from sim.viewer.session import BaseSession
+    from sim.viewer.record import FrameRecorder
+    from sim.viewer.session import BaseSession, RenderSession
+
+    #: obs -> (the env's action, commanded steering deg, commanded speed m/s)
+    Act = Callable[[Any], tuple[Any, float, float]]
 
 END_HOLD_S = 1.0  # in a window, an episode's last frame stays this long before the car is reset
 KEYS_HELP = "arrows: up/down speed, left/right steer · space brake · r reset · esc/q quit"
-MODEL_NOT_YET = (
-    "--model: watching a policy in the viewer is not built yet; evaluate it with `pitlane evaluate MODEL --png F` "
-    "(a trajectory plot) or drive it with `pitlane drive --hal sim`, or use --drive centreline, --drive keyboard "
-    "or --replay simtrace.csv"
-)
+DEFAULT_TRACK = "reinvent_base"
+DEFAULT_CAR = "deepracer"
 
 
 app = typer.Typer(
@@ -108,6 +114,62 @@ def _hold(session: BaseSession, pg: Any, seconds: float) -> bool:
     return True
 
 
+def _drive_loop(
+    env: Any,
+    session: RenderSession,
+    act: Act,
+    frames: int | None,
+    seed: int | None,
+    window: bool,
+    recorder: FrameRecorder | None,
+    *,
+    show_command: bool = False,
+    on_reset: Callable[[], None] | None = None,
+) -> int:
+    """Step `env` with `act` and draw each step (window or headless), episode after episode, until `frames`
+    frames or the window is closed; returns the frames drawn. An episode's end is held `END_HOLD_S` in a
+    window, then the car starts again."""
+    obs, info = env.reset(seed=seed)
+    session.reset(obs, info)
+    pg = import_pygame() if window else None
+    if window and _key_action(session.show(), pg) == "quit":  # open the window: key states need it
+        return 0
+    drawn = 0
+    while frames is None or drawn < frames:
+        action, steer_deg, speed_mps = act(obs)
+        if show_command:
+            session.command = (steer_deg, speed_mps)
+        obs, reward, terminated, truncated, info = env.step(action)
+        session.update(obs, reward, terminated, truncated, info)
+        key = None
+        if window:
+            key = _key_action(session.show(), pg)
+            if key == "quit" or session.closed:
+                break
+            if key == "reset":
+                terminated = True
+                if on_reset is not None:
+                    on_reset()
+        else:
+            session.draw()
+        if recorder is not None:
+            recorder.add(session.viewer.surface)
+        drawn += 1
+        if terminated or truncated:
+            if window and key != "reset" and not _hold(session, pg, END_HOLD_S):
+                break
+            obs, info = env.reset()
+            session.reset(obs, info)
+    return drawn
+
+
+def import_pygame() -> Any:
+    """pygame, as the viewer loads it (imported here, not at the top: `pitlane --help` stays fast)."""
+    from sim.viewer.draw import import_pygame as load
+
+    return load()
+
+
 def _run_drive(
     track: Track,
     car: CarConfig,
@@ -117,6 +179,7 @@ def _run_drive(
     seed: int | None,
     size: tuple[int, int],
     window: bool,
+    record: Path | None,
 ) -> tuple[BaseSession, int]:
     """Drive `track` with the centre-line driver or the keyboard; returns the session and frames drawn."""
     import numpy as np
@@ -125,7 +188,6 @@ def _run_drive(
     from sim.drivers import PurePursuitDriver
     from sim.envs.time_trial import TimeTrialEnv
     from sim.viewer import RenderSession
-    from sim.viewer.draw import import_pygame
 
     v = car.vehicle
     low_speed = min(0.1, 0.5 * v.max_speed_mps)  # DeepRacer's simulator actuates at least 0.1 m/s
@@ -133,44 +195,106 @@ def _run_drive(
     env = TimeTrialEnv(track=track, car=car, action_space=space, start="start_line")
     session = RenderSession(env, size, mode="human" if window else "rgb_array", car=car)
     rate = env.sim.options.control_rate_hz
+    on_reset = None
     if drive is Drive.keyboard:
         keyboard = KeyboardDriver(v.max_steer_deg, low_speed, v.max_speed_mps, rate)
         session.caption = f"{track.name} · {car.car.name} · {KEYS_HELP}"
+        on_reset = keyboard.reset
+
+        def act(_obs: Any) -> tuple[Any, float, float]:
+            pg = import_pygame()
+            steer, speed = keyboard.update(pg.key.get_pressed(), pg)
+            return space.encode_nearest(steer, speed)[0], steer, speed
+
     else:
         driver = PurePursuitDriver(env.sim, speed_mps=speed_mps)
         session.caption = f"{track.name} · {car.car.name} · centre-line driver at {speed_mps:g} m/s"
-    obs, info = env.reset(seed=seed)
-    session.reset(obs, info)
-    pg = import_pygame() if window else None
-    if window and _key_action(session.show(), pg) == "quit":  # open the window: key states need it
-        return session, 0
-    drawn = 0
-    while frames is None or drawn < frames:
-        action = None
-        if drive is Drive.keyboard:
-            steer, speed = keyboard.update(pg.key.get_pressed(), pg)
-        else:
+
+        def act(_obs: Any) -> tuple[Any, float, float]:
             steer_arr, speed_arr = driver(env.sim.standing(np.array([0])))
             steer, speed = float(steer_arr[0]), float(speed_arr[0])
-        obs, reward, terminated, truncated, info = env.step(space.encode_nearest(steer, speed)[0])
-        session.update(obs, reward, terminated, truncated, info)
-        if window:
-            action = _key_action(session.show(), pg)
-            if action == "quit" or session.closed:
-                break
-            if action == "reset":
-                terminated = True
-                if drive is Drive.keyboard:
-                    keyboard.reset()
-        else:
-            session.draw()
-        drawn += 1
-        if terminated or truncated:
-            if window and action != "reset" and not _hold(session, pg, END_HOLD_S):
-                break
-            obs, info = env.reset()
-            session.reset(obs, info)
+            return space.encode_nearest(steer, speed)[0], steer, speed
+
+    recorder = _recorder(record, rate)
+    drawn = _drive_loop(env, session, act, frames, seed, window, recorder, on_reset=on_reset)
+    _close_recorder(recorder)
     return session, drawn
+
+
+def _model_path(spec: str) -> Path:
+    """The file or run directory `--model` names: an export folder (model.json and model.onnx, no run's
+    best.zip/final.zip) means its model.onnx."""
+    path = Path(spec)
+    is_run = any((path / name).is_file() for name in ("best.zip", "final.zip"))
+    if path.is_dir() and not is_run and (path / "model.onnx").is_file():
+        return path / "model.onnx"
+    return path
+
+
+def _run_model(
+    model: Path,
+    track_spec: str | None,
+    car_spec: str | None,
+    frames: int | None,
+    seed: int | None,
+    size: tuple[int, int],
+    window: bool,
+    record: Path | None,
+) -> tuple[BaseSession, int]:
+    """A trained policy drives: a run directory or .zip through stable-baselines3, an .onnx model through
+    ONNX Runtime (`device.policy.OnnxPolicy`, as on a car), both loaded by `trainer.evaluate.load_policy`.
+    The observation the policy sees is drawn as an inset, its command in the HUD."""
+    import numpy as np
+
+    from sim.car import load_car
+    from sim.envs.time_trial import TimeTrialEnv
+    from sim.tracks import load_track
+    from sim.viewer import RenderSession, observation_view
+    from trainer.evaluate import load_policy
+
+    policy, config = load_policy(model, car=car_spec)
+    track = load_track(track_spec or config.track)
+    car = load_car(car_spec or config.car)
+    space = config.resolved_action_space()
+    env = TimeTrialEnv(
+        track=track,
+        car=car,
+        observation=config.observation,
+        action_space=space,
+        reward="centerline",  # never changes the driving (and a run's reward file may not be on this machine)
+        reverse=config.reverse,
+        start="start_line",
+    )
+    inset_kind, lidar = observation_view(env.observer)
+    session = RenderSession(
+        env, size, mode="human" if window else "rgb_array", car=car, inset_kind=inset_kind, lidar=lidar
+    )
+    session.caption = f"{track.name} · {car.car.name} · {model.name} ({config.observation} policy)"
+
+    def act(obs: Any) -> tuple[Any, float, float]:
+        action = policy(obs)
+        steer, speed = space.decode(np.asarray(action)[None, ...])
+        return action, float(steer[0]), float(speed[0])
+
+    recorder = _recorder(record, env.sim.options.control_rate_hz)
+    drawn = _drive_loop(
+        env, session, act, frames, config.seed if seed is None else seed, window, recorder, show_command=True
+    )
+    _close_recorder(recorder)
+    return session, drawn
+
+
+def _recorder(record: Path | None, fps: float) -> FrameRecorder | None:
+    if record is None:
+        return None
+    from sim.viewer.record import FrameRecorder
+
+    return FrameRecorder(record, fps)
+
+
+def _close_recorder(recorder: FrameRecorder | None) -> None:
+    if recorder is not None:
+        recorder.close()
 
 
 def _replay_rate_hz(tstamp_s: Any) -> float:
@@ -184,32 +308,47 @@ def _replay_rate_hz(tstamp_s: Any) -> float:
 
 
 def _run_replay(
-    path: Path, track: Track, car: CarConfig, frames: int | None, size: tuple[int, int], window: bool
+    path: Path,
+    track: Track,
+    car: CarConfig,
+    frames: int | None,
+    size: tuple[int, int],
+    window: bool,
+    record: Path | None,
+    episode: int | None,
 ) -> tuple[BaseSession, int]:
-    """Replay the rows of a simtrace CSV; in a window, hold the last frame until the viewer is closed."""
+    """Replay the rows of a simtrace CSV, episode by episode; in a window, hold the last frame until the
+    viewer is closed."""
     from sim.viewer import CarShape, ReplaySession, read_simtrace
-    from sim.viewer.draw import import_pygame
 
     trace = read_simtrace(path)
+    fps = _replay_rate_hz(trace.tstamp_s)
     session = ReplaySession(
         trace,
         track,
         CarShape.from_config(car),
         size,
         mode="human" if window else "rgb_array",
-        fps=_replay_rate_hz(trace.tstamp_s),
+        fps=fps,
         speed_range_mps=car.vehicle.max_speed_mps,
+        episode=episode,
     )
-    session.caption = f"{track.name} · replay of {path.name} ({len(trace)} rows)"
+    which = "" if episode is None else f", episode {episode}"
+    session.caption = f"{track.name} · replay of {path.name} ({len(session)} rows{which})"
+    recorder = _recorder(record, fps)
     pg = import_pygame() if window else None
     drawn = 0
     while (frames is None or drawn < frames) and session.advance():
         if window:
             if _key_action(session.show(), pg) == "quit" or session.closed:
-                return session, drawn + 1
+                drawn += 1
+                break
         else:
             session.draw()
+        if recorder is not None:
+            recorder.add(session.viewer.surface)
         drawn += 1
+    _close_recorder(recorder)
     while window and frames is None and not session.closed:
         if _key_action(session.show(), pg) == "quit":
             break
@@ -219,10 +358,20 @@ def _run_replay(
 @app.callback()
 def view(
     track: Annotated[
-        str,
-        typer.Option("--track", "-t", help="Track name (see `pitlane tracks list`) or a .npy route file."),
-    ] = "reinvent_base",
-    car: Annotated[str, typer.Option("--car", "-c", help="Car name or .toml car file.")] = "deepracer",
+        str | None,
+        typer.Option(
+            "--track",
+            "-t",
+            help="Track name (see `pitlane tracks list`) or a .npy route file "
+            f"(default: the model's track, else {DEFAULT_TRACK}).",
+        ),
+    ] = None,
+    car: Annotated[
+        str | None,
+        typer.Option(
+            "--car", "-c", help=f"Car name or .toml car file (default: the model's, else {DEFAULT_CAR})."
+        ),
+    ] = None,
     drive: Annotated[
         Drive | None,
         typer.Option(
@@ -237,12 +386,20 @@ def view(
         Path | None,
         typer.Option(
             "--replay",
-            help="Replay a DeepRacer simtrace CSV (X, Y, yaw, throttle, progress, reward).",
+            help="Replay a DeepRacer simtrace CSV (X, Y, yaw, throttle, progress, reward), episode by episode.",
             dir_okay=False,
         ),
     ] = None,
+    episode: Annotated[
+        int | None, typer.Option("--episode", min=0, help="With --replay: play only this episode.")
+    ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Watch a trained policy (not built yet).")
+        str | None,
+        typer.Option(
+            "--model",
+            help="Watch a trained policy drive: a run directory (its best.zip, else final.zip), a .zip inside "
+            "one, an exported .onnx model (its model.json beside it) or an export folder (its model.onnx).",
+        ),
     ] = None,
     frames: Annotated[
         int | None, typer.Option("--frames", min=1, help="Stop after N frames; headless unless --window.")
@@ -251,24 +408,40 @@ def view(
         Path | None,
         typer.Option("--screenshot", help="Save the last frame to this PNG file.", dir_okay=False),
     ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Save every frame: into a folder as frame_00000.png, ... or into an animated .gif file.",
+        ),
+    ] = None,
     window: Annotated[
         bool, typer.Option("--window", help="Show the window even with --frames (needs a display).")
     ] = False,
     size: Annotated[
         str, typer.Option("--size", help="Window or frame size, WIDTHxHEIGHT pixels.")
     ] = "960x720",
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the environment.")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the environment (default with --model: the run's).")
+    ] = None,
 ) -> None:
-    """Watch the simulator: a scripted driver, your keyboard, or a replayed simtrace.
+    """Watch the simulator: a scripted driver, your keyboard, a trained policy, or a replayed simtrace.
 
     Keys with --drive keyboard: up/down speed, left/right steer, space brake, r reset, esc or q quit.
 
-    --frames N --screenshot FILE.png renders headless and saves the last frame.
+    --model RUN_OR_ONNX: the policy drives from the start line, lap after lap; its observation is shown as
+    an inset (the camera frame, the lidar scan, or the state's values) and its command in the top bar.
+
+    --frames N --screenshot FILE.png renders headless and saves the last frame; --record DIR or F.gif saves
+    every frame.
     """
-    if model is not None:
-        fail(MODEL_NOT_YET)
-    if replay is not None and drive is not None:
-        fail("--replay and --drive: a replay has no driver; give one of them")
+    sources = [
+        name for name, given in (("--model", model), ("--replay", replay), ("--drive", drive)) if given
+    ]
+    if len(sources) > 1:
+        fail(f"{' and '.join(sources)}: give one of them (who drives, or what is replayed)")
+    if episode is not None and replay is None:
+        fail("--episode N chooses an episode of a replay: add --replay simtrace.csv")
     width_height = _parse_size(size)
     window = window or frames is None
     if not window:
@@ -276,15 +449,24 @@ def view(
     if window and _no_display():
         fail(
             "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset): "
-            "run headless with --frames N --screenshot FILE.png"
+            "run headless with --frames N --screenshot FILE.png (or --record DIR)"
         )
     if drive is Drive.keyboard and not window:
         fail("--drive keyboard needs a window: drop --frames or add --window")
     if screenshot is not None and screenshot.suffix.lower() not in (".png", ".bmp", ".tga", ".jpg", ".jpeg"):
         fail(f"--screenshot {screenshot}: expected a .png file name")
-    session, drawn = _run(
-        track, car, drive or Drive.centreline, speed, replay, frames, seed, width_height, window
-    )
+    model_path = None
+    if model is not None:
+        model_path = _model_path(model)
+        if model_path.suffix.lower() == ".onnx":
+            require("device", "onnxruntime")  # an exported model needs ONNX Runtime, not torch
+        else:
+            require("train", "torch", "stable_baselines3")
+    request = _Request(
+        track, car, drive or Drive.centreline, speed, replay, episode, model_path, frames, seed,
+        width_height, window, record,
+    )  # fmt: skip
+    session, drawn = _run(request)
     try:
         if screenshot is not None:
             session.save(screenshot)
@@ -292,41 +474,85 @@ def view(
         fail(f"--screenshot {screenshot}: cannot write the picture ({exc})")
     finally:
         session.close()
-    what = f"replayed {drawn} rows of {replay}" if replay is not None else f"{drawn} frames"
-    saved = f"; screenshot {screenshot}" if screenshot is not None else ""
-    Console().print(escape(f"{what} on {track}{saved}"), soft_wrap=True)
+    Console().print(escape(_summary(session, drawn, replay, model_path, screenshot, record)), soft_wrap=True)
 
 
-def _run(
-    track_spec: str,
-    car_spec: str,
-    drive: Drive,
-    speed: float,
+def _summary(
+    session: BaseSession,
+    drawn: int,
     replay: Path | None,
-    frames: int | None,
-    seed: int | None,
-    size: tuple[int, int],
-    window: bool,
-) -> tuple[BaseSession, int]:
-    """Load the track and car, then drive or replay; every expected failure becomes a one-line error."""
+    model: Path | None,
+    screenshot: Path | None,
+    record: Path | None,
+) -> str:
+    """One line: what was shown, on which track, and the files written."""
+    track = session.track.name
+    if replay is not None:
+        what = f"replayed {drawn} rows of {replay} on {track}"
+    elif model is not None:
+        laps = getattr(session, "laps", 0)
+        best = getattr(session, "best_lap_s", None)
+        best_text = "" if best is None else f", best {best:.2f} s"
+        what = f"{model} drove {drawn} frames on {track}: {laps} lap{'s' * (laps != 1)}{best_text}"
+    else:
+        what = f"{drawn} frames on {track}"
+    saved = f"; screenshot {screenshot}" if screenshot is not None else ""
+    recorded = f"; frames in {record}" if record is not None else ""
+    return f"{what}{saved}{recorded}"
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What the command was asked to show (its options, parsed)."""
+
+    track: str | None
+    car: str | None
+    drive: Drive
+    speed_mps: float
+    replay: Path | None
+    episode: int | None
+    model: Path | None
+    frames: int | None
+    seed: int | None
+    size: tuple[int, int]
+    window: bool
+    record: Path | None
+
+
+def _run(req: _Request) -> tuple[BaseSession, int]:
+    """Load the track and car, then drive, watch the model or replay; every expected failure becomes a
+    one-line error."""
     try:
         from firmware_configs.schema import FirmwareConfigError
         from sim.car import load_car
         from sim.errors import SimError
         from sim.tracks import load_track
-        from sim.viewer.draw import import_pygame
 
         pg = import_pygame()
     except ImportError as exc:
         fail(f"{exc}: the viewer needs the simulator extra (pip install 'pitlane[sim]')")
+    errors: tuple[type[Exception], ...] = (SimError, FirmwareConfigError)
+    if req.model is not None:
+        from device.errors import DeviceError
+        from trainer.errors import TrainerError
+
+        errors = (*errors, TrainerError, DeviceError)
     try:
-        track = load_track(track_spec)
-        car = load_car(car_spec)
-        if replay is not None:
-            return _run_replay(replay, track, car, frames, size, window)
-        return _run_drive(track, car, drive, speed, frames, seed, size, window)
-    except (SimError, FirmwareConfigError) as exc:
+        if req.model is not None:
+            return _run_model(
+                req.model, req.track, req.car, req.frames, req.seed, req.size, req.window, req.record
+            )
+        track = load_track(req.track or DEFAULT_TRACK)
+        car = load_car(req.car or DEFAULT_CAR)
+        if req.replay is not None:
+            return _run_replay(
+                req.replay, track, car, req.frames, req.size, req.window, req.record, req.episode
+            )
+        return _run_drive(
+            track, car, req.drive, req.speed_mps, req.frames, req.seed, req.size, req.window, req.record
+        )
+    except errors as exc:
         fail(str(exc))
     except pg.error as exc:
-        hint = "run headless with --frames N --screenshot FILE.png" if window else "check --size"
+        hint = "run headless with --frames N --screenshot FILE.png" if req.window else "check --size"
         fail(f"pygame: {exc} ({hint})")

@@ -11,7 +11,8 @@ from sim.car import CarConfig
 from sim.core import BatchedSim
 from sim.envs.setup import build_parts, run_step
 from sim.errors import EnvConfigError
-from sim.observations import batch_take
+from sim.fastmath import SCALARS
+from sim.observations import Observer
 from sim.rules import STATUS_LABELS, EpisodeStatus
 
 
@@ -97,21 +98,22 @@ class TimeTrialEnv(gym.Env):
             self._viewer = self._render_session(render_mode)
 
     def _render_session(self, mode: str) -> Any:
-        from sim.viewer import LidarLayout, RenderSession  # pygame only when rendering
+        from sim.viewer import RenderSession, observation_view  # pygame only when rendering
 
-        observe = self._parts.observe
-        lidar = observe.sensor("lidar")
-        layout = None
-        inset_kind = None
-        if lidar is not None and lidar.kind in ("lidar", "scan"):  # ranges in metres (not sector codes)
-            layout = LidarLayout(lidar.beam_angles_rad, lidar.max_range_m)
-            inset_kind = "lidar" if len(observe.kinds) == 1 else None
+        inset_kind, layout = observation_view(self._parts.observe)
+        if inset_kind == "state":  # privileged features: `pitlane view --model` shows them, render() does not
+            inset_kind = None
         return RenderSession(self, mode=mode, car=self._parts.car, lidar=layout, inset_kind=inset_kind)
 
     @property
     def car(self) -> CarConfig:
         """The car model this environment simulates."""
         return self._parts.car
+
+    @property
+    def observer(self) -> Observer:
+        """What builds this env's observations (its kinds and sensors), for tools (viewer)."""
+        return self._parts.observe
 
     @property
     def sim(self) -> BatchedSim:
@@ -126,23 +128,19 @@ class TimeTrialEnv(gym.Env):
             self._parts.sim.seed(0, self.np_random)
             self._seeded = True
         self._parts.sim.reset(np.array([0]))
-        params = self._parts.sim.standing(np.array([0]))
-        obs = batch_take(self._parts.observe(params, slice(0, 1)), 0)
+        params = self._parts.sim.standing(0, SCALARS)
+        obs = self._parts.observe.one(params)
         info = self._info(params, EpisodeStatus.IN_PROGRESS)
         if self._viewer is not None:
             self._viewer.reset(obs, info)
         return obs, info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
-        obs, rewards, outcome = run_step(self._parts, np.asarray(action)[None, ...])
-        status = EpisodeStatus(int(outcome.status[0]))
-        result = (
-            batch_take(obs, 0),
-            float(rewards[0]),
-            bool(outcome.terminated[0]),
-            bool(outcome.truncated[0]),
-            self._info(outcome.params, status),
-        )
+        # one car: the simulator's step on Python floats (`sim.fastmath`), 5-7x faster than arrays of one
+        obs, reward, outcome = run_step(self._parts, action, SCALARS)
+        status = EpisodeStatus(int(outcome.status))
+        terminated, truncated = bool(outcome.terminated), bool(outcome.truncated)
+        result = (obs, reward, terminated, truncated, self._info(outcome.params, status))
         if self._viewer is not None:
             self._viewer.update(*result)
             if self.render_mode == "human":
@@ -161,10 +159,10 @@ class TimeTrialEnv(gym.Env):
     def _info(self, params: Any, status: EpisodeStatus) -> dict[str, Any]:
         info: dict[str, Any] = {
             "episode_status": STATUS_LABELS[status],
-            "progress": float(params.progress[0]),
+            "progress": float(params.progress),
         }
         if status is EpisodeStatus.LAP_COMPLETE:
-            info["lap_time_s"] = float(self._parts.sim.episode_time_s[0])
+            info["lap_time_s"] = self._parts.sim.episode_time_s.item(0)
         if self._info_params:
             info["params"] = params.dicts()[0]
         return info

@@ -3,6 +3,10 @@
 A batched reward takes a `RewardParams` (arrays of shape (n,)) and returns rewards of shape (n,). Each one here
 gives exactly what the DeepRacer example of the same idea gives per car, without the per-car Python call.
 Write your own with the `@batched_reward` decorator.
+
+The built-ins read `p.m` (`sim.fastmath`) for `where`, `minimum`, ... so the single environment runs them on
+its one car's Python floats (`p.m` is `SCALARS` there); with `p.m` = `ARRAYS` they are plain numpy. Your
+own batched rewards always receive arrays.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.fastmath import ARRAYS, Math
 from sim.reward.params import RewardParams
 
 BatchedRewardFn = Callable[[RewardParams], np.ndarray]
@@ -23,14 +28,20 @@ def batched_reward(fn: BatchedRewardFn) -> BatchedRewardFn:
     return fn
 
 
+def _m(p: RewardParams) -> Math:
+    """The number kind of `p` (any object with the arrays works too: users and tests pass namespaces)."""
+    return getattr(p, "m", ARRAYS)
+
+
 @batched_reward
 def centerline(p: RewardParams) -> np.ndarray:
     """DeepRacer example 1, "follow the centre line": 1.0 / 0.5 / 0.1 within 10 / 25 / 50 % of the track
     width from the centre line, else 1e-3."""
+    where = _m(p).where
     d, w = p.distance_from_center, p.track_width
-    reward = np.where(d <= 0.5 * w, 0.1, 1e-3)
-    reward = np.where(d <= 0.25 * w, 0.5, reward)
-    return np.where(d <= 0.1 * w, 1.0, reward)
+    reward = where(d <= 0.5 * w, 0.1, 1e-3)
+    reward = where(d <= 0.25 * w, 0.5, reward)
+    return where(d <= 0.1 * w, 1.0, reward)
 
 
 @batched_reward
@@ -38,20 +49,21 @@ def all_wheels(p: RewardParams) -> np.ndarray:
     """DeepRacer example 2, "stay inside the borders": 1.0 while all wheels are on the track and the car is
     at least 5 cm from the border, else 1e-3."""
     inside = p.all_wheels_on_track & (0.5 * p.track_width - p.distance_from_center >= 0.05)
-    return np.where(inside, 1.0, 1e-3)
+    return _m(p).where(inside, 1.0, 1e-3)
 
 
 @batched_reward
 def steering_penalty(p: RewardParams) -> np.ndarray:
     """DeepRacer example 3: the centre-line reward, times 0.8 when |steering| exceeds 15 degrees."""
-    return centerline(p) * np.where(np.abs(p.steering_angle) > 15.0, 0.8, 1.0)
+    m = _m(p)
+    return centerline(p) * m.where(m.absolute(p.steering_angle) > 15.0, 0.8, 1.0)
 
 
 @batched_reward
 def centerline_speed(p: RewardParams) -> np.ndarray:
     """The centre-line reward scaled by the commanded speed (0.5 at standstill, 1.0 at 4 m/s and above), so
     a car learns to be fast once it can stay on the road."""
-    return centerline(p) * (0.5 + 0.5 * np.minimum(p.speed / 4.0, 1.0))
+    return centerline(p) * (0.5 + 0.5 * _m(p).minimum(p.speed / 4.0, 1.0))
 
 
 #: Largest progress change one step may earn or lose, % of a lap: a car at 4 m/s on a 17 m track gains ~1.6 %
@@ -69,8 +81,9 @@ def progress_rate(p: RewardParams) -> np.ndarray:
     Progress unwraps across the start line within an episode, so the difference needs no wrap handling; a
     change beyond +-MAX_PROGRESS_STEP (a reset or new lap that did not restart `prev_progress`) earns 0."""
     gained = p.progress - p.prev_progress
-    ok = ~p.is_offtrack & (np.abs(gained) <= MAX_PROGRESS_STEP)
-    return np.where(ok, gained, 0.0)
+    m = _m(p)
+    ok = m.logical_not(p.is_offtrack) & (m.absolute(gained) <= MAX_PROGRESS_STEP)
+    return m.where(ok, gained, 0.0)
 
 
 BUILTIN_REWARDS: dict[str, BatchedRewardFn] = {

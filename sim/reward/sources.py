@@ -37,6 +37,10 @@ class RewardSource:
     def __call__(self, params: RewardParams) -> np.ndarray:
         raise NotImplementedError
 
+    def one(self, params: RewardParams) -> float:
+        """The reward of the single environment's car, from params in Python numbers (`SCALARS`)."""
+        return float(self(params)[0])  # per-car rewards read `params.dicts()`, which both kinds give
+
 
 class BatchedReward(RewardSource):
     """A batched function, checked for shape and for values DeepRacer would refuse."""
@@ -45,6 +49,11 @@ class BatchedReward(RewardSource):
         self._fn = fn
         self.name = name
         self._trusted = trusted  # built-ins are tested to return finite (n,) arrays; skip the checks
+
+    def one(self, params: RewardParams) -> float:
+        if self._trusted:  # the built-ins run on Python numbers too (they read `params.m`)
+            return float(self._fn(params))
+        return float(self(params.as_arrays())[0])  # users' batched rewards always get arrays
 
     def __call__(self, params: RewardParams) -> np.ndarray:
         if self._trusted:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -42,6 +43,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import ndtr
 
+from sim.tracks import cache
 from sim.tracks.track import Track
 
 log = logging.getLogger(__name__)
@@ -226,32 +228,38 @@ class GroundRaster:
     def __init__(self, track: Track, texture: int = 0, line_width_scale: float = 1.0) -> None:
         if not 0 <= texture < N_TEXTURES:
             raise ValueError(f"texture: expected 0..{N_TEXTURES - 1}, got {texture}")
-        started = time.perf_counter()
         self.track_name = track.name
         self.texture = texture
         self.line_width_scale = line_width_scale
-        fields = _track_fields(track)
-        far_grid = fields.grid
-        near_grid = _near_grid(far_grid)
+        far_grid = GroundGrid.around(track)
         self.far = RasterStack(far_grid, LEVEL_SIGMA_M, FAR_REACH_M)
-        self.near = RasterStack(near_grid, (NEAR_SIGMA_M,), NEAR_REACH_M)
-        floor, road = _textures(texture, far_grid)
+        self.near = RasterStack(_near_grid(far_grid), (NEAR_SIGMA_M,), NEAR_REACH_M)
+        # Painting takes 1-2 s per variant; the track geometry cache keeps the result per track file.
+        parameters = {"texture": texture, "line_width_scale": float(line_width_scale)}
+        key = cache.geometry_key(track.route, "ground-raster", parameters)
+        cache.load_or_build(key, lambda: self._paint(track), self._restore)
+
+    def _paint(self, track: Track) -> GroundRaster:
+        started = time.perf_counter()
+        fields = _track_fields(track)
+        far_grid, near_grid = self.far.grid, self.near.grid
+        floor, road = _textures(self.texture, far_grid)
         for k, sigma in enumerate(LEVEL_SIGMA_M):
             # textures blur like the dashes (with the view's long footprint); the near stack keeps them sharp
             blur = ANISOTROPY * sigma / far_grid.cell_m
             level = _compose(
-                fields, _blur(floor, blur).ravel(), _blur(road, blur).ravel(), sigma, line_width_scale
+                fields, _blur(floor, blur).ravel(), _blur(road, blur).ravel(), sigma, self.line_width_scale
             )
             self.far.level(k)[:] = _to_uint8(level).reshape(far_grid.ny, far_grid.nx)
         fields = _near_fields(fields, near_grid)
         floor, road = (_upsample(f, far_grid, near_grid) for f in (floor, road))
-        level = _compose(fields, floor.ravel(), road.ravel(), NEAR_SIGMA_M, line_width_scale)
+        level = _compose(fields, floor.ravel(), road.ravel(), NEAR_SIGMA_M, self.line_width_scale)
         self.near.level(0)[:] = _to_uint8(level).reshape(near_grid.ny, near_grid.nx)
         log.info(
             "ground raster %s texture %s lines x%.2f: %d x %d x %d + %d x %d cells, %.0f MB, built in %.1f s",
             track.name,
-            TEXTURE_NAMES[texture],
-            line_width_scale,
+            TEXTURE_NAMES[self.texture],
+            self.line_width_scale,
             far_grid.nx,
             far_grid.ny,
             N_LEVELS,
@@ -260,6 +268,21 @@ class GroundRaster:
             self.nbytes / 1e6,
             time.perf_counter() - started,
         )
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The painted stacks, as the track geometry cache stores them."""
+        return {"far": self.far.data, "near": self.near.data}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> GroundRaster:
+        for name, stack in (("far", self.far), ("near", self.near)):
+            stored = arrays[name]
+            if stored.shape != stack.data.shape or stored.dtype != stack.data.dtype:
+                raise ValueError(
+                    f"{name}: expected {stack.data.dtype} {stack.data.shape}, got {stored.dtype} {stored.shape}"
+                )
+            stack.data[:] = stored
+        return self
 
     @property
     def nbytes(self) -> int:

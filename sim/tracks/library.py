@@ -9,7 +9,8 @@ Three kinds of tracks:
   `~/.local/share/pitlane/tracks`.
 
 Loaded tracks are cached per (file, the file's inode/modification time/size, direction, duplicate handling):
-a `Track` is read-only and building its spatial rasters takes about a second; a replaced file is re-read.
+a `Track` is read-only; a replaced file is re-read. Its spatial rasters are built on first use and kept on
+disk across processes (`sim.tracks.cache`).
 """
 
 from __future__ import annotations

@@ -12,14 +12,16 @@ still the start line and indices count in the driving direction.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from sim.errors import TrackError
+from sim.tracks import cache
 from sim.tracks.arc_table import ArcTable
-from sim.tracks.geometry import Projection, RoadField, SegmentLocator
+from sim.tracks.geometry import DEFAULT_CELL_M, DEFAULT_MARGIN_M, Projection, RoadField, SegmentLocator
 
 #: Beyond the road, centre-line projections stay exact this far out (a car is off track long before).
 EXACT_BAND_M = 0.5
@@ -43,6 +45,20 @@ def _validate_route(route: np.ndarray, source: str) -> np.ndarray:
     if len(arr) < 5:
         raise TrackError(f"{source}: a closed track needs at least 4 distinct waypoints, got {len(arr) - 1}")
     return arr
+
+
+def stretched_route(route: np.ndarray, length_m: float) -> np.ndarray:
+    """A DeepRacer route (N, 6) whose centre line is `route`'s scaled about its first point to `length_m`
+    long, with the borders at the same offsets from it (the same widths): a larger track of the same shape,
+    with gentler turns. For benchmarks and tests of long tracks."""
+    arr = np.asarray(route, dtype=np.float64)
+    centre = arr[:, 0:2]
+    length = float(np.linalg.norm(np.diff(centre, axis=0), axis=1).sum())
+    if length <= 0 or length_m <= 0:
+        raise TrackError(f"stretched_route: expected positive lengths, got {length} m -> {length_m} m")
+    new_centre = centre[0] + (centre - centre[0]) * (length_m / length)
+    offset = new_centre - centre
+    return np.hstack([new_centre, arr[:, 2:4] + offset, arr[:, 4:6] + offset])
 
 
 def _drop_consecutive_duplicates(route: np.ndarray) -> np.ndarray:
@@ -167,25 +183,51 @@ class Track:
         return np.append(kappa, kappa[0])
 
     # ----------------------------------------------------------------- spatial queries
+    # Each index is built once per track file and kept in the on-disk geometry cache (sim.tracks.cache),
+    # keyed by this direction's route array: another process (or the next command) reads it back.
+
+    def _cached(
+        self,
+        component: str,
+        build: Callable[[], cache.T],
+        restore: Callable[[Mapping[str, np.ndarray]], cache.T],
+        **parameters: float,
+    ) -> cache.T:
+        parameters = {"cell_m": DEFAULT_CELL_M, "margin_m": DEFAULT_MARGIN_M, **parameters}
+        return cache.load_or_build(cache.geometry_key(self.route, component, parameters), build, restore)
 
     @cached_property
     def centre_locator(self) -> SegmentLocator:
         """Exact (certified) for points within half the widest width + `EXACT_BAND_M` of the centre line."""
-        locator = SegmentLocator(self.waypoints)
-        locator.certify(0.5 * float(self.waypoint_widths_m.max()) + EXACT_BAND_M)
-        return locator
+        band_m = 0.5 * float(self.waypoint_widths_m.max()) + EXACT_BAND_M
+
+        def build() -> SegmentLocator:
+            locator = SegmentLocator(self.waypoints)
+            locator.certify(band_m)
+            return locator
+
+        return self._cached(
+            "centre", build, lambda a: SegmentLocator.from_arrays(self.waypoints, a), band_m=band_m
+        )
 
     @cached_property
     def inner_locator(self) -> SegmentLocator:
-        return SegmentLocator(self.inner)
+        return self._cached(
+            "inner", lambda: SegmentLocator(self.inner), lambda a: SegmentLocator.from_arrays(self.inner, a)
+        )
 
     @cached_property
     def outer_locator(self) -> SegmentLocator:
-        return SegmentLocator(self.outer)
+        return self._cached(
+            "outer", lambda: SegmentLocator(self.outer), lambda a: SegmentLocator.from_arrays(self.outer, a)
+        )
 
     @cached_property
     def road(self) -> RoadField:
-        return RoadField(self.inner_locator, self.outer_locator, self.inner, self.outer)
+        def make(arrays: Mapping[str, np.ndarray] | None) -> RoadField:
+            return RoadField(self.inner_locator, self.outer_locator, self.inner, self.outer, arrays=arrays)
+
+        return self._cached("road", lambda: make(None), make)
 
     def project(self, x_m: np.ndarray, y_m: np.ndarray) -> Projection:
         """Nearest centre-line points of points (n,): DeepRacer's `center_line.project`/`interpolate`."""
@@ -244,18 +286,21 @@ class Track:
         """For arc length s, the nearest inner and outer border points (x_in, y_in, x_out, y_out, metres) to the
         centre-line point at s: DeepRacer's `inner_border.interpolate(inner_border.project(near_pnt_ctr))` and
         its outer twin, computed exactly every `ArcTable.STEP_M` and linear in between."""
-        return ArcTable.sample(self.length_m, self._border_samples)
+        return self._cached(
+            "border",
+            lambda: ArcTable.sample(self.length_m, self._border_samples),
+            lambda a: ArcTable.from_arrays(self.length_m, a),
+            step_m=ArcTable.STEP_M,
+            jump_factor=ArcTable.JUMP_FACTOR,
+        )
 
     @cached_property
     def width_table(self) -> ArcTable:
         """For arc length s, DeepRacer's `track_width`: the distance between the two border points of
-        `border_table` (its own one-column table, so rewards that only need the width read one value)."""
-
-        def width(s_m: np.ndarray) -> np.ndarray:
-            b = self._border_samples(s_m)
-            return np.hypot(b[:, 0] - b[:, 2], b[:, 1] - b[:, 3])
-
-        return ArcTable.sample(self.length_m, width)
+        `border_table` (its own one-column table, so rewards that only need the width read one value). The
+        width is continuous except where a border point jumps, so it is split at `border_table`'s jumps."""
+        b = self.border_table.values
+        return self.border_table.with_values(np.hypot(b[:, 0] - b[:, 2], b[:, 1] - b[:, 3]))
 
     def curvature_at(self, s_m: np.ndarray) -> np.ndarray:
         """Centre-line curvature (1/m, + = left) at arc lengths `s_m` (any shape; wrapped into the lap)."""

@@ -6,10 +6,17 @@ pygame is imported only when something is drawn: importing this package does not
 """
 
 from sim.errors import SimTraceError
-from sim.simtrace import SIMTRACE_COLUMNS, SimTrace, read_simtrace
+from sim.simtrace import SIMTRACE_COLUMNS, SimTrace, TraceEpisode, best_lap_s, read_simtrace
 from sim.viewer.draw import CarPose, CarShape, Inset, Viewer, WorldToScreen, speed_colours
 from sim.viewer.replay import ReplaySession
-from sim.viewer.session import RENDER_MODES, LidarLayout, RenderSession, Trail, insets_from_observation
+from sim.viewer.session import (
+    RENDER_MODES,
+    LidarLayout,
+    RenderSession,
+    Trail,
+    insets_from_observation,
+    observation_view,
+)
 
 __all__ = [
     "RENDER_MODES",
@@ -22,10 +29,13 @@ __all__ = [
     "ReplaySession",
     "SimTrace",
     "SimTraceError",
+    "TraceEpisode",
     "Trail",
     "Viewer",
     "WorldToScreen",
+    "best_lap_s",
     "insets_from_observation",
+    "observation_view",
     "read_simtrace",
     "speed_colours",
 ]

@@ -48,7 +48,8 @@ DASH_M = 0.15
 GAP_M = 0.15
 TRAIL_WIDTH_M = 0.03
 MIN_CAR_LENGTH_PX = 14  # a car smaller than this on screen is drawn enlarged so it stays visible
-INSET_KINDS = ("camera", "lidar")
+INSET_KINDS = ("camera", "lidar", "readout")
+READOUT_BAR: Colour = (120, 200, 120)
 
 # speed colour map: slow blue -> cyan -> green -> yellow -> fast red (readable on grey road and pale floor)
 _SPEED_STOPS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
@@ -207,6 +208,8 @@ class Inset:
     default: N beams evenly over `fov_deg` centred on the heading, right to left (the first beam at -fov/2;
     a 360-degree scan starts straight behind). Ranges are drawn up to `max_range_m` (default: the largest
     finite range).
+    kind "readout": `data` (N,) numbers (a feature vector as a policy sees it): one line per value, named by
+    `names` (N names, units in them), or without names a bar per value (sector occupancy, one-hot bins).
     """
 
     kind: str
@@ -215,6 +218,7 @@ class Inset:
     max_range_m: float | None = None
     angles_rad: np.ndarray | None = None
     label: str | None = None
+    names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in INSET_KINDS:
@@ -224,6 +228,10 @@ class Inset:
             raise ValueError(f"camera inset: expected (H, W), (H, W, 2) or (H, W, 3), got shape {shape}")
         if self.kind == "lidar" and len(shape) != 1:
             raise ValueError(f"lidar inset: expected a 1-D array of ranges (m), got shape {shape}")
+        if self.kind == "readout" and len(shape) != 1:
+            raise ValueError(f"readout inset: expected a 1-D array of values, got shape {shape}")
+        if self.names is not None and len(self.names) != shape[0]:
+            raise ValueError(f"readout inset: {len(self.names)} names for {shape[0]} values")
 
     def beam_angles_rad(self) -> np.ndarray:
         """Each beam's angle from the heading, radians, + = left."""
@@ -436,15 +444,27 @@ class Viewer:
             return
         value_font, label_font = _font(self.font_px), _font(max(12, round(self.font_px * 0.68)))
         cell = self.size[0] / len(fields)
+        room = cell - 12
         for i, (label, value) in enumerate(fields):
             x = round(i * cell) + 8
             surf.blit(label_font.render(label, True, LABEL), (x, 4))
-            surf.blit(value_font.render(value, True, TEXT), (x, 4 + label_font.get_linesize()))
+            text = value_font.render(value, True, TEXT)
+            size = self.font_px
+            while text.get_width() > room and size > 12:  # a long value shrinks rather than run into the next
+                size -= 2
+                text = _font(size).render(value, True, TEXT)
+            top = 4 + label_font.get_linesize() + (value_font.get_height() - text.get_height()) // 2
+            surf.blit(text, (x, top))
 
     def _draw_insets(self, pg: Any, surf: pygame.Surface, insets: Sequence[Inset]) -> None:
         bottom = self.size[1] - 8
         for inset in insets:
-            image = self._camera_image(pg, inset) if inset.kind == "camera" else self._lidar_image(pg, inset)
+            if inset.kind == "camera":
+                image = self._camera_image(pg, inset)
+            elif inset.kind == "lidar":
+                image = self._lidar_image(pg, inset)
+            else:
+                image = self._readout_image(pg, inset)
             small = _font(max(11, round(self.font_px * 0.72)))
             label = small.render(inset.label or self._inset_label(inset), True, TEXT)
             w = max(image.get_width(), label.get_width()) + 8
@@ -461,6 +481,8 @@ class Viewer:
             h, w = np.shape(inset.data)[:2]
             stereo = np.ndim(inset.data) == 3 and np.shape(inset.data)[2] == 2
             return f"{'stereo camera' if stereo else 'camera'} {w}x{h}"
+        if inset.kind == "readout":
+            return f"observation ({len(inset.data)} values)"
         fov = "" if inset.angles_rad is not None else f", {inset.fov_deg:g} deg"
         return f"lidar {len(inset.data)} beams{fov}"
 
@@ -476,9 +498,48 @@ class Viewer:
     def _lidar_side_px(self) -> int:
         return round(min(0.2 * self.size[0], 0.3 * self.size[1]))
 
+    def _readout_size_px(self, inset: Inset) -> tuple[int, int]:
+        """A line of text per named value, else a bar chart as wide as the lidar's panel."""
+        if inset.names is None:
+            return self._lidar_side_px(), round(0.5 * self._lidar_side_px())
+        line = _font(self._readout_font_px()).get_linesize()
+        return round(min(0.24 * self.size[0], 13 * self._readout_font_px())), line * len(inset.names) + 4
+
+    def _readout_font_px(self) -> int:
+        return max(11, round(self.font_px * 0.62))
+
     def inset_width_px(self, inset: Inset) -> int:
         """Width of an inset's panel, pixels."""
-        return (self._camera_size_px(inset)[0] if inset.kind == "camera" else self._lidar_side_px()) + 8
+        if inset.kind == "camera":
+            return self._camera_size_px(inset)[0] + 8
+        if inset.kind == "readout":
+            return self._readout_size_px(inset)[0] + 8
+        return self._lidar_side_px() + 8
+
+    def _readout_image(self, pg: Any, inset: Inset) -> pygame.Surface:
+        """Named values as lines (name left, value right), or unnamed ones as bars around a zero line."""
+        width, height = self._readout_size_px(inset)
+        image = pg.Surface((width, height))
+        image.fill((16, 18, 22))
+        values = np.nan_to_num(np.asarray(inset.data, dtype=np.float64))
+        if inset.names is not None:
+            font = _font(self._readout_font_px())
+            for row, (name, value) in enumerate(zip(inset.names, values.tolist(), strict=True)):
+                y = 2 + row * font.get_linesize()
+                image.blit(font.render(name, True, LABEL), (4, y))
+                text = font.render(f"{value:+.3f}", True, TEXT)
+                image.blit(text, (width - text.get_width() - 4, y))
+            return image
+        top = float(np.abs(values).max()) or 1.0
+        zero = height / 2 if values.min() < 0 else height - 3
+        span = (height / 2 - 3) if values.min() < 0 else height - 6
+        bar = width / max(len(values), 1)
+        pg.draw.line(image, (70, 76, 86), (0, zero), (width, zero))
+        for k, value in enumerate(values.tolist()):
+            h = value / top * span
+            rect = (round(k * bar), round(min(zero, zero - h)), max(1, round(bar) - 1), max(1, round(abs(h))))
+            pg.draw.rect(image, READOUT_BAR, rect)
+        return image
 
     def _camera_image(self, pg: Any, inset: Inset) -> pygame.Surface:
         rgb = inset.camera_rgb()

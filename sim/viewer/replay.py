@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.errors import SimTraceError
 from sim.reward.params import MODEL_POINT_AHEAD_M
-from sim.simtrace import SimTrace
+from sim.simtrace import SimTrace, TraceEpisode
 from sim.viewer.draw import CarPose, CarShape
 from sim.viewer.session import BaseSession
 
@@ -25,9 +26,11 @@ def _fmt(value: float, spec: str, unit: str = "") -> str:
 
 
 class ReplaySession(BaseSession):
-    """Plays a `SimTrace` on `track`, one row per `advance()`. The car is drawn with its chassis centre
-    0.14 m behind the row's X, Y (DeepRacer logs that point ahead of the centre); the trail is coloured by
-    the commanded speed (throttle)."""
+    """Plays a `SimTrace` on `track`, one row per `advance()`, episode by episode (`SimTrace.episodes()`):
+    each episode starts a fresh trail, and only a whole episode that ends `lap_complete` counts as a lap (a
+    file that begins inside an episode shows that part marked "partial", never as a lap). The car is drawn
+    with its chassis centre 0.14 m behind the row's X, Y (DeepRacer logs that point ahead of the centre); the
+    trail is coloured by the commanded speed (throttle). `episode`: play only the episode with that number."""
 
     def __init__(
         self,
@@ -40,6 +43,7 @@ class ReplaySession(BaseSession):
         fps: float = 15.0,
         trail_s: float = 30.0,
         speed_range_mps: float = 4.0,
+        episode: int | None = None,
     ) -> None:
         super().__init__(
             track,
@@ -52,10 +56,21 @@ class ReplaySession(BaseSession):
             title=f"pitlane replay: {Path(trace.source).name}",
         )
         self.trace = trace
-        self.index = -1
+        episodes = trace.episodes()
+        if episode is not None:
+            chosen = [e for e in episodes if e.number == episode]
+            if not chosen:
+                numbers = sorted({e.number for e in episodes if e.number is not None})
+                shown = f"{numbers[0]}-{numbers[-1]}" if numbers else "none (no episode column)"
+                raise SimTraceError(f"{trace.source}: no episode {episode} (episodes in the file: {shown})")
+            episodes = chosen
+        self.episodes: list[TraceEpisode] = episodes
+        self._rows = np.concatenate([np.arange(e.start, e.stop) for e in episodes])
+        self._episode_of_row = np.concatenate([np.full(len(e), k) for k, e in enumerate(episodes)])
+        self.position = -1  # rows played so far - 1
+        self.index = -1  # the current row of the trace
         self.laps = 0
         self.best_lap_s: float | None = None
-        self._episode_start = 0
         lengths = trace.track_len_m[np.isfinite(trace.track_len_m)]
         if len(lengths) and abs(float(np.median(lengths)) - track.length_m) > 0.05 * track.length_m:
             log.warning(
@@ -67,24 +82,29 @@ class ReplaySession(BaseSession):
             )
 
     def __len__(self) -> int:
-        return len(self.trace)
+        """Rows this session plays."""
+        return len(self._rows)
+
+    @property
+    def current(self) -> TraceEpisode | None:
+        """The episode of the current row (None before the first `advance()`)."""
+        return None if self.position < 0 else self.episodes[int(self._episode_of_row[self.position])]
 
     def advance(self) -> bool:
         """Move to the next row; False (and no change) after the last one."""
-        if self.index + 1 >= len(self.trace):
+        if self.position + 1 >= len(self._rows):
             return False
-        self.index += 1
-        i, t = self.index, self.trace
-        if i > 0 and (t.episode[i] != t.episode[i - 1] or t.steps[i] < t.steps[i - 1]):
-            self.trails[0].break_line()
-            self._episode_start = i
+        self.position += 1
+        i, t = int(self._rows[self.position]), self.trace
+        self.index = i
+        episode = self.episodes[int(self._episode_of_row[self.position])]
+        if i == episode.start:  # a new episode: its own trail
+            self.trails[0].clear()
         x, y, _ = self._chassis(i)
         self.trails[0].add(x, y, 0.0 if math.isnan(t.throttle_mps[i]) else t.throttle_mps[i])
-        if t.status[i] == "lap_complete" and (i == 0 or t.status[i - 1] != "lap_complete"):
+        if i == episode.stop - 1 and episode.lap_time_s is not None:
             self.laps += 1
-            lap = self._episode_time(i)
-            if not math.isnan(lap):
-                self.best_lap_s = min(self.best_lap_s or math.inf, lap)
+            self.best_lap_s = min(self.best_lap_s or math.inf, episode.lap_time_s)
         return True
 
     def _chassis(self, i: int) -> tuple[float, float, float]:
@@ -96,12 +116,6 @@ class ReplaySession(BaseSession):
             yaw,
         )
 
-    def _episode_time(self, i: int) -> float:
-        t = self.trace
-        if not math.isnan(t.tstamp_s[i]) and not math.isnan(t.tstamp_s[self._episode_start]):
-            return float(t.tstamp_s[i] - t.tstamp_s[self._episode_start])
-        return (i - self._episode_start) / self.fps
-
     def cars(self) -> list[CarPose]:
         if self.index < 0:
             return []
@@ -111,9 +125,15 @@ class ReplaySession(BaseSession):
 
     def hud(self) -> list[tuple[str, str]]:
         i, t = max(self.index, 0), self.trace
+        episode = self.current or self.episodes[0]
+        if i == episode.stop - 1 and episode.lap_time_s is not None:
+            time_text = f"{episode.lap_time_s:.2f} s"
+        else:
+            time_text = f"{self.trace.driven_s(episode, i):.2f} s"
+        number = "-" if episode.number is None else str(episode.number)
         return [
-            ("episode / step", f"{_fmt(t.episode[i], '.0f')} / {_fmt(t.steps[i], '.0f')}"),
-            ("time", f"{self._episode_time(i):.2f} s"),
+            ("episode / step", f"{number} / {_fmt(t.steps[i], '.0f')}"),
+            ("time" if episode.whole else "time (partial)", time_text),
             ("speed (throttle)", _fmt(t.throttle_mps[i], ".2f", " m/s")),
             ("progress", _fmt(t.progress[i], ".1f", " %")),
             ("reward", _fmt(t.reward[i], ".3f")),

@@ -37,6 +37,10 @@ class Trail:
     def add(self, x_m: float, y_m: float, speed_mps: float) -> None:
         self._rows.append((float(x_m), float(y_m), float(speed_mps)))
 
+    def clear(self) -> None:
+        """Forget every point (a new episode of a replay)."""
+        self._rows.clear()
+
     def break_line(self) -> None:
         """Do not join the next point to the last (the car was moved, not driven)."""
         if self._rows and not math.isnan(self._rows[-1][0]):
@@ -169,12 +173,49 @@ class LidarLayout:
     max_range_m: float
 
 
+def state_names() -> tuple[str, ...]:
+    """Names (with units) of the `state` observation's 11 features, for its readout (`sim.observations`)."""
+    from sim.observations import LOOKAHEAD_M  # gymnasium's import: only when a state readout is drawn
+
+    return (
+        "speed m/s",
+        "wheel angle rad",
+        "sin heading error",
+        "cos heading error",
+        "lateral half-widths",
+        *(f"curvature {d:g} m 1/m" for d in LOOKAHEAD_M.tolist()),
+    )
+
+
+def observation_view(observer: Any) -> tuple[str | None, LidarLayout | None]:
+    """How a `RenderSession` shows the observation of an environment's `sim.observations.Observer`:
+    (inset_kind, lidar layout). Camera frames are found without a kind; lidar ranges (m) are drawn along
+    their beams; a `state` vector gets a named readout and sector / discretised lidar codes a bar readout.
+    Several kinds (a Dict) show their camera and lidar ranges."""
+    kinds = tuple(observer.kinds)
+    lidar = observer.sensor("lidar")
+    layout = None
+    if lidar is not None and lidar.kind in ("lidar", "scan"):  # ranges in metres (not sector codes)
+        layout = LidarLayout(lidar.beam_angles_rad, lidar.max_range_m)
+    if len(kinds) != 1:
+        return None, layout
+    kind = kinds[0]
+    if kind == "state":
+        return "state", None
+    if layout is not None:
+        return "lidar", layout
+    if lidar is not None:
+        return "readout", None
+    return None, None
+
+
 def insets_from_observation(
     obs: Any, kind: str | None = None, lidar: LidarLayout | None = None
 ) -> list[Inset]:
-    """Sensor insets in an observation: a dict's `camera`/`lidar` entries; an array shown as `kind`; with
-    no kind, a uint8 array of 2 or 3 dimensions is a camera frame (a `state` vector shows nothing).
-    Lidar ranges are drawn along `lidar`'s beam angles when given."""
+    """Sensor insets in an observation: a dict's `camera`/`lidar` entries; an array shown as `kind`
+    ("camera", "lidar", "state": the named state readout, "readout": bars); with no kind, a uint8 array of
+    2 or 3 dimensions is a camera frame (a `state` vector shows nothing). Lidar ranges are drawn along
+    `lidar`'s beam angles when given."""
     if obs is None:
         return []
     if isinstance(obs, dict):
@@ -189,6 +230,14 @@ def insets_from_observation(
 
 
 def _inset(kind: str, data: np.ndarray, lidar: LidarLayout | None) -> Inset:
+    if kind == "state":
+        names = state_names()
+        values = np.ravel(data)
+        return Inset(
+            "readout", values, names=names if len(values) == len(names) else None, label="observation: state"
+        )
+    if kind == "readout":
+        return Inset("readout", np.ravel(data))
     if kind == "lidar" and lidar is not None and len(data) == len(lidar.angles_rad):
         return Inset("lidar", data, angles_rad=lidar.angles_rad, max_range_m=lidar.max_range_m)
     return Inset(kind, data)
@@ -203,7 +252,9 @@ class RenderSession(BaseSession):
     from the physics). trail_s: seconds of trail kept. speed_range_mps: top of the trail colours (default
     the car's top speed). lidar: the beam layout of lidar ranges in the observation. inset_kind: "camera" |
     "lidar" to show the observation so (default: camera
-    frames and dict observations are detected). fps: window pace (default the control rate).
+    frames and dict observations are detected; "state" and "readout" show a vector's values, see
+    `observation_view`). fps: window pace (default the control rate). `command`, when a caller sets it to
+    the commanded (steering deg, speed m/s), is shown in the HUD instead of the reward.
     """
 
     def __init__(
@@ -243,6 +294,7 @@ class RenderSession(BaseSession):
         self.episode_reward = 0.0
         self.progress = 0.0
         self.status = "in_progress"
+        self.command: tuple[float, float] | None = None
 
     def reset(self, obs: Any = None, info: dict[str, Any] | None = None) -> None:
         """A new episode began (the car was placed at its start)."""
@@ -281,13 +333,19 @@ class RenderSession(BaseSession):
 
     def hud(self) -> list[tuple[str, str]]:
         lap_time = self.last_lap_s if self.status == "lap_complete" else float(self.sim.episode_time_s[0])
-        reward = "-" if self.reward is None else f"{self.reward:.3f}"
+        if self.command is None:
+            extra = [("reward", "-" if self.reward is None else f"{self.reward:.3f}")]
+        else:
+            extra = [
+                ("steer cmd", f"{self.command[0]:+.1f} deg"),
+                ("speed cmd", f"{self.command[1]:.2f} m/s"),
+            ]
         return [
             ("lap", str(self.laps + (0 if self.status == "lap_complete" else 1))),
             ("lap time", f"{lap_time:.2f} s"),
             ("speed", f"{float(self.sim.state.speed_mps[0]):.2f} m/s"),
             ("progress", f"{self.progress:.1f} %"),
-            ("reward", reward),
+            *extra,
             ("status", self.status),
             ("best lap", "-" if self.best_lap_s is None else f"{self.best_lap_s:.2f} s"),
         ]

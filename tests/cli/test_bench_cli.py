@@ -16,16 +16,17 @@ def test_bench_sim_json_rows() -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout.strip().splitlines()[-1])
     rows = payload["results"]
-    assert [(r["reward"], r["n_envs"]) for r in rows] == [
-        ("batched", 1),
-        ("batched", 16),
-        ("python", 1),
-        ("python", 16),
+    assert [(r["api"], r["reward"], r["n_envs"]) for r in rows] == [
+        ("gymnasium.make", "batched", 1),  # what a user's own RL loop steps
+        ("vector env", "batched", 1),
+        ("vector env", "batched", 16),
+        ("vector env", "python", 1),
+        ("vector env", "python", 16),
     ]
     for row in rows:
         assert row["observation"] == "state"
         assert row["steps_per_s"] > 0 and row["steps"] >= row["n_envs"]
-    assert payload["machine"]["cores"] >= 1
+    assert payload["machine"]["cores"] >= 1 and payload["machine"]["cpu"]
 
 
 def test_bench_sim_rejects_unknown_reward_kind() -> None:

@@ -90,13 +90,6 @@ def test_a_malformed_csv_exits_2_naming_the_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_model_is_not_yet_available() -> None:
-    result = runner.invoke(app, ["--model", "model.onnx"])
-    assert result.exit_code == 2
-    assert "not built yet" in result.output and "pitlane evaluate" in result.output
-    assert "Traceback" not in result.output
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -166,3 +159,22 @@ def test_a_window_without_a_display_exits_2_with_a_hint(monkeypatch: pytest.Monk
     result = runner.invoke(app, ["--track", "oval"])
     assert result.exit_code == 2
     assert "no display" in result.output and "--frames N --screenshot" in result.output
+
+
+def test_record_writes_every_frame_to_a_folder_or_a_gif(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    args = ["--track", "tiny_loop", "--frames", "4", "--size", "320x240"]
+    result = runner.invoke(app, [*args, "--record", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == [f"frame_0000{i}.png" for i in range(4)]
+    assert read_png(folder / "frame_00003.png").shape == (240, 320, 3)
+    gif = tmp_path / "lap.gif"
+    result = runner.invoke(app, [*args, "--record", str(gif)])
+    assert result.exit_code == 0, result.output
+    with Image.open(gif) as image:
+        assert image.n_frames == 4 and image.size == (320, 240)
+        assert image.info["duration"] == 70  # 15 Hz as the simulator steps, in whole centiseconds
+    first, last = (np.asarray(Image.open(folder / f"frame_0000{i}.png").convert("RGB")) for i in (0, 3))
+    assert np.any(first != last)  # the car moved between the first and last frame

@@ -57,8 +57,9 @@ def test_export_command_writes_the_files(exported_state: Path, tmp_path: Path) -
     out = tmp_path / "exp"
     result = _run(
         "export", str(exported_state / "run"), "--out", str(out), "--int8", "--calibration-frames", "50",
-        "--agreement-frames", "100", "--laps", "1", "--json",
+        "--agreement-frames", "100", "--laps", "1", "--json", "--lap-tolerance", "1.0",
     )  # fmt: skip
+    # a 20k-step policy leaves the road and is reset on its lap: one different action changes the lap time
     assert result.exit_code == 0, result.output
     parity = json.loads(result.stdout)
     assert parity["int8_vs_fp32"]["frames"] == 100
@@ -79,3 +80,34 @@ def test_bench_inference_json_rows() -> None:
     rows = json.loads(result.stdout)["results"]
     assert [(r["network"], r["precision"]) for r in rows] == [("mlp", "fp32"), ("mlp", "int8")]
     assert all(r["p99_ms"] >= r["p50_ms"] > 0 for r in rows)
+
+
+def test_export_exit_status_follows_int8_targets_and_names_the_fp32_file(
+    exported_state: Path, tmp_path: Path
+) -> None:
+    """The int8 export used to report a lap ratio outside its own 2 % bound and exit 0 with no advice. This
+    20k-step policy is reset off the road on its lap, where int8 and fp32 may part ways (on the machines
+    here they do: its int8 lap is ~1.18x fp32's; a CPU with other int8 kernels may keep them together). The
+    files and parity.json are always written; when parity.json says int8 misses a target the command fails
+    saying which file to use and why, and otherwise succeeds."""
+    out = tmp_path / "exp"
+    result = _run(
+        "export", str(exported_state / "run"), "--out", str(out), "--int8", "--calibration-frames", "50",
+        "--agreement-frames", "100", "--laps", "1",
+    )  # fmt: skip
+    assert set(p.name for p in out.iterdir()) == {
+        "model.onnx",
+        "model.int8.onnx",
+        "model.json",
+        "parity.json",
+    }
+    parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
+    if parity["int8_meets_targets"]:
+        assert result.exit_code == 0, result.output
+        assert not parity["int8_problems"]
+        return
+    assert result.exit_code == 1, result.output
+    assert parity["int8_problems"]
+    text = " ".join(result.output.split())
+    assert "int8 misses its targets" in text
+    assert f"Put the fp32 model on the car: {out / 'model.onnx'}" in text

@@ -85,7 +85,8 @@ def test_parity_report_meets_the_thresholds(exported: tuple[str, Path]) -> None:
     # 99.9 % target is for trained policies (see the report's numbers); a broken quantisation (a wrong scale,
     # a dropped layer) agrees on far fewer frames than this.
     assert int8["frames"] == 300 and int8["agreement"] >= 0.98, int8
-    assert int8["meets_target"] == (int8["agreement"] >= 0.999)
+    # discrete: the target is on the frames that are not near-ties (fp32 top-2 gap >= 1 % of the median)
+    assert int8["meets_target"] == (int8.get("agreement_non_tied", int8["agreement"]) >= 0.999)
     if parity["checkpoint_vs_fp32"]["criterion"] == "same action":  # discrete: the near-tie diagnosis
         assert int8["fp32_logit_gap_median"] > 0
         assert (int8["fp32_logit_gap_max_where_disagreeing"] is None) == (int8["disagreeing_frames"] == 0)

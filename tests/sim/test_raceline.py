@@ -3,6 +3,8 @@ the velocity profile keeps to the car's grip, top speed, acceleration and brakin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -149,3 +151,28 @@ def test_race_line_is_cached_per_track_and_car() -> None:
     reverse = race_line(load_track("hairpin", reverse=True))
     assert reverse is not race_line(track)
     assert reverse.lap_time_s < centre_line_lap_time(load_track("hairpin", reverse=True))
+
+
+def test_race_line_is_solved_once_per_track_file_and_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line is kept in the track geometry cache: a new process (here: cleared in-memory caches) reads it
+    back without solving, and gets the same line; a different margin (another car) is solved anew."""
+    import sim.raceline as raceline
+
+    monkeypatch.setenv("PITLANE_CACHE_DIR", str(tmp_path))
+    track = load_track("reinvent_base")
+    raceline._race_line.cache_clear()
+    solved = race_line(track).points.copy()
+    raceline._race_line.cache_clear()
+
+    def no_solving(*args: object, **kwargs: object) -> np.ndarray:
+        raise AssertionError("the cached race line was solved again")
+
+    monkeypatch.setattr(raceline, "minimum_curvature_line", no_solving)
+    np.testing.assert_array_equal(race_line(track).points, solved)
+    raceline._race_line.cache_clear()
+    monkeypatch.setattr(raceline, "default_margin_m", lambda car: 0.3)
+    with pytest.raises(AssertionError, match="solved again"):
+        race_line(track)
+    raceline._race_line.cache_clear()

@@ -23,10 +23,11 @@ from sim.viewer import (
     SimTraceError,
     WorldToScreen,
     insets_from_observation,
+    observation_view,
     read_simtrace,
     speed_colours,
 )
-from sim.viewer.draw import CAR_COLOURS, FLOOR, HEADLIGHT, RAY, ROAD
+from sim.viewer.draw import CAR_COLOURS, FLOOR, HEADLIGHT, RAY, READOUT_BAR, ROAD
 from tests.conftest import REPO_ROOT
 
 SPACE = ContinuousActionSpace(-30.0, 30.0, 0.1, 4.0)
@@ -207,6 +208,43 @@ def test_insets_are_found_in_observations() -> None:
     ]
     assert kinds == ["camera", "lidar"]
     assert insets_from_observation(np.ones(64), kind="lidar")[0].kind == "lidar"
+
+
+def test_a_state_policy_view_shows_its_observation_and_command() -> None:
+    env = TimeTrialEnv(track="oval", action_space=SPACE, start="start_line")
+    kind, lidar = observation_view(env.observer)
+    assert (kind, lidar) == ("state", None)
+    session = RenderSession(env, inset_kind=kind)
+    session.reset(*env.reset(seed=0))
+    session.command = (12.5, 2.0)
+    drive(env, session, 10)
+    (inset,) = session.insets
+    assert inset.kind == "readout" and len(inset.names) == 11 and inset.names[0] == "speed m/s"
+    assert inset.data[0] == pytest.approx(float(env.sim.state.speed_mps[0]))  # what the policy saw last
+    hud = dict(session.hud())
+    assert hud["steer cmd"] == "+12.5 deg" and hud["speed cmd"] == "2.00 m/s" and "reward" not in hud
+    frame = session.frame()
+    left = session.viewer.track_width_px
+    assert left < 960 - 150  # a column for the readout
+    panel = frame[400:, left:]
+    assert (panel.min(axis=2) > 200).sum() > 200  # white value text in the readout's column
+    # the plain env render keeps state features to itself (they are no sensor a car has)
+    plain = TimeTrialEnv(track="oval", action_space=SPACE, render_mode="rgb_array")
+    plain.reset(seed=0)
+    assert plain.render().shape == (720, 960, 3) and plain._viewer.insets == []
+
+
+def test_sector_lidar_codes_show_as_bars() -> None:
+    env = TimeTrialEnv(track="oval", action_space=SPACE, observation="sector_lidar", start="start_line")
+    kind, lidar = observation_view(env.observer)
+    assert (kind, lidar) == ("readout", None)
+    session = RenderSession(env, inset_kind=kind)
+    obs, info = env.reset(seed=0)
+    session.reset(np.ones_like(obs), info)
+    frame = session.frame()
+    assert np.all(frame == np.array(READOUT_BAR, dtype=np.uint8), axis=2).sum() > 500
+    with pytest.raises(ValueError, match="2 names for 3 values"):
+        Inset("readout", np.zeros(3), names=("a", "b"))
 
 
 def test_a_camera_observation_gets_room_beside_the_track() -> None:

@@ -181,3 +181,101 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     assert len(cfg.resolved_action_space()) == 7 and cfg.stop.until_clean_laps == 2
     with pytest.raises(RunConfigError, match=r"(?s)command-line flags.*`reward`.*'nope'"):
         RunConfig.from_flags(reward="nope")
+
+
+def metadata_with(tmp_path: Path, **changes: object) -> Path:
+    """The console-style discrete model_metadata.json (a front camera and the shallow CNN) with `changes`."""
+    data = {**json.loads(DISCRETE_METADATA.read_text(encoding="utf-8")), **changes}
+    path = tmp_path / "model_metadata.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sensor", "network", "observation", "resolved_network"),
+    [
+        (["FRONT_FACING_CAMERA"], "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", "camera", "cnn_shallow"),
+        (["FRONT_FACING_CAMERA"], "DEEP_CONVOLUTIONAL_NETWORK_DEEP", "camera", "cnn_deep"),
+        (["STEREO_CAMERAS"], "DEEP_CONVOLUTIONAL_NETWORK", "stereo_camera", "cnn"),
+    ],
+)
+def test_model_metadata_makes_a_camera_run_with_the_cnn_it_names(
+    tmp_path: Path, sensor: list[str], network: str, observation: str, resolved_network: str
+) -> None:
+    """A DeepRacer model is a camera model: `--action-space model_metadata.json` used to train a `state` MLP
+    without a word. The file's camera and CNN are the run's, trained by distilling a state teacher, and the
+    run says so (the notes go to the output and into config.resolved.json)."""
+    path = metadata_with(tmp_path, sensor=sensor, neural_network=network)
+    for cfg in (
+        RunConfig.from_flags(action_space=path),
+        load_run_config(write(tmp_path, f'model_metadata = "{path}"')),
+    ):
+        assert (cfg.observation, cfg.resolved_network()) == (observation, resolved_network)
+        assert cfg.training_route() == "distill"
+        assert any("trained by distillation" in note and observation in note for note in cfg.notes())
+        teacher = cfg.teacher_config()
+        assert (teacher.observation, teacher.resolved_network(), teacher.model_metadata) == (
+            "state",
+            "mlp",
+            None,
+        )
+        assert teacher.resolved_action_space() == cfg.resolved_action_space()
+        assert cfg.to_json_dict()["observation"] == observation  # the run folder's config records it
+
+
+@pytest.mark.parametrize(
+    "sensor",
+    [
+        ["FRONT_FACING_CAMERA", "LIDAR"],
+        ["FRONT_FACING_CAMERA", "SECTOR_LIDAR"],
+        ["STEREO_CAMERAS", "DISCRETIZED_SECTOR_LIDAR"],
+    ],
+)
+def test_a_camera_with_a_lidar_is_refused_naming_the_file_key_and_value(
+    tmp_path: Path, sensor: list[str]
+) -> None:
+    path = metadata_with(tmp_path, sensor=sensor)
+    with pytest.raises(RunConfigError) as info:
+        RunConfig.from_flags(action_space=path)
+    text = str(info.value)
+    assert str(path) in text and f"`sensor` {sensor}" in text and sensor[1] in text
+    assert f'keep only the camera in `sensor` (["{sensor[0]}"])' in text  # what to do
+    # asked for by name, the combined observation trains in the simulator (PPO), with a note on the file
+    combined = RunConfig.from_flags(action_space=path, observation="camera+lidar")
+    assert combined.training_route() == "direct"
+    assert any("`sensor`" in note and "not used" in note for note in combined.notes())
+
+
+def test_metadata_without_a_camera_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = metadata_with(tmp_path, sensor=["LIDAR"])
+    message = error_of(write(tmp_path, f'model_metadata = "{path}"'))
+    assert str(path) in message and "`sensor`: expected exactly one camera" in message
+
+
+def test_what_the_file_asks_for_and_the_run_does_not_is_said(tmp_path: Path) -> None:
+    path = metadata_with(tmp_path)  # FRONT_FACING_CAMERA, DEEP_CONVOLUTIONAL_NETWORK_SHALLOW
+    state = RunConfig.from_flags(action_space=path, observation="state")
+    (note,) = state.notes()
+    assert str(path) in note and "`sensor` ['FRONT_FACING_CAMERA'] not used" in note
+    assert "only in the simulator" in note
+    deep = RunConfig.from_flags(action_space=path, network="cnn_deep")
+    assert any(
+        "`neural_network` 'DEEP_CONVOLUTIONAL_NETWORK_SHALLOW'" in n and "'cnn_deep'" in n
+        for n in deep.notes()
+    )
+    sac = load_run_config(write(tmp_path, f'model_metadata = "{CONTINUOUS_METADATA}"'))
+    assert any("`training_algorithm` 'sac' not used" in n for n in sac.notes())
+
+
+def test_training_routes(tmp_path: Path) -> None:
+    assert RunConfig().training_route() == "direct"
+    assert RunConfig(observation="camera").training_route() == "distill"
+    assert RunConfig(observation="camera", training="direct").training_route() == "direct"
+    assert RunConfig(observation="lidar", training="distill").training_route() == "distill"
+    assert RunConfig(observation="camera+lidar").training_route() == "direct"
+    assert "training 'distill' needs one sensor" in error_of(write(tmp_path, 'training = "distill"'))
+    cfg = load_run_config(write(tmp_path, 'observation = "camera"\n[distill]\nrounds = 2\nepochs = 1'))
+    assert (cfg.distill.rounds, cfg.distill.epochs, cfg.distill.frames_per_round) == (2, 1, 4_000)
+    assert "unknown key `distill.round` (did you mean `rounds`?)" in error_of(
+        write(tmp_path, "[distill]\nround = 2")
+    )

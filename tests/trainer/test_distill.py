@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pitlane.cli import app
+from tests.deepracer_files import DISCRETE_METADATA
 from trainer.config import RunConfig
-from trainer.distill import DistillSettings, collect, distill, student_config
+from trainer.distill import DistillSettings, RichDistillProgress, collect, distill, student_config
 from trainer.errors import EvaluateError, RunConfigError
 
 # One xdist worker runs these tests (--dist loadgroup): this module's teacher and student runs are built once.
@@ -33,10 +36,33 @@ def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def student(teacher: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def student_and_display(teacher: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The TINY student, and what its progress display drew on a (forced) terminal."""
+    from rich.console import Console
+
     out = tmp_path_factory.mktemp("student") / "run"
-    distill(teacher, out, settings=TINY)
-    return out
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160)
+    distill(teacher, out, settings=TINY, progress=RichDistillProgress(TINY.rounds, console=console))
+    return out, screen.getvalue()
+
+
+@pytest.fixture(scope="module")
+def student(student_and_display: tuple[Path, str]) -> Path:
+    return student_and_display[0]
+
+
+def test_progress_shows_rounds_frames_loss_and_laps(student_and_display: tuple[Path, str]) -> None:
+    """`pitlane distill` printed nothing for minutes: the display has a bar per phase (frames driven, frames
+    trained on with the running loss) under the rounds' bar, and a line per round with its evaluation."""
+    _, screen = student_and_display
+    for text in ("DAgger rounds", "round 1/2: driving (teacher 100% of steps)", "1200/1200",
+                 "round 2/2: training on 2,400 frames", "nats", "episodes ended", "laps completed",
+                 "round 2/2: evaluating, 1 laps"):  # fmt: skip
+        assert text in screen, text
+    assert re.search(
+        r"round 1/2: 1,200 frames, teacher drove 100%, loss \d\.\d{3} nats; evaluation \d clean laps", screen
+    )
 
 
 def test_student_is_a_camera_run_that_the_other_commands_take(student: Path, teacher: Path) -> None:
@@ -140,3 +166,46 @@ def test_distilled_camera_policy_exports_to_int8_that_drives_the_same_lap(
     closed = parity["closed_loop"]
     assert closed["checkpoint"]["completed_laps"] == 1, closed["checkpoint"]  # the student laps
     assert closed["int8"]["completed_laps"] == 1 and closed["int8_vs_fp32"]["within_2_percent"], closed
+
+
+def test_cli_distill_says_what_it_is_doing_without_a_terminal(teacher: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["distill", str(teacher), "--out", str(tmp_path / "s"), "--rounds", "1",
+                                      "--frames-per-round", "160", "--epochs", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    for line in ("distill: loading the teacher", "distill: round 1/1: driving (teacher 100% of steps)",
+                 "distill: round 1/1: training on 160 frames", "distill: round 1/1: evaluating, 3 laps",
+                 "round 1/1: 160 frames, teacher drove 100%"):  # fmt: skip
+        assert line in text, line
+
+
+def test_deepracer_model_metadata_trains_a_camera_model_through_a_teacher(tmp_path: Path) -> None:
+    """A model_metadata.json naming the front camera and the shallow CNN, given to `pitlane train`: the run
+    is a camera run with that CNN (a state teacher in teacher/, distilled), and the output says so."""
+    from trainer.evaluate import load_sb3_run
+
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'model_metadata = "{DISCRETE_METADATA}"\ntotal_steps = 2048\nn_envs = 16\n'
+        "eval_every_steps = 1000000000\ncheckpoint_every_steps = 1000000000\neval_laps = 1\ntime_limit_s = 20.0\n"
+        "[hyperparameters]\nn_steps = 64\nbatch_size = 256\n"
+        "[distill]\nrounds = 1\nframes_per_round = 160\nn_cars = 8\nepochs = 1\neval_laps = 1\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(config), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "camera policy (cnn_shallow) trained by distillation" in text
+    assert "camera policy (cnn_shallow) distilled from a state teacher" in text
+    resolved = json.loads((out / "config.resolved.json").read_text(encoding="utf-8"))
+    assert (resolved["observation"], resolved["resolved_network"]) == ("camera", "cnn_shallow")
+    assert any("trained by distillation" in note for note in resolved["notes"])
+    assert Path(resolved["distilled_from"]).parent == out / "teacher"
+    teacher = json.loads((out / "teacher" / "config.resolved.json").read_text(encoding="utf-8"))
+    assert (teacher["observation"], teacher["resolved_network"]) == ("state", "mlp")
+    assert teacher["resolved_action_space"] == resolved["resolved_action_space"]  # the file's 7 actions
+    model, _, _, _ = load_sb3_run(out)
+    assert model.observation_space.shape == (120, 160)
+    again = CliRunner().invoke(app, ["train", "--resume", str(out), "--steps", "4096"])
+    assert again.exit_code == 2 and "a distilled run has no PPO checkpoints" in " ".join(again.output.split())

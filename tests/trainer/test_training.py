@@ -135,7 +135,8 @@ def test_the_run_directory_describes_itself(short_run: tuple[RunConfig, object, 
     traces = sorted((out / "training-simtrace").glob("*-iteration.csv"))
     assert traces and traces[0].name == "0-iteration.csv"
     trace = read_simtrace(traces[0])
-    assert len(trace) == config.hyperparameters.n_steps  # car 0 only: one row per step of the rollout
+    # car 0 only: one row per step of the rollout, then on to the end of car 0's episode (files hold whole episodes)
+    assert len(trace) >= config.hyperparameters.n_steps and trace.status[-1] != "in_progress"
     assert np.all(np.diff(trace.tstamp_s[trace.episode == trace.episode[0]]) > 0)
     assert set(trace.status) <= {
         "in_progress",
@@ -285,7 +286,10 @@ def test_network_defaults_and_model_metadata(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert RunConfig(observation="camera", model_metadata=metadata).resolved_network() == "cnn_deep"
-    assert RunConfig(model_metadata=metadata).resolved_network() == "mlp"  # state observation: no camera
+    # the file's camera is the observation unless one is given: a camera model with the CNN it names
+    from_file = RunConfig(model_metadata=metadata)
+    assert (from_file.observation, from_file.resolved_network()) == ("camera", "cnn_deep")
+    assert RunConfig(observation="state", model_metadata=metadata).resolved_network() == "mlp"
 
 
 def test_a_camera_ppo_run_steps_with_8_cars(tmp_path: Path) -> None:
@@ -297,6 +301,7 @@ def test_a_camera_ppo_run_steps_with_8_cars(tmp_path: Path) -> None:
         eval_laps=1,
         time_limit_s=2.0,
         hyperparameters={"n_steps": 32, "batch_size": 64, "n_epochs": 1},
+        training="direct",  # PPO on the frames themselves (the default for a camera distils a teacher)
     )
     result = train(config, tmp_path / "cam", progress=False)
     assert result.steps == 256 and (tmp_path / "cam" / "final.zip").is_file()
