@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,10 +22,10 @@ import numpy as np
 
 from device.actuator import Actuator
 from device.calibration import Calibration
-from device.config import Credentials, LeagueConfig, RuntimeConfig
-from device.errors import ModelError
+from device.config import BACKENDS, Credentials, LeagueConfig, RuntimeConfig
+from device.errors import CarRuntimeConfigError, HardwareError, ModelError
 from device.estop import GpioEStop, SafetyLatch
-from device.hal.base import Hal, LapEvent, LapTimer
+from device.hal.base import Camera, Clock, Drive, Hal, LapEvent, LapTimer
 from device.laps import LapBook
 from device.loop import ControlLoop, LoopStats, Policy, StepRecord
 from device.model_card import ModelCard
@@ -331,8 +332,7 @@ def league_setup(
 ) -> LeagueSetup | None:
     """The league to report to: the car file's `[league]` with any of these overrides (command-line flags),
     or None when neither gives a broker. CarRuntimeConfigError names what is missing."""
-    from device.config import LeagueConfig, load_credentials, validate_table
-    from device.errors import CarRuntimeConfigError
+    from device.config import load_credentials, validate_table
     from device.outbox import default_outbox_path
 
     table: dict[str, Any] = config.league.model_dump(exclude_none=True) if config.league else {}
@@ -371,3 +371,119 @@ def league_setup(
     else:
         outbox = default_outbox_path(league.car_id)
     return LeagueSetup(league, creds, outbox)
+
+
+# --------------------------------------------------------------------------- the backend and its limits
+
+#: `--hal sim --fast` must end: like `pitlane evaluate`, at most this many simulated seconds per lap asked for
+#: (a model that never gets round), and 3 laps when no count is given
+SIM_S_PER_LAP = 180.0
+FAST_SIM_LAPS = 3
+
+#: `open_sim_parts` of `sim.hal_backend` (camera, drive, clock, lap timer, world), passed in by the composition
+#: root: the car package never imports the simulator (a car installs no gymnasium)
+SimPartsOpener = Callable[..., tuple[Camera, Drive, Clock, LapTimer, Any]]
+
+
+def choose_backend(config: RuntimeConfig, hal: str | None, track: str | None) -> str:
+    """The backend to drive on: `hal` (--hal) or the car file's `hardware.backend`. CarRuntimeConfigError for
+    an unknown name, or for a `track` (--track) on a backend other than `sim`."""
+    backend = hal or config.hardware.backend
+    if backend not in BACKENDS:
+        raise CarRuntimeConfigError(f"--hal {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if track is not None and backend != "sim":
+        raise CarRuntimeConfigError(f"--track is for --hal sim: the {backend} backend has no simulated track")
+    return backend
+
+
+def drive_limits(
+    backend: str, *, realtime: bool, laps: int | None, steps: int | None, control_rate_hz: float
+) -> tuple[int | None, int | None]:
+    """(laps, steps) a session stops at: as given, except that a simulated car driven as fast as the CPU
+    allows with no step limit stops after `laps` (FAST_SIM_LAPS by default) or SIM_S_PER_LAP simulated
+    seconds per lap at `control_rate_hz`, whichever comes first."""
+    if backend == "sim" and not realtime and steps is None:
+        laps = laps or FAST_SIM_LAPS
+        steps = math.ceil(SIM_S_PER_LAP * laps * control_rate_hz)
+    return laps, steps
+
+
+def open_hal(
+    backend: str,
+    config: RuntimeConfig,
+    observation_kind: str,
+    shape: tuple[int, ...],
+    dtype: str,
+    *,
+    realtime: bool,
+    choice: SimTrackChoice | None = None,
+    open_sim_parts: SimPartsOpener | None = None,
+) -> tuple[Hal, dict[str, Any] | None]:
+    """The backend's parts for a model reading `observation_kind` of `shape`/`dtype`, and for `sim` the
+    track driven (name, length_m, reverse, source, why; None on other backends).
+
+    `sim` needs `choice` (from `sim_track`) and `open_sim_parts`; it drives the simulated servo and ESC
+    through the car's calibration, so pulses mean what they mean on the car. The opener's own errors (a
+    missing track, ...) pass through unchanged."""
+    if backend != "sim":
+        from device.hal.backends import open_hardware
+
+        return open_hardware(backend, config, observation_kind, shape, dtype), None
+    if choice is None or open_sim_parts is None:
+        raise HardwareError("the sim backend needs a track choice and the simulator's parts opener")
+    cal = Calibration(config.hardware, config.car.vehicle.max_steer_deg)
+    camera, drive, clock, laps, world = open_sim_parts(
+        config.car,
+        lambda steering_us, throttle_us: (cal.steering_deg(steering_us), cal.speed_mps(throttle_us)),
+        observation=observation_kind,
+        track=choice.track,
+        reverse=choice.reverse,
+        control_rate_hz=config.hardware.control_rate_hz,
+        realtime=realtime,
+    )
+    info = {
+        "name": world.track_label,
+        "length_m": round(world.track_length_m, 3),
+        "reverse": choice.reverse,
+        "source": choice.source,
+        "why": choice.why,
+    }
+    return Hal("sim", camera, drive, clock, [laps]), info
+
+
+def drive_summary(
+    result: DriveResult,
+    backend: str,
+    track: dict[str, Any] | None,
+    cap: ThrottleCapEffect | None,
+    max_laps: int | None = None,
+) -> dict[str, Any]:
+    """A session as one JSON-ready record: backend, run id, track driven, throttle cap, laps (times in s),
+    loop statistics (ms, Hz), why it stopped (the step limit too, when it came before `max_laps`), laps
+    left unsent, throttle commands clipped to the cap."""
+    summary = {
+        "backend": backend,
+        "run_id": result.run_id,
+        "track": track,
+        "throttle_cap": None if cap is None else {**asdict(cap), "cut_fraction": round(cap.cut_fraction, 4)},
+        "laps": [
+            {
+                "lap": r.lap,
+                "seq": r.seq,
+                "lap_time_s": r.lap_time_ms / 1000.0,
+                "source": r.source,
+                "offtrack_count": r.offtrack_count,
+                "track": r.track,
+            }
+            for r in result.laps
+        ],
+        "loop": result.stats.summary(),
+        "stop_reason": result.stop_reason,
+        "unsent_laps": result.unsent_laps,
+        "clipped_commands": result.clipped_commands,
+    }
+    if max_laps is not None and len(result.laps) < max_laps and result.stop_reason is None:
+        summary["stop_reason"] = (
+            f"{len(result.laps)} of {max_laps} laps in {result.stats.steps} steps (step limit)"
+        )
+    return summary

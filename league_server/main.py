@@ -2,28 +2,36 @@
 sessionmaker (migrating first, if `migrate_on_start`), the EventHub, and — when ingest is enabled — the
 embedded broker (no broker_url) and the MQTT ingest service; shutdown stops them in reverse order.
 
-Broker, ingest and web are imported lazily and only if those modules are installed in this tree, so the API
-works on its own (e.g. before the ingest package exists, or in an API-only deployment).
+Everything it may start is in the `server` extra and imported at the top. What is optional is a setting, not an
+installation: `ingest_enabled = false` (an API-only deployment) starts neither broker nor ingest, and a
+`broker_url` replaces the embedded broker.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from league_server.api import errors as api_errors
 from league_server.api.fastpath import LeaderboardFastPath
 from league_server.api.ratelimit import PublicRateLimit
 from league_server.api.routes import admin, exports, public
+from league_server.broker.embedded import EmbeddedBroker
+from league_server.broker.mosquitto import DEFAULT_SERVER_USERNAME, BrokerUser
+from league_server.broker.sync import LoginSync
 from league_server.core.config import Settings
 from league_server.core.db import make_engine, make_sessionmaker, upgrade_if_behind
+from league_server.core.security import hash_mqtt_password
+from league_server.events import EventHub
+from league_server.ingest import IngestService
 from league_server.leaderboard_cache import cache_of
+from league_server.web import web_router
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +46,6 @@ DESCRIPTION = """Leagues, events and live leaderboards fed by MQTT lap reports.
 
 Times are seconds (`_s`) in rankings and milliseconds (`_ms`) for stored lap times.
 """
-
-
-def _optional(module: str, attr: str) -> Any:
-    """`module.attr`, or None when `module` itself is not part of this installation."""
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
-            return None
-        raise
 
 
 def _version() -> str:
@@ -65,23 +63,18 @@ def _start(app: FastAPI, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    hub_class = _optional("league_server.events", "EventHub")
-    app.state.events = hub_class() if hub_class is not None else None
+    app.state.events = EventHub()
     app.state.broker = None
     app.state.ingest = None
     app.state.broker_logins = None
     if not settings.ingest_enabled:
-        return
-    service_class = _optional("league_server.ingest", "IngestService")
-    if service_class is None:
-        log.warning("league_server.ingest is not installed: no MQTT ingest")
         return
     if settings.broker_url is None:
         settings = _start_embedded_broker(app, settings)
     # The amqtt fallback broker speaks MQTT 3.1.1 only (league_server/broker/embedded.py).
     protocols = getattr(app.state.broker, "mqtt_protocols", ("5",))
     version = "5" if "5" in protocols else "3.1.1"
-    app.state.ingest = service_class(
+    app.state.ingest = IngestService(
         settings, app.state.sessionmaker, app.state.events, protocol_version=version
     ).start()
     if app.state.broker is not None:
@@ -89,21 +82,11 @@ def _start(app: FastAPI, settings: Settings) -> None:
         # subscriber to wait for (on a data directory's first start; later its session is on disk).
         if not app.state.ingest.wait_connected(START_TIMEOUT_S):
             log.error("ingest did not subscribe within %.0f s; cars may log in anyway", START_TIMEOUT_S)
-        from league_server.broker.sync import LoginSync
-
         app.state.broker_logins = LoginSync(app.state.broker, app.state.sessionmaker).start()
 
 
 def _start_embedded_broker(app: FastAPI, settings: Settings) -> Settings:
     """Start the local broker in settings.data_dir/broker with a new server login; the settings to ingest with."""
-    import secrets
-
-    from pydantic import SecretStr
-
-    from league_server.broker.embedded import EmbeddedBroker
-    from league_server.broker.mosquitto import DEFAULT_SERVER_USERNAME, BrokerUser
-    from league_server.core.security import hash_mqtt_password
-
     password = secrets.token_urlsafe(24)
     server = BrokerUser(DEFAULT_SERVER_USERNAME, hash_mqtt_password(password))
     host, port = settings.embedded_broker_host, settings.embedded_broker_port
@@ -159,8 +142,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(exports.router)
     app.include_router(admin.router)
-    web_router = _optional("league_server.web.routes", "web_router")
-    if web_router is not None:
-        app.include_router(web_router())
+    app.include_router(web_router())
     app.add_middleware(LeaderboardFastPath, state_app=app)
     return app

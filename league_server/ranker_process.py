@@ -3,7 +3,7 @@
 Why a process: a re-rank is ~0.1 s of Python. In a thread of the server it holds the GIL in 5 ms slices, and
 on a busy 2-core machine (PostgreSQL, the broker and the load on the same cores) the OS can pre-empt that
 thread *while it holds the GIL*, so the event loop — which serves every cached request — waited up to
-~110 ms (`pitlane bench ingest` on PostgreSQL: p99 109 ms with the thread, see ARCHITECTURE.md). In a child
+~110 ms (`pitlane bench ingest` on PostgreSQL: p99 109 ms with the thread, see docs/benchmarks.md). In a child
 process the ranking has its own interpreter; the server only receives the finished JSON bytes.
 
 The child opens its own engine on the same database URL (so not for ``sqlite://`` in-memory databases,

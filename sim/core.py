@@ -2,7 +2,7 @@
 
 Both gymnasium environments are views of this class (the single-car env is `BatchedSim(n=1)`, stepped with
 `m=SCALARS`: the same code on Python floats, see `sim.fastmath`), so there is one copy of the physics, the
-rules and the reward params. Each car has its own episode: its own start point, direction, counters, random
+rules and the measurements. Each car has its own episode: its own start point, direction, counters, random
 generator and (for Python reward files) its own reward module.
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 from sim import dynamics, rules
 from sim.errors import EnvConfigError
 from sim.fastmath import ARRAYS, Math
+from sim.measure import MODEL_POINT_AHEAD_M, Measurements, compute_current_progress
 from sim.randomization import EpisodeRandomization, get_preset
-from sim.reward.params import MODEL_POINT_AHEAD_M, RewardParams, compute_current_progress
 
 if TYPE_CHECKING:
     from sim.car import VehicleParams
@@ -67,10 +67,10 @@ class EpisodeOptions:
 
 @dataclass
 class StepOutcome:
-    """What one step produced for all n cars: reward params, status codes (rules.EpisodeStatus) per car; one
-    car's Python numbers (an np.int8 status, bools) for a step with `m=SCALARS`."""
+    """What one step produced for all n cars: their measurements, status codes (rules.EpisodeStatus) per
+    car; one car's Python numbers (an np.int8 status, bools) for a step with `m=SCALARS`."""
 
-    params: RewardParams
+    params: Measurements
     status: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
@@ -176,9 +176,9 @@ class BatchedSim:
         """(n,) int64 noise keys of cars `idx` for sensors: new every step, repeatable with the seed."""
         return self.noise_base[idx] + self.clock_steps[idx]
 
-    def standing(self, idx: np.ndarray | int, m: Math = ARRAYS) -> RewardParams:
-        """Params of cars `idx` as they stand, with a zero commanded action (as after `reset`); car `idx` (an
-        int) in Python numbers with `m=SCALARS`."""
+    def standing(self, idx: np.ndarray | int, m: Math = ARRAYS) -> Measurements:
+        """Measurements of cars `idx` as they stand, with a zero commanded action (as after `reset`); car
+        `idx` (an int) in Python numbers with `m=SCALARS`."""
         zeros = 0.0 if m.scalar else np.zeros(len(idx))
         return self.measure(idx, zeros, zeros, m)
 
@@ -250,8 +250,8 @@ class BatchedSim:
 
     def measure(
         self, idx: np.ndarray | slice | int, steer_deg: np.ndarray, speed_mps: np.ndarray, m: Math = ARRAYS
-    ) -> RewardParams:
-        """DeepRacer params of cars `idx` in their current state, given their commanded action (with
+    ) -> Measurements:
+        """Measurements of cars `idx` in their current state, given their commanded action (with
         `m=SCALARS`: car `idx` (an int) and its commands as floats)."""
         st = self.state
         x, y, yaw = m.pick(st.x_m, idx), m.pick(st.y_m, idx), m.pick(st.yaw_rad, idx)
@@ -266,7 +266,7 @@ class BatchedSim:
         prev_progress = m.copy(m.pick(self.prev_progress, idx))
         progress = compute_current_progress(ndist - m.pick(self.start_ndist, idx), prev_progress, m)
         all_on, any_on = self._wheels_on_road(x, y, cos_yaw, sin_yaw, m)
-        return RewardParams(
+        return Measurements(
             forward=self.forward,
             backward=self.backward,
             x=mx,
@@ -324,10 +324,10 @@ class BatchedSim:
 
     # ------------------------------------------------------------------ features for observations
 
-    def track_frame(self, params: RewardParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def track_frame(self, params: Measurements) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sin, cos of the heading error, lateral offset in half-widths, + = left of the centre line) of the
         cars in `params`, relative to the centre line in their driving direction; (n,) each (floats for
-        `SCALARS` params)."""
+        `SCALARS` measurements)."""
         m = params.m
         seg = params.segment
         cos_t, sin_t = m.gather(self._seg_cos, seg), m.gather(self._seg_sin, seg)

@@ -1,7 +1,7 @@
 """Scripted drivers for n cars: follow the centre line without a learned policy.
 
 Used to make realistic driving (reward checks, tests, benchmarks of evaluation) and as a baseline a trained
-policy should beat. A driver maps the current `RewardParams` of the cars to commands: steering (deg, + =
+policy should beat. A driver maps the current `Measurements` of the cars to commands: steering (deg, + =
 left) and speed (m/s), arrays of shape (n,).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.core import BatchedSim
-from sim.reward.params import RewardParams
+from sim.measure import Measurements
 
 
 class PurePursuitDriver:
@@ -37,7 +37,7 @@ class PurePursuitDriver:
         self.noise_deg = noise_deg
         self._rng = rng or np.random.default_rng(0)
 
-    def __call__(self, params: RewardParams) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, params: Measurements) -> tuple[np.ndarray, np.ndarray]:
         sim = self._sim
         length = sim.forward.length_m
         rev = params.is_reversed

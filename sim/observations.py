@@ -36,7 +36,7 @@ from gymnasium import spaces
 
 from sim.core import BatchedSim
 from sim.errors import EnvConfigError
-from sim.reward.params import RewardParams
+from sim.measure import Measurements
 from sim.sensors.base import Poses
 from sim.tracks.arc_table import ArcTable
 
@@ -88,7 +88,7 @@ def parse_observation(spec: ObservationSpec) -> tuple[str, ...]:
 
 
 class StateObservation:
-    """Builds the `state` observation of the cars in a `RewardParams` batch."""
+    """Builds the `state` observation of the cars in a `Measurements` batch."""
 
     def __init__(self, sim: BatchedSim) -> None:
         self._sim = sim
@@ -111,9 +111,9 @@ class StateObservation:
             track.length_m, lambda s: -track.curvature_at(s[:, None] - LOOKAHEAD_M), split_jumps=False
         )
 
-    def __call__(self, params: RewardParams, idx: np.ndarray | slice | int) -> np.ndarray:
+    def __call__(self, params: Measurements, idx: np.ndarray | slice | int) -> np.ndarray:
         """(n, 11) float32 observations of cars `idx` (the cars `params` describes); (1, 11) for `SCALARS`
-        params of car `idx` (an int)."""
+        measurements of car `idx` (an int)."""
         sim = self._sim
         m = params.m
         sin_err, cos_err, lateral = sim.track_frame(params)
@@ -168,13 +168,13 @@ class Observer:
         """The part that fills `slot` ("state", "camera", "lidar"), or None."""
         return self._parts.get(slot)
 
-    def one(self, params: RewardParams) -> Any:
-        """The observation of the single environment's car (no batch axis), from `SCALARS` params."""
+    def one(self, params: Measurements) -> Any:
+        """The observation of the single environment's car (no batch axis), from `SCALARS` measurements."""
         if self.kinds == ("state",):
             return self._parts["state"](params, 0)[0]
         return batch_take(self(params.as_arrays(), slice(0, 1)), 0)
 
-    def __call__(self, params: RewardParams, idx: np.ndarray | slice) -> Any:
+    def __call__(self, params: Measurements, idx: np.ndarray | slice) -> Any:
         poses = None
         out = {}
         for slot, part in self._parts.items():

@@ -29,7 +29,7 @@ RESET_SCOPES: tuple[str, ...] = ("lap", "race")
 class RaceRules:
     """The rules of one race.
 
-    format: "time_trial" (object avoidance and head-to-head come later).
+    format: "time_trial", the one format modelled (no object avoidance or head-to-head).
     laps: laps to drive (3 is usual); for `most_laps_in` the car drives until the window closes instead.
     offtrack_penalty_s: seconds added to a lap per off-track (DeepRacer console 2 s; later leagues 5 s).
     max_resets: resets allowed (None = unlimited), counted per lap (`max_resets_scope="lap"`) or over the

@@ -14,11 +14,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.errors import SimTraceError
+
+if TYPE_CHECKING:
+    from sim.measure import Measurements
 
 #: DeepRacer's simtrace columns (`training-simtrace/*.csv`, `SIM_TRACE_LOG:` lines), in order.
 SIMTRACE_COLUMNS = (
@@ -274,7 +277,7 @@ def _action_text(action: Any) -> str:
     return f'"[{float(values[0]):.2f} {float(values[1]):.2f}]"'
 
 
-def closest_waypoint(params: Any) -> np.ndarray:
+def closest_waypoint(params: Measurements) -> np.ndarray:
     """(n,) int DeepRacer's `closest_waypoint` column: the next waypoint if it is nearer than the previous,
     else the previous (indices in the driving direction)."""
     pair = params.closest_waypoints
@@ -290,7 +293,7 @@ def closest_waypoint(params: Any) -> np.ndarray:
 class SimTraceWriter:
     """Writes a DeepRacer simtrace CSV: the header, then one row per car per step, in DeepRacer's formats.
 
-    Use as a context manager or call `close()`. Rows come from a `RewardParams` batch (X, Y are its x, y:
+    Use as a context manager or call `close()`. Rows come from a `Measurements` batch (X, Y are its x, y:
     the point 0.14 m ahead of the chassis centre, as DeepRacer logs them).
     """
 
@@ -303,7 +306,7 @@ class SimTraceWriter:
 
     def write(
         self,
-        params: Any,
+        params: Measurements,
         status: np.ndarray,
         actions: Any,
         rewards: np.ndarray,

@@ -8,8 +8,8 @@ leaving the track; the race ends at the first reset (`max_resets=0`), so a faili
 Why not `RunConfig()`'s own defaults (centerline_speed, 1-2 m/s): they lap cleanly as fast (~5 s) but stall
 near 3.7x the physical limit, since no action is faster than 2 m/s. The racing recipe measured 2026-11-27 on
 this 2-core machine (seed 0, 2 minutes): first clean evaluation at 2.4 s (41k car-steps), best lap 4.93 s =
-1.08x the limit. It is not yet `RunConfig`'s default because, on the `oval`, its stochastic training episodes
-progress less within 40k steps (tests/trainer/test_training.py's learning test measures that).
+1.08x the limit. It became `RunConfig`'s default; on the `oval` its stochastic training episodes progress less
+within 40k steps (tests/trainer/test_training.py's learning test measures that).
 
 All times are wall-clock seconds since training began and include the evaluations (what a user waits for).
 """

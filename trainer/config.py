@@ -83,7 +83,7 @@ class StopCondition(BaseModel):
 class DistillSettings(BaseModel):
     """How much DAgger does (`trainer/distill.py`). Frames are control steps (15 Hz) of one car;
     `teacher_mix` in [0, 1]. The defaults take about 1.5 CPU-minutes (measured 75-90 s on each DeepRacer
-    track, see ARCHITECTURE.md): the camera CNN's
+    track, see docs/benchmarks.md): the camera CNN's
     gradient steps are most of it (~550 frames per CPU-second for cnn_shallow), so the budget is
     rounds x epochs x frames_per_round = 32,000 frames of training."""
 
@@ -102,10 +102,9 @@ class DistillSettings(BaseModel):
 class RunConfig(BaseModel):
     """One training run. Build with `load_run_config(path)` or `RunConfig.from_flags(...)`.
 
-    The defaults are the default recipe: 64 cars, the `state` observation, the `centerline_speed` reward, a
-    5-action discrete space (steering ±25/±10/0 deg at 1-2 m/s) and PPO with `Hyperparameters()`. On a
-    2-core laptop it first completes clean evaluation laps on reinvent_base after ~25-40k car-steps,
-    3-7 s of training (measured 2026-11; three seeds).
+    The defaults are the default recipe: 64 cars, the `state` observation, the `progress_rate` reward, the
+    5-action `DEFAULT_TRAINING_ACTION_SPACE` (steering ±25/±10/0 deg at 1.5/3/4 m/s) and PPO with
+    `Hyperparameters()`. `pitlane bench train` measures how soon it laps (docs/benchmarks.md).
     """
 
     model_config = _STRICT

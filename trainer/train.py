@@ -15,6 +15,8 @@ Evaluation (every `eval_every_steps`): the deterministic policy drives `eval_lap
 start line under the race rules (`sim.evaluation`), stopping at the first off-track; clean laps extend a
 streak that any failure resets (the `until_clean_laps` stop condition).
 
+Each of these jobs is one stable-baselines3 callback of `trainer/callbacks.py`, composed here.
+
 `resume=True` continues a run directory from its latest checkpoint (`checkpoints/step_<N>.zip`) up to
 `config.total_steps`: the step count continues, metrics.csv and the simtrace numbering carry on. `init_from=RUN`
 starts a new run whose policy weights are RUN's `best.zip` (DeepRacer's clone); the observation space, action
@@ -23,8 +25,6 @@ space, algorithm and network must be RUN's. Networks for camera observations: `t
 
 from __future__ import annotations
 
-import collections
-import csv
 import importlib.metadata
 import json
 import logging
@@ -36,20 +36,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sim.simtrace import SimTraceWriter
+from trainer.callbacks import (
+    EpisodeLog,
+    EvalOutcome,
+    MetricsCsv,
+    ProgressBar,
+    RaceEvaluation,
+    RunCallbackList,
+    RunHistory,
+    SimtraceFiles,
+    StepCheckpoints,
+    StopCondition,
+    StopOnCleanLaps,
+    StopOnMaxEpisodes,
+    StopOnMeanEpisodeReward,
+    write_json,
+)
 from trainer.config import RunConfig, load_run_dir_config
 from trainer.errors import RunConfigError
 from trainer.vec_env import BatchedVecEnv
 
 logger = logging.getLogger(__name__)
-
-METRICS_COLUMNS = (
-    "steps", "wall_s", "steps_per_s", "episodes", "mean_episode_reward", "mean_progress",
-    "lap_completion_rate", "best_lap_s", "eval_clean_streak",
-)  # fmt: skip
 
 
 @dataclass
@@ -69,24 +78,6 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     route: str = "direct"  # RunConfig.training_route(): "distill" = a state teacher, then DAgger
     teacher: TrainResult | None = None  # the distilled run's teacher (in out_dir/teacher)
-
-
-@dataclass
-class EvalOutcome:
-    """One evaluation: `laps` episodes driven (stops at the first failure), lap times of the completed ones."""
-
-    statuses: list[str]
-    lap_times_s: list[float]
-    mean_progress: float
-
-    @property
-    def clean(self) -> int:
-        return len(self.lap_times_s)
-
-    def score(self) -> tuple[float, float]:
-        """Higher is better: (laps completed + mean progress fraction, -mean lap time)."""
-        mean_lap = float(np.mean(self.lap_times_s)) if self.lap_times_s else math.inf
-        return (self.clean + self.mean_progress / 100.0, -mean_lap)
 
 
 def evaluate_laps(model: Any, config: RunConfig, laps: int) -> EvalOutcome:
@@ -192,36 +183,112 @@ def train(
 
     start = int(model.num_timesteps)
     model.set_logger(_sb3_logger(out, start))
-    callback = _RunCallback(
-        config, out, vec, progress=progress, on_metrics=on_metrics, resumed=checkpoint is not None
+    t0 = time.monotonic()
+    run = _RunCallbacks.build(
+        config, out, vec, t0=t0, resumed=checkpoint is not None, progress=progress, on_metrics=on_metrics
     )
     try:
         model.learn(
             total_timesteps=config.total_steps - start,
-            callback=callback,
+            callback=RunCallbackList(run.in_order),
             progress_bar=False,
             reset_num_timesteps=checkpoint is None,
         )
     finally:
-        callback.close()
+        run.close()
         vec.close()
     model.save(out / "checkpoints" / f"step_{model.num_timesteps}.zip")
     model.save(out / "final.zip")
-    wall = time.monotonic() - callback.t0
+    wall = time.monotonic() - t0
     model.logger.close()
+    episodes, evaluation = run.episodes, run.evaluation
     return TrainResult(
         out_dir=out,
         steps=int(model.num_timesteps),
         wall_s=wall,
         steps_per_s=(model.num_timesteps - start) / wall if wall > 0 else 0.0,
-        stopped_by=callback.stopped_by,
-        episodes=callback.episodes,
-        best_lap_s=None if math.isinf(callback.best_lap_s) else callback.best_lap_s,
-        best_eval_lap_s=None if math.isinf(callback.best_eval_lap_s) else callback.best_eval_lap_s,
-        first_eval_lap_step=callback.first_eval_lap_step,
-        first_eval_lap_wall_s=callback.first_eval_lap_wall_s,
+        stopped_by=next((stop.reason for stop in run.stops if stop.stopped), "total_steps"),
+        episodes=episodes.episodes,
+        best_lap_s=None if math.isinf(episodes.best_lap_s) else episodes.best_lap_s,
+        best_eval_lap_s=None if math.isinf(evaluation.best_eval_lap_s) else evaluation.best_eval_lap_s,
+        first_eval_lap_step=evaluation.first_eval_lap_step,
+        first_eval_lap_wall_s=evaluation.first_eval_lap_wall_s,
         notes=notes,
     )
+
+
+@dataclass
+class _RunCallbacks:
+    """The callbacks of one run (`trainer.callbacks`) and where `train` reads its result from."""
+
+    episodes: EpisodeLog
+    evaluation: RaceEvaluation
+    stops: list[StopCondition]
+    closing: list[ProgressBar | SimtraceFiles | MetricsCsv]  # to close also when training failed
+    in_order: list[BaseCallback]
+
+    @classmethod
+    def build(
+        cls,
+        config: RunConfig,
+        out: Path,
+        vec: BatchedVecEnv,
+        *,
+        t0: float,
+        resumed: bool,
+        progress: bool,
+        on_metrics: Callable[[dict[str, float]], None] | None,
+    ) -> _RunCallbacks:
+        history = RunHistory.read(out) if resumed else RunHistory()
+        stop = config.stop
+        episodes = EpisodeLog(history)
+        clean_laps = StopOnCleanLaps(stop.until_clean_laps) if stop.until_clean_laps is not None else None
+        evaluation = RaceEvaluation(
+            lambda model: evaluate_laps(model, config, config.eval_laps),
+            out,
+            config.eval_every_steps,
+            t0=t0,
+            history=history,
+            callback=clean_laps,
+        )
+        simtrace = SimtraceFiles(vec, out / "training-simtrace", history)
+        metrics = MetricsCsv(
+            out / "metrics.csv",
+            episodes,
+            evaluation,
+            t0=t0,
+            history=history,
+            append=resumed,
+            on_metrics=on_metrics,
+        )
+        stops: list[StopCondition] = []
+        if stop.max_episodes is not None:
+            stops.append(StopOnMaxEpisodes(episodes, stop.max_episodes))
+        if stop.mean_episode_reward is not None:
+            stops.append(StopOnMeanEpisodeReward(episodes, stop.mean_episode_reward))
+        bar = ProgressBar(config.total_steps, metrics) if progress else None
+        # Order matters: RunCallbackList ends a step at the first stop (no checkpoint or evaluation after it),
+        # and the last metrics row precedes the evaluation a run shorter than one period gets at its end.
+        in_order: list[BaseCallback] = [
+            episodes,
+            simtrace,
+            metrics,
+            *stops,
+            StepCheckpoints(out / "checkpoints", config.checkpoint_every_steps),
+            evaluation,
+        ]
+        closing: list[ProgressBar | SimtraceFiles | MetricsCsv] = [simtrace, metrics]
+        if bar is not None:
+            in_order.append(bar)
+            closing.insert(0, bar)
+        if clean_laps is not None:
+            stops.append(clean_laps)
+        return cls(episodes, evaluation, stops, closing, in_order)
+
+    def close(self) -> None:
+        """Stop the progress bar and close the files, also when training failed (a reward file raised)."""
+        for callback in self.closing:
+            callback.close()
 
 
 def _algorithm(config: RunConfig) -> Any:
@@ -355,248 +422,3 @@ def _sb3_logger(out: Path, start: int) -> Any:
     if tensorboard_available():
         formats.append(TensorBoardOutputFormat(str(out / "tb")))
     return Logger(folder=str(out), output_formats=formats)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-
-
-def _fmt(x: float) -> str:
-    return "" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.6g}"
-
-
-class _RunCallback(BaseCallback):
-    """Metrics, checkpoints, evaluation, stop conditions, simtraces and the progress bar of one run."""
-
-    def __init__(
-        self,
-        config: RunConfig,
-        out: Path,
-        vec: BatchedVecEnv,
-        *,
-        progress: bool,
-        on_metrics: Callable[[dict[str, float]], None] | None,
-        resumed: bool = False,
-    ) -> None:
-        super().__init__()
-        self.cfg = config
-        self.out = out
-        self.vec = vec
-        self.on_metrics = on_metrics
-        self.t0 = time.monotonic()
-        self.episodes = 0
-        self.best_lap_s = math.inf
-        self.best_eval_lap_s = math.inf
-        self.best_score: tuple[float, float] | None = None
-        self.streak = 0
-        self.first_eval_lap_step: int | None = None
-        self.first_eval_lap_wall_s: float | None = None
-        self.stopped_by = "total_steps"
-        self.recent_returns: collections.deque[float] = collections.deque(maxlen=100)
-        self._window: list[tuple[float, float, bool]] = []  # (return, progress, lap complete) since last row
-        self._next_eval = config.eval_every_steps
-        self._next_ckpt = config.checkpoint_every_steps
-        self._iteration = 0
-        self._simtrace_due = False  # a rollout ended: the next file opens at car 0's next episode end
-        self._last_row = (0, self.t0)
-        self._last_draw = 0.0
-        self._wall_offset = 0.0  # wall_s of the resumed run's last row: wall_s keeps increasing
-        if resumed:
-            self._restore()
-        self._metrics_file = (out / "metrics.csv").open("a" if resumed else "w", newline="", encoding="utf-8")
-        self._metrics = csv.writer(self._metrics_file)
-        if not resumed:
-            self._metrics.writerow(METRICS_COLUMNS)
-        self._progress = _ProgressBar(config.total_steps) if progress else None
-        self._last_metrics: dict[str, float] = {}
-
-    def _restore(self) -> None:
-        """Carry a resumed run's counters on: from metrics.csv's last row, best.json and the simtrace files."""
-        rows: list[dict[str, str]] = []
-        path = self.out / "metrics.csv"
-        if path.is_file():
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-        if rows:
-            last = rows[-1]
-            self.episodes = int(float(last["episodes"] or 0))
-            self.best_lap_s = float(last["best_lap_s"] or math.inf)
-            self.streak = int(float(last["eval_clean_streak"] or 0))
-            self._wall_offset = float(last["wall_s"] or 0.0)
-        best = self.out / "best.json"
-        if best.is_file():
-            data = json.loads(best.read_text(encoding="utf-8"))
-            self.best_score = (float(data["score"][0]), float(data["score"][1]))
-        self._iteration = len(list((self.out / "training-simtrace").glob("*-iteration.csv")))
-
-    def _on_training_start(self) -> None:
-        steps = self.num_timesteps  # > 0 after a resume: the next evaluation / checkpoint follows it
-        self._next_eval = (steps // self.cfg.eval_every_steps + 1) * self.cfg.eval_every_steps
-        self._next_ckpt = (steps // self.cfg.checkpoint_every_steps + 1) * self.cfg.checkpoint_every_steps
-        self._last_row = (steps, self._last_row[1])
-        self._next_simtrace()
-
-    # ------------------------------------------------------------------ SB3 hooks
-
-    def _on_step(self) -> bool:
-        dones = self.locals["dones"]
-        if self._simtrace_due and dones[0]:  # car 0's episode ended with this step's row: cut the file here
-            self._next_simtrace()
-        if dones.any():
-            infos = self.locals["infos"]
-            for i in np.flatnonzero(dones).tolist():
-                info = infos[i]
-                lap = info.get("lap_time_s")
-                if lap is not None and lap < self.best_lap_s:
-                    self.best_lap_s = lap
-                ret = info["episode"]["r"]
-                self.recent_returns.append(ret)
-                self._window.append((ret, info["progress"], lap is not None))
-                self.episodes += 1
-        stop = self.cfg.stop
-        if stop.max_episodes is not None and self.episodes >= stop.max_episodes:
-            self.stopped_by = "max_episodes"
-            return False
-        if (
-            stop.mean_episode_reward is not None
-            and len(self.recent_returns) == self.recent_returns.maxlen
-            and float(np.mean(self.recent_returns)) >= stop.mean_episode_reward
-        ):
-            self.stopped_by = "mean_episode_reward"
-            return False
-        steps = self.num_timesteps
-        if steps >= self._next_ckpt:
-            self._next_ckpt += self.cfg.checkpoint_every_steps
-            self.model.save(self.out / "checkpoints" / f"step_{steps}.zip")
-        if steps >= self._next_eval:
-            self._next_eval += self.cfg.eval_every_steps
-            if not self._evaluate(steps):
-                self.stopped_by = "until_clean_laps"
-                return False
-        if self._progress is not None:
-            now = time.monotonic()
-            if now - self._last_draw > 0.25:
-                self._last_draw = now
-                self._progress.update(steps, self._last_metrics)
-        return True
-
-    def _on_rollout_end(self) -> None:
-        self._write_metrics()
-        self._simtrace_due = True
-
-    def _on_training_end(self) -> None:
-        self._write_metrics()
-        self._next_simtrace(last=True)
-        self._metrics_file.close()
-        if self.best_score is None:  # shorter than one evaluation period: evaluate once, so best.zip exists
-            self._evaluate(self.num_timesteps)
-
-    # ------------------------------------------------------------------ pieces
-
-    def _evaluate(self, steps: int) -> bool:
-        """Run an evaluation; save best.zip when it beats the best so far. False when the stop condition
-        (K consecutive clean evaluation laps) is met."""
-        result = evaluate_laps(self.model, self.cfg, self.cfg.eval_laps)
-        wall = time.monotonic() - self.t0
-        self.streak = self.streak + result.clean if result.clean == len(result.statuses) else 0
-        if result.clean and self.first_eval_lap_step is None:
-            self.first_eval_lap_step, self.first_eval_lap_wall_s = steps, wall
-            logger.info("first evaluation lap at %d steps, %.1f s", steps, wall)
-        if result.lap_times_s:
-            self.best_eval_lap_s = min(self.best_eval_lap_s, min(result.lap_times_s))
-        score = result.score()
-        if self.best_score is None or score > self.best_score:
-            self.best_score = score
-            self.model.save(self.out / "best.zip")
-            write_json(self.out / "best.json", {"score": list(score), "steps": steps})
-        logger.debug("evaluation at %d steps: %s (streak %d)", steps, result.statuses, self.streak)
-        target = self.cfg.stop.until_clean_laps
-        return target is None or self.streak < target
-
-    def _write_metrics(self) -> None:
-        steps = self.num_timesteps
-        if steps == self._last_row[0]:
-            return
-        now = time.monotonic()
-        window = self._window
-        n = len(window)
-        row = {
-            "steps": steps,
-            "wall_s": self._wall_offset + now - self.t0,
-            "steps_per_s": (steps - self._last_row[0]) / max(now - self._last_row[1], 1e-9),
-            "episodes": self.episodes,
-            "mean_episode_reward": float(np.mean([w[0] for w in window])) if n else math.nan,
-            "mean_progress": float(np.mean([w[1] for w in window])) if n else math.nan,
-            "lap_completion_rate": sum(w[2] for w in window) / n if n else math.nan,
-            "best_lap_s": self.best_lap_s,
-            "eval_clean_streak": self.streak,
-        }
-        self._metrics.writerow([_fmt(float(row[c])) for c in METRICS_COLUMNS])
-        self._metrics_file.flush()
-        self._window = []
-        self._last_row = (steps, now)
-        self._last_metrics = row
-        if self.on_metrics is not None:
-            self.on_metrics(row)
-
-    def _next_simtrace(self, *, last: bool = False) -> None:
-        """Close this iteration's car-0 simtrace file and (unless `last`) open the next one. Called between
-        two of car 0's episodes (or at the start and end of training), so no file begins inside an episode:
-        a file that did would begin with an episode's tail, whose time a replay would take for a lap."""
-        self._simtrace_due = False
-        vec = self.vec
-        if vec.car0_trace is not None:
-            vec.car0_trace.close()
-            path = vec.car0_trace.path
-            vec.car0_trace = None
-            if last and len(path.read_bytes().splitlines()) <= 1:
-                path.unlink()  # training ended right after a rollout: no rows, no file
-            else:
-                self._iteration += 1
-        if not last:
-            path = self.out / "training-simtrace" / f"{self._iteration}-iteration.csv"
-            vec.car0_trace = SimTraceWriter(path)
-
-    def close(self) -> None:
-        """Stop the progress bar and close the files, also when training failed (a reward file raised)."""
-        if self._progress is not None:
-            self._progress.update(self.num_timesteps, self._last_metrics)
-            self._progress.stop()
-            self._progress = None
-        if self.vec.car0_trace is not None:
-            self._next_simtrace(last=True)
-        if not self._metrics_file.closed:
-            self._metrics_file.close()
-
-
-class _ProgressBar:
-    """A rich progress bar on stderr: steps, steps/s, mean episode reward, lap completion, best lap."""
-
-    def __init__(self, total_steps: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[stats]}"),
-            console=Console(stderr=True),
-        )
-        self._task = self._bar.add_task("train", total=total_steps, stats="")
-        self._bar.start()
-
-    def update(self, steps: int, m: dict[str, float]) -> None:
-        stats = ""
-        if m:
-            best = m["best_lap_s"]
-            stats = (
-                f"{m['steps_per_s']:,.0f} steps/s · reward {m['mean_episode_reward']:.1f} · "
-                f"laps {100 * m['lap_completion_rate']:.0f}% · best "
-                + (f"{best:.2f} s" if math.isfinite(best) else "-")
-            )
-        self._bar.update(self._task, completed=steps, stats=stats)
-
-    def stop(self) -> None:
-        self._bar.stop()

@@ -22,46 +22,26 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from sim.core import StepOutcome
 from sim.envs.vector import TimeTrialVectorEnv
-from sim.reward.params import RewardParams
-from sim.reward.sources import RewardSource
+from sim.measure import Measurements
 from sim.rules import STATUS_LABELS
 from sim.simtrace import SimTraceWriter
-
-
-class _RecordingReward(RewardSource):
-    """Passes the rewards through and keeps the last step's params, so car 0's simtrace row can be built
-    from exactly what the reward function saw (before the vector env's autoreset moves the car)."""
-
-    def __init__(self, inner: RewardSource) -> None:
-        self._inner = inner
-        self.name = inner.name
-        self.is_batched = inner.is_batched
-        self.last_params: RewardParams | None = None
-
-    def bind(self, n: int) -> None:
-        self._inner.bind(n)
-
-    def __call__(self, params: RewardParams) -> np.ndarray:
-        self.last_params = params
-        return self._inner(params)
 
 
 class BatchedVecEnv(VecEnv):
     """SB3 VecEnv view of a `TimeTrialVectorEnv`: car i is env i.
 
-    `trace_car0=True` records car 0's params each step; while `car0_trace` holds a `SimTraceWriter`, car 0's
-    row is written to it every step (the trainer opens one file per iteration).
+    `trace_car0=True` keeps each step's measured params (through the env's `step_hook`); while `car0_trace`
+    holds a `SimTraceWriter`, car 0's row is written to it every step (the trainer opens one file per iteration).
     """
 
     def __init__(self, env: TimeTrialVectorEnv, *, trace_car0: bool = False) -> None:
         self.env = env
-        self._recorder: _RecordingReward | None = None
+        self._trace_car0 = trace_car0
+        self._last_params: Measurements | None = None  # what the reward function saw this step, all cars
         if trace_car0:
-            # why the private access: TimeTrialVectorEnv exposes no per-step params; TODO(lead) a public hook
-            parts = env._parts
-            self._recorder = _RecordingReward(parts.reward)
-            parts.reward = self._recorder
+            env.step_hook = self._keep_params
         self._actions: np.ndarray | None = None
         self._returns = np.zeros(env.num_envs)
         self._lengths = np.zeros(env.num_envs, dtype=np.int64)
@@ -90,7 +70,7 @@ class BatchedVecEnv(VecEnv):
         dones = terminated | truncated
         self._returns += rewards
         self._lengths += 1
-        if self._recorder is not None:
+        if self._trace_car0:
             self._record_car0(actions, rewards, bool(dones[0]), infos)
         info_list: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if dones.any():
@@ -119,9 +99,12 @@ class BatchedVecEnv(VecEnv):
         self._returns[done_idx] = 0.0
         self._lengths[done_idx] = 0
 
+    def _keep_params(self, outcome: StepOutcome) -> None:
+        self._last_params = outcome.params
+
     def _record_car0(self, actions: np.ndarray, rewards: np.ndarray, done: bool, infos: dict) -> None:
         """Car 0's row of this step, through `sim.simtrace.SimTraceWriter` (the one writer of the format)."""
-        p = self._recorder.last_params if self._recorder is not None else None
+        p = self._last_params
         if p is None or self.car0_trace is None:
             return
         car0 = _first_car(p)
@@ -175,10 +158,10 @@ class BatchedVecEnv(VecEnv):
 
 
 _ARRAY_FIELDS = tuple(
-    f.name for f in dataclasses.fields(RewardParams) if f.name not in ("forward", "backward", "m")
+    f.name for f in dataclasses.fields(Measurements) if f.name not in ("forward", "backward", "m")
 )
 
 
-def _first_car(p: RewardParams) -> RewardParams:
+def _first_car(p: Measurements) -> Measurements:
     """The params of car 0 alone (views, no copies)."""
     return dataclasses.replace(p, **{name: getattr(p, name)[:1] for name in _ARRAY_FIELDS})

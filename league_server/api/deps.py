@@ -58,5 +58,5 @@ AdminDep = Annotated[str, Depends(require_admin)]
 
 
 def events_of(request: Request) -> Any:
-    """The app's EventHub (None when league_server.events is not available)."""
+    """The app's EventHub (None before the app's lifespan has started it: a TestClient used without `with`)."""
     return getattr(request.app.state, "events", None)

@@ -75,19 +75,21 @@ def _open_drive(hal: str, config: Any) -> Any:
     if hal == "none":
         return None
     from device.errors import DeviceError
+    from device.hal.backends import HARDWARE_BACKENDS
 
     try:
         if hal == "mock":
             from device.hal.mock import MockDrive
 
             return MockDrive()
-        if hal in ("pi", "jetson", "usb"):
+        if hal in HARDWARE_BACKENDS:
             from device.hal.pca9685 import Pca9685Drive
 
             return Pca9685Drive(config.hardware.pca9685, hal)
     except DeviceError as exc:
         fail(exc)
-    fail(f"--hal {hal!r}: expected none, mock, pi, jetson or usb")
+    *first, last = HARDWARE_BACKENDS
+    fail(f"--hal {hal!r}: expected none, mock, {', '.join(first)} or {last}")
 
 
 def _end_points(

@@ -7,7 +7,6 @@ Everything is imported inside the command (a car has `pitlane[device]` only; the
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,12 +19,11 @@ from pitlane.commands.common import SingleCommandGroup, fail, require
 
 if TYPE_CHECKING:
     from device.config import RuntimeConfig
-    from device.drive import SimTrackChoice, ThrottleCapEffect
+    from device.drive import DriveSession, LeagueSetup, ThrottleCapEffect
+    from device.estop import KeyReader
     from device.hal.base import Hal
-
-HALS = ("sim", "mock", "pi", "jetson", "usb")
-#: `--hal sim --fast` stops after this many simulated seconds per lap asked for
-SIM_S_PER_LAP = 180.0
+    from device.laps import ManualLapTimer
+    from device.policy import OnnxPolicy
 
 app = typer.Typer(
     help="Drive a real or simulated car from an exported ONNX model; report laps to a league over MQTT.",
@@ -80,7 +78,7 @@ def drive_command(
     """Drive until --laps laps or --steps steps (or Ctrl-C). Keys (on a terminal): space = e-stop, r = re-arm,
     l = manual lap. The car always ends at neutral throttle and centred steering."""
     from device.config import load_runtime_config
-    from device.drive import DriveSession, league_setup, sim_track, throttle_cap_effect
+    from device.drive import drive_summary, league_setup, throttle_cap_effect
     from device.errors import DeviceError
     from device.policy import OnnxPolicy
     from firmware_configs.schema import FirmwareConfigError
@@ -98,38 +96,90 @@ def drive_command(
             credentials_file=credentials,
             outbox_path=outbox,
         )
-    except (DeviceError, FirmwareConfigError) as exc:
-        fail(exc)
-    backend = hal or config.hardware.backend
-    if backend not in HALS:
-        fail(f"--hal {backend!r}: expected one of {', '.join(HALS)}")
-    if track is not None and backend != "sim":
-        fail(f"--track is for --hal sim: the {backend} backend has no simulated track")
-    choice = sim_track(policy.card, track) if backend == "sim" else None
-    if backend == "sim" and not realtime and steps is None:
-        # as fast as possible must end: 3 laps by default, and (like `pitlane evaluate`) at most 180
-        # simulated seconds per lap, for a model that never gets round
-        laps = laps or 3
-        steps = math.ceil(SIM_S_PER_LAP * laps * config.hardware.control_rate_hz)
-    obs = policy.card.observation
-    try:
-        parts, track_info = _open_hal(
-            backend,
-            config,
-            obs.kind,
-            tuple(policy.input_shape),
-            str(policy.input_dtype),
-            realtime,
-            choice,
-            policy.card_path,
+        backend, laps, steps, parts, track_info = _open_backend(
+            config, policy, hal, track, laps, steps, realtime
         )
-    except DeviceError as exc:
+    except (DeviceError, FirmwareConfigError) as exc:
         fail(exc)
     if track_info is not None:
         console.print(escape(_track_line(track_info)), highlight=False, soft_wrap=True)
     console.print(escape(_cap_line(cap, backend)), highlight=False, soft_wrap=True)
 
-    from device.estop import KeyReader
+    session, keys = _session(console, config, policy, parts, setup, manual_laps)
+    where = f", reporting to {setup.league.broker_url} as {setup.league.car_id}" if setup else ""
+    console.print(
+        f"driving {policy.path.name} on {backend} at {config.hardware.control_rate_hz:g} Hz{where}",
+        highlight=False,
+    )
+    try:
+        result = session.run(max_laps=laps, max_steps=steps)
+    except DeviceError as exc:
+        fail(f"stopped (car at neutral): {exc}")
+    finally:
+        if keys is not None:
+            keys.close()
+    summary = drive_summary(result, backend, track_info, cap, max_laps=laps)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        _print_summary(console, summary, car, cap)
+
+
+def _open_backend(
+    config: RuntimeConfig,
+    policy: OnnxPolicy,
+    hal: str | None,
+    track: str | None,
+    laps: int | None,
+    steps: int | None,
+    realtime: bool,
+) -> tuple[str, int | None, int | None, Hal, dict[str, Any] | None]:
+    """The backend chosen, the session's (laps, steps) limits, the backend's parts and (sim) the track
+    driven. A simulator error names the model card when the card chose the track."""
+    from device.drive import choose_backend, drive_limits, open_hal, sim_track
+
+    backend = choose_backend(config, hal, track)
+    laps, steps = drive_limits(
+        backend, realtime=realtime, laps=laps, steps=steps, control_rate_hz=config.hardware.control_rate_hz
+    )
+    shape, dtype, kind = tuple(policy.input_shape), str(policy.input_dtype), policy.card.observation.kind
+    if backend != "sim":
+        return backend, laps, steps, *open_hal(backend, config, kind, shape, dtype, realtime=realtime)
+    require("sim", "gymnasium", "scipy")
+    from sim.errors import SimError
+    from sim.hal_backend import open_sim_parts
+
+    choice = sim_track(policy.card, track)
+    try:
+        parts, info = open_hal(
+            backend,
+            config,
+            kind,
+            shape,
+            dtype,
+            realtime=realtime,
+            choice=choice,
+            open_sim_parts=open_sim_parts,
+        )
+    except SimError as exc:
+        if choice.source == "model card":
+            where = f"`tracks` in {policy.card_path}"
+            fail(f"{exc} (the track the model card names, {where}; --track NAME drives another)")
+        fail(exc)
+    return backend, laps, steps, parts, info
+
+
+def _session(
+    console: Console,
+    config: RuntimeConfig,
+    policy: OnnxPolicy,
+    parts: Hal,
+    setup: LeagueSetup | None,
+    manual_laps: bool,
+) -> tuple[DriveSession, KeyReader | None]:
+    """The drive session, printing each lap and the safety latch's changes; on a terminal, the key reader
+    (started: e-stop, re-arm and, with `manual_laps`, the lap key)."""
+    from device.drive import DriveSession
     from device.laps import ManualLapTimer
 
     extra = [ManualLapTimer(parts.clock)] if manual_laps else []
@@ -147,6 +197,15 @@ def drive_command(
             highlight=False,
         ),
     )
+    return session, _watch_keys(console, session, config, extra)
+
+
+def _watch_keys(
+    console: Console, session: DriveSession, config: RuntimeConfig, extra: list[ManualLapTimer]
+) -> KeyReader | None:
+    """Say when the safety latch trips and re-arms; on a terminal, read the e-stop, re-arm and lap keys."""
+    from device.estop import KeyReader
+
     rearm_key = config.safety.rearm_key
     session.latch.on_trip(
         lambda reason: console.print(
@@ -154,85 +213,16 @@ def drive_command(
         )
     )
     session.latch.on_rearm(lambda: console.print("[green]re-armed[/green]"))
-    keys = None
-    if sys.stdin.isatty():
-        keys = KeyReader(
-            session.latch,
-            estop_key=config.safety.estop_key,
-            rearm_key=config.safety.rearm_key,
-            on_key=(lambda k: extra[0].press() if k == "l" else None) if extra else None,
-        )
-        keys.start()
-    where = f", reporting to {setup.league.broker_url} as {setup.league.car_id}" if setup else ""
-    console.print(
-        f"driving {policy.path.name} on {backend} at {config.hardware.control_rate_hz:g} Hz{where}",
-        highlight=False,
+    if not sys.stdin.isatty():
+        return None
+    keys = KeyReader(
+        session.latch,
+        estop_key=config.safety.estop_key,
+        rearm_key=config.safety.rearm_key,
+        on_key=(lambda k: extra[0].press() if k == "l" else None) if extra else None,
     )
-    try:
-        result = session.run(max_laps=laps, max_steps=steps)
-    except DeviceError as exc:
-        fail(f"stopped (car at neutral): {exc}")
-    finally:
-        if keys is not None:
-            keys.close()
-    summary = _summary(result, backend, track_info, cap)
-    if laps is not None and len(result.laps) < laps and result.stop_reason is None:
-        summary["stop_reason"] = (
-            f"{len(result.laps)} of {laps} laps in {result.stats.steps} steps (step limit)"
-        )
-    if as_json:
-        typer.echo(json.dumps(summary))
-    else:
-        _print_summary(console, summary, car, cap)
-
-
-def _open_hal(
-    backend: str,
-    config: RuntimeConfig,
-    kind: str,
-    shape: tuple[int, ...],
-    dtype: str,
-    realtime: bool,
-    choice: SimTrackChoice | None,
-    card_path: Path,
-) -> tuple[Hal, dict[str, Any] | None]:
-    """The backend's parts, and for `sim` the track driven: name, length_m, reverse, why."""
-    from device.hal.base import Hal
-
-    if backend != "sim" or choice is None:
-        from device.hal.backends import open_hardware
-
-        return open_hardware(backend, config, kind, shape, dtype), None
-    require("sim", "gymnasium", "scipy")
-    from device.calibration import Calibration
-    from sim.errors import SimError
-    from sim.hal_backend import open_sim_parts
-
-    cal = Calibration(config.hardware, config.car.vehicle.max_steer_deg)
-    try:
-        camera, drive, clock, laps, world = open_sim_parts(
-            config.car,
-            lambda steering_us, throttle_us: (cal.steering_deg(steering_us), cal.speed_mps(throttle_us)),
-            observation=kind,
-            track=choice.track,
-            reverse=choice.reverse,
-            control_rate_hz=config.hardware.control_rate_hz,
-            realtime=realtime,
-        )
-    except SimError as exc:
-        if choice.source == "model card":
-            fail(
-                f"{exc} (the track the model card names, `tracks` in {card_path}; --track NAME drives another)"
-            )
-        fail(exc)
-    info = {
-        "name": world.track_label,
-        "length_m": round(world.track_length_m, 3),
-        "reverse": choice.reverse,
-        "source": choice.source,
-        "why": choice.why,
-    }
-    return Hal("sim", camera, drive, clock, [laps]), info
+    keys.start()
+    return keys
 
 
 def _track_line(info: dict[str, Any]) -> str:
@@ -274,34 +264,6 @@ def _clipped_line(clipped: int, steps: int, cap: ThrottleCapEffect | None, car: 
         f"fastest the car may go where it drives). {cap.top_speed_us} µs would let the policy's "
         f"{cap.policy_top_speed_mps:.2f} m/s through: raise it {where}."
     )
-
-
-def _summary(
-    result: Any, backend: str, track: dict[str, Any] | None, cap: ThrottleCapEffect | None
-) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return {
-        "backend": backend,
-        "run_id": result.run_id,
-        "track": track,
-        "throttle_cap": None if cap is None else {**asdict(cap), "cut_fraction": round(cap.cut_fraction, 4)},
-        "laps": [
-            {
-                "lap": r.lap,
-                "seq": r.seq,
-                "lap_time_s": r.lap_time_ms / 1000.0,
-                "source": r.source,
-                "offtrack_count": r.offtrack_count,
-                "track": r.track,
-            }
-            for r in result.laps
-        ],
-        "loop": result.stats.summary(),
-        "stop_reason": result.stop_reason,
-        "unsent_laps": result.unsent_laps,
-        "clipped_commands": result.clipped_commands,
-    }
 
 
 def _print_summary(

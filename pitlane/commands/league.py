@@ -1,6 +1,6 @@
 """`pitlane league`: serve the league server, migrate its database, write a broker config, provision a demo;
-`pitlane league admin ...` (pitlane/commands/league_admin.py) administers leagues from the shell with the same
-crud code as the admin API.
+`pitlane league admin ...` (league_admin.py, league_cars.py, league_laps.py) administers leagues from the
+shell with the same crud code as the admin API; league_db.py holds what they all share.
 
 The server's packages (fastapi, sqlalchemy, ...) are imported inside the commands: `pitlane --help` stays
 fast and works without the server extra.
@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from pitlane.commands.common import fail, port_in_use
-from pitlane.commands.league_admin import (
+from pitlane.commands.league_admin import admin_app
+from pitlane.commands.league_db import (
     DbOption,
     JsonOption,
-    admin_app,
     cli_actor,
     database_session,
     load_settings,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from pitlane.commands.common import SingleCommandGroup, fail, require
+
+if TYPE_CHECKING:
+    from trainer.config import RunConfig
+    from trainer.train import TrainResult
 
 app = typer.Typer(
     help="Train a policy on the simulator (stable-baselines3): a run config .toml and/or flags.",
@@ -62,26 +66,11 @@ def train_command(
 ) -> None:
     """Train with CONFIG.toml and/or flags (flags override the file); writes metrics, checkpoints and
     DeepRacer simtraces into --out."""
-    if resume is not None:
-        changed = [
-            flag
-            for flag, value in (
-                ("CONFIG", config), ("--track", track), ("--observation", observation), ("--reward", reward),
-                ("--action-space", action_space), ("--n-envs", n_envs), ("--seed", seed),
-                ("--network", network), ("--init-from", init_from),
-            )
-            if value is not None
-        ]  # fmt: skip
-        if changed:
-            fail(
-                f"--resume continues {resume} with its own config; {', '.join(changed)} cannot change it "
-                "(only --steps and --until-clean-laps can); start a new run with --init-from instead"
-            )
-        if out is not None and out.resolve() != resume.resolve():
-            fail(f"--resume writes into {resume}; leave out --out (or give the same directory)")
-        out = resume
-    if out is None:
-        fail("--out is required: the run directory to create, e.g. --out runs/NAME")
+    out = _run_dir(
+        out, resume, CONFIG=config, **{"--track": track, "--observation": observation, "--reward": reward,
+        "--action-space": action_space, "--n-envs": n_envs, "--seed": seed, "--network": network,
+        "--init-from": init_from},
+    )  # fmt: skip
     from sim.errors import SimError
 
     require("train", "torch", "stable_baselines3")
@@ -121,7 +110,33 @@ def train_command(
         )
     except (RunConfigError, SimError) as exc:
         fail(str(exc))
-    summary = {
+    if as_json:
+        typer.echo(json.dumps(_summary(result)))
+    else:
+        _print_done(run, result)
+
+
+def _run_dir(out: Path | None, resume: Path | None, **run_flags: object) -> Path:
+    """The run directory to write: --out, or the --resume directory (which keeps its own config: `run_flags`,
+    flag -> value given, must all be None)."""
+    if resume is not None:
+        changed = [flag for flag, value in run_flags.items() if value is not None]
+        if changed:
+            fail(
+                f"--resume continues {resume} with its own config; {', '.join(changed)} cannot change it "
+                "(only --steps and --until-clean-laps can); start a new run with --init-from instead"
+            )
+        if out is not None and out.resolve() != resume.resolve():
+            fail(f"--resume writes into {resume}; leave out --out (or give the same directory)")
+        out = resume
+    if out is None:
+        fail("--out is required: the run directory to create, e.g. --out runs/NAME")
+    return out
+
+
+def _summary(result: TrainResult) -> dict[str, Any]:
+    """The run as `--json` prints it: times in s, steps, the best laps (s), the route taken."""
+    summary: dict[str, Any] = {
         "out_dir": str(result.out_dir),
         "steps": result.steps,
         "wall_s": round(result.wall_s, 2),
@@ -138,9 +153,10 @@ def train_command(
         summary["teacher"] = {"out_dir": str(result.teacher.out_dir), "steps": result.teacher.steps,
                               "wall_s": round(result.teacher.wall_s, 2),
                               "best_eval_lap_s": result.teacher.best_eval_lap_s}  # fmt: skip
-    if as_json:
-        typer.echo(json.dumps(summary))
-        return
+    return summary
+
+
+def _print_done(run: RunConfig, result: TrainResult) -> None:
     console = Console()
     best = f"{result.best_eval_lap_s:.2f} s" if result.best_eval_lap_s is not None else "none yet"
     if result.teacher is not None:

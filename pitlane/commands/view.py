@@ -1,7 +1,8 @@
 """`pitlane view`: watch the simulator in a pygame window — a scripted driver, your keyboard, a trained
 policy (`--model`), or a replay.
 
-pygame, numpy and the simulator are imported inside the command so that `pitlane --help` stays fast.
+The watching itself is `sim.viewer.watch`; pygame, numpy and the simulator are imported inside the command
+so that `pitlane --help` stays fast.
 `--frames N` renders headless (SDL's dummy video driver, no window) unless `--window` is given; `--record`
 saves every frame (PNG files in a folder, or a GIF).
 """
@@ -22,18 +23,8 @@ from rich.markup import escape
 from pitlane.commands.common import SingleCommandGroup, fail, require
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from sim.viewer.session import BaseSession
 
-    from sim.car import CarConfig
-    from sim.tracks import Track
-    from sim.viewer.record import FrameRecorder
-    from sim.viewer.session import BaseSession, RenderSession
-
-    #: obs -> (the env's action, commanded steering deg, commanded speed m/s)
-    Act = Callable[[Any], tuple[Any, float, float]]
-
-END_HOLD_S = 1.0  # in a window, an episode's last frame stays this long before the car is reset
-KEYS_HELP = "arrows: up/down speed, left/right steer · space brake · r reset · esc/q quit"
 DEFAULT_TRACK = "reinvent_base"
 DEFAULT_CAR = "deepracer"
 
@@ -67,158 +58,11 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-class KeyboardDriver:
-    """Arrow keys drive: up/down raise/lower the target speed while held, left/right steer while held
-    (centring when released), space brakes to the lowest speed. Steering in degrees (+ = left), m/s."""
-
-    def __init__(self, max_steer_deg: float, speed_low_mps: float, speed_high_mps: float, rate_hz: float):
-        self.max_steer_deg = max_steer_deg
-        self.speed_low_mps, self.speed_high_mps = speed_low_mps, speed_high_mps
-        self.steer_step_deg = 150.0 / rate_hz  # lock to lock in about 0.4 s
-        self.speed_step_mps = 2.0 / rate_hz  # 2 m/s per second held
-        self.steer_deg = 0.0
-        self.speed_mps = speed_low_mps
-
-    def update(self, pressed: Any, keys: Any) -> tuple[float, float]:
-        """Apply one frame of held keys (`pressed[key]` true while held; `keys` holds pygame's K_* codes) and
-        return the command (steering deg, speed m/s)."""
-        steer_target = self.max_steer_deg * (bool(pressed[keys.K_LEFT]) - bool(pressed[keys.K_RIGHT]))
-        delta = max(-self.steer_step_deg, min(self.steer_step_deg, steer_target - self.steer_deg))
-        self.steer_deg += delta
-        if pressed[keys.K_SPACE]:
-            self.speed_mps = self.speed_low_mps
-        else:
-            change = self.speed_step_mps * (bool(pressed[keys.K_UP]) - bool(pressed[keys.K_DOWN]))
-            self.speed_mps = max(self.speed_low_mps, min(self.speed_high_mps, self.speed_mps + change))
-        return self.steer_deg, self.speed_mps
-
-    def reset(self) -> None:
-        self.steer_deg, self.speed_mps = 0.0, self.speed_low_mps
-
-
-def _key_action(events: list[Any], pg: Any) -> str | None:
-    """'quit' for esc / q / a closed window, 'reset' for r, else None."""
-    for event in events:
-        if event.type == pg.QUIT or (event.type == pg.KEYDOWN and event.key in (pg.K_ESCAPE, pg.K_q)):
-            return "quit"
-        if event.type == pg.KEYDOWN and event.key == pg.K_r:
-            return "reset"
-    return None
-
-
-def _hold(session: BaseSession, pg: Any, seconds: float) -> bool:
-    """Keep showing the current frame for `seconds` (an episode's end, so it can be read); False on quit."""
-    for _ in range(max(1, round(seconds * session.fps))):
-        if _key_action(session.show(), pg) == "quit" or session.closed:
-            return False
-    return True
-
-
-def _drive_loop(
-    env: Any,
-    session: RenderSession,
-    act: Act,
-    frames: int | None,
-    seed: int | None,
-    window: bool,
-    recorder: FrameRecorder | None,
-    *,
-    show_command: bool = False,
-    on_reset: Callable[[], None] | None = None,
-) -> int:
-    """Step `env` with `act` and draw each step (window or headless), episode after episode, until `frames`
-    frames or the window is closed; returns the frames drawn. An episode's end is held `END_HOLD_S` in a
-    window, then the car starts again."""
-    obs, info = env.reset(seed=seed)
-    session.reset(obs, info)
-    pg = import_pygame() if window else None
-    if window and _key_action(session.show(), pg) == "quit":  # open the window: key states need it
-        return 0
-    drawn = 0
-    while frames is None or drawn < frames:
-        action, steer_deg, speed_mps = act(obs)
-        if show_command:
-            session.command = (steer_deg, speed_mps)
-        obs, reward, terminated, truncated, info = env.step(action)
-        session.update(obs, reward, terminated, truncated, info)
-        key = None
-        if window:
-            key = _key_action(session.show(), pg)
-            if key == "quit" or session.closed:
-                break
-            if key == "reset":
-                terminated = True
-                if on_reset is not None:
-                    on_reset()
-        else:
-            session.draw()
-        if recorder is not None:
-            recorder.add(session.viewer.surface)
-        drawn += 1
-        if terminated or truncated:
-            if window and key != "reset" and not _hold(session, pg, END_HOLD_S):
-                break
-            obs, info = env.reset()
-            session.reset(obs, info)
-    return drawn
-
-
 def import_pygame() -> Any:
     """pygame, as the viewer loads it (imported here, not at the top: `pitlane --help` stays fast)."""
     from sim.viewer.draw import import_pygame as load
 
     return load()
-
-
-def _run_drive(
-    track: Track,
-    car: CarConfig,
-    drive: Drive,
-    speed_mps: float,
-    frames: int | None,
-    seed: int | None,
-    size: tuple[int, int],
-    window: bool,
-    record: Path | None,
-) -> tuple[BaseSession, int]:
-    """Drive `track` with the centre-line driver or the keyboard; returns the session and frames drawn."""
-    import numpy as np
-
-    from sim.action_space import ContinuousActionSpace
-    from sim.drivers import PurePursuitDriver
-    from sim.envs.time_trial import TimeTrialEnv
-    from sim.viewer import RenderSession
-
-    v = car.vehicle
-    low_speed = min(0.1, 0.5 * v.max_speed_mps)  # DeepRacer's simulator actuates at least 0.1 m/s
-    space = ContinuousActionSpace(-v.max_steer_deg, v.max_steer_deg, low_speed, v.max_speed_mps)
-    env = TimeTrialEnv(track=track, car=car, action_space=space, start="start_line")
-    session = RenderSession(env, size, mode="human" if window else "rgb_array", car=car)
-    rate = env.sim.options.control_rate_hz
-    on_reset = None
-    if drive is Drive.keyboard:
-        keyboard = KeyboardDriver(v.max_steer_deg, low_speed, v.max_speed_mps, rate)
-        session.caption = f"{track.name} · {car.car.name} · {KEYS_HELP}"
-        on_reset = keyboard.reset
-
-        def act(_obs: Any) -> tuple[Any, float, float]:
-            pg = import_pygame()
-            steer, speed = keyboard.update(pg.key.get_pressed(), pg)
-            return space.encode_nearest(steer, speed)[0], steer, speed
-
-    else:
-        driver = PurePursuitDriver(env.sim, speed_mps=speed_mps)
-        session.caption = f"{track.name} · {car.car.name} · centre-line driver at {speed_mps:g} m/s"
-
-        def act(_obs: Any) -> tuple[Any, float, float]:
-            steer_arr, speed_arr = driver(env.sim.standing(np.array([0])))
-            steer, speed = float(steer_arr[0]), float(speed_arr[0])
-            return space.encode_nearest(steer, speed)[0], steer, speed
-
-    recorder = _recorder(record, rate)
-    drawn = _drive_loop(env, session, act, frames, seed, window, recorder, on_reset=on_reset)
-    _close_recorder(recorder)
-    return session, drawn
 
 
 def _model_path(spec: str) -> Path:
@@ -242,117 +86,28 @@ def _run_model(
     record: Path | None,
 ) -> tuple[BaseSession, int]:
     """A trained policy drives: a run directory or .zip through stable-baselines3, an .onnx model through
-    ONNX Runtime (`device.policy.OnnxPolicy`, as on a car), both loaded by `trainer.evaluate.load_policy`.
-    The observation the policy sees is drawn as an inset, its command in the HUD."""
-    import numpy as np
-
+    ONNX Runtime (`device.policy.OnnxPolicy`, as on a car), both loaded by `trainer.evaluate.load_policy`;
+    the track and car are the run's unless given."""
     from sim.car import load_car
-    from sim.envs.time_trial import TimeTrialEnv
     from sim.tracks import load_track
-    from sim.viewer import RenderSession, observation_view
+    from sim.viewer.watch import watch_policy
     from trainer.evaluate import load_policy
 
     policy, config = load_policy(model, car=car_spec)
-    track = load_track(track_spec or config.track)
-    car = load_car(car_spec or config.car)
-    space = config.resolved_action_space()
-    env = TimeTrialEnv(
-        track=track,
-        car=car,
+    return watch_policy(
+        policy,
+        load_track(track_spec or config.track),
+        load_car(car_spec or config.car),
         observation=config.observation,
-        action_space=space,
-        reward="centerline",  # never changes the driving (and a run's reward file may not be on this machine)
+        action_space=config.resolved_action_space(),
         reverse=config.reverse,
-        start="start_line",
+        label=f"{model.name} ({config.observation} policy)",
+        frames=frames,
+        seed=config.seed if seed is None else seed,
+        size=size,
+        window=window,
+        record=record,
     )
-    inset_kind, lidar = observation_view(env.observer)
-    session = RenderSession(
-        env, size, mode="human" if window else "rgb_array", car=car, inset_kind=inset_kind, lidar=lidar
-    )
-    session.caption = f"{track.name} · {car.car.name} · {model.name} ({config.observation} policy)"
-
-    def act(obs: Any) -> tuple[Any, float, float]:
-        action = policy(obs)
-        steer, speed = space.decode(np.asarray(action)[None, ...])
-        return action, float(steer[0]), float(speed[0])
-
-    recorder = _recorder(record, env.sim.options.control_rate_hz)
-    drawn = _drive_loop(
-        env, session, act, frames, config.seed if seed is None else seed, window, recorder, show_command=True
-    )
-    _close_recorder(recorder)
-    return session, drawn
-
-
-def _recorder(record: Path | None, fps: float) -> FrameRecorder | None:
-    if record is None:
-        return None
-    from sim.viewer.record import FrameRecorder
-
-    return FrameRecorder(record, fps)
-
-
-def _close_recorder(recorder: FrameRecorder | None) -> None:
-    if recorder is not None:
-        recorder.close()
-
-
-def _replay_rate_hz(tstamp_s: Any) -> float:
-    """The control rate a simtrace was logged at, from its time stamps (15 Hz when they do not say)."""
-    import numpy as np
-
-    steps = np.diff(tstamp_s)
-    steps = steps[np.isfinite(steps) & (steps > 0)]
-    rate = 1.0 / float(np.median(steps)) if len(steps) else 15.0
-    return rate if 1.0 <= rate <= 1000.0 else 15.0
-
-
-def _run_replay(
-    path: Path,
-    track: Track,
-    car: CarConfig,
-    frames: int | None,
-    size: tuple[int, int],
-    window: bool,
-    record: Path | None,
-    episode: int | None,
-) -> tuple[BaseSession, int]:
-    """Replay the rows of a simtrace CSV, episode by episode; in a window, hold the last frame until the
-    viewer is closed."""
-    from sim.viewer import CarShape, ReplaySession, read_simtrace
-
-    trace = read_simtrace(path)
-    fps = _replay_rate_hz(trace.tstamp_s)
-    session = ReplaySession(
-        trace,
-        track,
-        CarShape.from_config(car),
-        size,
-        mode="human" if window else "rgb_array",
-        fps=fps,
-        speed_range_mps=car.vehicle.max_speed_mps,
-        episode=episode,
-    )
-    which = "" if episode is None else f", episode {episode}"
-    session.caption = f"{track.name} · replay of {path.name} ({len(session)} rows{which})"
-    recorder = _recorder(record, fps)
-    pg = import_pygame() if window else None
-    drawn = 0
-    while (frames is None or drawn < frames) and session.advance():
-        if window:
-            if _key_action(session.show(), pg) == "quit" or session.closed:
-                drawn += 1
-                break
-        else:
-            session.draw()
-        if recorder is not None:
-            recorder.add(session.viewer.surface)
-        drawn += 1
-    _close_recorder(recorder)
-    while window and frames is None and not session.closed:
-        if _key_action(session.show(), pg) == "quit":
-            break
-    return session, drawn
 
 
 @app.callback()
@@ -527,6 +282,7 @@ def _run(req: _Request) -> tuple[BaseSession, int]:
         from sim.car import load_car
         from sim.errors import SimError
         from sim.tracks import load_track
+        from sim.viewer.watch import watch_driver, watch_replay
 
         pg = import_pygame()
     except ImportError as exc:
@@ -545,11 +301,12 @@ def _run(req: _Request) -> tuple[BaseSession, int]:
         track = load_track(req.track or DEFAULT_TRACK)
         car = load_car(req.car or DEFAULT_CAR)
         if req.replay is not None:
-            return _run_replay(
+            return watch_replay(
                 req.replay, track, car, req.frames, req.size, req.window, req.record, req.episode
             )
-        return _run_drive(
-            track, car, req.drive, req.speed_mps, req.frames, req.seed, req.size, req.window, req.record
+        keyboard = req.drive is Drive.keyboard
+        return watch_driver(
+            track, car, keyboard, req.speed_mps, req.frames, req.seed, req.size, req.window, req.record
         )
     except errors as exc:
         fail(str(exc))

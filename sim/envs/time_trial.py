@@ -13,6 +13,7 @@ from sim.envs.setup import build_parts, run_step
 from sim.errors import EnvConfigError
 from sim.fastmath import SCALARS
 from sim.observations import Observer
+from sim.reward.params import params_dicts
 from sim.rules import STATUS_LABELS, EpisodeStatus
 
 
@@ -164,5 +165,5 @@ class TimeTrialEnv(gym.Env):
         if status is EpisodeStatus.LAP_COMPLETE:
             info["lap_time_s"] = self._parts.sim.episode_time_s.item(0)
         if self._info_params:
-            info["params"] = params.dicts()[0]
+            info["params"] = params_dicts(params)[0]
         return info

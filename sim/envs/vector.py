@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,7 +10,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from sim.core import BatchedSim
+from sim.core import BatchedSim, StepOutcome
 from sim.envs.setup import build_parts, run_step
 from sim.errors import EnvConfigError
 from sim.observations import batch_copy, batch_put
@@ -29,6 +30,10 @@ class TimeTrialVectorEnv(VectorEnv):
 
     Every step, `infos["episode_status"]` (int8 codes, see `sim.rules.EpisodeStatus`) and `infos["progress"]` (%)
     describe all cars.
+
+    `step_hook`, when set, is called every step with the simulator's `StepOutcome` (its `params`: what was
+    measured for all n cars, exactly what the reward function saw), before finished cars are reset. The params
+    share memory with the simulator's state: after the step, a finished car's `progress` is its next episode's.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -53,6 +58,7 @@ class TimeTrialVectorEnv(VectorEnv):
         self._seeded = False
         self._all = np.arange(num_envs)
         self._first_obs: dict[tuple[bool, float], tuple[np.ndarray, float]] = {}
+        self.step_hook: Callable[[StepOutcome], None] | None = None
 
     @property
     def sim(self) -> BatchedSim:
@@ -80,6 +86,8 @@ class TimeTrialVectorEnv(VectorEnv):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         obs, rewards, outcome = run_step(self._parts, actions)
+        if self.step_hook is not None:
+            self.step_hook(outcome)
         infos: dict[str, Any] = {"episode_status": outcome.status, "progress": outcome.params.progress}
         done = outcome.terminated | outcome.truncated
         if done.any():

@@ -18,7 +18,8 @@ import numpy as np
 from sim.car import load_car
 from sim.core import BatchedSim, EpisodeOptions
 from sim.drivers import PurePursuitDriver
-from sim.reward.params import MODEL_POINT_AHEAD_M
+from sim.measure import MODEL_POINT_AHEAD_M
+from sim.reward.params import params_dicts
 from sim.reward.python_file import RewardFile
 from sim.tracks import Track, load_track
 
@@ -81,7 +82,7 @@ def realistic_params(
         steer, _ = driver(params)
         outcome = sim.step(steer, speeds)
         params = outcome.params
-        for i, d in enumerate(params.dicts()):
+        for i, d in enumerate(params_dicts(params)):
             per_car[i].append(d)
         done = np.flatnonzero(outcome.terminated | outcome.truncated)
         if len(done):
@@ -132,4 +133,4 @@ def params_at_pose(
     chassis_y = y_m - MODEL_POINT_AHEAD_M * np.sin(yaw)
     sim.state.place(np.array([0]), np.array([chassis_x]), np.array([chassis_y]), np.array([yaw]))
     sim.steps[0] = 2.0
-    return sim.standing(np.array([0])).dicts()[0]
+    return params_dicts(sim.standing(np.array([0])))[0]

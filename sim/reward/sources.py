@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from sim.errors import RewardFunctionError
+from sim.measure import Measurements
 from sim.reward.builtin import BUILTIN_REWARDS, BatchedRewardFn
-from sim.reward.params import RewardParams
+from sim.reward.params import params_dicts
 from sim.reward.python_file import MAX_ABS_REWARD, RewardFile, format_params
 
 RewardSpec = str | Path | Callable[..., Any] | None
@@ -34,12 +35,12 @@ class RewardSource:
     def bind(self, n: int) -> None:
         """Prepare for n cars."""
 
-    def __call__(self, params: RewardParams) -> np.ndarray:
+    def __call__(self, params: Measurements) -> np.ndarray:
         raise NotImplementedError
 
-    def one(self, params: RewardParams) -> float:
+    def one(self, params: Measurements) -> float:
         """The reward of the single environment's car, from params in Python numbers (`SCALARS`)."""
-        return float(self(params)[0])  # per-car rewards read `params.dicts()`, which both kinds give
+        return float(self(params)[0])  # per-car rewards read `params_dicts(params)`, which both kinds give
 
 
 class BatchedReward(RewardSource):
@@ -50,12 +51,12 @@ class BatchedReward(RewardSource):
         self.name = name
         self._trusted = trusted  # built-ins are tested to return finite (n,) arrays; skip the checks
 
-    def one(self, params: RewardParams) -> float:
+    def one(self, params: Measurements) -> float:
         if self._trusted:  # the built-ins run on Python numbers too (they read `params.m`)
             return float(self._fn(params))
         return float(self(params.as_arrays())[0])  # users' batched rewards always get arrays
 
-    def __call__(self, params: RewardParams) -> np.ndarray:
+    def __call__(self, params: Measurements) -> np.ndarray:
         if self._trusted:
             return self._fn(params)
         out = np.asarray(self._fn(params), dtype=np.float64)
@@ -70,7 +71,7 @@ class BatchedReward(RewardSource):
             i = int(np.flatnonzero(bad)[0])
             raise RewardFunctionError(
                 f"batched reward {self.name} returned {out[i]!r} for car {i}; expected a finite number with "
-                f"|r| <= {MAX_ABS_REWARD:g}. Params of that car:\n{format_params(params.dicts()[i])}"
+                f"|r| <= {MAX_ABS_REWARD:g}. Params of that car:\n{format_params(params_dicts(params)[i])}"
             )
         return out
 
@@ -88,9 +89,9 @@ class PythonFileReward(RewardSource):
     def bind(self, n: int) -> None:
         self._instances = [self._file.instance() for _ in range(n)]
 
-    def __call__(self, params: RewardParams) -> np.ndarray:
+    def __call__(self, params: Measurements) -> np.ndarray:
         return np.fromiter(
-            (f(d) for f, d in zip(self._instances, params.dicts(), strict=True)),
+            (f(d) for f, d in zip(self._instances, params_dicts(params), strict=True)),
             dtype=np.float64,
             count=params.n,
         )
@@ -105,8 +106,8 @@ class CallableReward(RewardSource):
         self._fn = fn
         self.name = getattr(fn, "__qualname__", repr(fn))
 
-    def __call__(self, params: RewardParams) -> np.ndarray:
-        return np.fromiter((self._checked(d) for d in params.dicts()), dtype=np.float64, count=params.n)
+    def __call__(self, params: Measurements) -> np.ndarray:
+        return np.fromiter((self._checked(d) for d in params_dicts(params)), dtype=np.float64, count=params.n)
 
     def _checked(self, d: dict[str, Any]) -> float:
         try:

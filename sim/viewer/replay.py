@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.errors import SimTraceError
-from sim.reward.params import MODEL_POINT_AHEAD_M
+from sim.measure import MODEL_POINT_AHEAD_M
 from sim.simtrace import SimTrace, TraceEpisode
 from sim.viewer.draw import CarPose, CarShape
 from sim.viewer.session import BaseSession

@@ -127,7 +127,7 @@ def test_size_option(tmp_path: Path) -> None:
 
 
 def test_keyboard_driver_steers_and_speeds_while_keys_are_held() -> None:
-    from pitlane.commands.view import KeyboardDriver
+    from sim.keyboard import KeyboardDriver
 
     pg = import_pygame()
     held: dict[int, bool] = {k: False for k in (pg.K_LEFT, pg.K_RIGHT, pg.K_UP, pg.K_DOWN, pg.K_SPACE)}

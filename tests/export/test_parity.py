@@ -47,3 +47,18 @@ def test_int8_problems_name_each_missed_target() -> None:
     assert parity.int8_problems(_report(True, 6.8), lap_tolerance=0.05) == []
     fewer = parity.int8_problems(_report(True, 7.0, int8_laps=1))
     assert fewer == ["int8 completed 1 of 3 closed-loop laps, fp32 3"]
+
+
+def test_a_discrete_action_in_float32_is_the_same_action_as_in_float64() -> None:
+    """DeepRacer tables hold speeds like 2.8 m/s that float32 cannot hold exactly: SB3's decode (float64) and
+    the graph's output (float32) of the same action used to count as different actions (58 % agreement of
+    a checkpoint with its own exact graph). A neighbouring action still counts as different."""
+    table = np.array([[-30.0, 1.0], [-5.0, 2.8], [0.0, 3.5], [5.0, 2.8], [30.0, 1.0]])
+    picks = np.arange(1_000) % len(table)
+    reference = table[picks]
+    graph = reference.astype(np.float32).astype(np.float64)
+    assert (graph != reference).any()  # 2.8 is not a float32
+    assert parity.agreement(reference, graph, discrete=True)["agreement"] == 1.0
+    neighbour = graph.copy()
+    neighbour[:10] = table[(picks[:10] + 1) % len(table)]
+    assert parity.agreement(reference, neighbour, discrete=True)["disagreeing_frames"] == 10

@@ -13,7 +13,7 @@ from sim.core import BatchedSim, EpisodeOptions
 from sim.drivers import PurePursuitDriver
 from sim.reward.builtin import BUILTIN_REWARDS, MAX_PROGRESS_STEP
 from sim.reward.check import realistic_params
-from sim.reward.params import PARAM_KEYS
+from sim.reward.params import PARAM_KEYS, params_dicts
 from sim.rules import EpisodeStatus
 from sim.tracks.library import load_track
 
@@ -151,7 +151,7 @@ def test_prev_progress_is_the_previous_steps_progress_and_not_a_deepracer_key() 
         params = sim.step(steer, speed).params
         np.testing.assert_array_equal(params.prev_progress, last)
         last = params.progress.copy()
-    for d in params.dicts():
+    for d in params_dicts(params):
         assert tuple(d) == PARAM_KEYS or set(d) == set(PARAM_KEYS)
         assert "prev_progress" not in d
     # reset writes prev_progress in place; params already handed out keep their values

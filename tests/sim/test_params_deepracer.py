@@ -34,8 +34,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.measure import compute_current_progress
 from sim.reward.check import params_at_pose
-from sim.reward.params import PARAM_KEYS, compute_current_progress
+from sim.reward.params import PARAM_KEYS
 from sim.tracks import load_track
 
 DEEPRACER_TRACKS = ("reinvent_base", "reInvent2019_track", "2022_summit_speedway")

@@ -19,16 +19,17 @@ import sim  # noqa: F401  (registers the environment)
 from sim import dynamics
 from sim.envs.setup import build_parts, run_step
 from sim.fastmath import ARRAYS, SCALARS
-from sim.reward.params import RewardParams
+from sim.measure import Measurements
+from sim.reward.params import params_dicts
 from tests.deepracer_files import CONTINUOUS_METADATA, REWARD_DIR
 
 DERIVED = ("heading", "closest_waypoints", "track_width", "is_left_of_center", "is_crashed")
 STATE = ("x_m", "y_m", "yaw_rad", "cos_yaw", "sin_yaw", "speed_mps", "steer_rad")
 
 
-def _assert_same_params(one: RewardParams, batch: RewardParams, where: str) -> None:
+def _assert_same_params(one: Measurements, batch: Measurements, where: str) -> None:
     arrays = one.as_arrays()
-    for field in dataclasses.fields(RewardParams):
+    for field in dataclasses.fields(Measurements):
         if field.name in ("forward", "backward", "m"):
             continue
         got, want = getattr(arrays, field.name), getattr(batch, field.name)
@@ -41,7 +42,7 @@ def _assert_same_params(one: RewardParams, batch: RewardParams, where: str) -> N
             err_msg=f"{where}: {name}",
         )
     # DeepRacer dicts: the same keys, values and Python types
-    d_one, d_batch = one.dicts()[0], batch.dicts()[0]
+    d_one, d_batch = params_dicts(one)[0], params_dicts(batch)[0]
     assert list(d_one) == list(d_batch), where
     for key, value in d_batch.items():
         assert d_one[key] == value and type(d_one[key]) is type(value), f"{where}: {key}"

@@ -154,9 +154,9 @@ def test_distilled_camera_policy_exports_to_int8_that_drives_the_same_lap(
     student: Path, tmp_path: Path
 ) -> None:
     """The whole story for a camera car: teacher -> distilled camera student -> int8 ONNX, and the int8 model
-    drives the lap the checkpoint drives (issue 5: closed-loop lap time within 2 %). Agreement on 1,000
+    drives the lap the checkpoint drives (the export's target: closed-loop lap time within 2 %). Agreement on 1,000
     frames is held to 99 % here (a tiny student has a few near-tied frames); `pitlane export` of a default
-    distillation measured 100 % of 5,000 (ARCHITECTURE.md)."""
+    distillation measured 100 % of 5,000 (docs/benchmarks.md)."""
     from trainer.export.pipeline import ExportSettings, export_run
 
     settings = ExportSettings(int8=True, calibration_frames=300, agreement_frames=1_000, eval_laps=1,

@@ -161,7 +161,7 @@ def bench_inference(
 
 
 def targets(rows: list[LatencyRow]) -> dict[str, Any]:
-    """Issue 5's latency targets against the rows: cnn_shallow int8 p50 <= 0.3 ms, int8 <= 0.6x fp32."""
+    """The export's latency targets against the rows: cnn_shallow int8 p50 <= 0.3 ms, int8 <= 0.6x fp32."""
     by = {(r.network, r.precision): r for r in rows}
     out: dict[str, Any] = {}
     shallow = by.get(("cnn_shallow", "int8"))

@@ -25,11 +25,15 @@ import numpy as np
 AGREEMENT_TARGET = 0.999
 STEER_TOL_DEG = 1.0
 SPEED_TOL_MPS = 0.05
+#: Discrete commands are the action table's values, but a graph returns them in float32 and SB3's decode in
+#: float64 (2.8 m/s is 2.7999999523 in float32): equal within this (deg or m/s) is the same action. Distinct
+#: actions of a DeepRacer table differ by far more.
+SAME_ACTION_TOL = 1e-4
 LAP_TIME_TOL = 0.02
 #: a frame is a near-tie when fp32's two best logits are closer than this fraction of their median gap over
 #: all frames: the policy was indifferent there, and any rounding (int8, another CPU's float kernels) may
 #: pick either action. Measured on distilled cnn_shallow policies: flips happened at gaps <= 0.3 % of the
-#: median (ARCHITECTURE.md); 1 % leaves a margin and excludes ~0.1-0.5 % of frames.
+#: median (docs/benchmarks.md); 1 % leaves a margin and excludes ~0.1-0.5 % of frames.
 TIE_GAP_FRACTION = 0.01
 
 
@@ -42,10 +46,10 @@ def agreement(
     reference: np.ndarray, other: np.ndarray, *, discrete: bool, target: float = AGREEMENT_TARGET
 ) -> dict[str, Any]:
     """How often `other`'s commands (n, 2) match `reference`'s: the same action (discrete; the action table's
-    values compared exactly) or within STEER_TOL_DEG / SPEED_TOL_MPS (continuous)."""
+    values, equal to float32 precision: SAME_ACTION_TOL) or within STEER_TOL_DEG / SPEED_TOL_MPS (continuous)."""
     d = np.abs(other - reference)
     if discrete:
-        same = (d[:, 0] == 0) & (d[:, 1] == 0)
+        same = (d[:, 0] <= SAME_ACTION_TOL) & (d[:, 1] <= SAME_ACTION_TOL)
     else:
         same = (d[:, 0] <= STEER_TOL_DEG) & (d[:, 1] <= SPEED_TOL_MPS)
     rate = float(same.mean()) if len(same) else float("nan")
