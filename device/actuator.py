@@ -12,9 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from contracts.hal import Drive
 from device.calibration import Calibration, Pulses
 from device.estop import SafetyLatch
-from device.hal.base import Drive
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device.config import HardwareConfig
+from contracts.car_file import HardwareConfig
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import logging
 import subprocess
 import sys
 
+from contracts.car_file import Pca9685Config
 from device.calibration import Pulses
-from device.config import Pca9685Config
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,19 @@ from typing import Any, Literal
 
 import numpy as np
 
+from contracts.car_file import CarFile, LeagueConfig
+from contracts.hal import Camera, Clock, Drive, Hal, LapEvent, LapTimer
+from contracts.model_card import ModelCard
+from contracts.vocabulary import HAL_BACKENDS, HARDWARE_BACKENDS
+from contracts.wire import LapReport
 from device.actuator import Actuator
 from device.calibration import Calibration
-from device.config import BACKENDS, Credentials, LeagueConfig, RuntimeConfig
+from device.config import Credentials
 from device.errors import CarRuntimeConfigError, HardwareError, ModelError
 from device.estop import GpioEStop, SafetyLatch
-from device.hal.base import Camera, Clock, Drive, Hal, LapEvent, LapTimer
 from device.laps import LapBook
 from device.loop import ControlLoop, LoopStats, Policy, StepRecord
-from device.model_card import ModelCard
 from device.outbox import Outbox
-from device.protocol import LapReport
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ class ThrottleCapEffect:
 
 
 def throttle_cap_effect(
-    config: RuntimeConfig, card: ModelCard, *, card_source: str = "model.json"
+    config: CarFile, card: ModelCard, *, card_source: str = "model.json"
 ) -> ThrottleCapEffect | None:
     """How `config`'s throttle cap limits the speeds of `card`'s action space (None when there is no cap).
 
@@ -177,7 +179,7 @@ class LeagueSetup:
 class DriveSession:
     """One drive. `input_shape`/`input_dtype`: the model's observation (from its card)."""
 
-    config: RuntimeConfig
+    config: CarFile
     policy: Policy
     hal: Hal
     input_shape: tuple[int, ...]
@@ -289,7 +291,7 @@ class DriveSession:
 
     def _open_estop_pin(self) -> GpioEStop | None:
         pin = self.config.safety.estop_pin
-        if pin is None or self.hal.name in ("sim", "mock"):
+        if pin is None or self.hal.name not in HARDWARE_BACKENDS:  # no GPIO without a board
             return None
         return GpioEStop(self.latch, pin, pull_up=self.config.safety.estop_pin_pull_up, backend=self.hal.name)
 
@@ -322,7 +324,7 @@ def _safe_id(name: str) -> str:
 
 
 def league_setup(
-    config: RuntimeConfig,
+    config: CarFile,
     *,
     broker_url: str | None = None,
     league_id: str | None = None,
@@ -385,12 +387,12 @@ FAST_SIM_LAPS = 3
 SimPartsOpener = Callable[..., tuple[Camera, Drive, Clock, LapTimer, Any]]
 
 
-def choose_backend(config: RuntimeConfig, hal: str | None, track: str | None) -> str:
+def choose_backend(config: CarFile, hal: str | None, track: str | None) -> str:
     """The backend to drive on: `hal` (--hal) or the car file's `hardware.backend`. CarRuntimeConfigError for
     an unknown name, or for a `track` (--track) on a backend other than `sim`."""
     backend = hal or config.hardware.backend
-    if backend not in BACKENDS:
-        raise CarRuntimeConfigError(f"--hal {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend not in HAL_BACKENDS:
+        raise CarRuntimeConfigError(f"--hal {backend!r}: expected one of {', '.join(HAL_BACKENDS)}")
     if track is not None and backend != "sim":
         raise CarRuntimeConfigError(f"--track is for --hal sim: the {backend} backend has no simulated track")
     return backend
@@ -410,7 +412,7 @@ def drive_limits(
 
 def open_hal(
     backend: str,
-    config: RuntimeConfig,
+    config: CarFile,
     observation_kind: str,
     shape: tuple[int, ...],
     dtype: str,

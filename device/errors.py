@@ -5,14 +5,6 @@ class DeviceError(Exception):
     """Root of every error the car runtime (`device/`) raises on purpose."""
 
 
-class ProtocolError(DeviceError, ValueError):
-    """A wire payload (lap report, status, command) that is not valid; the message names the field."""
-
-
-class SignatureError(ProtocolError):
-    """A lap report whose `sig` is missing or does not match the car's secret."""
-
-
 class CarRuntimeConfigError(DeviceError, ValueError):
     """The car file's `[hardware]`, `[safety]` or `[league]` table (or the credentials file) is invalid; the
     message names the file and the dotted key."""

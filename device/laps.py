@@ -1,5 +1,5 @@
 """Lap sources beyond the backends' own (a manual key press), and the lap book that turns lap events into
-signed, numbered lap reports (`device.protocol.LapReport`).
+signed, numbered lap reports (`contracts.wire.LapReport`).
 
 A drive session has a new `run_id` (uuid4) and numbers its reports `seq` 0, 1, 2, ...; a restart is a new
 session (new run_id, seq from 0), while the outbox still sends the unsent laps of earlier runs.
@@ -11,8 +11,8 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from device.hal.base import Clock, LapEvent
-from device.protocol import LapReport, utc_now_iso
+from contracts.hal import Clock, LapEvent
+from contracts.wire import LapReport, utc_now_iso
 
 
 class ManualLapTimer:

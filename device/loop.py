@@ -18,9 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
+from contracts.hal import Camera, Clock, LapEvent, LapTimer
 from device.actuator import Actuator
 from device.errors import ObservationMismatchError
-from device.hal.base import Camera, Clock, LapEvent, LapTimer
 
 log = logging.getLogger(__name__)
 

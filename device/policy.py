@@ -6,7 +6,7 @@
 Loading checks, in order, and raises `device.errors.ModelError` (or `ModelMismatchError`) naming the file:
 the model file exists; its card (`model.json` beside it unless `card_path` is given) is valid; the file's
 SHA-256 is one the card lists (the file was not changed or swapped since export); the card's observation fits
-the car config (sensor kind, input shape, camera geometry within tolerance; `device.model_card.card_mismatches`);
+the car config (sensor kind, input shape, camera geometry within tolerance; `contracts.model_card.card_mismatches`);
 ONNX Runtime can load the graph; the graph is the one the card describes (`graph_mismatches`: its input's name,
 shape and dtype, its outputs, and the observation and action space the export stamped into the graph's
 metadata). A mismatch names each property with the card's value and the graph's, and both files.
@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from device.errors import ModelError, ModelMismatchError
-from device.model_card import (
+from contracts.car_file import CarConfig
+from contracts.errors import ModelCardError
+from contracts.model_card import (
     CARD_FILE,
     OUTPUT_NAMES,
     ModelCard,
@@ -39,7 +40,7 @@ from device.model_card import (
     load_card,
     sha256_file,
 )
-from firmware_configs.schema import CarConfig
+from device.errors import ModelError, ModelMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,11 @@ class OnnxPolicy:
                 f"{path}: no model card {card_file} (`pitlane export` writes a model.json beside each ONNX model)"
             )
         self.card_path = card_file
-        self.card: ModelCard = load_card(card_file)
+        try:
+            self.card: ModelCard = load_card(card_file)
+        except ModelCardError as exc:
+            # the car runtime reports every unusable model (ONNX file or its card) as one ModelError
+            raise ModelError(str(exc)) from None
         self.sha256: str = sha256_file(path)
         self.file: ModelFile = self._check_hash(card_file)
         if car is not None:

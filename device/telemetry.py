@@ -1,6 +1,6 @@
 """The car's MQTT link to its league (paho-mqtt 2, VERSION2 callbacks): status, laps, telemetry, commands.
 
-- status (retained, QoS 1) with a last will of ``offline`` (`device.protocol.offline_status_bytes`), so the
+- status (retained, QoS 1) with a last will of ``offline`` (`contracts.wire.offline_status_bytes`), so the
   league sees a car vanish even when its process is killed;
 - laps (QoS 1, signed with the car's HMAC secret): every lap goes into the outbox first; it is published and
   marked sent only when the broker's PUBACK comes back (`on_publish` with its mid). On every (re)connect the
@@ -22,11 +22,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.config import Credentials, LeagueConfig, RuntimeConfig, parse_broker_url
-from device.errors import ProtocolError
-from device.estop import SafetyLatch
-from device.outbox import Outbox, PendingLap
-from device.protocol import (
+from contracts.car_file import CarFile, LeagueConfig, parse_broker_url
+from contracts.errors import ProtocolError
+from contracts.wire import (
     COMMAND_QOS,
     LAP_QOS,
     STATUS_QOS,
@@ -39,6 +37,9 @@ from device.protocol import (
     parse_command,
     utc_now_iso,
 )
+from device.config import Credentials
+from device.estop import SafetyLatch
+from device.outbox import Outbox, PendingLap
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class LeagueLink:
 
     def __init__(
         self,
-        config: RuntimeConfig,
+        config: CarFile,
         league: LeagueConfig,
         credentials: Credentials,
         outbox: Outbox,
@@ -93,7 +94,7 @@ class LeagueLink:
         latch.on_trip(lambda reason: self.publish_status("estop"))
         latch.on_rearm(lambda: self.publish_status("driving"))
 
-    def _set_tls(self, config: RuntimeConfig, league: LeagueConfig) -> None:
+    def _set_tls(self, config: CarFile, league: LeagueConfig) -> None:
         tls = league.tls
 
         def path(p: str | None) -> str | None:

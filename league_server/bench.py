@@ -110,8 +110,8 @@ class IngestBenchResult:
 
 
 def _lap_message(car_id: str, run_id: str, seq: int, secret: str) -> tuple[str, bytes]:
-    """(topic, signed JSON bytes) of one simulated lap report (`device.protocol`'s wire format)."""
-    from device import protocol
+    """(topic, signed JSON bytes) of one simulated lap report (`contracts.wire`'s wire format)."""
+    from contracts import wire as protocol
 
     report = protocol.LapReport(
         car_id=car_id,

@@ -26,7 +26,7 @@ class ConflictError(LeagueError, ValueError):
 
 
 class RuleError(LeagueError, ValueError):
-    """Input that passed the schema but breaks a rule (e.g. race rules sim.race rejects); names the field."""
+    """Input that passed the schema but breaks a rule (e.g. race rules contracts.race rejects); names the field."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")

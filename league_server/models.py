@@ -3,7 +3,7 @@ and how (events, tracks, races and their rules), what happened (laps, with soft 
 and what was changed or refused (audit log, dead letters), plus each car's presence.
 
 Times: lap times in integer milliseconds (exact, as cars report them); race rules in seconds, as
-`sim.race.RaceRules` takes them. Datetimes are stored as naive UTC and read back timezone-aware (UTC).
+`contracts.race.RaceRules` takes them. Datetimes are stored as naive UTC and read back timezone-aware (UTC).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class Event(Base):
 
 
 class Race(Base):
-    """One race and its rules (the columns map one to one onto `sim.race.RaceRules`).
+    """One race and its rules (the columns map one to one onto `contracts.race.RaceRules`).
 
     max_resets counts per lap (a lap with more resets is not valid); min_lap_time_s is the plausibility floor
     ingest checks; window_start/end bound when laps are accepted (None = open); status: open | closed.

@@ -1,10 +1,10 @@
 """The leaderboard: the one implementation the API, the web page and the exports use.
 
-The race rules are `sim.race` (penalties, per-lap reset limit, the four ranking methods); this module only
-groups a race's laps into entries, feeds them to `sim.race.make_lap` / `rank_key`, and orders the entries
+The race rules are `contracts.race` (penalties, per-lap reset limit, the four ranking methods); this module only
+groups a race's laps into entries, feeds them to `contracts.race.make_lap` / `rank_key`, and orders the entries
 with stable tie-breaks:
 
-1. the ranking value (`sim.race.sortable(rank_key(...))`: unranked entries last);
+1. the ranking value (`contracts.race.sortable(rank_key(...))`: unranked entries last);
 2. who set it first: the time of the lap with which the entry first reached its final value;
 3. the racer id (entries without a racer: after racers), then the car id.
 
@@ -30,10 +30,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contracts.race import LapRecord, RaceRules, make_lap, rank_key, sortable
 from league_server.crud.races import get_race, rules_of
 from league_server.models import Car, Lap, Race, Racer, Team, utc_now
 from league_server.schemas import Leaderboard, LeaderboardEntry
-from sim.race import LapRecord, RaceRules, make_lap, rank_key, sortable
 
 _NO_RACER = 2**62  # sorts entries without a racer after every racer id
 
@@ -70,7 +70,7 @@ class RankedLap:
 
 @dataclass(frozen=True)
 class EntryResult:
-    """One entry's ranking: key = sim.race.rank_key (None: unranked); records in driving order."""
+    """One entry's ranking: key = contracts.race.rank_key (None: unranked); records in driving order."""
 
     racer_id: int | None
     car_id: str
@@ -86,7 +86,7 @@ class EntryResult:
 
 
 def lap_record(lap: RankedLap, rules: RaceRules) -> LapRecord:
-    """sim.race's view of a lap: penalties applied, valid only if within the rules and not invalidated."""
+    """contracts.race's view of a lap: penalties applied, valid only if within the rules and not invalidated."""
     record = make_lap((lap.lap_time_ms + lap.penalty_ms) / 1000.0, lap.offtrack, lap.resets, rules)
     return record if lap.valid else dataclasses.replace(record, valid=False)
 
@@ -108,7 +108,7 @@ def _first_reached(
 
 
 def rank_entries(laps: Sequence[RankedLap], rules: RaceRules) -> list[EntryResult]:
-    """Group laps into entries (per racer, else per car), rank each with sim.race and sort (tie-breaks above)."""
+    """Group laps into entries (per racer, else per car), rank each with contracts.race and sort (tie-breaks above)."""
     groups: dict[tuple[str, object], list[RankedLap]] = {}
     for lap in laps:
         key = ("racer", lap.racer_id) if lap.racer_id is not None else ("car", lap.car_id)

@@ -10,10 +10,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.vocabulary import LapSource
+
 SlugStr = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="letters, digits, '-' and '_' (1-64)")
 Ranking = Literal["best_lap", "best_average_of", "total_time", "most_laps_in"]
 RaceStatus = Literal["open", "closed"]
-LapSource = Literal["car", "timer", "sim", "manual"]
 
 _Id = Field(ge=1, le=2**31 - 1)
 _OptId = Field(default=None, ge=1, le=2**31 - 1)
@@ -116,7 +117,7 @@ class EventOut(_Out):
 
 
 class RaceIn(_In):
-    """A race and its rules (checked by sim.race.RaceRules). max_resets counts per lap (None = unlimited)."""
+    """A race and its rules (checked by contracts.race.RaceRules). max_resets counts per lap (None = unlimited)."""
 
     name: str = Field(min_length=1, max_length=200)
     track_id: int | None = _OptId
@@ -278,7 +279,7 @@ class LapOut(_Out):
     penalty_ms: int
     offtrack_count: int
     reset_count: int
-    source: str
+    source: LapSource
     sent_at: datetime | None
     received_at: datetime
     valid: bool
@@ -416,7 +417,7 @@ class HealthOut(BaseModel):
 
 
 class RaceUpdate(_In):
-    """Fields to change (omitted: kept). Rules are re-checked by sim.race."""
+    """Fields to change (omitted: kept). Rules are re-checked by contracts.race."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     ranking: Ranking | None = None

@@ -2,7 +2,7 @@
 
 `import sim` registers the gymnasium environment `pitlane/TimeTrial-v0` (single car, `gymnasium.make`) and its
 native batched form (`gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`). Without gymnasium
-installed (the league server's extra), the numpy-only modules such as `sim.race` still import.
+installed, the numpy-only modules such as `sim.core` still import.
 """
 
 ENV_IDS = ("pitlane/TimeTrial-v0",)

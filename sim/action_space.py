@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from contracts.vocabulary import CAMERA_KINDS, DEEPRACER_SENSORS, LIDAR_KINDS
 from sim.errors import ActionSpaceError
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ logger = logging.getLogger(__name__)
 # Wider than any model car's lock: the real limit is the car's `max_steer_deg`, applied by the simulator.
 MAX_ABS_STEERING_DEG = 60.0
 
-CAMERA_SENSORS = ("FRONT_FACING_CAMERA", "STEREO_CAMERAS")
-LIDAR_SENSORS = ("LIDAR", "SECTOR_LIDAR", "DISCRETIZED_SECTOR_LIDAR")
+#: DeepRacer's model_metadata.json `sensor` names of cameras and of lidars
+CAMERA_SENSORS = tuple(name for name, kind in DEEPRACER_SENSORS.items() if kind in CAMERA_KINDS)
+LIDAR_SENSORS = tuple(name for name, kind in DEEPRACER_SENSORS.items() if kind in LIDAR_KINDS)
 NEURAL_NETWORKS = (
     "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW",
     "DEEP_CONVOLUTIONAL_NETWORK",

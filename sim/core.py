@@ -20,7 +20,7 @@ from sim.measure import MODEL_POINT_AHEAD_M, Measurements, compute_current_progr
 from sim.randomization import EpisodeRandomization, get_preset
 
 if TYPE_CHECKING:
-    from sim.car import VehicleParams
+    from contracts.car_file import VehicleParams
     from sim.tracks.track import Track
 
 START_MODES = ("round_robin", "start_line")

@@ -24,7 +24,7 @@ import numpy as np
 from sim.fastmath import ARRAYS, Math
 
 if TYPE_CHECKING:
-    from sim.car import VehicleParams
+    from contracts.car_file import VehicleParams
 
 _TWO_PI = 2.0 * np.pi
 

@@ -23,7 +23,3 @@ class RewardFunctionError(SimError, RuntimeError):
 
 class SimTraceError(SimError, ValueError):
     """A simtrace file cannot be read (names the file and line)."""
-
-
-class RaceRulesError(SimError, ValueError):
-    """Race rules are inconsistent (names the field and what was expected)."""

@@ -1,4 +1,4 @@
-"""Time-trial evaluation of a policy on one car, with DeepRacer's evaluation semantics and `sim.race` rules.
+"""Time-trial evaluation of a policy on one car, with DeepRacer's evaluation semantics and `contracts.race` rules.
 
 The car starts at rest on the start line and drives `rules.laps` consecutive laps without stopping: crossing
 the start line (progress 100) finishes a lap and the clock runs straight into the next. When the car leaves
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from contracts.race import LapRecord, RaceRules, make_lap, rank_key, summarise
 from sim.envs.setup import ActionSpaceSpec, EnvParts, build_parts, run_step
 from sim.observations import ObservationSpec, batch_take
-from sim.race import LapRecord, RaceRules, make_lap, rank_key, summarise
 from sim.reward.sources import RewardSpec
 from sim.rules import STATUS_LABELS, EpisodeStatus
 from sim.simtrace import SimTraceWriter

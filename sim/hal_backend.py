@@ -2,10 +2,9 @@
 
 Why here and not in `device/hal/`: `import sim` loads gymnasium (it registers the environments), and the car
 package `device` must never import gymnasium (import-linter follows indirect imports, and a car installs only
-`pitlane[device]`). These classes implement the car runtime's interfaces (`device.hal.base`: Camera, Drive,
-Clock, LapTimer — structural protocols) and return its `Frame` and `LapEvent` records; `device.hal.base` (numpy
-only) is the one part of `device` that `sim` may import (an `ignore_imports` entry in pyproject's contract). The
-composition root (`pitlane drive`) wires them together.
+`pitlane[device]`). These classes implement the HAL interfaces in `contracts.hal` (Camera, Drive, Clock,
+LapTimer — structural protocols) and return its `Frame` and `LapEvent` records; `sim` and `device` both stand on
+`contracts` and never import each other. The composition root (`pitlane drive`) wires them together.
 
 The parts share one `SimWorld` (a `BatchedSim` with n = 1 from `sim.envs.setup.build_parts`):
 
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from device.hal.base import Frame, LapEvent
+from contracts.hal import Frame, LapEvent
 from sim.envs.setup import build_parts
 from sim.observations import batch_take
 from sim.rules import EpisodeStatus

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gymnasium import spaces
 
+from contracts.vocabulary import CAMERA_KINDS, DEEPRACER_SENSORS, OBSERVATION_KINDS, SLOT
 from sim.core import BatchedSim
 from sim.errors import EnvConfigError
 from sim.measure import Measurements
@@ -41,30 +42,9 @@ from sim.sensors.base import Poses
 from sim.tracks.arc_table import ArcTable
 
 if TYPE_CHECKING:
-    from sim.car import CarConfig
+    from contracts.car_file import CarConfig
 
 LOOKAHEAD_M = np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
-OBSERVATION_KINDS = (
-    "state",
-    "camera",
-    "stereo_camera",
-    "lidar",
-    "sector_lidar",
-    "discretized_sector_lidar",
-    "scan",
-)
-#: the Dict key each kind fills when kinds are combined
-SLOT = {
-    kind: "camera" if "camera" in kind else ("state" if kind == "state" else "lidar")
-    for kind in OBSERVATION_KINDS
-}
-DEEPRACER_SENSORS = {
-    "FRONT_FACING_CAMERA": "camera",
-    "STEREO_CAMERAS": "stereo_camera",
-    "LIDAR": "lidar",
-    "SECTOR_LIDAR": "sector_lidar",
-    "DISCRETIZED_SECTOR_LIDAR": "discretized_sector_lidar",
-}
 ObservationSpec = str | list[str] | tuple[str, ...]
 
 
@@ -193,7 +173,7 @@ def _make_part(kind: str, sim: BatchedSim, car: CarConfig) -> Any:
     """The sensor (or state builder) of one kind; sensor modules are imported only when asked for."""
     if kind == "state":
         return StateObservation(sim)
-    if kind in ("camera", "stereo_camera"):
+    if kind in CAMERA_KINDS:
         from sim.sensors.camera import CameraSensor
 
         return CameraSensor(sim.forward, car, randomization=sim.randomization, stereo=kind == "stereo_camera")

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.car import VehicleParams, load_car
+from contracts.car_file import VehicleParams
+from firmware_configs import load_car
 from sim.tracks import Track, cache
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contracts.vocabulary import DEEPRACER_SENSORS
 from sim.action_space import (
     CAMERA_SENSORS,
     ActionSpace,
@@ -26,7 +27,7 @@ from sim.action_space import (
     parse_action_space,
 )
 from sim.errors import SimError
-from sim.observations import DEEPRACER_SENSORS, parse_observation
+from sim.observations import parse_observation
 from sim.reward.builtin import BUILTIN_REWARDS
 from trainer.errors import RunConfigError
 

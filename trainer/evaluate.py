@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sim.race import RaceRules
+from contracts.race import RaceRules
 from trainer.config import RunConfig, load_run_dir_config
 from trainer.errors import EvaluateError, RunConfigError
 
@@ -85,14 +85,15 @@ def load_sb3_run(run_or_model: str | Path) -> tuple[Any, RunConfig, Path, Path]:
 
 def load_onnx_policy(path: str | Path, *, car: str | None = None) -> tuple[Callable[[Any], Any], RunConfig]:
     """(policy(obs) -> env action, RunConfig from the model card) of an exported model, through OnnxPolicy."""
+    from contracts.errors import CarFileError
     from device.errors import ModelError
     from device.policy import OnnxPolicy
-    from sim.car import CarConfigError, load_car
+    from firmware_configs import load_car
 
     model_path, _ = resolve_model(path)
     try:
         onnx_policy = OnnxPolicy(model_path, load_car(car) if car is not None else None)
-    except (ModelError, CarConfigError) as exc:
+    except (ModelError, CarFileError) as exc:
         raise EvaluateError(str(exc)) from None
     config = config_from_card(onnx_policy.card, model_path)
     return onnx_driver(onnx_policy, config.resolved_action_space()), config

@@ -7,19 +7,18 @@ on the `sim` backend, and is refused here with that message.
 
 from __future__ import annotations
 
+from contracts.car_file import CarFile
+from contracts.hal import Camera, Hal, LapTimer
+from contracts.vocabulary import HARDWARE_BACKENDS
 from device.calibration import Pulses
-from device.config import RuntimeConfig
 from device.errors import HardwareError
-from device.hal.base import Camera, Hal, LapTimer
 from device.hal.clock import MonotonicClock
 from device.hal.gpio import GpioGateTimer
-
-HARDWARE_BACKENDS = ("pi", "jetson", "usb")
 
 
 def open_hardware(
     name: str,
-    config: RuntimeConfig,
+    config: CarFile,
     observation_kind: str,
     shape: tuple[int, ...],
     dtype: str,
@@ -62,7 +61,7 @@ def open_hardware(
     return hal
 
 
-def _camera(name: str, config: RuntimeConfig) -> Camera:
+def _camera(name: str, config: CarFile) -> Camera:
     cam, dev = config.car.camera, config.hardware.camera
     if name == "pi":
         from device.hal.picamera import PiCamera

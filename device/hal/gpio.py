@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from device.config import LapGateConfig
-from device.hal.base import Clock, LapEvent
+from contracts.car_file import LapGateConfig
+from contracts.hal import Clock, LapEvent
 from device.hal.vendor import import_vendor
 
 log = logging.getLogger(__name__)

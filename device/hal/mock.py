@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device.hal.base import Frame, Hal, LapTimer
+from contracts.hal import Frame, Hal, LapTimer
 from device.hal.clock import MonotonicClock
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from device.config import CameraDeviceConfig
+from contracts.car_file import CameraDeviceConfig
+from contracts.hal import Frame
 from device.errors import HardwareError
-from device.hal.base import Frame
 from device.hal.vendor import import_vendor
 
 

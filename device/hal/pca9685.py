@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from device.config import Pca9685Config
+from contracts.car_file import Pca9685Config
 from device.hal.vendor import import_vendor
 
 

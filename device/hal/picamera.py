@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from device.config import CameraDeviceConfig
-from device.hal.base import Frame
+from contracts.car_file import CameraDeviceConfig
+from contracts.hal import Frame
 from device.hal.vendor import import_vendor
 
 

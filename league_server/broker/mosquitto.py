@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device.protocol import MAX_PAYLOAD_BYTES, TOPIC_ROOT
+from contracts.wire import MAX_PAYLOAD_BYTES, TOPIC_ROOT
 from league_server.errors import ConfigError
 
 CONF_NAME = "mosquitto.conf"

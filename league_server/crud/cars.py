@@ -15,7 +15,7 @@ from league_server.errors import ConflictError, NotFoundError
 from league_server.models import Car
 
 if TYPE_CHECKING:
-    from device.protocol import CarCredentialsFile
+    from contracts.wire import CarCredentialsFile
 
 
 def provision_car(
@@ -82,7 +82,7 @@ def credentials_file(
     """The document a car's owner saves as its credentials file (`pitlane drive --credentials`): the same for
     the API and the command line. public_base_url: the server's address for the leaderboard link."""
     # imported here: its pydantic models cost ~50 ms, which every admin command paid and few need
-    from device.protocol import CarCredentialsFile, car_topic
+    from contracts.wire import CarCredentialsFile, car_topic
 
     league = get_league(session, car.league_id)
     leaderboard_url = None

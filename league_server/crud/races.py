@@ -1,23 +1,18 @@
-"""Races and their rules (validated by sim.race.RaceRules, the one implementation of the race rules).
-
-`sim.race` is imported where rules are checked, not at import: importing the `sim` package loads gymnasium
-and numpy (~0.2 s), which every `pitlane league admin` command would pay, and most never check rules.
-"""
+"""Races and their rules (validated by contracts.race.RaceRules, the one implementation of the race rules)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contracts.errors import RaceRulesError
+from contracts.race import RaceRules
 from league_server.crud.leagues import _add, get_event, get_or_404
 from league_server.errors import NotFoundError, RuleError
 from league_server.models import Event, Race, Track
-
-if TYPE_CHECKING:
-    from sim.race import RaceRules
 
 RULE_FIELDS = (
     "format",
@@ -31,9 +26,7 @@ RULE_FIELDS = (
 
 
 def rules_of(race: Race) -> RaceRules:
-    """The race's rules as sim.race sees them (resets are counted per lap in the league)."""
-    from sim.race import RaceRules
-
+    """The race's rules as contracts.race sees them (resets are counted per lap in the league)."""
     return RaceRules(
         format=race.format,  # type: ignore[arg-type]
         laps=race.laps,
@@ -47,9 +40,7 @@ def rules_of(race: Race) -> RaceRules:
 
 
 def check_rules(race: Race) -> RaceRules:
-    """RuleError naming the field when sim.race rejects the race's rules."""
-    from sim.errors import RaceRulesError
-
+    """RuleError naming the field when contracts.race rejects the race's rules."""
     try:
         return rules_of(race)
     except RaceRulesError as exc:
@@ -75,7 +66,7 @@ def create_race(
     window_end: datetime | None = None,
     status: str = "open",
 ) -> Race:
-    """A race in an event. RuleError for rules sim.race rejects or a window that ends before it starts."""
+    """A race in an event. RuleError for rules contracts.race rejects or a window that ends before it starts."""
     get_event(session, event_id)
     if track_id is not None:
         get_or_404(session, Track, track_id, "track")

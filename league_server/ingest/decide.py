@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from device import protocol
-from device.errors import ProtocolError, SignatureError
+from contracts import wire as protocol
+from contracts.errors import ProtocolError, SignatureError
 from league_server.ingest import reasons
 from league_server.ingest.directory import CarInfo, Directory, RaceInfo
 

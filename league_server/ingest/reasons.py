@@ -3,14 +3,12 @@ counted in `IngestStats.dead_letters`."""
 
 from __future__ import annotations
 
-TOO_LARGE = (
-    "too_large"  # a payload over device.protocol.MAX_PAYLOAD_BYTES (brokers not configured by pitlane)
-)
+TOO_LARGE = "too_large"  # a payload over contracts.wire.MAX_PAYLOAD_BYTES (brokers not configured by pitlane)
 BAD_TOPIC = "bad_topic"  # not pitlane/<league>/cars/<car_id>/<channel> or .../timers/<id>/crossings
 UNKNOWN_LEAGUE = "unknown_league"  # the topic's league is not in the database
 WRONG_LEAGUE = "wrong_league"  # the car or timer is registered in another league than the topic's
 MALFORMED = "malformed"  # not UTF-8 JSON, or not a JSON object
-INVALID_SCHEMA = "invalid_schema"  # JSON, but device.protocol rejects a field
+INVALID_SCHEMA = "invalid_schema"  # JSON, but contracts.wire rejects a field
 TOPIC_MISMATCH = "topic_mismatch"  # payload car_id / timer_id differs from the topic's
 UNKNOWN_CAR = "unknown_car"  # car_id (of a lap, or read by a timer) not in the registry
 UNKNOWN_TIMER = "unknown_timer"  # timer_id not in the registry

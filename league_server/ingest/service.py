@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device import protocol
+from contracts import wire as protocol
 from league_server.errors import ConfigError
 from league_server.ingest.decide import Message
 from league_server.ingest.stats import IngestStats

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Column headers / descriptions per sim.race ranking method; {n} = ranked_laps, {t} = time_window_s.
+# Column headers / descriptions per contracts.race ranking method; {n} = ranked_laps, {t} = time_window_s.
 _RANKING_LABELS = {
     "best_lap": ("Best lap (s)", "best lap"),
     "best_average_of": ("Best avg of {n} (s)", "best average of {n} consecutive valid laps"),

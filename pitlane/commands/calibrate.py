@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from contracts.vocabulary import HARDWARE_BACKENDS
 from pitlane.commands.common import SingleCommandGroup, fail
 
 app = typer.Typer(
@@ -34,21 +35,24 @@ def calibrate_command(
     car: Annotated[Path, typer.Option("--car", help="The car file to calibrate (written back in place).")],
     hal: Annotated[
         str,
-        typer.Option("--hal", help="none (type numbers only), mock, pi, jetson or usb (send each pulse)."),
+        typer.Option(
+            "--hal",
+            help=f"none (type numbers only), mock, {', '.join(HARDWARE_BACKENDS)} (send each pulse).",
+        ),
     ] = "none",
 ) -> None:
     """Ask for each end point in microseconds (Enter keeps the current value), then the speed table: pairs of
     throttle pulse (µs) and the speed you measured (m/s), ending with an empty pulse."""
     import tomlkit
 
+    from contracts.errors import CarFileError
     from device.config import load_runtime_config
     from device.errors import DeviceError
-    from firmware_configs.schema import FirmwareConfigError
 
     console = Console()
     try:
         config = load_runtime_config(car)
-    except (DeviceError, FirmwareConfigError) as exc:
+    except (DeviceError, CarFileError) as exc:
         fail(exc)
     drive = _open_drive(hal, config)
     hw = config.hardware
@@ -75,7 +79,6 @@ def _open_drive(hal: str, config: Any) -> Any:
     if hal == "none":
         return None
     from device.errors import DeviceError
-    from device.hal.backends import HARDWARE_BACKENDS
 
     try:
         if hal == "mock":
@@ -146,15 +149,15 @@ def _speed_table(console: Console, throttle: dict[str, int], current: Any) -> di
 
 def _check_and_write(car: Path, text: str) -> None:
     """Validate the new file as the car runtime would read it; write it only if it is valid (atomically)."""
+    from contracts.errors import CarFileError
     from device.config import load_runtime_config
     from device.errors import DeviceError
-    from firmware_configs.schema import FirmwareConfigError
 
     tmp = car.with_name(f".{car.name}.calibrate.toml")
     tmp.write_text(text, encoding="utf-8")
     try:
         load_runtime_config(tmp)
-    except (DeviceError, FirmwareConfigError) as exc:
+    except (DeviceError, CarFileError) as exc:
         tmp.unlink()
         fail(f"not written, the calibration is inconsistent: {exc}")
     tmp.replace(car)

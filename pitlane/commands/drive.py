@@ -15,13 +15,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from contracts.vocabulary import HAL_BACKENDS
 from pitlane.commands.common import SingleCommandGroup, fail, require
 
 if TYPE_CHECKING:
-    from device.config import RuntimeConfig
+    from contracts.car_file import CarFile
+    from contracts.hal import Hal
     from device.drive import DriveSession, LeagueSetup, ThrottleCapEffect
     from device.estop import KeyReader
-    from device.hal.base import Hal
     from device.laps import ManualLapTimer
     from device.policy import OnnxPolicy
 
@@ -39,7 +40,8 @@ def drive_command(
     hal: Annotated[
         str | None,
         typer.Option(
-            "--hal", help="Backend: sim, mock, pi, jetson, usb (default: the car file's hardware.backend)."
+            "--hal",
+            help=f"Backend: {', '.join(HAL_BACKENDS)} (default: the car file's hardware.backend).",
         ),
     ] = None,
     laps: Annotated[int | None, typer.Option("--laps", min=1, help="Stop after this many laps.")] = None,
@@ -77,11 +79,11 @@ def drive_command(
 ) -> None:
     """Drive until --laps laps or --steps steps (or Ctrl-C). Keys (on a terminal): space = e-stop, r = re-arm,
     l = manual lap. The car always ends at neutral throttle and centred steering."""
+    from contracts.errors import CarFileError
     from device.config import load_runtime_config
     from device.drive import drive_summary, league_setup, throttle_cap_effect
     from device.errors import DeviceError
     from device.policy import OnnxPolicy
-    from firmware_configs.schema import FirmwareConfigError
 
     console = Console(stderr=as_json)
     try:
@@ -99,7 +101,7 @@ def drive_command(
         backend, laps, steps, parts, track_info = _open_backend(
             config, policy, hal, track, laps, steps, realtime
         )
-    except (DeviceError, FirmwareConfigError) as exc:
+    except (DeviceError, CarFileError) as exc:
         fail(exc)
     if track_info is not None:
         console.print(escape(_track_line(track_info)), highlight=False, soft_wrap=True)
@@ -126,7 +128,7 @@ def drive_command(
 
 
 def _open_backend(
-    config: RuntimeConfig,
+    config: CarFile,
     policy: OnnxPolicy,
     hal: str | None,
     track: str | None,
@@ -171,7 +173,7 @@ def _open_backend(
 
 def _session(
     console: Console,
-    config: RuntimeConfig,
+    config: CarFile,
     policy: OnnxPolicy,
     parts: Hal,
     setup: LeagueSetup | None,
@@ -201,7 +203,7 @@ def _session(
 
 
 def _watch_keys(
-    console: Console, session: DriveSession, config: RuntimeConfig, extra: list[ManualLapTimer]
+    console: Console, session: DriveSession, config: CarFile, extra: list[ManualLapTimer]
 ) -> KeyReader | None:
     """Say when the safety latch trips and re-arms; on a terminal, read the e-stop, re-arm and lap keys."""
     from device.estop import KeyReader

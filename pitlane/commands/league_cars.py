@@ -143,7 +143,7 @@ def list_cars_command(
 
 
 def _timer_credentials(timer: Any, creds: Any, league: str) -> dict[str, Any]:
-    from device.protocol import timer_topic
+    from contracts.wire import timer_topic
 
     return {
         "timer_id": timer.timer_id,

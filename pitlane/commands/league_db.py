@@ -42,14 +42,14 @@ def load_settings(db: str | None, **overrides: Any) -> Any:
     require_server()
     from pydantic import ValidationError
 
+    from contracts.errors import validation_problems
     from league_server.core.config import Settings
 
     values = {k: v for k, v in {"database_url": db, **overrides}.items() if v is not None}
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        fail(f"settings: {problems}")
+        fail(f"settings: {validation_problems(exc)}")
 
 
 def migrate_database(url: str, engine: Any = None) -> None:

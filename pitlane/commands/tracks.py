@@ -100,13 +100,13 @@ def show_command(
     ] = "deepracer",
 ) -> None:
     """Show a track's facts (length, width, turns, start) and optionally draw it to a PNG."""
-    from sim.car import CarConfigError
+    from contracts.errors import CarFileError
     from sim.errors import TrackError
     from sim.tracks.facts import describe_track
 
     try:
         facts = describe_track(name, reverse=reverse, raceline_car=car if raceline else None, png=png)
-    except (TrackError, CarConfigError) as exc:
+    except (TrackError, CarFileError) as exc:
         fail(exc)
     except OSError as exc:
         fail(OSError(f"{png}: cannot write the picture ({exc.strerror or exc})"))

@@ -88,7 +88,7 @@ def _run_model(
     """A trained policy drives: a run directory or .zip through stable-baselines3, an .onnx model through
     ONNX Runtime (`device.policy.OnnxPolicy`, as on a car), both loaded by `trainer.evaluate.load_policy`;
     the track and car are the run's unless given."""
-    from sim.car import load_car
+    from firmware_configs import load_car
     from sim.tracks import load_track
     from sim.viewer.watch import watch_policy
     from trainer.evaluate import load_policy
@@ -278,8 +278,8 @@ def _run(req: _Request) -> tuple[BaseSession, int]:
     """Load the track and car, then drive, watch the model or replay; every expected failure becomes a
     one-line error."""
     try:
-        from firmware_configs.schema import FirmwareConfigError
-        from sim.car import load_car
+        from contracts.errors import CarFileError
+        from firmware_configs import load_car
         from sim.errors import SimError
         from sim.tracks import load_track
         from sim.viewer.watch import watch_driver, watch_replay
@@ -287,7 +287,7 @@ def _run(req: _Request) -> tuple[BaseSession, int]:
         pg = import_pygame()
     except ImportError as exc:
         fail(f"{exc}: the viewer needs the simulator extra (pip install 'pitlane[sim]')")
-    errors: tuple[type[Exception], ...] = (SimError, FirmwareConfigError)
+    errors: tuple[type[Exception], ...] = (SimError, CarFileError)
     if req.model is not None:
         from device.errors import DeviceError
         from trainer.errors import TrainerError

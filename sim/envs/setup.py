@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from contracts.car_file import CarConfig
+from firmware_configs import load_car
 from sim.action_space import (
     DEFAULT_ACTION_SPACE,
     ContinuousActionSpace,
@@ -19,7 +21,6 @@ from sim.action_space import (
     load_model_metadata,
     parse_action_space,
 )
-from sim.car import CarConfig, load_car
 from sim.core import BatchedSim, EpisodeOptions
 from sim.errors import EnvConfigError
 from sim.fastmath import ARRAYS, Math

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from sim.car import CarConfig
+from contracts.car_file import CarConfig
 from sim.core import BatchedSim
 from sim.envs.setup import build_parts, run_step
 from sim.errors import EnvConfigError

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.car import load_car
+from firmware_configs import load_car
 from sim.core import BatchedSim, EpisodeOptions
 from sim.drivers import PurePursuitDriver
 from sim.measure import MODEL_POINT_AHEAD_M

@@ -64,7 +64,7 @@ from collections.abc import Iterable
 import numpy as np
 from gymnasium import spaces
 
-from sim.car import CarConfig
+from contracts.car_file import CarConfig
 from sim.randomization import EpisodeRandomization
 from sim.sensors.base import Poses
 from sim.sensors.ground import (

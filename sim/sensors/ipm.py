@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sim.car import CarConfig
+from contracts.car_file import CarConfig
 from sim.sensors.ground import LEVEL_SIGMA_M, N_LEVELS, StackLayout
 
 log = logging.getLogger(__name__)

@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from contracts.vocabulary import LIDAR_KINDS
 from sim.errors import EnvConfigError
 from sim.randomization import EpisodeRandomization
 from sim.sensors.base import Poses
@@ -102,8 +103,6 @@ SCAN_N_BEAMS = 1081
 SCAN_FOV_DEG = 270.0
 SCAN_MIN_RANGE_M = 0.06
 SCAN_MAX_RANGE_M = 10.0
-
-LIDAR_KINDS = ("lidar", "sector_lidar", "discretized_sector_lidar", "scan")
 
 #: Ranges are computed this far beyond the largest value an observation can show, in noise s.d.s, so that a
 #: true range beyond the computed reach could not be pulled under it by noise (plus a fixed 2 cm).

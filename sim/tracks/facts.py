@@ -48,7 +48,7 @@ def describe_track(
     (m), its limit lap time and the centre line's at the same limits (s); with `png`, draw the track (and
     the race line, coloured by speed) into that PNG file.
 
-    Raises TrackError / CarConfigError for a bad track or car, OSError when the picture cannot be written."""
+    Raises TrackError / CarFileError for a bad track or car, OSError when the picture cannot be written."""
     track = load_track(spec, reverse=reverse)
     line = None
     if raceline_car is not None:

@@ -21,7 +21,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pygame
 
-    from sim.car import CarConfig, VehicleParams
+    from contracts.car_file import CarConfig, VehicleParams
     from sim.tracks.track import Track
 
 Colour = tuple[int, int, int]
@@ -140,7 +140,7 @@ class CarShape:
 
     @classmethod
     def from_config(cls, car: CarConfig) -> CarShape:
-        """The shape of a car file (`sim.car.load_car(...)`)."""
+        """The shape of a car file (`firmware_configs.load_car(...)`)."""
         v = car.vehicle
         return cls(v.body_length_m, v.body_width_m, v.wheelbase_m, v.track_m, v.wheel_radius_m)
 

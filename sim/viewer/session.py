@@ -20,7 +20,7 @@ import numpy as np
 from sim.viewer.draw import CarPose, CarShape, Inset, Viewer, import_pygame
 
 if TYPE_CHECKING:
-    from sim.car import CarConfig
+    from contracts.car_file import CarConfig
     from sim.tracks.track import Track
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import numpy as np
 from sim.viewer.draw import import_pygame
 
 if TYPE_CHECKING:
+    from contracts.car_file import CarConfig
     from sim.action_space import ActionSpace
-    from sim.car import CarConfig
     from sim.tracks import Track
     from sim.viewer.record import FrameRecorder
     from sim.viewer.session import BaseSession, RenderSession

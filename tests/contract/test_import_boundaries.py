@@ -50,6 +50,22 @@ def test_import_linter_contracts_hold() -> None:
 
 # package -> modules that must not be loaded after importing every module of that package
 FORBIDDEN_AT_IMPORT = {
+    # the shared floor: stdlib, numpy and pydantic only, and no other pitlane package
+    "contracts": [
+        "torch",
+        "stable_baselines3",
+        "gymnasium",
+        "fastapi",
+        "sqlalchemy",
+        "onnxruntime",
+        "scipy",
+        "sim",
+        "trainer",
+        "device",
+        "league_server",
+        "pitlane",
+        "firmware_configs",
+    ],
     "sim": ["torch", "stable_baselines3", "pygame"],  # pygame only inside the viewer, imported lazily
     "device": ["torch", "gymnasium", "stable_baselines3"],
     "league_server": ["torch", "stable_baselines3"],

@@ -1,4 +1,4 @@
-"""The wire format the car and the league server share (device/protocol.py): topics, payloads, signing.
+"""The wire format the car and the league server share (contracts/wire.py): topics, payloads, signing.
 
 The signing rule is checked against an independent spelling of DESIGN.md's rule (hmac + json here), so a change
 to `canonical_bytes` that still round-trips with itself would fail.
@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from device import protocol
-from device.errors import ProtocolError, SignatureError
+from contracts import wire as protocol
+from contracts.errors import ProtocolError, SignatureError
 
 SECRET = "s3cret-ü"
 

@@ -77,7 +77,7 @@ class LapSubscriber:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        from device.protocol import car_topic
+        from contracts.wire import car_topic
 
         self.topic = car_topic(league, car_id, "laps")
         self.status_topic = car_topic(league, car_id, "status")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.car_file import HardwareConfig
 from device.calibration import Calibration
-from device.config import HardwareConfig
 
 
 @pytest.fixture

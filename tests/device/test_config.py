@@ -8,7 +8,7 @@ import pytest
 
 from device.config import load_credentials, load_runtime_config
 from device.errors import CarRuntimeConfigError, DeviceError
-from firmware_configs.schema import list_cars
+from firmware_configs import list_cars
 
 
 @pytest.mark.parametrize("name", list_cars())
@@ -134,7 +134,7 @@ def test_league_setup_from_a_provisioning_response(write_car, tmp_path: Path) ->
 
     config = load_runtime_config(write_car(""))
     assert league_setup(config) is None  # no broker anywhere: no league
-    response = {  # device.protocol.CarCredentialsFile, saved as the server returned it
+    response = {  # contracts.wire.CarCredentialsFile, saved as the server returned it
         "league": "office-cup",
         "car_id": "car-7",
         "mqtt_username": "car-7",

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from contracts.model_card import ActionSpaceCard, load_card
 from device.config import load_runtime_config
 from device.drive import sim_track, throttle_cap_effect
-from device.model_card import ActionSpaceCard, load_card
 
 # One xdist worker runs these tests (--dist loadgroup), so that
 # the session's exported car models (tests/device/conftest.py) are built once.

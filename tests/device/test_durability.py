@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from device.protocol import verify
+from contracts.wire import verify
 from tests.conftest import REPO_ROOT
 from tests.device.conftest import SECRET
 
@@ -197,10 +197,10 @@ def test_reconnect_replays_unacknowledged_laps_without_a_restart(
     write_car, ids, credentials_file: Path, lap_subscriber, tmp_path: Path, mosquitto
 ) -> None:
     """PUBACKs lost, then the connection drops: after paho reconnects, the laps are sent again and acked."""
+    from contracts.hal import LapEvent
     from device.config import load_runtime_config
     from device.drive import league_setup
     from device.estop import SafetyLatch
-    from device.hal.base import LapEvent
     from device.laps import LapBook
     from device.outbox import Outbox
     from device.telemetry import LeagueLink

@@ -73,7 +73,7 @@ def test_pi_backend_end_to_end_with_cap_and_gate(write_car, fake_pca, fake_gpioz
 
 
 def test_gpio_gate_debounce_and_min_lap(fake_gpiozero) -> None:
-    from device.config import LapGateConfig
+    from contracts.car_file import LapGateConfig
     from device.hal.gpio import GpioGateTimer
     from device.hal.mock import SteppedClock
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from device.hal.base import LapEvent
+from contracts.hal import LapEvent
+from contracts.wire import parse_lap_report, verify
 from device.hal.mock import SteppedClock
 from device.laps import LapBook, ManualLapTimer
 from device.outbox import Outbox
-from device.protocol import parse_lap_report, verify
 from tests.device.conftest import SECRET
 
 
@@ -29,7 +29,7 @@ def test_lap_book_numbers_laps_and_reports_the_source() -> None:
     assert (second.seq, second.lap, second.source) == (1, 2, "manual")
     assert first.run_id == second.run_id and LapBook(car_id="car-1", model_sha256=None).run_id != first.run_id
     report, raw = parse_lap_report(first.to_wire(SECRET))
-    verify(raw, SECRET)  # signed as device.protocol specifies
+    verify(raw, SECRET)  # signed as contracts.wire specifies
     assert report == first.model_copy(update={"sig": raw["sig"]})
 
 

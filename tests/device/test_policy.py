@@ -10,10 +10,10 @@ import numpy as np
 import onnx
 import pytest
 
+from contracts.model_card import load_card, sha256_file
 from device.errors import DeviceError, ModelError, ModelMismatchError
-from device.model_card import load_card, sha256_file
 from device.policy import OnnxPolicy
-from sim.car import load_car
+from firmware_configs import load_car
 from tests.export_fixtures import exported_camera, exported_state
 
 # One xdist worker runs these tests (--dist loadgroup), so that
@@ -75,7 +75,7 @@ def test_a_model_for_another_camera_refuses_to_load(exported_camera: Path) -> No
 
 
 def test_a_camera_of_another_size_refuses_to_load(exported_camera: Path, tmp_path: Path) -> None:
-    from firmware_configs.schema import car_config_from_dict
+    from contracts.car_file import car_config_from_dict
 
     car = load_car("deepracer").model_dump()
     car["camera"] = {**car["camera"], "width_px": 320, "height_px": 240}
@@ -86,7 +86,7 @@ def test_a_camera_of_another_size_refuses_to_load(exported_camera: Path, tmp_pat
 
 
 def test_camera_within_tolerance_loads(exported_camera: Path) -> None:
-    from firmware_configs.schema import car_config_from_dict
+    from contracts.car_file import car_config_from_dict
 
     car = load_car("deepracer").model_dump()
     car["camera"] = {**car["camera"], "z_m": car["camera"]["z_m"] + 0.002, "pitch_deg": 15.3}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from device.protocol import CarCommand, car_topic, verify
+from contracts.wire import CarCommand, car_topic, verify
 from tests.device.conftest import SECRET
 
 # One xdist worker runs these tests (--dist loadgroup), so that
@@ -158,10 +158,10 @@ def test_mqtt_estop_command_latches_and_remote_rearm_is_refused(
 
 def test_sim_backend_in_real_time(write_car) -> None:
     """--realtime: the loop is paced by the wall clock and the world keeps up with it."""
+    from contracts.hal import Hal
     from device.calibration import Calibration
     from device.config import load_runtime_config
     from device.drive import DriveSession
-    from device.hal.base import Hal
     from sim.hal_backend import open_sim_parts
 
     config = load_runtime_config(write_car(""))

@@ -11,9 +11,9 @@ import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from device.model_card import load_card, sha256_file
+from contracts.model_card import load_card, sha256_file
 from device.policy import OnnxPolicy, load_session
-from sim.car import load_car
+from firmware_configs import load_car
 
 # One xdist worker runs these tests (--dist loadgroup), so that
 # the session's trained and exported models (tests/export_fixtures.py) are built once.

@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from device import protocol
+from contracts import wire as protocol
 
 LEAGUE = "testleague"
 

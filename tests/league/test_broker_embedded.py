@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import func, select
 
-from device import protocol
+from contracts import wire as protocol
 from league_server.broker.embedded import EmbeddedBroker, free_port, mosquitto_binary
 from league_server.ingest import IngestService
 from league_server.models import CarPresence, Lap

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from device import protocol
+from contracts import wire as protocol
 from league_server.broker.embedded import MosquittoProcess, free_port, mosquitto_binary
 from league_server.broker.mosquitto import BrokerUser, generate_from_db, render_acl
 from league_server.errors import ConfigError

@@ -159,7 +159,7 @@ def _wait(predicate: Any, timeout_s: float, what: str) -> Any:
 def test_serve_with_the_embedded_broker_ingests_a_signed_lap(tmp_path: Path) -> None:
     import paho.mqtt.client as mqtt
 
-    from device.protocol import LapReport, car_topic, utc_now_iso
+    from contracts.wire import LapReport, car_topic, utc_now_iso
 
     db = f"sqlite:///{tmp_path / 'league.db'}"
     http_port, mqtt_port = free_port(), free_port()

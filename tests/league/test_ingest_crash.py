@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from device import protocol
+from contracts import wire as protocol
 from league_server.models import Lap
 from tests.league.ingest_support import (
     LEAGUE,

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from device import protocol
+from contracts import wire as protocol
 from league_server.ingest import reasons
 from league_server.ingest.decide import LapRow, Message, Rejected, decide
 from league_server.ingest.directory import CarInfo, Directory, RaceInfo, TimerInfo

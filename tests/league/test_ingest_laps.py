@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from device import protocol
+from contracts import wire as protocol
 from league_server.ingest import IngestService
 from league_server.models import CarPresence, DeadLetter, Lap
 from tests.league.ingest_support import (

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
-from device import protocol
+from contracts import wire as protocol
 from league_server.core.db import make_engine, make_sessionmaker, upgrade
 from league_server.ingest import IngestService
 from league_server.models import Car, DeadLetter, Lap

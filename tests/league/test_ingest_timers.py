@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from device import protocol
+from contracts import wire as protocol
 from league_server.ingest import IngestService
 from league_server.ingest.pairing import timer_lap_run_id
 from league_server.models import DeadLetter, Lap, TimerCrossing

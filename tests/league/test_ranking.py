@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from contracts.race import RaceRules
 from league_server.crud import cars, laps, leagues, races
 from league_server.ranking import RaceCar, RankedLap, build_entries, dnf_entries, leaderboard, rank_entries
-from sim.race import RaceRules
 
 T0 = datetime(2026, 11, 27, 20, 0, tzinfo=timezone.utc)
 _ids = iter(range(1, 10_000))
@@ -206,8 +206,8 @@ def test_leaderboard_from_the_database_follows_invalidation(session) -> None:  #
 def test_ranked_at_binary_search_matches_a_linear_scan(n_laps: int) -> None:
     import random
 
+    from contracts.race import rank_key, sortable
     from league_server.ranking import _first_reached, lap_record
-    from sim.race import rank_key, sortable
 
     rng = random.Random(n_laps)
     for ranking in ("best_lap", "best_average_of", "total_time", "most_laps_in"):

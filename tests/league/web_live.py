@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from device import protocol
+from contracts import wire as protocol
 
 PUBLIC_BASE_URL = "http://league.example.test:8000"  # what the QR code must point at
 CHROMIUM = Path("/usr/bin/chromium")

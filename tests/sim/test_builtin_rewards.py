@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sim.car import load_car
+from firmware_configs import load_car
 from sim.core import BatchedSim, EpisodeOptions
 from sim.drivers import PurePursuitDriver
 from sim.reward.builtin import BUILTIN_REWARDS, MAX_PROGRESS_STEP

@@ -9,7 +9,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from sim.car import load_car
+from firmware_configs import load_car
 from sim.randomization import EpisodeRandomization, RandomizationPreset
 from sim.sensors.base import Poses
 from sim.sensors.camera import DEFAULT_STEREO_BASELINE_M, CameraSensor, tone_curve

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from firmware_configs.schema import CarConfigError, FirmwareConfigError
-from sim.car import CarConfig, list_cars, load_car
+from contracts.car_file import CarConfig
+from contracts.errors import CarFileError as CarConfigError
+from contracts.errors import ContractError as FirmwareConfigError
+from firmware_configs import list_cars, load_car
 
 SHIPPED = ("deepracer", "donkey-pi", "f1tenth-jetson")
 
@@ -104,7 +106,7 @@ def test_config_is_frozen() -> None:
 def test_car_schema_loads_without_gymnasium_or_torch() -> None:
     # The schema is shared with the car runtime, which installs neither gymnasium nor torch.
     code = (
-        "import sys, firmware_configs.schema as s; s.load_car('deepracer'); "
+        "import sys, firmware_configs as s; s.load_car('deepracer'); "
         "bad = [m for m in ('gymnasium', 'torch', 'sim') if m in sys.modules]; "
         "assert not bad, bad"
     )

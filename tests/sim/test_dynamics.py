@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from firmware_configs import load_car
 from sim import dynamics
-from sim.car import load_car
 
 DT_S = 1.0 / 15.0
 

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sim.car import load_car
+from firmware_configs import load_car
 from sim.core import BatchedSim, EpisodeOptions
 from sim.drivers import PurePursuitDriver
 from sim.rules import REVERSED_STEPS, EpisodeStatus

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contracts.race import RaceRules
 from sim.drivers import PurePursuitDriver
 from sim.envs.setup import EnvParts
 from sim.evaluation import EvaluationResult, SimPolicy, evaluate, pure_pursuit_policy
-from sim.race import RaceRules
 from sim.simtrace import SIMTRACE_COLUMNS, read_simtrace
 
 TRACK = "reinvent_base"

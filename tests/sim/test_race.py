@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from sim.race import LapRecord, RaceRules, lap_time_with_penalties, make_lap, rank_key, sortable, summarise
+from contracts.race import (
+    LapRecord,
+    RaceRules,
+    lap_time_with_penalties,
+    make_lap,
+    rank_key,
+    sortable,
+    summarise,
+)
 
 
 def lap(t: float, *, offtrack: int = 0, valid: bool = True, rules: RaceRules | None = None) -> LapRecord:
@@ -102,7 +110,7 @@ def test_race_rules_import_without_gymnasium() -> None:
 
     code = (
         "import sys; sys.modules['gymnasium'] = None; sys.modules['torch'] = None\n"
-        "import sim.race as r\n"
+        "import contracts.race as r\n"
         "laps = [r.make_lap(10.0, offtrack=1, resets=1, rules=r.RaceRules())]\n"
         "print(r.summarise(laps)['best_lap_s'])"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.car import load_car
+from firmware_configs import load_car
 from sim.raceline import (
     RaceLine,
     centre_line_lap_time,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from firmware_configs import load_car
 from sim import dynamics
-from sim.car import load_car
 from sim.core import BatchedSim, EpisodeOptions
 from sim.envs.time_trial import TimeTrialEnv
 from sim.envs.vector import TimeTrialVectorEnv

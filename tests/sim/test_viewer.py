@@ -11,8 +11,8 @@ import gymnasium
 import numpy as np
 import pytest
 
+from firmware_configs import load_car
 from sim.action_space import ContinuousActionSpace
-from sim.car import load_car
 from sim.drivers import PurePursuitDriver
 from sim.envs.time_trial import TimeTrialEnv
 from sim.viewer import (

@@ -1,4 +1,4 @@
-"""The model card of an export: `device.model_card.ModelCard` filled from the run and the exported files."""
+"""The model card of an export: `contracts.model_card.ModelCard` filled from the run and the exported files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any
 
-from device.model_card import (
+from contracts.model_card import (
     ActionSpaceCard,
     ModelCard,
     ModelFile,

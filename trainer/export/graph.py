@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from device.model_card import OUTPUT_NAMES
+from contracts.model_card import OUTPUT_NAMES
 from sim.action_space import ContinuousActionSpace, DiscreteActionSpace
 from trainer.export.errors import ExportError
 

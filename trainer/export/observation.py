@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from device.model_card import CameraGeometry, LidarGeometry, ObservationCard
-from sim.observations import SLOT, parse_observation
+from contracts.model_card import CameraGeometry, LidarGeometry, ObservationCard
+from contracts.vocabulary import SLOT
+from sim.observations import parse_observation
 from trainer.export.errors import ExportError
 
 

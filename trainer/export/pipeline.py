@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from device.model_card import CARD_FILE, ModelCard, ModelFile
+from contracts.model_card import CARD_FILE, ModelCard, ModelFile
 from trainer.config import RunConfig
 from trainer.evaluate import load_sb3_run, onnx_driver, predict_fn
 from trainer.export import graph as graph_mod

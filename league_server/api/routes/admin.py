@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
-from device.protocol import CarCredentialsFile, timer_topic
+from contracts.wire import CarCredentialsFile, timer_topic
 from league_server.api.deps import MAX_ID, AdminDep, CarIdPath, LapId, LeagueId, RaceId, SessionDep, events_of
 from league_server.api.errors import ADMIN_RESPONSES
 from league_server.crud import audit as audit_crud

@@ -18,7 +18,7 @@ A card says what a model needs and what it does (see ../shared/DESIGN.md, "Model
 `card_mismatches(card, car)` lists what differs between the observation a model was trained on and what a car
 config gives; `device.policy.OnnxPolicy` refuses a model when the list is not empty.
 
-Only the standard library, pydantic and `firmware_configs.schema`: the car imports this.
+Only the standard library, pydantic and the other contracts: the car runtime and the trainer both import it.
 """
 
 from __future__ import annotations
@@ -31,16 +31,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from device.errors import ModelError
-from firmware_configs.schema import CameraConfig, CarConfig
+from contracts.car_file import CameraConfig, CarConfig
+from contracts.errors import ModelCardError, validation_problems
+from contracts.vocabulary import CAMERA_KINDS, SIMULATOR_ONLY_KINDS
 
 SCHEMA_VERSION = 1
 CARD_FILE = "model.json"
 OUTPUT_NAMES = ("steering_deg", "speed_mps")
-CAMERA_KINDS = ("camera", "stereo_camera")
-LIDAR_KINDS = ("lidar", "sector_lidar", "discretized_sector_lidar", "scan")
-#: observation kinds only the simulator can give (privileged state)
-SIMULATOR_ONLY_KINDS = ("state",)
 
 # Tolerances of the camera check: a mount measured again by hand differs by a few millimetres and a
 # fraction of a degree; a different car differs by centimetres and degrees (deepracer vs donkey-pi: 7 cm
@@ -174,21 +171,20 @@ class ModelCard(_Strict):
 
 
 def load_card(path: str | Path) -> ModelCard:
-    """Read and validate a `model.json`; ModelError naming the file and the field otherwise."""
+    """Read and validate a `model.json`; ModelCardError naming the file and the field otherwise."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelError(f"{path}: no model card (every exported model has a model.json beside it)") from None
+        raise ModelCardError(
+            f"{path}: no model card (every exported model has a model.json beside it)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: not a readable model card ({exc})") from None
+        raise ModelCardError(f"{path}: not a readable model card ({exc})") from None
     try:
         return ModelCard.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"`{'.'.join(str(p) for p in err['loc']) or '(top level)'}`: {err['msg']}" for err in exc.errors()
-        )
-        raise ModelError(f"{path}: invalid model card: {problems}") from None
+        raise ModelCardError(f"{path}: invalid model card: {validation_problems(exc, quote=True)}") from None
 
 
 def sha256_file(path: str | Path) -> str:

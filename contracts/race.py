@@ -1,7 +1,7 @@
 """Race rules: one implementation for simulator evaluation, the trainer's evaluation and the league server.
 
-Pure functions over lap records — no simulator imports (the league server imports this module; stdlib and
-numpy only). Times are seconds; a lap's time includes its penalties (DeepRacer counts the off-track penalty
+Pure functions over lap records (standard library only), read by `sim.evaluation`, `trainer.evaluate` and
+`league_server.ranking`. Times are seconds; a lap's time includes its penalties (DeepRacer counts the off-track penalty
 inside the lap time: the console pauses the car for the penalty, so the clock runs on).
 
 Ranking methods (`RaceRules.ranking`), as DeepRacer leagues used them over the years:
@@ -18,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from sim.errors import RaceRulesError
+from contracts.errors import RaceRulesError
 
 RankingMethod = Literal["best_lap", "best_average_of", "total_time", "most_laps_in"]
 RANKING_METHODS: tuple[str, ...] = ("best_lap", "best_average_of", "total_time", "most_laps_in")

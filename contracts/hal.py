@@ -1,4 +1,6 @@
-"""The interfaces every hardware backend implements (structural `Protocol`s), and the bundle the runtime gets.
+"""The interfaces every hardware backend implements (structural `Protocol`s), the records they return (`Frame`,
+`LapEvent`), and the bundle the runtime gets (`Hal`). The car's backends (`device/hal/`) and the simulator's
+(`sim/hal_backend.py`) implement them; the car runtime (`device/`) reads them.
 
 Units: time in seconds from the backend's clock (`Clock.now_s`, monotonic), pulse widths in microseconds.
 """
@@ -7,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-LapSourceName = Literal["car", "timer", "sim", "manual"]
+from contracts.vocabulary import LapSource
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class LapEvent:
     track's name when the backend knows it (the simulator does), else None."""
 
     lap_time_s: float
-    source: LapSourceName
+    source: LapSource
     offtrack_count: int = 0
     reset_count: int = 0
     track: str | None = None

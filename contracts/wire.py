@@ -1,6 +1,6 @@
 """Wire formats between cars, trackside timers and the league server: MQTT topics, payloads and signing.
 
-This module is the only code the league server shares with the car (DESIGN.md, "MQTT"); it imports only the
+The league server and the car share this module (DESIGN.md, "MQTT"); it imports only the
 standard library and pydantic.
 
 Topics (``league`` and ids: letters, digits, ``-`` and ``_``; no MQTT wildcards):
@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from device.errors import ProtocolError, SignatureError
+from contracts.errors import ProtocolError, SignatureError, validation_problems
+from contracts.vocabulary import LapSource
 
 SCHEMA_VERSION = 1
 # Lap reports: schema 2 adds `track`; receivers take 1 and 2 (a car on older software still reports).
@@ -48,9 +49,6 @@ CROSSING_QOS = 1
 
 _ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _ID = re.compile(_ID_PATTERN)
-
-LapSource = Literal["car", "timer", "sim", "manual"]
-LAP_SOURCES: tuple[str, ...] = ("car", "timer", "sim", "manual")
 
 
 # ------------------------------------------------------------------------------------------------ topics
@@ -316,10 +314,7 @@ def _parse(model: type[_Payload], payload: dict[str, Any], what: str) -> Any:
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(payload)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ProtocolError(f"{what}: {problems}") from None
+        raise ProtocolError(f"{what}: {validation_problems(exc, top='(payload)')}") from None
 
 
 def parse_lap_report(data: bytes | str | dict[str, Any]) -> tuple[LapReport, dict[str, Any]]:
@@ -348,7 +343,6 @@ def parse_command(data: bytes | str | dict[str, Any]) -> CarCommand:
 
 __all__ = [
     "LAP_SCHEMA_VERSION",
-    "LAP_SOURCES",
     "SCHEMA_VERSION",
     "CarCommand",
     "CarCredentialsFile",
