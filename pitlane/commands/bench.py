@@ -51,11 +51,11 @@ def sim_bench(
     """Simulator throughput in car-steps per second (= frames or scans per second for sensor rows): one car
     through gymnasium.make, then the batched env with the state observation and a batched and a Python reward,
     then camera and lidar observations."""
-    from sim import bench
+    from bench import sim as sim_bench
 
     for given, allowed, hint in (
-        (reward, bench.REWARDS, "--reward"),
-        (observation, {obs for obs, *_ in bench.PLAN}, "--observation"),
+        (reward, sim_bench.REWARDS, "--reward"),
+        (observation, {obs for obs, *_ in sim_bench.PLAN}, "--observation"),
     ):
         bad = sorted(set(given or ()) - set(allowed))
         if bad:
@@ -65,10 +65,10 @@ def sim_bench(
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
     ) as progress:
-        for obs, kind, n, api in bench.planned(observation, reward, n_envs):
+        for obs, kind, n, api in sim_bench.planned(observation, reward, n_envs):
             task = progress.add_task(f"{obs} obs, {kind} reward, {n} cars, {api}", total=1.0)
             rows.append(
-                bench.measure(
+                sim_bench.measure(
                     n,
                     kind,
                     observation=obs,
@@ -78,9 +78,9 @@ def sim_bench(
                 )
             )
     machine = machine_info()
-    ratio = bench.single_env_ratio(rows)
+    ratio = sim_bench.single_env_ratio(rows)
     if as_json:
-        results = [bench.row_dict(r) for r in rows]
+        results = [sim_bench.row_dict(r) for r in rows]
         typer.echo(json.dumps({"results": results, "single_env_vs_vector_1": ratio, "machine": machine}))
         return
     tracks = ", ".join(sorted({r.track for r in rows}))
@@ -106,11 +106,11 @@ def train_bench(
         str, typer.Option("--track", "-t", help="Track to train and evaluate on.")
     ] = "reinvent_base",
 ) -> None:
-    """Train the racing recipe (state observation, progress reward, fast actions; trainer/bench.py) for
+    """Train the racing recipe (state observation, progress reward, fast actions; bench/train.py) for
     --minutes, evaluating 3 laps every few seconds: time to the first clean evaluation (3 of 3 laps on the
     track) and the best lap against the physical limit."""
     require("train", "torch", "stable_baselines3")
-    from trainer.bench import BenchEval, bench_train
+    from bench.train import BenchEval, bench_train
 
     err = Console(stderr=True)
 
@@ -151,7 +151,7 @@ def inference_bench(
     """Single-frame latency (p50/p99, one ONNX Runtime thread, as on the car) of the exported MLP and
     DeepRacer's three CNNs at 160x120, fp32 and int8 (static QDQ calibrated on simulator camera frames)."""
     require("train", "torch", "onnx", "onnxruntime")
-    from trainer.export.bench import NETWORKS, bench_inference, targets
+    from bench.inference import NETWORKS, bench_inference, targets
 
     bad = sorted(set(network or ()) - set(NETWORKS))
     if bad:
@@ -223,7 +223,8 @@ def ingest_bench(
     server mid-stream, then a restart: acknowledged laps lost and duplicated, orphaned processes, recovery
     time. Everything on 127.0.0.1, bounded."""
     require("server", "fastapi", "sqlalchemy", "paho", "uvicorn", "httpx")
-    from league_server.bench import BenchError, run_ingest_bench
+    from bench.errors import IngestBenchError
+    from bench.ingest import run_ingest_bench
 
     databases = database or ["sqlite", "postgresql"]
     bad = sorted(set(databases) - {"sqlite", "postgresql"})
@@ -251,7 +252,7 @@ def ingest_bench(
                         on_progress=lambda msg, t=task: progress.update(t, description=msg),
                     )
                 )
-            except BenchError as exc:
+            except IngestBenchError as exc:
                 fail(exc)
             progress.update(task, completed=1, total=1)
     if as_json:
@@ -314,7 +315,8 @@ def startup_bench(
     without `--png`, an env's first step, `league admin list-races`), each in a fresh process, with an empty
     and a warm track geometry cache, on reinvent_base and a 60 m track: best of --repeats runs, the cold/warm
     ratio and the CPU seconds."""
-    from pitlane.startup_bench import StartupBenchError, bench_startup
+    from bench.errors import StartupBenchError
+    from bench.startup import bench_startup
 
     err = Console(stderr=True)
     with Progress(
@@ -363,7 +365,7 @@ def distill_bench(
     """Per track: train a state teacher, then time a default `pitlane distill` (wall and CPU s) against the
     5-minute budget, and the student's evaluation laps."""
     require("train", "torch", "stable_baselines3")
-    from trainer.distill import DEEPRACER_TRACKS, DistillBenchRow, bench_distill
+    from bench.distill import DEEPRACER_TRACKS, DistillBenchRow, bench_distill
 
     err = Console(stderr=True)
 

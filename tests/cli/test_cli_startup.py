@@ -89,7 +89,7 @@ def test_pitlane_tracks_cache_shows_and_clears_the_folder(
 
 
 def test_bench_startup_plans_every_command_on_both_tracks(tmp_path: Path) -> None:
-    from pitlane.startup_bench import LONG_TRACK_M, long_track_file, plan
+    from bench.startup import LONG_TRACK_M, long_track_file, plan
 
     probes = plan(tmp_path)
     assert [(p.name, p.track) for p in probes][:2] == [

@@ -279,7 +279,7 @@ def test_space_to_depth_stem_is_the_same_function(network: str) -> None:
     (float rounding only) on simulator frames, for each DeepRacer CNN (strides 4, 2, 4)."""
     import torch
 
-    from trainer.export.bench import random_actor, sim_frames
+    from bench.inference import random_actor, sim_frames
     from trainer.export.graph import SpaceToDepthCamera, with_space_to_depth
 
     plain, *_ = random_actor(network, space_to_depth=False)
@@ -298,7 +298,7 @@ def test_space_to_depth_stem_is_the_same_function(network: str) -> None:
 
 
 def test_space_to_depth_leaves_other_inputs_alone() -> None:
-    from trainer.export.bench import random_actor
+    from bench.inference import random_actor
     from trainer.export.graph import with_space_to_depth
 
     mlp, *_ = random_actor("mlp")

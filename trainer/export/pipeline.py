@@ -244,7 +244,7 @@ def parity_report(
 def latency(paths: dict[str, Path], inputs: np.ndarray, seconds: float = 1.0) -> dict[str, Any]:
     """Single-frame latency (ms, the car's one-thread session) of each exported file on recorded frames;
     measured on this machine, for orientation (`pitlane bench inference` is the benchmark)."""
-    from trainer.export.bench import time_model
+    from trainer.export.latency import time_model
 
     out: dict[str, Any] = {}
     for precision, path in paths.items():

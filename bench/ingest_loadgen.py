@@ -20,11 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from league_server.errors import LeagueError
-
-
-class LoadError(LeagueError, RuntimeError):
-    """A response the load generator cannot use (not 200, no Content-Length, connection lost)."""
+from bench.errors import LoadError
 
 
 @dataclass(frozen=True)

@@ -12,30 +12,20 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from trainer.export.latency import LatencyRow, time_model
 
 log = logging.getLogger(__name__)
 
 NETWORKS = ("mlp", "cnn_shallow", "cnn", "cnn_deep")
 PRECISIONS = ("fp32", "int8")
 BENCH_TRACK = "reinvent_base"
-
-
-@dataclass(frozen=True)
-class LatencyRow:
-    network: str
-    precision: str
-    p50_ms: float
-    p99_ms: float
-    mean_ms: float
-    runs: int
-    model_bytes: int
 
 
 def sim_frames(observation: str, n_frames: int, *, track: str = BENCH_TRACK, seed: int = 0) -> np.ndarray:
@@ -100,38 +90,6 @@ def export_pair(network: str, folder: Path, frames: np.ndarray) -> dict[str, Pat
     int8 = folder / f"{network}.int8.onnx"
     quantize_int8(fp32, int8, FrameReader(name, frames, shape, dtype))
     return {"fp32": fp32, "int8": int8}
-
-
-def time_model(path: Path, frames: np.ndarray, *, seconds: float, min_runs: int = 200) -> LatencyRow:
-    """Latency of one `session.run` per frame, cycling through `frames`, for `seconds` (at least min_runs)."""
-    from device.policy import load_session
-
-    session = load_session(path)
-    name = session.get_inputs()[0].name
-    shape = tuple(session.get_inputs()[0].shape)
-    inputs = [np.ascontiguousarray(f).reshape(shape) for f in frames]
-    outputs = [o.name for o in session.get_outputs()]
-    for x in inputs[:50]:  # warm-up: first runs allocate
-        session.run(outputs, {name: x})
-    samples: list[int] = []
-    end = time.perf_counter() + seconds
-    i = 0
-    while time.perf_counter() < end or len(samples) < min_runs:
-        feed = {name: inputs[i % len(inputs)]}
-        t0 = time.perf_counter_ns()
-        session.run(outputs, feed)
-        samples.append(time.perf_counter_ns() - t0)
-        i += 1
-    ms = np.asarray(samples, dtype=np.float64) / 1e6
-    return LatencyRow(
-        network="",
-        precision="",
-        p50_ms=float(np.percentile(ms, 50)),
-        p99_ms=float(np.percentile(ms, 99)),
-        mean_ms=float(ms.mean()),
-        runs=len(ms),
-        model_bytes=path.stat().st_size,
-    )
 
 
 def bench_inference(

@@ -31,7 +31,7 @@ server is killed with SIGKILL mid-stream and started again on the same data dire
 - crash_orphans: processes the killed server had started still running 5 s later (broker, ranker);
 - crash_recovery_s: from the restart until every acknowledged lap was stored.
 
-The HTTP clients (league_server/loadgen.py, its own process) run on the same 2 cores as the server, the
+The HTTP clients (bench/ingest_loadgen.py, its own process) run on the same 2 cores as the server, the
 broker and the cars: their CPU time is part of the measured latency.
 
 Everything runs on 127.0.0.1 with free ports, bounded in count and time, and is stopped at the end.
@@ -56,6 +56,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench.errors import IngestBenchError
 from league_server.errors import LeagueError
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,6 @@ READY_TIMEOUT_S = 30.0
 # The crash run's cars spread their laps over this long (default), so the takeover attempt and the kill (at
 # half the laps stored) both happen while laps are being published, in flight and queued.
 CRASH_STREAM_S = 10.0
-
-
-class BenchError(LeagueError, RuntimeError):
-    """The benchmark could not run (a service missing, the server not starting); the message says which."""
 
 
 @dataclass(frozen=True)
@@ -396,13 +393,13 @@ def _database_url(database: str, workdir: Path, postgres_dsn: str, stack: _Stack
     try:
         import psycopg
     except ImportError:
-        raise BenchError("PostgreSQL bench needs psycopg: pip install 'pitlane[server]'") from None
+        raise IngestBenchError("PostgreSQL bench needs psycopg: pip install 'pitlane[server]'") from None
     name = f"pitlane_bench_{secrets.token_hex(4)}"
     try:
         with psycopg.connect(postgres_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
-        raise BenchError(f"PostgreSQL is not reachable with {postgres_dsn!r}: {exc}") from None
+        raise IngestBenchError(f"PostgreSQL is not reachable with {postgres_dsn!r}: {exc}") from None
 
     def drop() -> None:
         with psycopg.connect(postgres_dsn, autocommit=True) as conn:
@@ -475,7 +472,7 @@ def _start_server(
         wait_for_port("127.0.0.1", port, READY_TIMEOUT_S, stack.server)  # type: ignore[arg-type]
     except LeagueError as exc:
         tail = (workdir / "server.log").read_text(errors="replace")[-800:]
-        raise BenchError(f"league server did not start: {exc}; log: {tail}") from None
+        raise IngestBenchError(f"league server did not start: {exc}; log: {tail}") from None
     base = f"http://127.0.0.1:{port}"
     import httpx
 
@@ -485,7 +482,7 @@ def _start_server(
         if health.get("ingest_connected"):
             return base
         time.sleep(0.1)
-    raise BenchError(f"ingest did not connect to the broker: {health}")
+    raise IngestBenchError(f"ingest did not connect to the broker: {health}")
 
 
 def _ingest_stats(base: str, admin_token: str) -> dict[str, Any]:
@@ -594,7 +591,7 @@ def _read_leaderboard_during_live_laps(
 ) -> _LeaderboardRun:
     """Leaderboard GET latency (closed loop, then polling) while the cars keep lapping at
     `live_laps_per_s`; then how long after the last lap's commit the leaderboard counted it."""
-    from league_server import loadgen
+    from bench import ingest_loadgen as loadgen
     from league_server.core.db import make_engine
     from league_server.models import Lap
 
@@ -654,9 +651,9 @@ def run_ingest_bench(
     from league_server.broker.mosquitto import generate_from_db
 
     if database not in ("sqlite", "postgresql"):
-        raise BenchError(f"database: expected sqlite or postgresql, got {database!r}")
+        raise IngestBenchError(f"database: expected sqlite or postgresql, got {database!r}")
     if mosquitto_binary() is None:
-        raise BenchError("mosquitto is not installed (apt-get install mosquitto)")
+        raise IngestBenchError("mosquitto is not installed (apt-get install mosquitto)")
     say = on_progress or (lambda _msg: None)
     stack = _Stack()
     with tempfile.TemporaryDirectory(prefix="pitlane-bench-") as tmp:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.errors import StartupBenchError
+
 #: Targets of the warm runs, seconds: `--help`, commands on reinvent_base, commands on the 60 m track.
 HELP_TARGET_S = 0.3
 SHORT_TRACK_TARGET_S = 1.0
@@ -38,10 +40,6 @@ env = gymnasium.make("pitlane/TimeTrial-v0", track=sys.argv[1])
 env.reset(seed=0)
 env.step(env.action_space.sample())
 """
-
-
-class StartupBenchError(RuntimeError):
-    """A probed command failed (names the command and shows its error output)."""
 
 
 @dataclass(frozen=True)
