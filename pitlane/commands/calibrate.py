@@ -43,9 +43,8 @@ def calibrate_command(
 ) -> None:
     """Ask for each end point in microseconds (Enter keeps the current value), then the speed table: pairs of
     throttle pulse (µs) and the speed you measured (m/s), ending with an empty pulse."""
-    import tomlkit
-
     from contracts.errors import CarFileError
+    from device.calibration_file import write_calibration
     from device.config import load_runtime_config
     from device.errors import DeviceError
 
@@ -64,14 +63,10 @@ def calibrate_command(
         if drive is not None:
             drive.set_pulses(steering_us=hw.steering.centre_us, throttle_us=hw.throttle.neutral_us)
             drive.close()
-    doc = tomlkit.parse(car.read_text(encoding="utf-8"))
-    hardware = doc.setdefault("hardware", tomlkit.table())
-    for name, values in (("steering", steering), ("throttle", throttle), ("speed_table", table)):
-        sub = hardware.setdefault(name, tomlkit.table())
-        for key, value in values.items():
-            sub[key] = value
-    new_text = tomlkit.dumps(doc)
-    _check_and_write(car, new_text)
+    try:
+        write_calibration(car, steering, throttle, table)
+    except (DeviceError, CarFileError) as exc:
+        fail(exc)
     console.print(f"[green]wrote[/green] {car}: steering {steering}, throttle {throttle}", highlight=False)
 
 
@@ -145,19 +140,3 @@ def _speed_table(console: Console, throttle: dict[str, int], current: Any) -> di
     if not pulses:
         return {"throttle_us": list(current.throttle_us), "speed_mps": list(current.speed_mps)}
     return {"throttle_us": pulses, "speed_mps": speeds}
-
-
-def _check_and_write(car: Path, text: str) -> None:
-    """Validate the new file as the car runtime would read it; write it only if it is valid (atomically)."""
-    from contracts.errors import CarFileError
-    from device.config import load_runtime_config
-    from device.errors import DeviceError
-
-    tmp = car.with_name(f".{car.name}.calibrate.toml")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        load_runtime_config(tmp)
-    except (DeviceError, CarFileError) as exc:
-        tmp.unlink()
-        fail(f"not written, the calibration is inconsistent: {exc}")
-    tmp.replace(car)

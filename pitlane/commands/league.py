@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -100,50 +100,32 @@ def serve_command(
     )
     import uvicorn
 
-    from league_server.core.security import new_admin_token
+    from league_server.core.serve_plan import loopback_for, plan_serve
     from league_server.main import create_app
 
-    if port_in_use(host if host not in ("0.0.0.0", "::") else "127.0.0.1", port):
+    if port_in_use(loopback_for(host), port):
         fail(f"HTTP port {host}:{port} is in use (another server?): pass --port N")
     migrate_database(settings.database_url)
-    generated = settings.admin_token is None
-    if generated:
-        settings = settings.model_copy(update={"admin_token": _secret(new_admin_token())})
-    if settings.public_base_url == "http://127.0.0.1:8000" and (host, port) != ("127.0.0.1", 8000):
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        settings = settings.model_copy(update={"public_base_url": f"http://{shown_host}:{port}"})
-    if settings.ingest_enabled and settings.broker_url is None:
-        from league_server.broker.embedded import stop_embedded_leftover
-
-        b_host, b_port = settings.embedded_broker_host, settings.embedded_broker_port
-        stop_embedded_leftover(settings.data_dir / "broker")  # a killed server's broker: its queue is kept
-        if port_in_use(b_host, b_port):
-            fail(
-                f"MQTT port {b_host}:{b_port} is in use by another broker (installing Debian's mosquitto starts "
-                "one: `sudo systemctl disable --now mosquitto`), or pass --broker-port N for this server's own "
-                f"broker; to ingest from that broker instead, --broker mqtt://127.0.0.1:{b_port}"
-            )
+    plan = plan_serve(settings, host, port)
+    settings = plan.settings
+    if plan.embedded_broker is not None and port_in_use(*plan.embedded_broker):
+        b_host, b_port = plan.embedded_broker
+        fail(
+            f"MQTT port {b_host}:{b_port} is in use by another broker (installing Debian's mosquitto starts "
+            "one: `sudo systemctl disable --now mosquitto`), or pass --broker-port N for this server's own "
+            f"broker; to ingest from that broker instead, --broker mqtt://127.0.0.1:{b_port}"
+        )
     console = Console(stderr=True)
     console.print(
         f"[bold]pitlane league[/bold] on http://{escape(host)}:{port}  database {escape(safe_url(settings.database_url))}"
     )
-    if generated:
+    if plan.admin_token_generated:
         console.print(
             f"admin token (this run only; set PITLANE_ADMIN_TOKEN to keep one): [bold]{escape(settings.admin_token.get_secret_value())}[/bold]"
         )
-    if settings.ingest_enabled:
-        where = (
-            settings.broker_url
-            or f"embedded broker mqtt://{settings.embedded_broker_host}:{settings.embedded_broker_port}"
-        )
-        console.print(f"ingesting every league (pitlane/+/...) from {escape(where)}")
+    if plan.ingest_source is not None:
+        console.print(f"ingesting every league (pitlane/+/...) from {escape(plan.ingest_source)}")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
-
-
-def _secret(value: str) -> Any:
-    from pydantic import SecretStr
-
-    return SecretStr(value)
 
 
 # ------------------------------------------------------------------------------------------ migrate
@@ -258,28 +240,16 @@ def provision_demo_command(
     """Create a league, an event, an open time-trial race and one car; print the car's credentials file once
     (save the --json output as the file `pitlane drive --credentials` reads)."""
     settings = load_settings(db, public_base_url=base_url)
-    from league_server.crud import cars, leagues, races
+    from league_server.crud.provision import provision_demo
 
     with database_session(db) as session:
-        found = leagues.get_league_by_slug(session, league)
-        the_league = found or leagues.create_league(session, league, f"{league} league")
-        event = leagues.create_event(session, the_league.id, "Demo event")
-        track_id = leagues.track_by_slug(session, track).id if track else None
-        race = races.create_race(
-            session, event.id, "Open time trial", track_id=track_id, ranking="best_lap", laps=3
+        document = provision_demo(
+            session,
+            league,
+            car_id,
+            track_slug=track,
+            public_base_url=settings.public_base_url,
+            actor=cli_actor(),
         )
-        racer = leagues.create_racer(session, the_league.id, "Demo racer")
-        existing = cars.get_car(session, car_id)
-        if existing is None:
-            car, creds = cars.provision_car(
-                session, the_league.id, car_id, racer_id=racer.id, race_id=race.id, actor=cli_actor()
-            )
-        else:
-            if existing.league_id != the_league.id:
-                fail(f"car_id {car_id!r} belongs to another league; pass --car-id")
-            cars.assign_car(session, car_id, actor=cli_actor(), race_id=race.id, racer_id=racer.id)
-            creds = cars.rotate_credentials(session, car_id, actor=cli_actor())
-            car = existing
         session.commit()
-        document = cars.credentials_file(session, car, creds, public_base_url=settings.public_base_url)
     print_out(document.model_dump(mode="json"), as_json, print_mapping)
