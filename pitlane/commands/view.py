@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,6 +24,7 @@ from pitlane.commands.common import SingleCommandGroup, fail, require
 
 if TYPE_CHECKING:
     from sim.viewer.session import BaseSession
+    from sim.viewer.watch import WatchOptions
 
 DEFAULT_TRACK = "reinvent_base"
 DEFAULT_CAR = "deepracer"
@@ -79,11 +80,7 @@ def _run_model(
     model: Path,
     track_spec: str | None,
     car_spec: str | None,
-    frames: int | None,
-    seed: int | None,
-    size: tuple[int, int],
-    window: bool,
-    record: Path | None,
+    options: WatchOptions,
 ) -> tuple[BaseSession, int]:
     """A trained policy drives: a run directory or .zip through stable-baselines3, an .onnx model through
     ONNX Runtime (`device.policy.OnnxPolicy`, as on a car), both loaded by `trainer.evaluate.load_policy`;
@@ -102,11 +99,7 @@ def _run_model(
         action_space=config.resolved_action_space(),
         reverse=config.reverse,
         label=f"{model.name} ({config.observation} policy)",
-        frames=frames,
-        seed=config.seed if seed is None else seed,
-        size=size,
-        window=window,
-        record=record,
+        options=replace(options, seed=config.seed if options.seed is None else options.seed),
     )
 
 
@@ -282,7 +275,7 @@ def _run(req: _Request) -> tuple[BaseSession, int]:
         from firmware_configs import load_car
         from sim.errors import SimError
         from sim.tracks import load_track
-        from sim.viewer.watch import watch_driver, watch_replay
+        from sim.viewer.watch import WatchOptions, watch_driver, watch_replay
 
         pg = import_pygame()
     except ImportError as exc:
@@ -293,21 +286,18 @@ def _run(req: _Request) -> tuple[BaseSession, int]:
         from trainer.errors import TrainerError
 
         errors = (*errors, TrainerError, DeviceError)
+    options = WatchOptions(
+        frames=req.frames, seed=req.seed, size=req.size, window=req.window, record=req.record
+    )
     try:
         if req.model is not None:
-            return _run_model(
-                req.model, req.track, req.car, req.frames, req.seed, req.size, req.window, req.record
-            )
+            return _run_model(req.model, req.track, req.car, options)
         track = load_track(req.track or DEFAULT_TRACK)
         car = load_car(req.car or DEFAULT_CAR)
         if req.replay is not None:
-            return watch_replay(
-                req.replay, track, car, req.frames, req.size, req.window, req.record, req.episode
-            )
+            return watch_replay(req.replay, track, car, options, req.episode)
         keyboard = req.drive is Drive.keyboard
-        return watch_driver(
-            track, car, keyboard, req.speed_mps, req.frames, req.seed, req.size, req.window, req.record
-        )
+        return watch_driver(track, car, keyboard, req.speed_mps, options)
     except errors as exc:
         fail(str(exc))
     except pg.error as exc:

@@ -8,6 +8,7 @@ environments only when something is watched.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,24 @@ Act = Callable[[Any], tuple[Any, float, float]]
 
 END_HOLD_S = 1.0  # in a window, an episode's last frame stays this long before the car is reset
 KEYS_HELP = "arrows: up/down speed, left/right steer · space brake · r reset · esc/q quit"
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How anything is watched: `frames` to draw (None: until the window is closed), the episodes' `seed`,
+    the picture's `size` (width, height) px, in a pygame `window` or headless, and `record` (a folder of PNG
+    files or a .gif for every frame; None: no recording)."""
+
+    frames: int | None = None
+    seed: int | None = None
+    size: tuple[int, int] = (960, 720)
+    window: bool = False
+    record: Path | None = None
+
+    @property
+    def mode(self) -> str:
+        """The sessions' render mode."""
+        return "human" if self.window else "rgb_array"
 
 
 def key_action(events: list[Any], pg: Any) -> str | None:
@@ -101,15 +120,10 @@ def watch_driver(
     car: CarConfig,
     keyboard: bool,
     speed_mps: float,
-    frames: int | None,
-    seed: int | None,
-    size: tuple[int, int],
-    window: bool,
-    record: Path | None,
+    options: WatchOptions,
 ) -> tuple[BaseSession, int]:
     """Drive `track` with the centre-line driver at `speed_mps` or, with `keyboard`, the arrow keys (a window
-    is needed); `size` (width, height) px; `record`: a folder or .gif for every frame. Returns the session
-    and the frames drawn."""
+    is needed). Returns the session and the frames drawn."""
     from sim.action_space import ContinuousActionSpace
     from sim.drivers import PurePursuitDriver
     from sim.envs.time_trial import TimeTrialEnv
@@ -120,7 +134,7 @@ def watch_driver(
     low_speed = min(0.1, 0.5 * v.max_speed_mps)  # DeepRacer's simulator actuates at least 0.1 m/s
     space = ContinuousActionSpace(-v.max_steer_deg, v.max_steer_deg, low_speed, v.max_speed_mps)
     env = TimeTrialEnv(track=track, car=car, action_space=space, start="start_line")
-    session = RenderSession(env, size, mode="human" if window else "rgb_array", car=car)
+    session = RenderSession(env, options.size, mode=options.mode, car=car)
     rate = env.sim.options.control_rate_hz
     on_reset = None
     if keyboard:
@@ -142,8 +156,10 @@ def watch_driver(
             steer, speed = float(steer_arr[0]), float(speed_arr[0])
             return space.encode_nearest(steer, speed)[0], steer, speed
 
-    recorder = _recorder(record, rate)
-    drawn = drive_loop(env, session, act, frames, seed, window, recorder, on_reset=on_reset)
+    recorder = _recorder(options.record, rate)
+    drawn = drive_loop(
+        env, session, act, options.frames, options.seed, options.window, recorder, on_reset=on_reset
+    )
     _close_recorder(recorder)
     return session, drawn
 
@@ -157,11 +173,7 @@ def watch_policy(
     action_space: ActionSpace,
     reverse: bool,
     label: str,
-    frames: int | None,
-    seed: int | None,
-    size: tuple[int, int],
-    window: bool,
-    record: Path | None,
+    options: WatchOptions,
 ) -> tuple[BaseSession, int]:
     """`policy` (observation -> the env's action) drives from the start line, lap after lap. The observation
     it sees (`observation` kind) is drawn as an inset, its command in the HUD; `label` names it in the
@@ -179,9 +191,7 @@ def watch_policy(
         start="start_line",
     )
     inset_kind, lidar = observation_view(env.observer)
-    session = RenderSession(
-        env, size, mode="human" if window else "rgb_array", car=car, inset_kind=inset_kind, lidar=lidar
-    )
+    session = RenderSession(env, options.size, mode=options.mode, car=car, inset_kind=inset_kind, lidar=lidar)
     session.caption = f"{track.name} · {car.car.name} · {label}"
 
     def act(obs: Any) -> tuple[Any, float, float]:
@@ -189,8 +199,10 @@ def watch_policy(
         steer, speed = action_space.decode(np.asarray(action)[None, ...])
         return action, float(steer[0]), float(speed[0])
 
-    recorder = _recorder(record, env.sim.options.control_rate_hz)
-    drawn = drive_loop(env, session, act, frames, seed, window, recorder, show_command=True)
+    recorder = _recorder(options.record, env.sim.options.control_rate_hz)
+    drawn = drive_loop(
+        env, session, act, options.frames, options.seed, options.window, recorder, show_command=True
+    )
     _close_recorder(recorder)
     return session, drawn
 
@@ -221,14 +233,11 @@ def watch_replay(
     path: Path,
     track: Track,
     car: CarConfig,
-    frames: int | None,
-    size: tuple[int, int],
-    window: bool,
-    record: Path | None,
+    options: WatchOptions,
     episode: int | None,
 ) -> tuple[BaseSession, int]:
-    """Replay the rows of a simtrace CSV, episode by episode; in a window, hold the last frame until the
-    viewer is closed."""
+    """Replay the rows of a simtrace CSV, episode by episode (only `episode` when given; `options.seed` is
+    not used); in a window, hold the last frame until the viewer is closed."""
     from sim.viewer import CarShape, ReplaySession, read_simtrace
 
     trace = read_simtrace(path)
@@ -237,15 +246,16 @@ def watch_replay(
         trace,
         track,
         CarShape.from_config(car),
-        size,
-        mode="human" if window else "rgb_array",
+        options.size,
+        mode=options.mode,
         fps=fps,
         speed_range_mps=car.vehicle.max_speed_mps,
         episode=episode,
     )
     which = "" if episode is None else f", episode {episode}"
     session.caption = f"{track.name} · replay of {path.name} ({len(session)} rows{which})"
-    recorder = _recorder(record, fps)
+    recorder = _recorder(options.record, fps)
+    frames, window = options.frames, options.window
     pg = import_pygame() if window else None
     drawn = 0
     while (frames is None or drawn < frames) and session.advance():
