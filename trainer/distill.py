@@ -188,30 +188,16 @@ def distill(
     progress: DistillProgress | None = None,
     student: RunConfig | None = None,
     notes: list[str] | None = None,
+    empty_out: bool = True,
 ) -> DistillResult:
-    """Distil `teacher_run` (a run directory or .zip) into a new run in `out_dir` (absent or empty) whose
-    policy sees `observation` through `network` (None: the observation's default network). `student`: the
-    run config the student is made from (its observation and network win; default: the teacher's config);
-    `notes` go into the run's config.resolved.json."""
+    """Distil `teacher_run` (a run directory or .zip) into a new run in `out_dir` (absent or empty, unless
+    `empty_out` is False: a run that trained its own teacher inside it) whose policy sees `observation`
+    through `network` (None: the observation's default network). `student`: the run config the student is
+    made from (its observation and network win; default: the teacher's config); `notes` go into the run's
+    config.resolved.json."""
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
+    if empty_out and out.exists() and any(out.iterdir()):
         raise RunConfigError(f"{out}: the run directory exists and is not empty; choose another --out")
-    return distill_into(teacher_run, out, observation=observation, network=network, settings=settings,
-                        progress=progress, student=student, notes=notes)  # fmt: skip
-
-
-def distill_into(
-    teacher_run: str | Path,
-    out: Path,
-    *,
-    observation: str = "camera",
-    network: str | None = None,
-    settings: DistillSettings | None = None,
-    progress: DistillProgress | None = None,
-    student: RunConfig | None = None,
-    notes: list[str] | None = None,
-) -> DistillResult:
-    """`distill` without the empty-directory check (a run that trained its own teacher inside `out`)."""
     import torch
 
     from trainer.evaluate import load_sb3_run
@@ -302,8 +288,8 @@ def train_by_distillation(
     t0 = time.monotonic()
     teacher = train(config.teacher_config(), out / "teacher", progress=progress, on_metrics=on_metrics)
     shown = RichDistillProgress(config.distill.rounds) if progress else None
-    result = distill_into(out / "teacher", out, student=config, settings=config.distill, progress=shown,
-                          notes=notes)  # fmt: skip
+    result = distill(out / "teacher", out, empty_out=False, student=config, settings=config.distill,
+                     progress=shown, notes=notes)  # fmt: skip
     wall = time.monotonic() - t0
     return TrainResult(
         out_dir=out, steps=teacher.steps, wall_s=wall, steps_per_s=teacher.steps_per_s,
