@@ -309,6 +309,19 @@ class GeneratedConfig:
     timers: int = 0
     run_as: str | None = None
 
+    def summary(self) -> dict[str, Any]:
+        """The JSON view (`pitlane league broker-config --json`): paths as strings, never the password."""
+        return {
+            "cars": self.cars,
+            "timers": self.timers,
+            "conf": str(self.files.conf),
+            "passwords": str(self.files.passwords),
+            "acl": str(self.files.acl),
+            "server_username": self.server_username,
+            "server_env": None if self.server_env is None else str(self.server_env),
+            "run_as": self.run_as,
+        }
+
 
 def load_users(session: Any) -> tuple[list[BrokerUser], list[BrokerUser]]:
     """(cars, timers) of every league as broker logins."""

@@ -258,9 +258,12 @@ def ingest_bench(
     if as_json:
         typer.echo(json.dumps({"results": [r.to_dict() for r in rows], "machine": machine_info()}))
         return
-    table = Table(
-        title=f"pitlane bench ingest ({cars} cars x {laps_per_car} laps, {clients} HTTP clients; {title_suffix()})"
-    )
+    _print_ingest_tables(rows, f"{cars} cars x {laps_per_car} laps, {clients} HTTP clients")
+
+
+def _print_ingest_tables(rows: list[Any], setup: str) -> None:
+    """The throughput table and the crash-run table of `pitlane bench ingest`, one row per database."""
+    table = Table(title=f"pitlane bench ingest ({setup}; {title_suffix()})")
     for col in ("database", "laps/s", "lost", "duplicated", "leaderboard p50", "p99", "polling p50", "p99 "):
         table.add_column(col, justify="left" if col == "database" else "right")
     for r in rows:
@@ -276,16 +279,8 @@ def ingest_bench(
         )
     Console().print(table)
     crash = Table(title="crash run: takeover attempt, kill -9 of `pitlane league serve` mid-stream, restart")
-    cols = (
-        "database",
-        "acknowledged",
-        "unstored at kill",
-        "lost",
-        "duplicated",
-        "session kept",
-        "orphans",
-        "recovery",
-    )
+    cols = ("database", "acknowledged", "unstored at kill", "lost", "duplicated", "session kept", "orphans",
+            "recovery")  # fmt: skip
     for col in cols:
         crash.add_column(col, justify="left" if col == "database" else "right")
     for r in rows:

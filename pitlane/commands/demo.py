@@ -68,11 +68,14 @@ def demo_command(
     console = Console(stderr=True)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
-    db = f"sqlite:///{(folder / 'league.db').resolve()}"
-    broker_port = _free_port()
     if port_in_use("127.0.0.1", port):
         fail(f"--port {port} is in use; pass another, e.g. --port {_free_port()}")
+    model = _trained_model(console, folder, steps, retrain)
+    _race(console, folder, model, port=port, laps=laps, keep_serving=keep_serving, as_json=as_json)
 
+
+def _trained_model(console: Console, folder: Path, steps: int, retrain: bool) -> Path:
+    """DIR/model/model.int8.onnx: trained and exported now, or reused from an earlier demo in DIR."""
     run, model = folder / "run", folder / "model"
     if retrain:
         for old in (run, model):
@@ -90,6 +93,16 @@ def demo_command(
     else:
         _step(console, folder, "export", "exporting to ONNX (fp32 + int8) with its parity report",
               ["export", str(run), "--out", str(model), "--int8"])  # fmt: skip
+    return model / "model.int8.onnx"
+
+
+def _race(
+    console: Console, folder: Path, model: Path, *, port: int, laps: int, keep_serving: bool, as_json: bool
+) -> None:
+    """A league server in DIR, the sim car driving `model` for `laps` laps, then the leaderboard it shows
+    (printed, and as JSON on stdout with `as_json`, before the server keeps serving)."""
+    db = f"sqlite:///{(folder / 'league.db').resolve()}"
+    broker_port = _free_port()
     _step(console, folder, "migrate", "creating the league database", ["league", "migrate", "--db", db])
     provision = ["league", "provision-demo", "--db", db, "--json", "--league", LEAGUE, "--car-id", CAR_ID,
                  "--track", TRACK,
@@ -107,7 +120,7 @@ def demo_command(
             f"[bold]live leaderboard:[/bold] {base}/races/{race}  (big screen: {base}/races/{race}/bigscreen)"
         )
         _step(console, folder, "drive", f"the car drives {laps} laps (sim HAL) and reports them over MQTT",
-              ["drive", "--car", str(_car_file()), "--model", str(model / "model.int8.onnx"), "--hal", "sim",
+              ["drive", "--car", str(_car_file()), "--model", str(model), "--hal", "sim",
                "--fast", "--laps", str(laps), "--steps", str(laps * MAX_LAP_STEPS), "--league", f"mqtt://127.0.0.1:{broker_port}",
                "--credentials", str(credentials), "--outbox", str(folder / "outbox.sqlite"), "--json"])  # fmt: skip
         board = _wait_laps(f"{base}/api/races/{race}/leaderboard", laps)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -29,6 +29,9 @@ from pitlane.commands.league_db import (
     print_out,
     safe_url,
 )
+
+if TYPE_CHECKING:
+    from league_server.broker.mosquitto import GeneratedConfig
 
 app = typer.Typer(
     help="League server: live leaderboards fed by MQTT lap reports (SQLite by default, PostgreSQL at scale).",
@@ -183,19 +186,14 @@ def broker_config_command(
         )
     except (LeagueError, SQLAlchemyError, OSError) as exc:
         fail(f"broker-config: {exc}")
-    data = {
-        "cars": generated.cars,
-        "timers": generated.timers,
-        "conf": str(generated.files.conf),
-        "passwords": str(generated.files.passwords),
-        "acl": str(generated.files.acl),
-        "server_username": generated.server_username,
-        "server_env": None if generated.server_env is None else str(generated.server_env),
-        "run_as": generated.run_as,
-    }
     if as_json:
-        typer.echo(json.dumps(data))
-        return
+        typer.echo(json.dumps(generated.summary()))
+    else:
+        _print_broker_config(generated, out)
+
+
+def _print_broker_config(generated: GeneratedConfig, out: Path) -> None:
+    """How to run the broker just configured, as the organiser reads it."""
     console = Console(soft_wrap=True)
     console.print(f"{generated.cars} cars and {generated.timers} timers: wrote {escape(str(out))}/")
     console.print(f"  run the broker:  mosquitto -c {escape(str(generated.files.conf))}")

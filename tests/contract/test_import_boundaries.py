@@ -117,3 +117,23 @@ def test_cli_root_imports_the_heavy_parts_lazily() -> None:
     assert proc.returncode == 0, f"importing pitlane.cli failed:\n{proc.stderr}"
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert loaded == [], f"importing pitlane.cli loaded {loaded}: import them inside the command functions"
+
+
+def test_trainer_contract_forbids_every_car_module_but_the_inference_path() -> None:
+    """The trainer may reach only `device.policy` (and its errors); a new car module is out of reach by default."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    contracts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    trainer = next(c for c in contracts if c["source_modules"] == ["trainer"])
+    device_dir = REPO_ROOT / "device"
+    car_modules = {
+        f"device.{p.stem if p.is_file() else p.name}"
+        for p in device_dir.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()
+    }
+    allowed = {"device.policy", "device.errors"}
+    missing = sorted(car_modules - allowed - set(trainer["forbidden_modules"]))
+    assert missing == [], f"pyproject.toml's trainer contract does not forbid {missing}; add them there"
