@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from sim.observations import ObservationSpec, batch_take
 from sim.reward.sources import RewardSpec
 from sim.rules import STATUS_LABELS, EpisodeStatus
 from sim.simtrace import SimTraceWriter
+
+if TYPE_CHECKING:
+    from sim.measure import Measurements
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +189,55 @@ class _Race:
         return sum(lap.lap_time_s for lap in self.laps) + self.lap_time_s + penalty
 
 
+class _EvaluationTrace:
+    """`evaluation-simtrace/0-iteration.csv` as DeepRacer's evaluation writes it, so its log-analysis tools
+    read the laps pitlane counts: a `prepare` row, then the laps as episodes 0, 1, ... with steps and clock
+    running on; a lap that is not the last ends `in_progress` at progress 100, the race's last row is `done`.
+    An off-track row carries the penalty as `pause_duration`, and the clock (`tstamp`) runs on through it as
+    DeepRacer's does while the car is held, so a lap's time in the file is its time with penalties."""
+
+    def __init__(self, out_dir: str | Path, penalty_s: float, dt_s: float) -> None:
+        self.writer = SimTraceWriter(Path(out_dir) / "evaluation-simtrace" / "0-iteration.csv")
+        self.penalty_s = penalty_s
+        self.dt_s = dt_s
+        self.steps = 1  # the prepare step
+        self.held_s = 0.0
+
+    def prepare(self, params: Measurements, action: np.ndarray) -> None:
+        self.writer.write_prepare(params, action, episode=0, tstamp_s=0.0)
+
+    def step(
+        self,
+        params: Measurements,
+        status: EpisodeStatus,
+        action: np.ndarray,
+        rewards: np.ndarray,
+        *,
+        lap: int,
+        final: bool,
+    ) -> None:
+        self.steps += 1
+        pause_s = self.penalty_s if status is EpisodeStatus.OFF_TRACK else 0.0
+        lap_goes_on = status is EpisodeStatus.LAP_COMPLETE and not final
+        label = EpisodeStatus.IN_PROGRESS.label if lap_goes_on else status.label
+        self.writer.write(
+            params,
+            np.array([status], dtype=np.int8),
+            action,
+            rewards,
+            episode=lap,
+            done=np.array([final]),
+            pause_duration_s=pause_s,
+            steps=self.steps,
+            tstamp_s=(self.steps - 1) * self.dt_s + self.held_s,
+            labels=(label,),
+        )
+        self.held_s += pause_s
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def _place_back(parts: EnvParts, progress: float) -> None:
     """After an off-track (or reversed, immobilised) car: back on the centre line where it left."""
     parts.sim.place_back(0, progress)
@@ -240,7 +292,7 @@ def evaluate(
     sim.seed(0, np.random.default_rng(seed))
     sim.reset(_CAR)
     race = _Race(rules, sim.options.dt_s)
-    trace = SimTraceWriter(Path(out_dir) / "evaluation-simtrace" / "0-iteration.csv") if out_dir else None
+    trace = _EvaluationTrace(out_dir, rules.offtrack_penalty_s, sim.options.dt_s) if out_dir else None
     try:
         rows, ended = _drive(parts, policy, race, trace, window, max_time_s)
     finally:
@@ -253,7 +305,7 @@ def _drive(
     parts: EnvParts,
     policy: Policy,
     race: _Race,
-    trace: SimTraceWriter | None,
+    trace: _EvaluationTrace | None,
     window_s: float | None,
     max_time_s: float,
 ) -> tuple[dict[str, list[Any]], str]:
@@ -267,6 +319,8 @@ def _drive(
     steps = 0
     while steps * dt < max_time_s - 1e-9:
         action = np.asarray(policy(obs))
+        if trace is not None and steps == 0:
+            trace.prepare(sim.standing(_CAR), action[None, ...])
         next_obs, rewards, outcome = run_step(parts, action[None, ...])
         obs = batch_take(next_obs, 0)
         params, status = outcome.params, EpisodeStatus(int(outcome.status[0]))
@@ -279,16 +333,10 @@ def _drive(
             race.total_resets += 1
             race.offtrack += status is EpisodeStatus.OFF_TRACK
         if trace is not None:
-            # DeepRacer logs the off-track penalty as the time the car is held (pause_duration)
-            pause_s = rules.offtrack_penalty_s if status is EpisodeStatus.OFF_TRACK else 0.0
-            trace.write(
-                params,
-                outcome.status,
-                action[None, ...],
-                rewards,
-                episode=len(race.laps),
-                pause_duration_s=pause_s,
-            )
+            final = (
+                status is EpisodeStatus.LAP_COMPLETE and window_s is None and len(race.laps) + 1 >= rules.laps
+            ) or (is_reset and race.over_reset_limit())
+            trace.step(params, status, action[None, ...], rewards, lap=len(race.laps), final=final)
         for key, value in zip(
             _TRAJECTORY_KEYS,
             (

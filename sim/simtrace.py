@@ -35,10 +35,15 @@ _NUMERIC = (
     "pause_duration",
 )  # fmt: skip
 _LOG_PREFIX = "SIM_TRACE_LOG:"
+#: DeepRacer's `episode_status` of an episode's first row: the car held at its start while the first action
+#: is chosen (step 1; the reward function first sees step 2)
+PREPARE = "prepare"
 #: the `steps` of an episode's first row: DeepRacer's step 1 is a prepare step, so files start at 1 or 2
 _FIRST_STEP_MAX = 2.0
 #: without a `steps` column, an episode is taken as whole when its first row is this close to its start point
 _START_PROGRESS_MAX = 5.0
+#: progress (%) at which a row completed its lap
+_LAP_PROGRESS = 100.0 - 1e-6
 #: the control period assumed when the time stamps cannot say (DeepRacer's 15 Hz)
 _DEFAULT_STEP_S = 1.0 / 15.0
 
@@ -48,8 +53,8 @@ class SimTrace:
     """The rows of a simtrace file as arrays (n,); NaN (or "" for `status`) where a column is absent.
 
     x_m, y_m: DeepRacer's X, Y — the point 0.14 m ahead of the chassis centre. yaw_deg, steer_deg: degrees.
-    throttle_mps: the commanded speed. tstamp_s: simulation time. pause_s: `pause_duration`, seconds the car
-    was held (an evaluation's off-track penalty). line: each row's line in the file.
+    throttle_mps: the commanded speed. tstamp_s: simulation time, which runs on while the car is held.
+    pause_s: `pause_duration`, seconds the car is held from that row (an evaluation's off-track penalty). line: each row's line in the file.
     `episodes()` splits the rows into episodes; only whole episodes that end `lap_complete` have a lap time.
     """
 
@@ -82,9 +87,12 @@ class SimTrace:
         """The rows split into episodes, in file order.
 
         A new episode begins where the `episode` column changes, or (when a file has no episode numbers) where
-        `steps` falls. An episode is `whole` when its first row is its start (steps 1 or 2; without steps,
-        progress below 5 %): a file may begin with the tail of an episode logged before it, whose time in the
-        file is not a lap. `lap_time_s` is set only for a whole episode that ends `lap_complete`.
+        `steps` falls. An episode is `whole` when the file holds it from its start: its first row is step 1 or
+        2 (without steps, progress below 5 %), or it follows a row that completed a lap (DeepRacer's
+        evaluation drives its laps as one run: the episode number changes at each lap, the steps and the clock
+        run on). A file may begin with the tail of an episode logged before it, whose time is not a lap.
+        `lap_time_s` is set only for a whole episode whose last row completed the lap (`lap_complete`, or
+        progress 100 % where an evaluation's lap ended and the next began).
         """
         n = len(self)
         if n == 0:
@@ -101,18 +109,25 @@ class SimTrace:
         step_s = self.step_s()
         return [self._episode(int(a), int(b), step_s) for a, b in zip(starts, stops, strict=True)]
 
+    def _completed_lap(self, row: int) -> bool:
+        return self.status[row] == "lap_complete" or float(self.progress[row]) >= _LAP_PROGRESS
+
+    def _continues(self, start: int) -> bool:
+        """Episode starting at row `start` begins where the previous row completed a lap, steps running on."""
+        return start > 0 and self._completed_lap(start - 1) and not (self.steps[start] <= _FIRST_STEP_MAX)
+
     def _episode(self, start: int, stop: int, step_s: float) -> TraceEpisode:
         first_step = float(self.steps[start])
-        if math.isfinite(first_step):
+        if self._continues(start):
+            whole = True
+        elif math.isfinite(first_step):
             whole = first_step <= _FIRST_STEP_MAX
         else:
             first_progress = float(self.progress[start])
             whole = math.isfinite(first_progress) and first_progress < _START_PROGRESS_MAX
         last = stop - 1
-        driven_s = self._driven_s(start, last, step_s)
-        pauses = self.pause_s[start:stop]
-        elapsed_s = driven_s + float(np.sum(pauses[np.isfinite(pauses)]))
-        lap = whole and self.status[last] == "lap_complete"
+        elapsed_s = self._driven_s(start, last, step_s)
+        lap = whole and self._completed_lap(last)
         episode = float(self.episode[start])
         return TraceEpisode(
             number=int(episode) if math.isfinite(episode) else None,
@@ -125,11 +140,16 @@ class SimTrace:
         )
 
     def driven_s(self, episode: TraceEpisode, i: int) -> float:
-        """Seconds of driving from `episode`'s start to row i (pauses not counted); for an episode that is
-        not whole, the start is inferred from its first row's `steps`."""
+        """Seconds from `episode`'s start to row i, held time (off-track penalties) included as the clock
+        counts it; for an episode that is not whole, the start is inferred from its first row's `steps`."""
         return self._driven_s(episode.start, i, self.step_s())
 
     def _driven_s(self, start: int, i: int, step_s: float) -> float:
+        if self._continues(start):  # the lap began when the previous row finished the one before
+            t0, t1 = float(self.tstamp_s[start - 1]), float(self.tstamp_s[i])
+            if math.isfinite(t0) and math.isfinite(t1):
+                return t1 - t0
+            return (i - start + 1) * step_s
         first_step = float(self.steps[start])
         # the first row is logged (first_step - 1) control steps after the car was placed at its start
         lead_s = (first_step - 1.0) * step_s if math.isfinite(first_step) else step_s
@@ -145,7 +165,7 @@ class TraceEpisode:
 
     number: the `episode` column (None without one). whole: the file holds the episode from its start.
     elapsed_s: time from the episode's start (or, when not whole, from its first row in the file) to its last
-    row, plus the pauses logged (off-track penalties). lap_time_s: elapsed_s when the episode is whole and
+    row, by the `tstamp` clock, which runs on while the car is held (off-track penalties). lap_time_s: elapsed_s when the episode is whole and
     ends `lap_complete`, else None. status: the last row's `episode_status`.
     """
 
@@ -297,12 +317,14 @@ class SimTraceWriter:
     the point 0.14 m ahead of the chassis centre, as DeepRacer logs them).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, append: bool = False) -> None:
+        """append: add rows to an existing file (its header already written)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.path.open("w", newline="", encoding="utf-8")
-        # rows are joined by hand: no field holds a comma, and the continuous action keeps its own quotes
-        self._handle.write(",".join(SIMTRACE_COLUMNS) + "\n")
+        self._handle = self.path.open("a" if append else "w", newline="", encoding="utf-8")
+        if not append:
+            # rows are joined by hand: no field holds a comma, and the continuous action keeps its own quotes
+            self._handle.write(",".join(SIMTRACE_COLUMNS) + "\n")
 
     def write(
         self,
@@ -315,6 +337,9 @@ class SimTraceWriter:
         done: np.ndarray | None = None,
         pause_duration_s: float | np.ndarray = 0.0,
         obstacle_crash_counter: int | np.ndarray = 0,
+        steps: int | np.ndarray | None = None,
+        tstamp_s: float | np.ndarray | None = None,
+        labels: Sequence[str] | None = None,
     ) -> None:
         """One row per car of `params` (n cars).
 
@@ -322,6 +347,9 @@ class SimTraceWriter:
         actions as the policy gave them (written as the commanded steering/speed `[deg, m/s]` for a
         continuous space). rewards: (n,). episode: per car. done: (n,) bool, default: status is not
         in_progress. pause_duration_s: seconds the car is held this step (off-track penalty).
+        steps, tstamp_s: the `steps` and `tstamp` columns when they are not the params' own (an evaluation's
+        steps and clock run on across laps, the clock through the penalties). labels: (n,) `episode_status`
+        strings instead of `status`'s (DeepRacer's `prepare`, which ends no episode).
         """
         from sim.rules import STATUS_LABELS  # sim.rules is light; imported here to keep the reader standalone
 
@@ -331,6 +359,9 @@ class SimTraceWriter:
         episode_arr = np.broadcast_to(np.asarray(episode), (n,))
         pause = np.broadcast_to(np.asarray(pause_duration_s, dtype=np.float64), (n,))
         crashes = np.broadcast_to(np.asarray(obstacle_crash_counter), (n,))
+        steps_arr = np.broadcast_to(np.asarray(params.steps if steps is None else steps), (n,))
+        clock = np.broadcast_to(np.asarray(params.sim_time if tstamp_s is None else tstamp_s), (n,))
+        labels = labels if labels is not None else [STATUS_LABELS[int(code)] for code in status]
         acts = np.asarray(actions)
         continuous = acts.ndim == 2 and acts.shape[1] == 2
         waypoint = closest_waypoint(params)
@@ -346,7 +377,7 @@ class SimTraceWriter:
                     str(field)
                     for field in (
                         int(episode_arr[i]),
-                        int(params.steps[i]),
+                        int(steps_arr[i]),
                         f"{params.x[i]:.4f}",
                         f"{params.y[i]:.4f}",
                         f"{params.heading[i]:.4f}",
@@ -359,8 +390,8 @@ class SimTraceWriter:
                         f"{params.progress[i]:.4f}",
                         int(waypoint[i]),
                         f"{params.track_length:.2f}",
-                        f"{params.sim_time[i]:.4f}",
-                        STATUS_LABELS[int(status[i])],
+                        f"{float(clock[i]):.4f}",
+                        labels[i],
                         f"{pause[i]:.2f}",
                         int(crashes[i]),
                         f"{wall:.4f}",
@@ -368,6 +399,41 @@ class SimTraceWriter:
                 )
                 + "\n"
             )
+
+    def write_prepare(
+        self,
+        params: Measurements,
+        actions: Any,
+        *,
+        episode: int,
+        tstamp_s: float | None = None,
+        steps: int = 1,
+    ) -> None:
+        """DeepRacer's first row of an episode: step 1, `prepare`, the car standing at its start (`params`,
+        one car), reward 0. DeepRacer spends that step choosing the first action (`actions`, as for `write`)
+        while the car is held, so the log analysis tools take an episode's time from this row's `tstamp`."""
+        self.write(
+            params,
+            np.zeros(1, dtype=np.int8),
+            actions,
+            np.zeros(1),
+            episode=episode,
+            done=np.zeros(1, dtype=bool),
+            steps=steps,
+            tstamp_s=tstamp_s,
+            labels=(PREPARE,),
+        )
+
+    def tell(self) -> int:
+        """Bytes written so far (with `truncate`: drop rows of an episode that did not finish)."""
+        self._handle.flush()
+        return self._handle.tell()
+
+    def truncate(self, size: int) -> None:
+        """Cut the file back to `size` bytes (a `tell()` taken at a row boundary)."""
+        self._handle.flush()
+        self._handle.truncate(size)
+        self._handle.seek(size)
 
     def close(self) -> None:
         self._handle.close()

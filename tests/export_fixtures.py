@@ -54,6 +54,7 @@ def make_exported_model(
         "checkpoint_every_steps": 10**9,
         "eval_laps": 1,
         "time_limit_s": 30.0,
+        "simtrace_episodes": 2,  # car 0's episodes per training-simtrace file: several files in a short run
     }
     if action_space is not None:
         kwargs["action_space"] = action_space

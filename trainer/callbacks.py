@@ -63,7 +63,6 @@ class RunHistory:
     eval_clean_streak: int = 0
     wall_s: float = 0.0  # wall_s of metrics.csv's last row: wall_s keeps increasing
     best_score: tuple[float, float] | None = None  # best.json's (see `EvalOutcome.score`)
-    simtrace_files: int = 0  # training-simtrace files written: the numbering carries on
 
     @classmethod
     def read(cls, out: Path) -> RunHistory:
@@ -86,7 +85,6 @@ class RunHistory:
         if best.is_file():
             score = json.loads(best.read_text(encoding="utf-8"))["score"]
             fields["best_score"] = (float(score[0]), float(score[1]))
-        fields["simtrace_files"] = len(list((out / "training-simtrace").glob("*-iteration.csv")))
         return cls(**fields)
 
 
@@ -386,52 +384,91 @@ class RaceEvaluation(EventCallback):
 # ---------------------------------------------------------------------- simtrace, progress bar
 
 
-class SimtraceFiles(BaseCallback):
-    """Car 0's DeepRacer simtrace, `directory/<N>-iteration.csv`: a file is opened at training start and after
-    each rollout at car 0's next episode end, so every file begins at an episode start (a file beginning with
-    an episode's tail would show that tail's time as a lap in a replay). `vec` writes the rows (`car0_trace`)."""
+#: pitlane's own record of the traced car's episodes, beside the simtrace files it describes
+SIMTRACE_EPISODES_FILE = "training-simtrace.json"
 
-    def __init__(self, vec: BatchedVecEnv, directory: Path, history: RunHistory) -> None:
+
+class SimtraceFiles(BaseCallback):
+    """Car 0's training log in DeepRacer's layout: `directory/<N>-iteration.csv` holds `episodes_per_file`
+    whole episodes of car 0 (DeepRacer's iteration, `num_episodes_between_training`), numbered on across files
+    (iteration N holds episodes N*K to N*K+K-1), as deepracer-utils counts them. Each episode begins with its
+    `prepare` row (`vec` writes the rows, `car0_trace`). When training ends, the rows of car 0's unfinished
+    episode are dropped: DeepRacer's iterations hold finished episodes only.
+
+    Beside them, `training-simtrace.json` is pitlane's own record of those episodes (from the VecEnv's infos,
+    as metrics.csv counts episodes): number, iteration, steps, status, progress %, lap time s. A resumed run
+    carries on the numbering, filling the last file first."""
+
+    def __init__(self, vec: BatchedVecEnv, directory: Path, episodes_per_file: int) -> None:
         super().__init__()
         self.vec = vec
         self.directory = directory
-        self._iteration = history.simtrace_files
-        self._due = False  # a rollout ended: the next file opens at car 0's next episode end
+        self.per_file = episodes_per_file
+        self._record_path = directory.parent / SIMTRACE_EPISODES_FILE
+        self._record: list[dict[str, Any]] = []
+        if self._record_path.is_file():  # a resumed run
+            self._record = json.loads(self._record_path.read_text(encoding="utf-8"))["episodes"]
+        self._iteration = self._record[-1]["iteration"] if self._record else 0
+        self._in_file = sum(1 for e in self._record if e["iteration"] == self._iteration)
+        if self._in_file >= self.per_file:
+            self._iteration, self._in_file = self._iteration + 1, 0
+        self._finished_at = 0  # bytes of the open file up to its last finished episode
 
     def _on_training_start(self) -> None:
-        self._next_file()
+        next_episode = self._record[-1]["episode"] + 1 if self._record else 0
+        self.vec.car0_episode = max(next_episode, self._iteration * self.per_file)
+        self._open(append=self._in_file > 0)
 
     def _on_step(self) -> bool:
-        if self._due and self.locals["dones"][0]:  # car 0's episode ended with this step's row
-            self._next_file()
+        if self.locals["dones"][0]:  # car 0's episode ended with this step's row
+            self._note(self.locals["infos"][0])
+            if self._in_file == self.per_file:
+                self._close_file()
+                self._iteration, self._in_file = self._iteration + 1, 0
+                self._open(append=False)
         return True
 
-    def _on_rollout_end(self) -> None:
-        self._due = True
+    def _note(self, info: dict[str, Any]) -> None:
+        self._record.append(
+            {
+                "episode": self.vec.car0_episode - 1,  # the VecEnv counted it on with this step's row
+                "iteration": self._iteration,
+                "steps": int(info["episode"]["l"]),
+                "status": info["episode_status"],
+                "progress": round(float(info["progress"]), 4),
+                "lap_time_s": info.get("lap_time_s"),
+            }
+        )
+        self._in_file += 1
+        trace = self.vec.car0_trace
+        if trace is not None:
+            self._finished_at = trace.tell()
+
+    def _open(self, *, append: bool) -> None:
+        path = self.directory / f"{self._iteration}-iteration.csv"
+        self.vec.car0_trace = SimTraceWriter(path, append=append and path.is_file())
+        self._finished_at = self.vec.car0_trace.tell()
+
+    def _close_file(self) -> None:
+        """Close the open file without the rows of an unfinished episode (a file left with none is removed)."""
+        trace, self.vec.car0_trace = self.vec.car0_trace, None
+        if trace is None:
+            return
+        trace.truncate(self._finished_at)
+        trace.close()
+        if self._in_file == 0:
+            trace.path.unlink()
+        write_json(
+            self._record_path,
+            {"car": 0, "episodes_per_iteration": self.per_file, "episodes": self._record},
+        )
 
     def _on_training_end(self) -> None:
-        self._next_file(last=True)
-
-    def _next_file(self, *, last: bool = False) -> None:
-        """Close this iteration's file (dropping it when `last` and it has no rows) and unless `last` open
-        the next one."""
-        self._due = False
-        vec = self.vec
-        if vec.car0_trace is not None:
-            vec.car0_trace.close()
-            path = vec.car0_trace.path
-            vec.car0_trace = None
-            if last and len(path.read_bytes().splitlines()) <= 1:
-                path.unlink()  # training ended right after a rollout: no rows, no file
-            else:
-                self._iteration += 1
-        if not last:
-            vec.car0_trace = SimTraceWriter(self.directory / f"{self._iteration}-iteration.csv")
+        self._close_file()
 
     def close(self) -> None:
         """Close the open file, also when training failed (a reward file raised)."""
-        if self.vec.car0_trace is not None:
-            self._next_file(last=True)
+        self._close_file()
 
 
 class ProgressBar(BaseCallback):

@@ -130,6 +130,12 @@ class RunConfig(BaseModel):
     checkpoint_every_steps: int = Field(50_000, ge=1)
     eval_laps: int = Field(3, ge=1, description="laps per evaluation")
     time_limit_s: float = Field(180.0, gt=0, description="episode time limit, simulated s")
+    simtrace_episodes: int = Field(
+        20,
+        ge=1,
+        description="car 0's episodes per training-simtrace/<N>-iteration.csv: DeepRacer's iteration "
+        "(num_episodes_between_training), as its log-analysis tools count episodes",
+    )
     network: Literal["mlp", "cnn_shallow", "cnn", "cnn_deep"] | None = Field(
         None,
         description="None = mlp for state/lidar, else model_metadata's neural_network or cnn_shallow "
@@ -188,8 +194,11 @@ class RunConfig(BaseModel):
         path = Path(data["deepracer_hyperparameters"])
         if not path.is_file():
             return data  # the field validator reports it
-        mapped, stop, _ = deepracer_mapping(read_deepracer_hyperparameters(path))
+        deepracer = read_deepracer_hyperparameters(path)
+        mapped, stop, _ = deepracer_mapping(deepracer)
         data = dict(data)
+        if "num_episodes_between_training" in deepracer:
+            data.setdefault("simtrace_episodes", deepracer["num_episodes_between_training"])
         data["hyperparameters"] = {**mapped, **dict(data.get("hyperparameters") or {})}
         data["stop"] = {**stop, **dict(data.get("stop") or {})}
         return data
@@ -441,7 +450,7 @@ DEFAULT_TRAINING_ACTION_SPACE = parse_action_space(
 # ---------------------------------------------------------------------- DeepRacer hyperparameters.json
 
 #: DeepRacer key -> our key (same meaning, same units).
-_DEEPRACER_DIRECT = {
+DEEPRACER_DIRECT = {
     "batch_size": "batch_size",
     "lr": "learning_rate",
     "discount_factor": "gamma",
@@ -453,9 +462,6 @@ _DEEPRACER_NOT_APPLICABLE = {
     "epsilon_steps": "epsilon-greedy exploration is not used: PPO samples from its policy distribution",
     "exploration_type": "exploration comes from the policy's own distribution (categorical or Gaussian)",
     "stack_size": "frame stacking is not applied (DeepRacer also uses 1 frame)",
-    "num_episodes_between_training": (
-        "rollouts are `hyperparameters.n_steps` steps per car x n_envs cars, not a number of episodes"
-    ),
     "sac_alpha": "SAC here tunes its entropy coefficient automatically",
 }
 
@@ -477,8 +483,8 @@ def deepracer_mapping(dr: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     stop: dict[str, Any] = {}
     notes: list[str] = []
     for key, value in dr.items():
-        if key in _DEEPRACER_DIRECT:
-            hyper[_DEEPRACER_DIRECT[key]] = value
+        if key in DEEPRACER_DIRECT:
+            hyper[DEEPRACER_DIRECT[key]] = value
         elif key == "loss_type":
             if str(value).lower() == "huber":
                 notes.append(
@@ -487,6 +493,12 @@ def deepracer_mapping(dr: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
                 )
             elif str(value).lower() not in ("mean squared error", "mse"):
                 notes.append(f"loss_type {value!r}: unknown; training uses mean squared error")
+        elif key == "num_episodes_between_training":
+            notes.append(
+                f"num_episodes_between_training {value}: mapped to simtrace_episodes (episodes per "
+                "training-simtrace iteration file); rollouts are `hyperparameters.n_steps` steps per car x "
+                "n_envs cars, not a number of episodes"
+            )
         elif key == "term_cond_max_episodes":
             stop["max_episodes"] = int(value)
             notes.append(f"term_cond_max_episodes {value}: mapped to stop.max_episodes (all cars together)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,19 @@ def predict_fn(model: Any) -> Callable[[Any], Any]:
     return policy
 
 
+def evaluation_dir(run_dir: str | Path, now: datetime | None = None) -> Path:
+    """A new folder for one evaluation of a run, named as DeepRacer-for-Cloud names them
+    (`evaluation-YYYYMMDDHHMMSS`, UTC), where deepracer-utils' `DeepRacerLog` looks for evaluation traces
+    (`evaluation-*/evaluation-simtrace/0-iteration.csv`). An evaluation within the same second takes the next
+    free second's name. The folder is not created."""
+    stamp = now or datetime.now(timezone.utc)
+    while True:
+        folder = Path(run_dir) / f"evaluation-{stamp:%Y%m%d%H%M%S}"
+        if not folder.exists():
+            return folder
+        stamp += timedelta(seconds=1)
+
+
 def evaluate_policy(
     policy: Callable[[Any], Any],
     config: RunConfig,
@@ -175,6 +189,7 @@ __all__ = [
     "EvaluateError",
     "RunConfigError",
     "evaluate_policy",
+    "evaluation_dir",
     "load_onnx_policy",
     "load_policy",
     "load_run_dir_config",

@@ -8,8 +8,11 @@ The run directory describes itself:
     sb3/                   stable-baselines3's own logs (progress.csv; progress.resumed-<N>.csv after --resume)
     tb/                    TensorBoard event files (when `tensorboard` is installed; it is in the `train` extra)
     checkpoints/step_<N>.zip, best.zip (best by evaluation; best.json its score), final.zip
-    training-simtrace/<N>-iteration.csv   DeepRacer simtrace rows of car 0: a new file after each rollout, opened
-                           at car 0's next episode end, so every file begins at an episode start
+    training-simtrace/<N>-iteration.csv   DeepRacer simtrace rows of car 0: `simtrace_episodes` whole episodes per
+                           file (DeepRacer's iteration), each beginning with its `prepare` row
+    training-simtrace.json car 0's episodes as pitlane counted them (status, progress, lap time)
+    model/model_metadata.json, ip/hyperparameters.json   the run in DeepRacer's files, where DeepRacer's
+                           log-analysis tools (deepracer-utils) look for them
 
 Evaluation (every `eval_every_steps`): the deterministic policy drives `eval_laps` laps back to back from the
 start line under the race rules (`sim.evaluation`), stopping at the first off-track; clean laps extend a
@@ -55,6 +58,7 @@ from trainer.callbacks import (
     write_json,
 )
 from trainer.config import RunConfig, load_run_dir_config
+from trainer.deepracer_files import write_deepracer_files
 from trainer.errors import RunConfigError
 from trainer.vec_env import BatchedVecEnv
 
@@ -178,6 +182,7 @@ def train(
     if checkpoint is None:
         write_json(out / "config.resolved.json", {**config.to_json_dict(), "notes": notes})
         write_json(out / "versions.json", versions())
+        write_deepracer_files(config, out)
     for note in notes:
         logger.info("%s", note)
 
@@ -251,7 +256,7 @@ class _RunCallbacks:
             history=history,
             callback=clean_laps,
         )
-        simtrace = SimtraceFiles(vec, out / "training-simtrace", history)
+        simtrace = SimtraceFiles(vec, out / "training-simtrace", config.simtrace_episodes)
         metrics = MetricsCsv(
             out / "metrics.csv",
             episodes,

@@ -8,7 +8,9 @@ exactly SB3's VecEnv contract; this adapter only renames things:
 - `infos[i]["episode_status"]` (an `EpisodeStatus` label), `progress` (%), `lap_time_s` (lap completed only).
 Info dicts of cars still running are empty: building 64 full dicts per step would cost more than the physics.
 
-Optionally it writes car 0's steps as DeepRacer simtrace rows (`car0_trace`), for training simtraces.
+Optionally it writes car 0's steps as DeepRacer simtrace rows (`car0_trace`), for training simtraces: each
+episode begins with DeepRacer's `prepare` row (the car standing at its start, step 1) and its last row keeps
+the progress the episode ended with.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ from sim.measure import Measurements
 from sim.rules import STATUS_LABELS
 from sim.simtrace import SimTraceWriter
 
+_CAR0 = np.array([0])
+
 
 class BatchedVecEnv(VecEnv):
     """SB3 VecEnv view of a `TimeTrialVectorEnv`: car i is env i.
 
     `trace_car0=True` keeps each step's measured params (through the env's `step_hook`); while `car0_trace`
-    holds a `SimTraceWriter`, car 0's row is written to it every step (the trainer opens one file per iteration).
+    holds a `SimTraceWriter`, car 0's row is written to it every step (the trainer opens one file per iteration),
+    numbered `car0_episode` (counted on here at each of car 0's episode ends).
     """
 
     def __init__(self, env: TimeTrialVectorEnv, *, trace_car0: bool = False) -> None:
@@ -46,7 +51,8 @@ class BatchedVecEnv(VecEnv):
         self._returns = np.zeros(env.num_envs)
         self._lengths = np.zeros(env.num_envs, dtype=np.int64)
         self._t0 = time.monotonic()
-        self._car0_episode = 0
+        self.car0_episode = 0
+        self._car0_start: Measurements | None = None  # car 0 standing at its start: its prepare row is due
         self.car0_trace: SimTraceWriter | None = None  # set by the trainer; a new file each iteration
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
 
@@ -59,6 +65,8 @@ class BatchedVecEnv(VecEnv):
         self._reset_options()
         self._returns[:] = 0.0
         self._lengths[:] = 0
+        if self._trace_car0:
+            self._car0_start = self.env.sim.standing(_CAR0)
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -108,19 +116,24 @@ class BatchedVecEnv(VecEnv):
         if p is None or self.car0_trace is None:
             return
         car0 = _first_car(p)
+        action = np.asarray(actions)[:1]
+        if self._car0_start is not None:
+            self.car0_trace.write_prepare(self._car0_start, action, episode=self.car0_episode)
+            self._car0_start = None
         if done:
             # the autoreset wrote the next episode's progress (0) into this step's array: keep the ended one's
             car0 = dataclasses.replace(car0, progress=infos["final_info"]["progress"][:1])
         self.car0_trace.write(
             car0,
             infos["episode_status"][:1],
-            np.asarray(actions)[:1],
+            action,
             rewards[:1],
-            episode=self._car0_episode,
+            episode=self.car0_episode,
             done=np.array([done]),
         )
         if done:
-            self._car0_episode += 1
+            self.car0_episode += 1
+            self._car0_start = self.env.sim.standing(_CAR0)  # the autoreset put it at its next start
 
     # ------------------------------------------------------------------ the rest of SB3's interface
 

@@ -56,10 +56,11 @@ def evaluate_command(
         require("train", "torch", "stable_baselines3")
     from sim.errors import SimError
     from trainer.errors import TrainerError
-    from trainer.evaluate import evaluate_policy, load_policy, resolve_model
+    from trainer.evaluate import evaluate_policy, evaluation_dir, load_policy, resolve_model
 
     try:
         _, run_dir = resolve_model(run_or_model)
+        trace_dir = evaluation_dir(run_dir)  # as DeepRacer-for-Cloud: deepracer-utils finds it there
         policy, config = load_policy(run_or_model, car=car)
         result = evaluate_policy(
             policy,
@@ -69,12 +70,12 @@ def evaluate_command(
             laps=laps,
             offtrack_penalty_s=offtrack_penalty_s,
             seed=seed,
-            out_dir=run_dir,  # <run>/evaluation-simtrace/0-iteration.csv, as DeepRacer lays it out
+            out_dir=trace_dir,
         )
     except (TrainerError, SimError) as exc:
         fail(str(exc))
     png_path = result.plot(png if png is not None else run_dir / "evaluation.png")
-    summary = result.to_dict()
+    summary = {**result.to_dict(), "simtrace": str(trace_dir / "evaluation-simtrace" / "0-iteration.csv")}
     if as_json:
         typer.echo(json.dumps({**summary, "png": str(png_path)}))
         return
@@ -110,3 +111,4 @@ def _print_table(summary: dict[str, Any], track: str, png_path: Path) -> None:
         highlight=False,
     )
     console.print(f"plot: {png_path}", highlight=False)
+    console.print(f"simtrace (DeepRacer's format): {summary['simtrace']}", highlight=False, soft_wrap=True)

@@ -114,8 +114,9 @@ def test_training_simtrace_files_begin_at_episode_starts(exported_state: Path) -
     for path in files:
         trace = read_simtrace(path)
         episodes = trace.episodes()
-        assert trace.steps[0] == 2, f"{path.name} begins inside an episode"
+        assert trace.steps[0] == 1 and trace.status[0] == "prepare", f"{path.name} begins inside an episode"
         assert all(e.whole for e in episodes)
+        assert all(trace.status[e.start] == "prepare" for e in episodes)  # DeepRacer's first row of each
         if previous_last is not None:  # the file goes on where the last one stopped
             assert episodes[0].number == previous_last + 1
         previous_last = episodes[-1].number
@@ -124,9 +125,12 @@ def test_training_simtrace_files_begin_at_episode_starts(exported_state: Path) -
         # a finished episode's last row keeps the progress it reached (not the next episode's 0)
         reached = [trace.progress[i] for i in ends if i > 0 and trace.episode[i - 1] == trace.episode[i]]
         assert all(p > 0.5 for p in reached)
-    for path in files[:-1]:  # every file but the last ends with an episode's end
+    for (
+        path
+    ) in files:  # every file holds finished episodes only, two each but the last (DeepRacer's iterations)
         trace = read_simtrace(path)
         assert trace.status[-1] != "in_progress"
+        assert len(trace.episodes()) == 2 or path == files[-1]
     result = runner.invoke(app, ["--replay", str(files[1]), "--frames", "10000"])
     assert result.exit_code == 0, result.output
 

@@ -130,13 +130,20 @@ def test_simtrace_is_written_and_read_back(clean: tuple[EvaluationResult, Path])
     header = path.read_text(encoding="utf-8").splitlines()[0]
     assert header == ",".join(SIMTRACE_COLUMNS)
     trace = read_simtrace(path)
-    assert len(trace) == len(result.trajectory["x"])
-    np.testing.assert_allclose(trace.x_m, result.trajectory["x"], atol=1e-4)
-    np.testing.assert_allclose(trace.progress, result.trajectory["progress"], atol=1e-4)
+    # DeepRacer's evaluation layout: a prepare row (step 1, the car at the start), then every driven step
+    assert trace.status[0] == "prepare" and trace.steps[0] == 1.0 and trace.tstamp_s[0] == 0.0
+    assert len(trace) == len(result.trajectory["x"]) + 1
+    np.testing.assert_allclose(trace.x_m[1:], result.trajectory["x"], atol=1e-4)
+    np.testing.assert_allclose(trace.progress[1:], result.trajectory["progress"], atol=1e-4)
     assert sorted(set(trace.episode.tolist())) == [0.0, 1.0, 2.0]
-    assert trace.steps[0] == 2.0
-    assert trace.status.count("lap_complete") == 3
+    # the laps run on: steps never restart; only the race's last row completes it, the others end at 100 %
+    assert np.all(np.diff(trace.steps) == 1)
+    assert trace.status.count("lap_complete") == 1 and trace.status[-1] == "lap_complete"
+    assert int(np.sum(trace.progress == 100.0)) == 3
     assert np.all(trace.track_len_m == pytest.approx(LENGTH_M, abs=0.01))
+    # the file's laps are the evaluation's laps
+    lap_times = [episode.lap_time_s for episode in trace.episodes()]
+    assert lap_times == pytest.approx([lap.lap_time_s for lap in result.laps], abs=1e-3)
 
 
 def test_discrete_actions_are_written_as_indices(tmp_path: Path) -> None:
@@ -145,7 +152,7 @@ def test_discrete_actions_are_written_as_indices(tmp_path: Path) -> None:
     )
     assert result.ended == "max_time"
     rows = (tmp_path / "evaluation-simtrace" / "0-iteration.csv").read_text(encoding="utf-8").splitlines()
-    fields = rows[1].split(",")
+    fields = rows[2].split(",")  # rows[1] is the prepare row
     assert len(fields) == 19 and fields[7].isdigit() and fields[9] in ("True", "False")
 
 

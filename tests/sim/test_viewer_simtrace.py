@@ -102,10 +102,32 @@ def test_episodes_split_on_a_fall_of_steps_without_an_episode_column(tmp_path: P
 
 
 def test_an_evaluation_lap_counts_its_off_track_penalty(tmp_path: Path) -> None:
-    # an evaluation writes pause_duration = the off-track penalty on the row where the car left the track
-    lines = rows(0, range(2, 62), 0.0, last_status="lap_complete", pause_s=2.0)
+    # DeepRacer's clock runs on while the car is held: pause_duration on the off-track row, then a 2 s jump
+    held = rows(0, range(2, 32), 0.0, last_status="off_track", pause_s=2.0)
+    lines = held + rows(0, range(32, 62), 30 * DT_S + 2.0, last_status="lap_complete")
     (episode,) = read_simtrace(write(tmp_path, lines)).episodes()
     assert episode.lap_time_s == pytest.approx(60 * DT_S + 2.0, abs=2e-4)
+
+
+def test_deepracer_evaluation_laps_run_on_in_one_file(tmp_path: Path) -> None:
+    """DeepRacer-for-Cloud's evaluation: a `prepare` row, then laps as episodes 0, 1, 2 whose steps and clock
+    run on; a lap that is not the last ends `in_progress` at progress 100."""
+
+    def lap(episode: int, first_step: int, t0_s: float, n: int, status: str) -> list[str]:
+        out = rows(episode, range(first_step, first_step + n), t0_s, last_status=status)
+        fields = out[-1].split(",")
+        fields[11] = "100"  # progress column
+        return [*out[:-1], ",".join(fields)]
+
+    prepare = rows(0, range(1, 2), 0.0)[0].replace("in_progress", "prepare")
+    first = lap(0, 2, DT_S, 40, "in_progress")
+    second = lap(1, 42, 41 * DT_S, 30, "in_progress")
+    third = lap(2, 72, 71 * DT_S, 35, "lap_complete")
+    episodes = read_simtrace(
+        write(tmp_path, [prepare, *first, *second, *third], "0-iteration.csv")
+    ).episodes()
+    assert [e.whole for e in episodes] == [True, True, True]
+    assert [e.lap_time_s for e in episodes] == pytest.approx([40 * DT_S, 30 * DT_S, 35 * DT_S], abs=2e-4)
 
 
 def test_one_episode_can_be_replayed(tmp_path: Path) -> None:

@@ -61,8 +61,12 @@ def test_batched_vec_env_traces_car0_through_the_hook(tmp_path: Path) -> None:
         vec.step(vec.env.action_space.sample())
     vec.car0_trace.close()
     trace = read_simtrace(tmp_path / "0-iteration.csv")
-    assert len(trace.steps) == 40  # one row a step, car 0 only
-    assert len(trace.episodes()) >= 2  # the 1 s limit ended car 0's first episode
+    episodes = trace.episodes()
+    assert len(episodes) >= 2  # the 1 s limit ended car 0's first episode
+    # one row a step, car 0 only, and DeepRacer's prepare row (step 1, at the start) opening each episode
+    assert [trace.status[e.start] for e in episodes] == ["prepare"] * len(episodes)
+    assert len(trace) == 40 + len(episodes)
+    assert [e.number for e in episodes] == list(range(len(episodes)))
 
 
 def test_max_episodes_stops_the_run(tmp_path: Path) -> None:

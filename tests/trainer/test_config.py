@@ -134,6 +134,7 @@ def test_deepracer_hyperparameters_are_mapped(tmp_path: Path) -> None:
     assert h.n_epochs == dr["num_epochs"]
     assert cfg.stop.max_episodes == dr["term_cond_max_episodes"]
     assert cfg.stop.mean_episode_reward == dr["term_cond_avg_score"]
+    assert cfg.simtrace_episodes == dr["num_episodes_between_training"]  # DeepRacer's iteration in the logs
     notes = "\n".join(cfg.notes())
     assert "loss_type 'huber'" in notes and "mean squared error" in notes  # said, not silently dropped
     for key in ("e_greedy_value", "epsilon_steps", "exploration_type", "stack_size"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,11 @@ def test_evaluate_json_has_the_keys(tiny_run: Path, tmp_path: Path) -> None:
     assert data["limit_lap_s"] > 0 and 0.0 <= data["completion_rate"] <= 1.0
     assert data["track"] == "oval"  # the run's track by default
     assert png.is_file() and png.stat().st_size > 0
-    trace = read_simtrace(tiny_run / "evaluation-simtrace" / "0-iteration.csv")
-    assert len(trace.x_m) > 10  # DeepRacer's layout: the evaluation's simtrace beside the training's
+    # DeepRacer-for-Cloud's layout: <run>/evaluation-<UTC YYYYMMDDHHMMSS>/evaluation-simtrace/0-iteration.csv
+    simtrace = Path(data["simtrace"])
+    assert re.fullmatch(r"evaluation-\d{14}", simtrace.parents[1].name) and simtrace.parents[2] == tiny_run
+    trace = read_simtrace(simtrace)
+    assert len(trace.x_m) > 10 and trace.status[0] == "prepare"
 
 
 def test_evaluate_a_checkpoint_zip_on_another_track_with_the_table(tiny_run: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import torch
 from stable_baselines3 import PPO
 from typer.testing import CliRunner
 
+from sim.simtrace import read_simtrace
 from trainer.config import RunConfig, RunConfigError, load_run_dir_config
 from trainer.train import train
 
@@ -36,6 +37,7 @@ def base_config(**kwargs: object) -> RunConfig:
         "eval_laps": 1,
         "time_limit_s": 5.0,
         "seed": 3,
+        "simtrace_episodes": 2,
     }
     return RunConfig.model_validate({**data, **kwargs})
 
@@ -63,8 +65,16 @@ def test_resume_continues_the_step_count(first_run: Path, tmp_path: Path) -> Non
     assert (run / "checkpoints" / f"step_{2 * FIRST_STEPS}.zip").is_file()
     assert (run / "sb3" / f"progress.resumed-{FIRST_STEPS}.csv").is_file()
     assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 2  # TensorBoard: one file per session
-    traces = sorted(p.name for p in (run / "training-simtrace").glob("*.csv"))
-    assert len(traces) == len(set(traces)) >= 3  # numbering carried on, nothing overwritten
+    # car 0's episodes carried on: numbered on without a gap or repeat, the last file filled before a new one
+    record = json.loads((run / "training-simtrace.json").read_text(encoding="utf-8"))["episodes"]
+    assert [e["episode"] for e in record] == list(range(len(record))) and len(record) >= 3
+    per_file = config.simtrace_episodes
+    files = sorted(
+        (run / "training-simtrace").glob("*-iteration.csv"), key=lambda p: int(p.name.split("-")[0])
+    )
+    assert len(files) == (len(record) + per_file - 1) // per_file
+    logged = [int(e.number) for path in files for e in read_simtrace(path).episodes()]
+    assert logged == [e["episode"] for e in record]
     # a run that already reached its total says how to go on
     with pytest.raises(RunConfigError, match="pass a larger --steps"):
         train(config, run, progress=False, resume=True)

@@ -135,10 +135,12 @@ def test_the_run_directory_describes_itself(short_run: tuple[RunConfig, object, 
     traces = sorted((out / "training-simtrace").glob("*-iteration.csv"))
     assert traces and traces[0].name == "0-iteration.csv"
     trace = read_simtrace(traces[0])
-    # car 0 only: one row per step of the rollout, then on to the end of car 0's episode (files hold whole episodes)
-    assert len(trace) >= config.hyperparameters.n_steps and trace.status[-1] != "in_progress"
+    # car 0 only, whole episodes (the last unfinished one dropped), each from its `prepare` row at step 1
+    assert trace.status[0] == "prepare" and trace.steps[0] == 1 and trace.status[-1] != "in_progress"
+    assert all(e.whole for e in trace.episodes())
     assert np.all(np.diff(trace.tstamp_s[trace.episode == trace.episode[0]]) > 0)
     assert set(trace.status) <= {
+        "prepare",
         "in_progress",
         "lap_complete",
         "off_track",
