@@ -200,6 +200,7 @@ def distill(
         raise RunConfigError(f"{out}: the run directory exists and is not empty; choose another --out")
     import torch
 
+    from trainer.deepracer_files import write_deepracer_files
     from trainer.evaluate import load_sb3_run
     from trainer.train import build_model, evaluate_laps, versions, write_json
 
@@ -228,6 +229,9 @@ def distill(
     write_json(out / "config.resolved.json", {**config.to_json_dict(), "distilled_from": str(teacher_path),
                                               "distill": settings.model_dump(), "notes": notes or []})  # fmt: skip
     write_json(out / "versions.json", versions())
+    write_deepracer_files(
+        config, out
+    )  # a DeepRacer "model upload" folder to deepracer-utils: evaluations read
 
     result = DistillResult(out_dir=out)
     frames: list[np.ndarray] = []

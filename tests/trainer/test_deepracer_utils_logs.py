@@ -70,6 +70,11 @@ def test_deepracer_utils_counts_the_training_run_as_pitlane_does(
     assert len(agg) == len(record)
     assert int((agg["progress"] == 100).sum()) == len(laps)
     assert agg["episode"].tolist() == [e["episode"] for e in record]
+    # each episode opens with DeepRacer's prepare row (step 1), which DeepRacer's step counts include
+    df = log.dataframe()
+    firsts = df.groupby("unique_episode").first()
+    assert set(firsts["episode_status"]) == {"prepare"} and set(firsts["steps"]) == {1}
+    assert agg["steps"].tolist() == [e["steps"] + 1 for e in record]
     # whole episodes per file: iteration N holds episodes N*K to N*K+K-1, as DeepRacer's iterations do
     assert agg["iteration"].tolist() == [e["episode"] // EPISODES_PER_FILE for e in record]
     # deepracer-utils reports an episode's furthest progress, pitlane its last row's: equal unless the car

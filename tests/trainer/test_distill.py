@@ -207,5 +207,15 @@ def test_deepracer_model_metadata_trains_a_camera_model_through_a_teacher(tmp_pa
     assert teacher["resolved_action_space"] == resolved["resolved_action_space"]  # the file's 7 actions
     model, _, _, _ = load_sb3_run(out)
     assert model.observation_space.shape == (120, 160)
+    # the run describes itself back in DeepRacer's file: the same camera, network and actions
+    from sim.action_space import load_model_metadata
+
+    given, written = (
+        load_model_metadata(DISCRETE_METADATA),
+        load_model_metadata(out / "model" / "model_metadata.json"),
+    )
+    assert (written.sensor, written.neural_network) == (("FRONT_FACING_CAMERA",), given.neural_network)
+    assert written.action_space.to_json() == given.action_space.to_json()
+    assert (out / "ip" / "hyperparameters.json").is_file()
     again = CliRunner().invoke(app, ["train", "--resume", str(out), "--steps", "4096"])
     assert again.exit_code == 2 and "a distilled run has no PPO checkpoints" in " ".join(again.output.split())
