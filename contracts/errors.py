@@ -26,6 +26,10 @@ class CarTableError(CarFileError):
     """An invalid car runtime table (`[hardware]`, `[safety]`, `[league]`, or a credentials file's table)."""
 
 
+class VirtualRaceError(ContractError, ValueError):
+    """A virtual race spec or evaluation job file that is not valid; the message names the file and field."""
+
+
 class RaceRulesError(ContractError, ValueError):
     """Race rules are inconsistent (names the field and what was expected)."""
 

@@ -40,3 +40,8 @@ class AuthError(LeagueError, PermissionError):
 
 class IngestError(LeagueError, ValueError):
     """A message from the broker that cannot be stored (INGEST raises its leaves from this)."""
+
+
+class SandboxError(LeagueError, RuntimeError):
+    """A sandboxed job could not be run at all (no `resource` module on this platform, the program could not be
+    started); a job that runs and fails is a `SandboxResult`, not this."""

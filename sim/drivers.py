@@ -2,10 +2,14 @@
 
 Used to make realistic driving (reward checks, tests, benchmarks of evaluation) and as a baseline a trained
 policy should beat. A driver maps the current `Measurements` of the cars to commands: steering (deg, + =
-left) and speed (m/s), arrays of shape (n,).
+left) and speed (m/s), arrays of shape (n,). `onnx_driver` turns an exported model's commands into the
+one-car policy the simulator's evaluation takes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -59,3 +63,15 @@ class PurePursuitDriver:
             steer = steer + self._rng.normal(0.0, self.noise_deg, size=len(steer))
         limit = np.degrees(sim.vehicle.max_steer_rad)
         return np.clip(steer, -limit, limit), np.full(len(steer), self.speed_mps)
+
+
+def onnx_driver(onnx_policy: Any, action_space: Any) -> Callable[[Any], Any]:
+    """`policy(obs) -> env action` from an exported model's `act(obs) -> (steering_deg, speed_mps)` (the car's
+    `device.policy.OnnxPolicy`): the action index whose command it is (discrete) or the normalised command
+    (continuous), as the simulator takes actions."""
+
+    def policy(obs: Any) -> Any:
+        steering_deg, speed_mps = onnx_policy.act(obs)
+        return action_space.encode_nearest(steering_deg, speed_mps)[0]
+
+    return policy

@@ -262,12 +262,14 @@ def evaluate(
     seed: int = 0,
     max_time_s: float | None = None,
     out_dir: str | Path | None = None,
+    randomization: str = "none",
 ) -> EvaluationResult:
     """Drive `policy` for a time trial on one car and judge it by `rules` (default RaceRules(): 3 laps, 2 s
     off-track penalty, unlimited resets, best lap). `laps` overrides `rules.laps`.
 
     max_time_s: simulated seconds after which the evaluation stops (default 180 s per lap, or the window of
-    `most_laps_in` plus 180 s). out_dir: write `evaluation-simtrace/0-iteration.csv` there.
+    `most_laps_in` plus 180 s). out_dir: write `evaluation-simtrace/0-iteration.csv` there. randomization: a
+    domain-randomisation preset (`sim.randomization`), its draws fixed by `seed`.
     """
     rules = rules or RaceRules()
     if laps is not None and laps != rules.laps:
@@ -285,6 +287,7 @@ def evaluate(
         start="start_line",
         reverse=reverse,
         time_limit_s=_NO_SIM_TIME_LIMIT_S,
+        randomization=randomization,
     )
     if isinstance(policy, SimPolicy):
         policy = policy.make(parts)

@@ -97,6 +97,8 @@ def load_onnx_policy(path: str | Path, *, car: str | None = None) -> tuple[Calla
     except (ModelError, CarFileError) as exc:
         raise EvaluateError(str(exc)) from None
     config = config_from_card(onnx_policy.card, model_path)
+    from sim.drivers import onnx_driver
+
     return onnx_driver(onnx_policy, config.resolved_action_space()), config
 
 
@@ -116,17 +118,6 @@ def config_from_card(card: Any, model_path: Path) -> RunConfig:
         )
     except ValueError as exc:
         raise EvaluateError(f"{model_path}: its model card does not describe a usable run ({exc})") from None
-
-
-def onnx_driver(onnx_policy: Any, action_space: Any) -> Callable[[Any], Any]:
-    """`policy(obs) -> env action` from an OnnxPolicy's (steering_deg, speed_mps): the action index whose
-    command it is (discrete) or the normalised command (continuous), as the simulator takes actions."""
-
-    def policy(obs: Any) -> Any:
-        steering_deg, speed_mps = onnx_policy.act(obs)
-        return action_space.encode_nearest(steering_deg, speed_mps)[0]
-
-    return policy
 
 
 def predict_fn(model: Any) -> Callable[[Any], Any]:
@@ -194,7 +185,6 @@ __all__ = [
     "load_policy",
     "load_run_dir_config",
     "load_sb3_run",
-    "onnx_driver",
     "predict_fn",
     "resolve_model",
 ]

@@ -71,6 +71,8 @@ FORBIDDEN_AT_IMPORT = {
     "league_server": ["torch", "stable_baselines3"],
     # the benchmarks (moved out of sim, trainer, league_server and pitlane) keep the checks they had there
     "bench": ["torch", "stable_baselines3", "pygame"],
+    # evaluation jobs: the simulator and the car's ONNX path, never the trainer's torch or the server
+    "virtual_circuit": ["torch", "stable_baselines3", "pygame", "fastapi", "sqlalchemy"],
 }
 
 _IMPORT_ALL = textwrap.dedent(

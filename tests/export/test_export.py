@@ -187,8 +187,8 @@ def test_int8_activation_type_follows_the_input_and_the_card_says_it(exported: t
 
 def _frames(folder: Path, n: int) -> list[np.ndarray]:
     """Observations the exported policy sees while driving (recorded by the export's own driving code)."""
+    from sim.drivers import onnx_driver
     from trainer.config import load_run_dir_config
-    from trainer.evaluate import onnx_driver
     from trainer.export.frames import record_frames
 
     config = load_run_dir_config(folder / "run", portable=True)

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from contracts.model_card import CARD_FILE, ModelCard, ModelFile
+from sim.drivers import onnx_driver
 from trainer.config import RunConfig
-from trainer.evaluate import load_sb3_run, onnx_driver, predict_fn
+from trainer.evaluate import load_sb3_run, predict_fn
 from trainer.export import graph as graph_mod
 from trainer.export import parity
 from trainer.export.card import build_card, model_file

@@ -1,0 +1,1 @@
+"""Jobs the league server runs outside its own process: evaluations of submitted models."""

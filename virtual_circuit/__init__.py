@@ -1,0 +1,1 @@
+"""Virtual races: checking and evaluating submitted models in the simulator (runs in worker processes)."""
