@@ -391,3 +391,47 @@ def distill_bench(
         table.add_row(r.track, f"{r.teacher_wall_s:.0f}", f"{r.distill_wall_s:.0f}", f"{r.distill_cpu_s:.0f}",
                       f"{r.cpu_share:.2f}", f"{r.over_budget:.2f}", best, str(r.clean_laps_last_round))  # fmt: skip
     Console().print(table)
+
+
+@app.command("races")
+def races_bench(
+    submissions: Annotated[
+        int, typer.Option("--submissions", min=2, max=200, help="Models in the round.")
+    ] = 30,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray", help="A Ray head's address [default: start one on 127.0.0.1].")
+    ] = None,
+    no_ray: Annotated[bool, typer.Option("--no-ray", help="Skip the round through Ray.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """A virtual race's class round: N submitted models evaluated (3 laps each, each in its own sandboxed
+    process) and ranked, timed on 1 and 2 local workers and through Ray."""
+    require("train", "torch", "stable_baselines3", "onnx", "onnxruntime")
+    if not no_ray:
+        require("scale", "ray")
+    from bench.races import ROUND_BUDGET_S, bench_races
+
+    err = Console(stderr=True)
+    with err.status("building the round") as status:
+        figures = bench_races(submissions=submissions, ray_address=ray_address, use_ray=not no_ray,
+                              on_stage=lambda text: status.update(text))  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps({**figures, "machine": machine_info()}))
+        return
+    table = Table(title=f"pitlane bench races ({submissions} submissions x 3 laps; {title_suffix()})")
+    for col in ("engine", "round s", "evaluations / min", "ranked"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    table.add_row("1 local worker", f"{figures['seconds_1_worker']:.1f}",
+                  f"{figures['evaluations_per_minute_1_worker']:.0f}", str(figures["ranked"]))  # fmt: skip
+    table.add_row("2 local workers", f"{figures['seconds_2_workers']:.1f}",
+                  f"{figures['evaluations_per_minute_2_workers']:.0f}", str(figures["ranked"]))  # fmt: skip
+    if figures["ray_seconds"] is not None:
+        table.add_row("Ray (2 CPUs)", f"{figures['ray_seconds']:.1f}", "-", str(figures["ranked"]))
+    Console().print(table)
+    overhead = figures["ray_seconds_per_eval_overhead"]
+    Console().print(
+        f"2 workers vs 1: {figures['speedup_2_vs_1']:.2f}x (target {figures['speedup_target']}x); "
+        f"round budget {ROUND_BUDGET_S:.0f} s; Ray overhead per evaluation: "
+        f"{'-' if overhead is None else f'{overhead:+.3f} s'}",
+        highlight=False,
+    )

@@ -91,7 +91,7 @@ def test_base_install_requires_no_torch_or_gymnasium(extras: Extras) -> None:
     assert not names & ML_STACK, f"the base install would pull {sorted(names & ML_STACK)}"
 
 
-@pytest.mark.parametrize("part", ["sim", "train", "device", "server"])
+@pytest.mark.parametrize("part", ["sim", "train", "device", "server", "scale"])
 def test_all_includes_every_part(extras: Extras, part: str) -> None:
     all_names, reached = _resolve(extras, ["all"])
     part_names, _ = _resolve(extras, [part])

@@ -1,0 +1,113 @@
+"""Evaluation jobs run on local worker processes and on a Ray cluster (a local `ray start --head`), each in
+its own sandboxed process: a broken or runaway job fails alone with its reason, the others finish, and a job
+gives the same laps wherever it runs."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts.virtual_race import EvaluationJob, VirtualRaceSpec
+from league_server.jobs.engine import JobRun, LocalWorkers, RayWorkers, make_engine
+from league_server.jobs.sandbox import Limits
+from tests.conftest import skip_or_fail
+from tests.export_fixtures import exported_state
+
+__all__ = ["exported_state"]
+
+SPEC = VirtualRaceSpec(track="reinvent_base", rules={"laps": 2}, seed=3)
+LIMITS = Limits(cpu_s=120, memory_mb=2048, wall_s=300)
+
+
+def job_folder(root: Path, name: str, exported: Path, *, model_bytes: bytes | None = None) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    if model_bytes is None:
+        shutil.copy(exported / "model.int8.onnx", folder / "model.onnx")
+    else:
+        (folder / "model.onnx").write_bytes(model_bytes)
+    shutil.copy(exported / "model.json", folder / "model.json")
+    EvaluationJob(spec=SPEC, model="model.onnx", card="model.json", out_dir="out").write(folder / "job.json")
+    return folder
+
+
+def laps(run: JobRun) -> list[float]:
+    assert run.failure is None, run.failure
+    return [lap["lap_time_s"] for lap in run.outcome["laps"]]
+
+
+def test_local_workers_run_jobs_side_by_side_and_a_bad_one_fails_alone(
+    exported_state: Path, tmp_path: Path
+) -> None:
+    engine = LocalWorkers(2)
+    try:
+        good = [engine.submit(job_folder(tmp_path, f"good{i}", exported_state), LIMITS) for i in range(2)]
+        garbage = engine.submit(
+            job_folder(tmp_path, "garbage", exported_state, model_bytes=b"\x00junk" * 99), LIMITS
+        )
+        starved = engine.submit(job_folder(tmp_path, "starved", exported_state), Limits(1, 2048, 300))
+        first, second = (f.result(timeout=300) for f in good)
+        assert laps(first) == laps(second) and len(laps(first)) == 2  # the same file, the same race
+        assert "not an ONNX model" in garbage.result(timeout=300).failure
+        assert "CPU" in starved.result(timeout=300).failure
+    finally:
+        engine.close()
+
+
+def test_the_engine_is_chosen_from_a_count_or_an_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert make_engine(None).count >= 1 and make_engine("3").count == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        LocalWorkers(0)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[str]:
+    """A local Ray head on 127.0.0.1 (as `ray start --head` starts one), stopped afterwards."""
+    ray_cli = Path(sys.executable).parent / "ray"
+    if not ray_cli.exists():
+        skip_or_fail("Ray is not installed: pip install 'pitlane[scale]'")
+    port = _free_port()
+    start = [str(ray_cli), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats"]  # fmt: skip
+    done = subprocess.run(start, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"ray start failed:\n{done.stdout}\n{done.stderr}")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
+
+
+@pytest.mark.xdist_group("ray")
+def test_ray_workers_give_the_laps_local_workers_give(
+    ray_head: str, exported_state: Path, tmp_path: Path
+) -> None:
+    local = LocalWorkers(1)
+    try:
+        expected = laps(
+            local.submit(job_folder(tmp_path, "local", exported_state), LIMITS).result(timeout=300)
+        )
+    finally:
+        local.close()
+    engine = RayWorkers(ray_head)
+    try:
+        on_ray = engine.submit(job_folder(tmp_path, "ray", exported_state), LIMITS).result(timeout=300)
+        assert laps(on_ray) == expected
+        assert (tmp_path / "ray" / "out" / "evaluation-simtrace" / "0-iteration.csv").is_file()
+        broken = engine.submit(job_folder(tmp_path, "broken", exported_state, model_bytes=b"nope"), LIMITS)
+        assert "not an ONNX model" in broken.result(timeout=300).failure
+    finally:
+        engine.close()
