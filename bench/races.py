@@ -97,7 +97,8 @@ def run_round(submissions: list[Path], engine: LocalWorkers | RayWorkers, work: 
     for sub in submissions:
         folder = work / sub.name
         shutil.copytree(sub, folder)
-        EvaluationJob(spec=SPEC, model="model.onnx", card="model.json", out_dir="out").write(
+        # checked: in a league every upload is checked when it is submitted, before the deadline
+        EvaluationJob(spec=SPEC, model="model.onnx", card="model.json", out_dir="out", checked=True).write(
             folder / "job.json"
         )
         jobs.append(folder)

@@ -84,6 +84,8 @@ class EvaluationJob(_Strict):
     model: str
     card: str
     out_dir: str
+    #: the upload passed the server's check when it was submitted (its graph need not be read again)
+    checked: bool = False
 
     def write(self, path: str | Path) -> Path:
         path = Path(path)
@@ -110,9 +112,10 @@ class EvaluationJob(_Strict):
 
 class EvaluationOutcome(_Strict):
     """What an evaluation job wrote to `out_dir/result.json`: `finished` with its laps (contracts.race
-    LapRecord dicts, seconds), or `failed` with the reason a racer can act on."""
+    LapRecord dicts, seconds), or `failed` with the reason a racer can act on; `checked` when the job only
+    checked the upload and found nothing wrong."""
 
-    status: Literal["finished", "failed"]
+    status: Literal["finished", "failed", "checked"]
     reason: str | None = None
     laps: tuple[dict[str, Any], ...] = ()
     model_sha256: str | None = None

@@ -27,6 +27,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Explicit constraint names: Alembic batch mode on SQLite and PostgreSQL both need stable names.
@@ -115,6 +116,11 @@ class Race(Base):
 
     max_resets counts per lap (a lap with more resets is not valid); min_lap_time_s is the plausibility floor
     ingest checks; window_start/end bound when laps are accepted (None = open); status: open | closed.
+
+    kind: "physical" (laps from cars and timers) or "virtual" (laps from the server's simulator: racers submit
+    models during window_start/end, each evaluated under `virtual_spec`, a `contracts.virtual_race.
+    VirtualRaceSpec`); max_submissions: per racer (None = no cap); counts: which of a racer's evaluated
+    submissions ranks, "best" or "last".
     """
 
     __tablename__ = "races"
@@ -134,6 +140,10 @@ class Race(Base):
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    kind: Mapped[str] = mapped_column(String(16), default="physical", server_default="physical")
+    virtual_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    max_submissions: Mapped[int | None] = mapped_column(Integer)
+    counts: Mapped[str] = mapped_column(String(8), default="best", server_default="best")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     event: Mapped[Event] = relationship(lazy="joined")
@@ -156,12 +166,19 @@ class Team(Base):
 
 
 class Racer(Base):
+    """A person who races (a student, an employee), distinct from the cars they drive. alias: the name public
+    pages show in a league that hides names. token_hash: SHA-256 of the racer's secret token (shown once at
+    import; a token is 32 random bytes, so a fast hash is as good as a slow one and lets a request find its
+    racer by one indexed lookup)."""
+
     __tablename__ = "racers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(NAME))
+    alias: Mapped[str | None] = mapped_column(String(NAME))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     team: Mapped[Team | None] = relationship(lazy="joined")
@@ -185,6 +202,8 @@ class Car(Base):
     hmac_secret: Mapped[str] = mapped_column(String(255))
     racer_id: Mapped[int | None] = mapped_column(ForeignKey("racers.id", ondelete="SET NULL"))
     race_id: Mapped[int | None] = mapped_column(ForeignKey("races.id", ondelete="SET NULL"), index=True)
+    #: the league's simulator car, which drives virtual races' evaluations: no broker login is made for it
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     racer: Mapped[Racer | None] = relationship(lazy="joined")
@@ -264,6 +283,37 @@ class Lap(Base):
     invalid_reason: Mapped[str | None] = mapped_column(String(REASON))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_reason: Mapped[str | None] = mapped_column(String(REASON))
+
+
+class Submission(Base):
+    """A model a racer submitted to a virtual race, and its evaluation job.
+
+    The upload is stored once by its SHA-256 (`stored_path`, relative to the server's data folder); the same
+    file from the same racer in the same race is the same submission. status: queued -> running -> finished,
+    or failed with `reason`; attempts: times a worker started it (a job running when the server stopped runs
+    again once). outcome: the job's `EvaluationOutcome` (laps in seconds), whose laps are also stored as
+    `Lap` rows (source "sim") on the league's simulator car."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("race_id", "racer_id", "sha256", name="uq_submissions_race_id_racer_id_sha256"),
+        Index("ix_submissions_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"), index=True)
+    racer_id: Mapped[int] = mapped_column(ForeignKey("racers.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    stored_path: Mapped[str] = mapped_column(String(REASON))
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditLog(Base):

@@ -26,10 +26,7 @@ import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import onnx
-from google.protobuf.message import DecodeError
+from typing import TYPE_CHECKING, Any
 
 from contracts.car_file import CarConfig
 from contracts.errors import ModelCardError
@@ -39,6 +36,9 @@ from device.errors import ModelError
 from device.policy import graph_mismatches, load_session
 from firmware_configs import load_car
 from virtual_circuit.errors import RuntimeUnusableError, SubmissionRejected
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,16 @@ _MAX_NAMED = 10
 _PROBE_BEYOND = 8
 
 
-def check_submission(model: Path, card: Path, spec: VirtualRaceSpec) -> list[str]:
+def check_submission(model: Path, card: Path, spec: VirtualRaceSpec, *, static: bool = True) -> list[str]:
     """Every reason the upload cannot race in `spec` (empty: it can), each a sentence naming the file and what
     was expected. `model`: the uploaded .onnx; `card`: its `model.json`. CarFileError when `spec.car` itself
-    is not a loadable car (a broken race, not a broken upload)."""
+    is not a loadable car (a broken race, not a broken upload). `static=False` skips checks 2-5 (the graph
+    read with the onnx package): for a stored upload that passed them when it was submitted."""
     model, card = Path(model), Path(card)
     car = load_car(spec.car)
     file_problems = _file_problems(model, spec.limits.max_upload_bytes)
     graph, graph_problems = None, []
-    if not file_problems:  # an oversized upload is not read into memory
+    if not file_problems and static:  # an oversized upload is not read into memory
         graph, why_not = _parse(model)
         graph_problems = [why_not] if graph is None else _graph_problems(model, graph)
     model_card, card_problems = _load_card(card)
@@ -68,9 +69,8 @@ def check_submission(model: Path, card: Path, spec: VirtualRaceSpec) -> list[str
             card_problems += _listed_problems(model, card, model_card)
         card_problems += _race_problems(card, model_card, spec, car)
     # a graph with external data, custom ops or a too-new opset would only fail again, less clearly
-    session_problems = (
-        _session_problems(model, card, model_card) if graph is not None and not graph_problems else []
-    )
+    graph_ok = not file_problems and not graph_problems and (graph is not None or not static)
+    session_problems = _session_problems(model, card, model_card) if graph_ok else []
     actions = action_problems(card, model_card, car) if model_card is not None else []
     return [*file_problems, *graph_problems, *card_problems, *session_problems, *actions]
 
@@ -91,6 +91,8 @@ def max_supported_opset() -> int:
     upwards from 7 (onnxruntime's documented floor), and loaded until one fails: its opsets are contiguous.
     RuntimeUnusableError when not even opset 7 loads (this worker's runtime is broken, not the upload).
     """
+    import onnx  # loaded only by the checks that read the graph (~1 s: ml_dtypes)
+
     highest = 0
     for opset in range(7, onnx.defs.onnx_opset_version() + _PROBE_BEYOND + 1):
         if not _loads_identity(opset):
@@ -123,6 +125,9 @@ def _mb(n_bytes: int) -> str:
 
 def _parse(model: Path) -> tuple[onnx.ModelProto | None, str]:
     """(the parsed model, "") or (None, why not); its external data, if any, is not read."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
     try:
         graph = onnx.load_model(str(model), load_external_data=False)
     except (DecodeError, OSError, ValueError) as exc:
@@ -143,6 +148,8 @@ def _graph_problems(model: Path, graph: onnx.ModelProto) -> list[str]:
 
 def _graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
     """`graph` and every subgraph of its nodes (If/Loop/Scan bodies), depth first."""
+    import onnx
+
     yield graph
     for node in graph.node:
         for attr in node.attribute:
@@ -155,6 +162,8 @@ def _graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
 
 def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     """The initializers of `graph` and its subgraphs, and the tensors nodes carry as attributes (Constant)."""
+    import onnx
+
     for g in _graphs(graph):
         yield from g.initializer
         yield from (s.values for s in g.sparse_initializer)
@@ -167,6 +176,8 @@ def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
 
 
 def _external_data_problems(model: Path, graph: onnx.ModelProto) -> list[str]:
+    import onnx
+
     # An upload is one file: external data would be a second file we do not have, or, with a location such as
     # "../../secrets", a file of the worker's that onnxruntime would read into the model.
     problems = []
@@ -204,7 +215,10 @@ def _opset_problems(model: Path, graph: onnx.ModelProto) -> list[str]:
     versions = [o.version for o in graph.opset_import if o.domain in _DEFAULT_DOMAINS]
     if not versions:
         return []  # no default-domain operators imported: nothing to compare (the session load says the rest)
-    opset, supported = max(versions), max_supported_opset()
+    opset = max(versions)
+    if _loads_identity(opset):  # one session for the usual case; the full probe only to say the limit
+        return []
+    supported = max_supported_opset()
     if opset > supported:
         return [
             f"{model}: ONNX opset {opset} is newer than this race's onnxruntime loads (at most opset "
@@ -214,6 +228,7 @@ def _opset_problems(model: Path, graph: onnx.ModelProto) -> list[str]:
 
 
 def _loads_identity(opset: int) -> bool:
+    import onnx
     import onnxruntime as ort
 
     x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts.errors import CarFileError, ModelCardError
 from contracts.model_card import sha256_file
@@ -27,11 +28,11 @@ from contracts.virtual_race import EvaluationJob, EvaluationOutcome, VirtualRace
 from device.errors import ModelError
 from device.policy import OnnxPolicy
 from firmware_configs import load_car
-from sim.action_space import parse_action_space
-from sim.drivers import onnx_driver
-from sim.evaluation import EvaluationResult, evaluate
 from virtual_circuit.check import check_submission
 from virtual_circuit.errors import VirtualCircuitError
+
+if TYPE_CHECKING:
+    from sim.evaluation import EvaluationResult
 
 logger = logging.getLogger(__name__)
 
@@ -42,28 +43,42 @@ class RouteChangedError(VirtualCircuitError, ValueError):
     """The race's route file is not the one the race was made with (its SHA-256 differs)."""
 
 
-def evaluate_submission(job_path: Path) -> EvaluationOutcome:
-    """Run the job in `job_path` and write its `result.json`; the outcome it wrote."""
+def evaluate_submission(job_path: Path, *, check_only: bool = False) -> EvaluationOutcome:
+    """Run the job in `job_path` and write its `result.json`; the outcome it wrote. `check_only`: only the
+    upload check (`failed` with the reasons, or `checked`), as the server runs it before queueing."""
     job = EvaluationJob.read(job_path)
     model, card, out_dir = job.resolve(job_path.parent)
     out_dir.mkdir(parents=True, exist_ok=True)
-    outcome = _evaluate(job.spec, model, card, out_dir)
+    if check_only:
+        outcome = _check(job.spec, model, card)
+    else:
+        outcome = _evaluate(job.spec, model, card, out_dir, static=not job.checked)
     (out_dir / RESULT_FILE).write_text(outcome.model_dump_json(indent=2) + "\n", encoding="utf-8")
     logger.info("%s: %s%s", job_path, outcome.status, f" ({outcome.reason})" if outcome.reason else "")
     return outcome
 
 
-def _evaluate(spec: VirtualRaceSpec, model: Path, card: Path, out_dir: Path) -> EvaluationOutcome:
-    _check_route(spec)
-    problems = check_submission(model, card, spec)
+def _check(spec: VirtualRaceSpec, model: Path, card: Path, *, static: bool = True) -> EvaluationOutcome:
+    problems = check_submission(model, card, spec, static=static)
     if problems:
         return EvaluationOutcome(status="failed", reason="; ".join(problems), model_sha256=_sha256(model))
+    return EvaluationOutcome(status="checked", model_sha256=_sha256(model))
+
+
+def _evaluate(
+    spec: VirtualRaceSpec, model: Path, card: Path, out_dir: Path, *, static: bool = True
+) -> EvaluationOutcome:
+    _check_route(spec)
+    checked = _check(spec, model, card, static=static)
+    if checked.status == "failed":
+        return checked
     try:
-        policy = OnnxPolicy(model, load_car(spec.car), card_path=card)
+        policy_car = load_car(spec.car)
+        policy = OnnxPolicy(model, policy_car, card_path=card)
     except (ModelError, ModelCardError, CarFileError) as exc:
         return EvaluationOutcome(status="failed", reason=str(exc), model_sha256=_sha256(model))
     result = _drive(spec, policy, out_dir)
-    png = result.plot(out_dir / "trajectory.png")
+    png = _trajectory_png(result, out_dir / "trajectory.png", policy_car.vehicle.max_speed_mps)
     return EvaluationOutcome(
         status="finished",
         laps=tuple(lap.to_dict() for lap in result.laps),
@@ -75,6 +90,11 @@ def _evaluate(spec: VirtualRaceSpec, model: Path, card: Path, out_dir: Path) -> 
 
 def _drive(spec: VirtualRaceSpec, policy: OnnxPolicy, out_dir: Path) -> EvaluationResult:
     """The race's time trial driven by `policy` (its observation and action space from its card)."""
+    # the simulator only here: a check-only job (the server's, before queueing) never loads it
+    from sim.action_space import parse_action_space
+    from sim.drivers import onnx_driver
+    from sim.evaluation import evaluate
+
     card = policy.card
     space = parse_action_space(card.action_space.deepracer, kind=card.action_space.type)
     return evaluate(
@@ -88,6 +108,18 @@ def _drive(spec: VirtualRaceSpec, policy: OnnxPolicy, out_dir: Path) -> Evaluati
         seed=spec.seed,
         randomization=spec.randomization,
         out_dir=out_dir,
+    )
+
+
+def _trajectory_png(result: EvaluationResult, path: Path, max_speed_mps: float) -> Path:
+    """The drive on the track, coloured by speed up to the race car's top speed (m/s)."""
+    from sim.viewer.trajectory import write_trajectory_png
+
+    laps = result.summary["completed_laps"]
+    best = result.summary["best_lap_s"]
+    title = f"{result.track}: {laps} lap(s), best {'-' if best is None else f'{best:.2f} s'}"
+    return write_trajectory_png(
+        path, result.track_xy, result.trajectory, title=title, max_speed_mps=max_speed_mps
     )
 
 

@@ -332,6 +332,7 @@ def load_users(session: Any) -> tuple[list[BrokerUser], list[BrokerUser]]:
     cars = session.execute(
         select(Car.mqtt_username, Car.password_hash, Car.car_id, League.slug)
         .join(League, Car.league_id == League.id)
+        .where(Car.simulated.is_(False))  # the simulator car reports no laps over MQTT: no login for it
         .order_by(Car.id)
     )
     timers = session.execute(

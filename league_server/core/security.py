@@ -121,3 +121,14 @@ def new_timer_credentials(timer_id: str) -> TimerCredentials:
 def new_admin_token() -> str:
     """A random admin bearer token (for `pitlane league serve` when none is configured)."""
     return secrets.token_urlsafe(32)
+
+
+def new_racer_token() -> str:
+    """A racer's secret token (32 random bytes, URL-safe): what `pitlane submit --token` and the sign-in take."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """The stored form of a racer token: its SHA-256, hex. The token is random, not a password a person chose,
+    so a slow hash would add nothing and one indexed lookup finds its racer."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -66,7 +66,10 @@ class Directory:
         self.cars = {
             c.car_id: CarInfo(c.car_id, c.hmac_secret, c.race_id, c.racer_id, slugs[c.league_id])
             for c in session.execute(
-                select(Car.car_id, Car.hmac_secret, Car.race_id, Car.racer_id, Car.league_id)
+                # the simulator car's laps come from the server's own evaluations, never over MQTT
+                select(Car.car_id, Car.hmac_secret, Car.race_id, Car.racer_id, Car.league_id).where(
+                    Car.simulated.is_(False)
+                )
             )
         }
         self.timers = {

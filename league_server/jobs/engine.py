@@ -52,22 +52,24 @@ class JobRun:
         """Why the job has no laps, in a sentence for the racer (None: it finished)."""
         if self.outcome is None:
             return f"the evaluation {self.sandbox.reason or 'wrote no result'}"
-        if self.outcome.get("status") != "finished":
+        if self.outcome.get("status") not in ("finished", "checked"):
             return str(self.outcome.get("reason") or "the evaluation failed")
         return None
 
 
-def job_command(job_file: Path) -> list[str]:
-    """The command that runs one job, with this interpreter (the one pitlane is installed in)."""
-    return [sys.executable, "-m", "virtual_circuit.job", str(job_file)]
+def job_command(job_file: Path, *, check_only: bool = False) -> list[str]:
+    """The command that runs one job (`check_only`: only its upload check), with this interpreter (the one
+    pitlane is installed in)."""
+    return [sys.executable, "-m", "virtual_circuit.job", *(["--check"] if check_only else []), str(job_file)]
 
 
-def run_job(job_dir: Path, limits: Limits) -> JobRun:
+def run_job(job_dir: Path, limits: Limits, *, check_only: bool = False) -> JobRun:
     """Run the job in `job_dir` in the sandbox and read what it wrote."""
     job_dir = Path(job_dir)
     result_path = job_dir / OUT_DIR / RESULT_FILE
     result_path.unlink(missing_ok=True)  # a job run again (after a restart) must not read its last result
-    sandbox = run_limited(job_command((job_dir / JOB_FILE).resolve()), limits, cwd=job_dir)
+    command = job_command((job_dir / JOB_FILE).resolve(), check_only=check_only)
+    sandbox = run_limited(command, limits, cwd=job_dir)
     outcome = None
     if result_path.is_file():
         try:

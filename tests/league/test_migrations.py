@@ -3,47 +3,57 @@ models say, keeps the data, and goes back down."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
 from league_server.core.db import current_revision, downgrade, make_engine, make_sessionmaker, upgrade
-from league_server.crud import cars, leagues
-from league_server.errors import ConflictError
-from league_server.models import Base, Car
+from league_server.crud import cars
+from league_server.models import Base, Race, Racer
+
+NOW = datetime(2026, 12, 1, 12, 0)
 
 
-def test_0003_car_numbers_on_a_0002_database_with_data(db_url: str) -> None:
-    upgrade(db_url, "0002")
+def test_0004_virtual_races_on_a_0003_database_with_data(db_url: str) -> None:
+    upgrade(db_url, "0003")
     engine = make_engine(db_url)
     try:
-        with make_sessionmaker(engine)() as s:
-            league = leagues.create_league(s, "acme", "ACME")
-            row = {"league_id": league.id, "car_id": "car-1", "mqtt_username": "car-1", "password_hash": "x",
-                   "hmac_secret": "y"}  # fmt: skip
-            s.execute(Car.__table__.insert().values(**row))
-            s.commit()
+        with engine.begin() as conn:  # rows as a 0003 server wrote them (no column of 0004)
+            conn.execute(
+                text("INSERT INTO leagues (slug, name, created_at) VALUES ('acme', 'ACME', :t)"), {"t": NOW}
+            )
+            conn.execute(
+                text("INSERT INTO racers (league_id, name, created_at) VALUES (1, 'Ada', :t)"), {"t": NOW}
+            )
+            conn.execute(
+                text("INSERT INTO events (league_id, name, created_at) VALUES (1, 'Cup', :t)"), {"t": NOW}
+            )
+            conn.execute(
+                text("INSERT INTO races (event_id, name, format, ranking, ranked_laps, laps, offtrack_penalty_s, "
+                     "min_lap_time_s, status, created_at) VALUES (1, 'Final', 'time_trial', 'best_lap', 3, 3, 2.0, "
+                     "1.0, 'open', :t)"),
+                {"t": NOW},
+            )  # fmt: skip
+            conn.execute(
+                text("INSERT INTO cars (league_id, car_id, mqtt_username, password_hash, hmac_secret, created_at) "
+                     "VALUES (1, 'car-1', 'car-1', 'x', 'y', :t)"),
+                {"t": NOW},
+            )  # fmt: skip
         upgrade(db_url)
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0004"
         with engine.connect() as conn:  # the migrations build exactly what the models say
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        with make_sessionmaker(engine)() as s:
-            assert cars.require_car(s, "car-1").number is None  # data kept, no number yet
-            cars.assign_car(s, "car-1", actor="ada", number=7)
-            cars.provision_car(s, league.id, "car-2", number=8)
-            with pytest.raises(ConflictError, match="number 7"):
-                cars.assign_car(s, "car-2", actor="ada", number=7)
-            with pytest.raises(ConflictError, match="number"):
-                cars.provision_car(s, league.id, "car-3", number=8)
-            other = leagues.create_league(s, "other", "Other")
-            cars.provision_car(s, other.id, "car-4", number=7)  # unique within a league only
-            s.commit()
-        downgrade(db_url, "0002")
-        assert "number" not in {c["name"] for c in inspect(engine).get_columns("cars")}
-        with make_sessionmaker(engine)() as s:
-            assert s.execute(Car.__table__.select().with_only_columns(Car.car_id)).scalars().all() == [
-                "car-1", "car-2", "car-4"
-            ]  # fmt: skip
+        with make_sessionmaker(engine)() as s:  # data kept, with the new columns' defaults
+            assert cars.require_car(s, "car-1").simulated is False
+            race = s.scalar(select(Race))
+            assert (race.kind, race.counts, race.virtual_spec) == ("physical", "best", None)
+            assert s.scalar(select(Racer)).token_hash is None
+        downgrade(db_url, "0003")
+        assert "simulated" not in {c["name"] for c in inspect(engine).get_columns("cars")}
+        assert "submissions" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT car_id FROM cars")).scalars().all() == ["car-1"]
     finally:
         engine.dispose()

@@ -35,8 +35,9 @@ TABLES = {
     "car_presence",
     "timers",
     "timer_crossings",
+    "submissions",
 }
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_migrations_up_down_up(db_url: str) -> None:
