@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from league_server.api import errors as api_errors
 from league_server.api.fastpath import LeaderboardFastPath
 from league_server.api.ratelimit import PublicRateLimit
-from league_server.api.routes import admin, exports, public
+from league_server.api.routes import admin, exports, public, submissions
 from league_server.broker.embedded import EmbeddedBroker
 from league_server.broker.mosquitto import DEFAULT_SERVER_USERNAME, BrokerUser
 from league_server.broker.sync import LoginSync
@@ -67,6 +67,14 @@ def _start(app: FastAPI, settings: Settings) -> None:
     app.state.broker = None
     app.state.ingest = None
     app.state.broker_logins = None
+    app.state.dispatcher = None
+    if settings.jobs_enabled:
+        from league_server.jobs.dispatch import JobDispatcher
+        from league_server.jobs.engine import make_engine as make_job_engine
+
+        jobs = make_job_engine(settings.job_workers)
+        app.state.dispatcher = JobDispatcher(app.state.sessionmaker, jobs, settings.data_dir, app.state.events)
+        app.state.dispatcher.start()
     if not settings.ingest_enabled:
         return
     if settings.broker_url is None:
@@ -100,7 +108,7 @@ def _start_embedded_broker(app: FastAPI, settings: Settings) -> Settings:
 
 
 def _stop(app: FastAPI) -> None:
-    for name in ("broker_logins", "ingest", "broker"):
+    for name in ("dispatcher", "broker_logins", "ingest", "broker"):
         part = getattr(app.state, name, None)
         if part is not None:
             part.stop()
@@ -141,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_errors.install(app)
     app.include_router(public.router)
     app.include_router(exports.router)
+    app.include_router(submissions.router)
     app.include_router(admin.router)
     app.include_router(web_router())
     app.add_middleware(LeaderboardFastPath, state_app=app)

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     rank_in_process: re-rank live leaderboards in a child process (league_server/ranker_process.py) instead of
         a thread of the server, so serving cached copies never waits on the ranking (costs one more Python
         process, ~1 s to start in the background).
+    jobs_enabled: run virtual races' evaluation jobs from this app (`league_server.jobs.dispatch`); job_workers:
+        where, a count of local worker processes (None: cores - 1) or a Ray address (`ray://HOST:PORT`;
+        `RAY_ADDRESS` when None). Uploads and job folders live in `data_dir`.
     migrate_on_start: run `alembic upgrade head` when the app starts (one-command SQLite setups); turn it off
         when several workers share a PostgreSQL database and `pitlane league migrate` runs once before.
     """
@@ -48,6 +51,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     public_rate_limit_per_minute: int = Field(default=600, ge=0)
     ingest_enabled: bool = False
+    jobs_enabled: bool = False
+    job_workers: str | None = None
     migrate_on_start: bool = True
     rank_in_process: bool = True
 

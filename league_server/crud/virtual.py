@@ -172,7 +172,7 @@ def record_submission(
     )
     if same is not None:
         return same, False
-    _check_open(race, now or utc_now())
+    check_open(race, now)
     if (
         race.max_submissions is not None
         and submission_count(session, race.id, racer.id) >= race.max_submissions
@@ -184,7 +184,9 @@ def record_submission(
     return sub, True
 
 
-def _check_open(race: Race, now: datetime) -> None:
+def check_open(race: Race, now: datetime | None = None) -> None:
+    """SubmissionWindowError unless `race` takes submissions at `now` (default: now): open, inside its window."""
+    now = now or utc_now()
     start, end = race.window_start, race.window_end
     if race.status != "open":
         raise SubmissionWindowError(f"race {race.id} is {race.status}: it takes no submissions")

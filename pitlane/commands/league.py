@@ -88,6 +88,14 @@ def serve_command(
             "--admin-token", help="Admin bearer token (default: $PITLANE_ADMIN_TOKEN, else a new one)."
         ),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="Where virtual races' evaluations run: a number of local worker processes (default: cores - 1) "
+            "or a Ray address, ray://HOST:PORT (default: $RAY_ADDRESS when set).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the league: API, live pages, and MQTT ingest of every league in the database (with an embedded
     broker unless --broker is given)."""
@@ -100,6 +108,8 @@ def serve_command(
         data_dir=data_dir,
         admin_token=admin_token,
         ingest_enabled=not no_ingest,
+        jobs_enabled=True,
+        job_workers=workers,
     )
     import uvicorn
 

@@ -1,0 +1,136 @@
+"""Racers' side of a virtual race: submit a model, follow its evaluation.
+
+A racer authenticates with the token the organiser's roster import gave them (`Authorization: Bearer <token>`);
+a token only ever acts as its own racer, in its own league.
+
+    POST /api/races/{race_id}/submissions   multipart: `model` (the .onnx) and `card` (its model.json)
+    GET  /api/submissions                   the caller's submissions, newest first, with status and laps
+
+A submission is checked before it is queued (in a child process with limits, `league_server.jobs.uploads`):
+what is wrong comes back as 422 with every reason; over the race's size limit is 413, over its cap or outside
+its window 409, the same file again 200 with the submission it already is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from league_server.api.deps import RaceId, SessionDep
+from league_server.api.errors import ERROR_RESPONSES
+from league_server.crud import races as races_crud
+from league_server.crud import virtual
+from league_server.jobs.uploads import UploadError, check_upload, parse_card, store_upload
+from league_server.models import Racer, Submission
+
+router = APIRouter(prefix="/api", tags=["virtual races"])
+_bearer = HTTPBearer(auto_error=False, description="the racer's token (from the roster import)")
+#: bytes read from an upload at a time: a 1 GB body is refused after the limit, never held in memory
+_CHUNK = 1 << 20
+
+
+class SubmissionOut(BaseModel):
+    id: int
+    race_id: int
+    sha256: str
+    size_bytes: int
+    status: str
+    reason: str | None
+    attempts: int
+    laps: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, sub: Submission) -> SubmissionOut:
+        laps = list((sub.outcome or {}).get("laps", [])) if sub.status == "finished" else []
+        return cls(id=sub.id, race_id=sub.race_id, sha256=sub.sha256, size_bytes=sub.size_bytes,
+                   status=sub.status, reason=sub.reason, attempts=sub.attempts, laps=laps)  # fmt: skip
+
+
+def require_racer(
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Racer:
+    """401 without a token or with one no racer holds."""
+    racer = virtual.racer_by_token(session, credentials.credentials) if credentials is not None else None
+    if racer is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="send 'Authorization: Bearer <your racer token>' (from your organiser)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return racer
+
+
+RacerDep = Annotated[Racer, Depends(require_racer)]
+
+
+@router.post(
+    "/races/{race_id}/submissions",
+    response_model=SubmissionOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ERROR_RESPONSES,
+    summary="Submit a model to a virtual race",
+)
+def submit(
+    race_id: RaceId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    racer: RacerDep,
+    model: Annotated[UploadFile, File(description="the exported .onnx model")],
+    card: Annotated[UploadFile, File(description="its model card, model.json")],
+) -> SubmissionOut:
+    race = races_crud.get_race(session, race_id)
+    if race.event.league_id != racer.league_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="your token is for another league than this race")
+    spec = virtual.race_spec(race)
+    model_bytes = _read_limited(model, spec.limits.max_upload_bytes)
+    try:
+        card_dict = parse_card(_read_limited(card, 1_000_000, what="model.json"))
+    except UploadError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    data_dir = request.app.state.settings.data_dir
+    upload = store_upload(data_dir, model_bytes, card_dict) if _known(session, race_id, racer, model_bytes) else None
+    if upload is None:
+        virtual.check_open(race)  # a closed window is said before the check's second of work
+        problems = check_upload(data_dir, model_bytes, card_dict, spec)
+        if problems:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(problems))
+        upload = store_upload(data_dir, model_bytes, card_dict)
+    sub, created = virtual.record_submission(session, race, racer, upload)
+    session.commit()
+    if created:
+        dispatcher = getattr(request.app.state, "dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.wake()
+    else:
+        response.status_code = status.HTTP_200_OK
+    return SubmissionOut.of(sub)
+
+
+@router.get("/submissions", response_model=list[SubmissionOut], summary="My submissions")
+def my_submissions(session: SessionDep, racer: RacerDep) -> list[SubmissionOut]:
+    return [SubmissionOut.of(s) for s in reversed(virtual.list_submissions(session, racer_id=racer.id))]
+
+
+def _read_limited(upload: UploadFile, max_bytes: int, *, what: str = "model.onnx") -> bytes:
+    """The file's bytes; 413 as soon as it passes `max_bytes` (the rest is never read)."""
+    chunks, size = [], 0
+    while chunk := upload.file.read(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                detail=f"{what}: over the race's limit of {max_bytes / 1e6:.1f} MB",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _known(session: Any, race_id: int, racer: Racer, model_bytes: bytes) -> bool:
+    """This racer already submitted this very file to this race (it was checked then)."""
+    sha256 = hashlib.sha256(model_bytes).hexdigest()
+    return any(s.sha256 == sha256 for s in virtual.list_submissions(session, race_id=race_id, racer_id=racer.id))
