@@ -73,7 +73,9 @@ def _start(app: FastAPI, settings: Settings) -> None:
         from league_server.jobs.engine import make_engine as make_job_engine
 
         jobs = make_job_engine(settings.job_workers)
-        app.state.dispatcher = JobDispatcher(app.state.sessionmaker, jobs, settings.data_dir, app.state.events)
+        app.state.dispatcher = JobDispatcher(
+            app.state.sessionmaker, jobs, settings.data_dir, app.state.events
+        )
         app.state.dispatcher.start()
     if not settings.ingest_enabled:
         return

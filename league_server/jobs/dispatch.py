@@ -118,7 +118,7 @@ class JobDispatcher:
         try:
             run = future.result()
             outcome, failure = run.outcome, run.failure
-        except Exception as exc:  # noqa: BLE001 — an engine failure (a lost Ray node) fails the job, not the server
+        except Exception as exc:  # an engine failure (a lost Ray node) fails the job, not the server
             log.exception("job %d: the engine failed", job_id)
             outcome, failure = None, f"the evaluation could not run ({exc})"
         try:

@@ -85,7 +85,9 @@ def submit(
 ) -> SubmissionOut:
     race = races_crud.get_race(session, race_id)
     if race.event.league_id != racer.league_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="your token is for another league than this race")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="your token is for another league than this race"
+        )
     spec = virtual.race_spec(race)
     model_bytes = _read_limited(model, spec.limits.max_upload_bytes)
     try:
@@ -93,7 +95,11 @@ def submit(
     except UploadError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     data_dir = request.app.state.settings.data_dir
-    upload = store_upload(data_dir, model_bytes, card_dict) if _known(session, race_id, racer, model_bytes) else None
+    upload = (
+        store_upload(data_dir, model_bytes, card_dict)
+        if _known(session, race_id, racer, model_bytes)
+        else None
+    )
     if upload is None:
         virtual.check_open(race)  # a closed window is said before the check's second of work
         problems = check_upload(data_dir, model_bytes, card_dict, spec)
@@ -133,4 +139,6 @@ def _read_limited(upload: UploadFile, max_bytes: int, *, what: str = "model.onnx
 def _known(session: Any, race_id: int, racer: Racer, model_bytes: bytes) -> bool:
     """This racer already submitted this very file to this race (it was checked then)."""
     sha256 = hashlib.sha256(model_bytes).hexdigest()
-    return any(s.sha256 == sha256 for s in virtual.list_submissions(session, race_id=race_id, racer_id=racer.id))
+    return any(
+        s.sha256 == sha256 for s in virtual.list_submissions(session, race_id=race_id, racer_id=racer.id)
+    )
