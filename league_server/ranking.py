@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from contracts.race import LapRecord, RaceRules, make_lap, rank_key, sortable
 from league_server.crud.races import get_race, rules_of
+from league_server.crud.virtual import counted_runs
 from league_server.models import Car, Lap, Race, Racer, Team, utc_now
 from league_server.schemas import Leaderboard, LeaderboardEntry
 
@@ -259,22 +260,24 @@ def dnf_entries(
     return rows
 
 
-def race_laps(session: Session, race_id: int) -> list[RankedLap]:
-    """The race's laps that count (not soft-deleted), read as plain rows (no ORM objects: the hot path)."""
-    rows = session.connection().execute(
-        select(
-            Lap.id,
-            Lap.car_id,
-            Lap.racer_id,
-            Lap.lap_time_ms,
-            Lap.sent_at,
-            Lap.received_at,
-            Lap.penalty_ms,
-            Lap.offtrack_count,
-            Lap.reset_count,
-            Lap.valid,
-        ).where(Lap.race_id == race_id, Lap.deleted_at.is_(None))
-    )
+def race_laps(session: Session, race_id: int, runs: set[str] | None = None) -> list[RankedLap]:
+    """The race's laps that count (not soft-deleted; of the `runs` given, if any), read as plain rows (no ORM
+    objects: the hot path)."""
+    query = select(
+        Lap.id,
+        Lap.car_id,
+        Lap.racer_id,
+        Lap.lap_time_ms,
+        Lap.sent_at,
+        Lap.received_at,
+        Lap.penalty_ms,
+        Lap.offtrack_count,
+        Lap.reset_count,
+        Lap.valid,
+    ).where(Lap.race_id == race_id, Lap.deleted_at.is_(None))
+    if runs is not None:
+        query = query.where(Lap.run_id.in_(sorted(runs)))
+    rows = session.connection().execute(query)
     return [
         RankedLap(row[0], row[1], row[2], row[3], row[4] or row[5], row[6], row[7], row[8], row[9])
         for row in rows
@@ -309,7 +312,9 @@ def car_numbers(session: Session, car_ids: set[str]) -> dict[str, int | None]:
 def compute_leaderboard(session: Session, race: Race) -> Leaderboard:
     """The leaderboard of `race`, ranked now (no cache): ranked and unranked entries, then DNF rows."""
     rules = rules_of(race)
-    results = rank_entries(race_laps(session, race.id), rules)
+    # a virtual race ranks one evaluation per racer (their best or last), never laps pooled across models
+    runs = counted_runs(session, race, rules) if race.kind == "virtual" else None
+    results = rank_entries(race_laps(session, race.id, runs), rules)
     cars = race_cars(session, race.id)
     racer_ids = {r.racer_id for r in results if r.racer_id is not None}
     racer_ids |= {c.racer_id for c in cars if c.racer_id is not None}

@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "Export a trained run to ONNX for a car: model.onnx (+ model.int8.onnx), model.json, parity.json.",
     "league": "League server: live leaderboards fed by MQTT lap reports (SQLite by default, PostgreSQL at "
     "scale).",
+    "submit": "Submit an exported model to a virtual race on a league server; list your submissions.",
 }
 
 

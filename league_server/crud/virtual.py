@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from contracts.race import LapRecord, RaceRules, rank_key, sortable
 from contracts.virtual_race import VirtualRaceSpec
 from league_server.core.security import hash_mqtt_password, new_car_credentials, new_racer_token, token_digest
 from league_server.crud.laps import insert_laps_idempotent
@@ -263,11 +264,38 @@ def _lap_row(sub: Submission, car: Car, number: int, lap: dict[str, Any]) -> dic
     """A completed lap as ingest stores one: the clock time without penalties (the ranking applies the
     race's off-track penalty and reset limit, as for a car's laps)."""
     return {
-        "race_id": sub.race_id, "car_id": car.car_id, "racer_id": sub.racer_id, "run_id": f"submission-{sub.id}",
+        "race_id": sub.race_id, "car_id": car.car_id, "racer_id": sub.racer_id, "run_id": run_id(sub.id),
         "seq": number, "lap_number": number, "lap_time_ms": round(lap["raw_time_s"] * 1000),
         "offtrack_count": lap["offtrack"], "reset_count": lap["resets"], "source": "sim",
         "model_sha256": sub.sha256,
     }  # fmt: skip
+
+
+def run_id(submission_id: int) -> str:
+    """The `run_id` of a submission's laps."""
+    return f"submission-{submission_id}"
+
+
+def counted_runs(session: Session, race: Race, rules: RaceRules) -> set[str]:
+    """The lap runs that rank in virtual race `race`: per racer, the finished submission whose own laps rank
+    best under `rules` (counts "best"), or the latest finished one (counts "last")."""
+    finished = session.scalars(
+        select(Submission)
+        .where(Submission.race_id == race.id, Submission.status == "finished")
+        .order_by(Submission.id)
+    )
+    chosen: dict[int, tuple[Any, Submission]] = {}
+    for sub in finished:
+        key = _submission_key(sub, rules) if race.counts == "best" else ()
+        held = chosen.get(sub.racer_id)
+        if held is None or race.counts == "last" or key < held[0]:
+            chosen[sub.racer_id] = (key, sub)
+    return {run_id(sub.id) for _, sub in chosen.values()}
+
+
+def _submission_key(sub: Submission, rules: RaceRules) -> tuple[bool, tuple[float, ...]]:
+    laps = [LapRecord(**lap) for lap in (sub.outcome or {}).get("laps", [])]
+    return sortable(rank_key(laps, rules) if laps else None)
 
 
 def requeue_interrupted(session: Session) -> tuple[int, int]:

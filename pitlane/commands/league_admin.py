@@ -30,6 +30,7 @@ from pitlane.commands.league_db import (
     print_table,
 )
 from pitlane.commands.league_laps import laps_app
+from pitlane.commands.league_virtual import virtual_app
 
 admin_app = typer.Typer(
     help="Administer leagues, races, cars and laps (audited, like the admin API).", no_args_is_help=True
@@ -275,4 +276,5 @@ def _num(value: float | None) -> str:
 
 # add_typer without a name adds the group's commands to this one, after the commands above (as `--help` lists them)
 admin_app.add_typer(cars_app)
+admin_app.add_typer(virtual_app)
 admin_app.add_typer(laps_app)

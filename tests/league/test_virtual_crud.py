@@ -122,3 +122,25 @@ def test_the_simulator_car_gets_no_broker_login(session: Any, race: Any) -> None
     assert car.simulated and virtual.simulator_car(session, race.event.league_id).id == car.id
     cars, _ = load_users(session)
     assert car.car_id not in {user.car_id for user in cars}
+
+
+@pytest.mark.parametrize(("counts", "expected_s"), [("best", 30.0), ("last", 49.0)])
+def test_a_racer_ranks_by_one_evaluation_never_laps_pooled_across_models(
+    session: Any, counts: str, expected_s: float
+) -> None:
+    from league_server.ranking import leaderboard
+
+    league = leagues.create_league(session, "co", "Company league")
+    event = leagues.create_event(session, league.id, "Virtual round")
+    spec = VirtualRaceSpec(track="reinvent_base", rules={"ranking": "total_time", "ranked_laps": 3})
+    race = virtual.make_virtual(
+        session, races.create_race(session, event.id, "Three laps"), spec, counts=counts
+    )
+    ((ada, _),) = virtual.import_roster(session, league.id, [virtual.RosterRow("Ada")])
+    for sha, times in (("a", (10.0, 10.0, 10.0)), ("b", (9.0, 20.0, 20.0))):  # steady, then a fast-lap gamble
+        virtual.record_submission(session, race, ada, upload(sha))
+        job = virtual.claim_next_job(session)
+        virtual.finish_job(session, job.id, {"status": "finished", "laps": [lap(t) for t in times]}, None)
+    (entry,) = leaderboard(session, race.id).entries
+    # pooled, the racer's laps would make 9 + 10 + 10 = 29 s; one evaluation's three laps count
+    assert entry.ranking_value_s == pytest.approx(expected_s) and entry.laps == 3
