@@ -143,7 +143,7 @@ def bench_races(
                 engine.close()
         if use_ray:
             stage("the round through Ray")
-            with _ray_head(ray_address) as address:
+            with local_ray_head(ray_address) as address:
                 engine = RayWorkers(address)
                 try:
                     rounds["ray"] = run_round(subs, engine, root / "ray")
@@ -176,7 +176,7 @@ def _figures(submissions: int, rounds: dict[str, RoundResult]) -> dict[str, Any]
 
 
 @contextmanager
-def _ray_head(address: str | None) -> Iterator[str]:
+def local_ray_head(address: str | None = None) -> Iterator[str]:
     """`address`, or a Ray head started on 127.0.0.1 with 2 CPUs for the round (stopped afterwards)."""
     if address is not None:
         yield address

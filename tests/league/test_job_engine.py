@@ -5,8 +5,6 @@ gives the same laps wherever it runs."""
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,28 +65,15 @@ def test_the_engine_is_chosen_from_a_count_or_an_address(monkeypatch: pytest.Mon
         LocalWorkers(0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[str]:
-    """A local Ray head on 127.0.0.1 (as `ray start --head` starts one), stopped afterwards."""
-    ray_cli = Path(sys.executable).parent / "ray"
-    if not ray_cli.exists():
+    """A local Ray head on 127.0.0.1 (as `ray start --head` starts one; `pitlane bench races` uses the same)."""
+    if not (Path(sys.executable).parent / "ray").exists():
         skip_or_fail("Ray is not installed: pip install 'pitlane[scale]'")
-    port = _free_port()
-    start = [str(ray_cli), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-             "--include-dashboard=false", "--disable-usage-stats"]  # fmt: skip
-    done = subprocess.run(start, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        pytest.fail(f"ray start failed:\n{done.stdout}\n{done.stderr}")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
+    from bench.races import local_ray_head
+
+    with local_ray_head() as address:
+        yield address
 
 
 @pytest.mark.xdist_group("ray")

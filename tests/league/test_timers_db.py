@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import column, inspect, select, table
 
 from league_server.core.db import current_revision, downgrade, make_engine, make_sessionmaker, upgrade
 from league_server.core.security import verify_mqtt_password
@@ -25,8 +25,9 @@ def test_0002_upgrades_a_0001_database_with_data_and_downgrades(db_url: str) -> 
             league = leagues.create_league(s, "acme", "ACME")
             # a car as a 0001 server wrote it (today's provision_car also looks at the timers table)
             row = {"league_id": league.id, "car_id": "car-1", "mqtt_username": "car-1", "password_hash": "x",
-                   "hmac_secret": "y"}  # fmt: skip
-            s.execute(Car.__table__.insert().values(**row))
+                   "hmac_secret": "y", "created_at": datetime(2026, 1, 1)}  # fmt: skip
+            # the 0001 columns only (today's model has more, with defaults the old table lacks)
+            s.execute(table("cars", *(column(name) for name in row)).insert().values(**row))
             s.commit()
         upgrade(db_url, "0002")
         assert current_revision(engine) == "0002"
