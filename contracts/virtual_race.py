@@ -121,3 +121,23 @@ class EvaluationOutcome(_Strict):
     model_sha256: str | None = None
     simtrace: str | None = None
     png: str | None = None
+
+
+class Replay(_Strict):
+    """A drive to animate in a browser (the replay and ghost-race pages): the track's borders and the car's
+    path, one frame per control step of `dt_s` seconds. Coordinates in metres (DeepRacer's point 0.14 m
+    ahead of the chassis), speeds in m/s; `lap`: the lap each frame belongs to (0-based); `off_track`: the
+    frames where the car left the track (it is put back on the next); `laps_s`: each lap's time with
+    penalties, None for a lap not completed; `max_speed_mps`: the top of the speed colour scale."""
+
+    track: str
+    inner: tuple[tuple[float, float], ...]
+    outer: tuple[tuple[float, float], ...]
+    dt_s: float
+    x_m: tuple[float, ...]
+    y_m: tuple[float, ...]
+    speed_mps: tuple[float, ...]
+    lap: tuple[int, ...]
+    off_track: tuple[int, ...] = ()
+    laps_s: tuple[float | None, ...] = ()
+    max_speed_mps: float

@@ -22,9 +22,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from contracts.errors import CarFileError, ModelCardError
 from contracts.model_card import sha256_file
-from contracts.virtual_race import EvaluationJob, EvaluationOutcome, VirtualRaceSpec
+from contracts.virtual_race import EvaluationJob, EvaluationOutcome, Replay, VirtualRaceSpec
 from device.errors import ModelError
 from device.policy import OnnxPolicy
 from firmware_configs import load_car
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
+REPLAY_FILE = "replay.json"
+#: track border points kept in a replay (a browser draws them every frame)
+_BORDER_POINTS = 300
 
 
 class RouteChangedError(VirtualCircuitError, ValueError):
@@ -79,6 +84,8 @@ def _evaluate(
         return EvaluationOutcome(status="failed", reason=str(exc), model_sha256=_sha256(model))
     result = _drive(spec, policy, out_dir)
     png = _trajectory_png(result, out_dir / "trajectory.png", policy_car.vehicle.max_speed_mps)
+    replay = replay_of(result, policy_car.vehicle.max_speed_mps)
+    (out_dir / REPLAY_FILE).write_text(replay.model_dump_json(), encoding="utf-8")
     return EvaluationOutcome(
         status="finished",
         laps=tuple(lap.to_dict() for lap in result.laps),
@@ -121,6 +128,24 @@ def _trajectory_png(result: EvaluationResult, path: Path, max_speed_mps: float) 
     return write_trajectory_png(
         path, result.track_xy, result.trajectory, title=title, max_speed_mps=max_speed_mps
     )
+
+
+def replay_of(result: EvaluationResult, max_speed_mps: float) -> Replay:
+    """The drive as the replay pages animate it (millimetres are enough on a screen)."""
+    tr = result.trajectory
+
+    def border(points: np.ndarray) -> tuple[tuple[float, float], ...]:
+        step = max(1, len(points) // _BORDER_POINTS)
+        return tuple((round(float(x), 3), round(float(y), 3)) for x, y in points[::step])
+
+    rounded = {key: tuple(round(float(v), 3) for v in tr[key]) for key in ("x", "y", "speed")}
+    dt_s = float(tr["time"][0]) if len(tr["time"]) else 1.0 / 15.0
+    return Replay(
+        track=result.track, inner=border(result.track_xy["inner"]), outer=border(result.track_xy["outer"]),
+        dt_s=dt_s, x_m=rounded["x"], y_m=rounded["y"], speed_mps=rounded["speed"],
+        lap=tuple(int(v) for v in tr["lap"]), off_track=tuple(int(i) for i in np.flatnonzero(tr["status"] == "off_track")),
+        laps_s=tuple(lap.lap_time_s if lap.completed else None for lap in result.laps), max_speed_mps=max_speed_mps,
+    )  # fmt: skip
 
 
 def _check_route(spec: VirtualRaceSpec) -> None:

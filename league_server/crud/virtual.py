@@ -23,6 +23,7 @@ from contracts.virtual_race import VirtualRaceSpec
 from league_server.core.security import hash_mqtt_password, new_car_credentials, new_racer_token, token_digest
 from league_server.crud.laps import insert_laps_idempotent
 from league_server.crud.leagues import _add, get_league
+from league_server.crud.races import rules_of
 from league_server.errors import ConflictError, NotFoundError, RuleError
 from league_server.models import Car, Race, Racer, Submission, Team, utc_now
 
@@ -296,6 +297,30 @@ def counted_runs(session: Session, race: Race, rules: RaceRules) -> set[str]:
 def _submission_key(sub: Submission, rules: RaceRules) -> tuple[bool, tuple[float, ...]]:
     laps = [LapRecord(**lap) for lap in (sub.outcome or {}).get("laps", [])]
     return sortable(rank_key(laps, rules) if laps else None)
+
+
+@dataclass(frozen=True)
+class ReplayEntry:
+    """A racer's ranked evaluation, as the replay pages list it (name: the racer's name, or alias where the
+    league shows aliases)."""
+
+    submission_id: int
+    racer_id: int
+    name: str
+    best_lap_s: float | None
+
+
+def replay_entries(session: Session, race: Race) -> list[ReplayEntry]:
+    """Each racer's counted evaluation in virtual race `race` (the one the leaderboard ranks), fastest first."""
+    runs = counted_runs(session, race, rules_of(race))
+    ids = [int(run.removeprefix("submission-")) for run in runs]
+    subs = session.scalars(select(Submission).where(Submission.id.in_(ids))) if ids else []
+    out = []
+    for sub in subs:
+        racer = session.get(Racer, sub.racer_id)
+        laps = [lap["lap_time_s"] for lap in (sub.outcome or {}).get("laps", []) if lap["completed"]]
+        out.append(ReplayEntry(sub.id, racer.id, racer.name, min(laps) if laps else None))
+    return sorted(out, key=lambda e: (e.best_lap_s is None, e.best_lap_s or 0.0, e.submission_id))
 
 
 def requeue_interrupted(session: Session) -> tuple[int, int]:

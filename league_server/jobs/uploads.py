@@ -85,6 +85,11 @@ def job_folder(
     return folder
 
 
+def job_output(data_dir: Path, submission_id: int, name: str) -> Path:
+    """A file the submission's evaluation wrote (`replay.json`, `trajectory.png`, ...), which may not exist."""
+    return data_dir / "jobs" / str(submission_id) / OUT_DIR / name
+
+
 def _write_job(folder: Path, model_bytes: bytes, card: dict[str, Any], spec: VirtualRaceSpec) -> None:
     (folder / "model.onnx").write_bytes(model_bytes)
     (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")

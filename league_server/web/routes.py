@@ -185,6 +185,21 @@ def _race_context(request: Request, session: Session, race: Race) -> dict[str, A
     }
 
 
+def _replay_context(race: Race, submission_id: int | None) -> dict[str, Any]:
+    """The replay page's: the race, the list to animate (every ranked evaluation, or `submission_id`'s)."""
+    ghost = submission_id is None
+    return {
+        "race": race,
+        "heading": "ghost race" if ghost else f"replay of evaluation {submission_id}",
+        "explain": "every racer's ranked evaluation, on one clock"
+        if ghost
+        else "the evaluation's laps, in real time",
+        "list_url": f"/api/races/{race.id}/replays",
+        "replay_base": f"/api/races/{race.id}/replays",
+        "only": None if ghost else str(submission_id),
+    }
+
+
 def _iso(value: Any) -> str:
     return value.isoformat() if value is not None else ""
 
@@ -227,6 +242,20 @@ def web_router() -> APIRouter:
             server_now_ms=int(now.timestamp() * 1000),
         )
         return templates.TemplateResponse(request, "bigscreen.html", context)
+
+    @router.get("/races/{race_id}/ghost", response_class=HTMLResponse, name="web-ghost")
+    def ghost_page(request: Request, race_id: RaceId, session: SessionDep) -> HTMLResponse:
+        """Every racer's ranked evaluation of a virtual race, animated together on one track, in step."""
+        race = races_crud.get_race(session, race_id)
+        return templates.TemplateResponse(request, "replay.html", _replay_context(race, None))
+
+    @router.get("/races/{race_id}/replays/{submission_id}", response_class=HTMLResponse, name="web-replay")
+    def replay_page(
+        request: Request, race_id: RaceId, submission_id: RaceId, session: SessionDep
+    ) -> HTMLResponse:
+        """One evaluation's drive, animated: speed colours, off-track marks, lap clock."""
+        race = races_crud.get_race(session, race_id)
+        return templates.TemplateResponse(request, "replay.html", _replay_context(race, submission_id))
 
     @router.get("/races/{race_id}/laps", response_class=HTMLResponse, name="web-laps")
     def laps_page(

@@ -61,7 +61,7 @@ def league(tmp_path: Path) -> dict[str, Any]:
     assert "race 1 is virtual" in made.output and "pitlane submit" in made.output
     kept = list((tmp_path / "data" / "tracks").glob("*.npy"))
     assert len(kept) == 1  # the race's own copy of its route
-    return {"env": env, "tokens": {r["name"]: r["token"] for r in issued}}
+    return {"env": env, "tokens": {r["name"]: r["token"] for r in issued}, "shots": tmp_path}
 
 
 @pytest.fixture
@@ -103,7 +103,31 @@ def test_a_racer_submits_and_the_server_ranks_the_evaluation(
     board = json.loads(urllib.request.urlopen(f"{server}/api/races/1/leaderboard", timeout=5).read())
     (entry,) = board["entries"]
     assert entry["racer"] == "Ada Lovelace" and entry["laps"] == 2
+    _the_pages_animate_the_evaluation(server, subs[0]["id"], league["shots"])
     wrong = runner.invoke(
         app, ["submit", str(exported_state), "--race", f"{server}/races/1", "--token", "nope"]
     )
     assert wrong.exit_code == 2 and "refused (401)" in wrong.output  # the CLI's error status, the reason
+
+
+def _the_pages_animate_the_evaluation(server: str, submission_id: int, shots: Path) -> None:
+    """In headless Chromium: the race page links the ghost race; the ghost race and the replay animate the car
+    (the frame shown advances) with no JavaScript error; screenshots in `shots` to look at."""
+    from tests.league.web_live import chromium
+
+    errors: list[str] = []
+    for browser in chromium():
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{server}/races/1")
+        assert page.locator("nav a", has_text="ghost race").count() == 1
+        for path in ("/races/1/ghost", f"/races/1/replays/{submission_id}"):
+            page.goto(server + path)
+            page.wait_for_function("window.pitlaneReplay && window.pitlaneReplay.frame > 5", timeout=15_000)
+            first = page.evaluate("window.pitlaneReplay.frame")
+            page.wait_for_timeout(600)
+            assert page.evaluate("window.pitlaneReplay.frame") > first  # it moves, in real time
+            assert page.evaluate("window.pitlaneReplay.cars.length") == 1
+            assert page.locator("[data-legend] tbody tr").count() == 1
+            page.screenshot(path=str(shots / f"{path.strip('/').replace('/', '-')}.png"))
+        assert errors == []

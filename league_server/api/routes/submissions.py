@@ -20,11 +20,12 @@ from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, 
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from contracts.virtual_race import Replay
 from league_server.api.deps import RaceId, SessionDep
 from league_server.api.errors import ERROR_RESPONSES
 from league_server.crud import races as races_crud
 from league_server.crud import virtual
-from league_server.jobs.uploads import UploadError, check_upload, parse_card, store_upload
+from league_server.jobs.uploads import UploadError, check_upload, job_output, parse_card, store_upload
 from league_server.models import Racer, Submission
 
 router = APIRouter(prefix="/api", tags=["virtual races"])
@@ -115,6 +116,40 @@ def submit(
     else:
         response.status_code = status.HTTP_200_OK
     return SubmissionOut.of(sub)
+
+
+class ReplayOut(BaseModel):
+    submission_id: int
+    racer_id: int
+    name: str
+    best_lap_s: float | None
+
+
+@router.get(
+    "/races/{race_id}/replays", response_model=list[ReplayOut], summary="A virtual race's ranked evaluations"
+)
+def race_replays(race_id: RaceId, session: SessionDep) -> list[ReplayOut]:
+    """Each racer's counted evaluation (the one the leaderboard ranks), fastest first: what the ghost race shows."""
+    race = races_crud.get_race(session, race_id)
+    return [ReplayOut(**vars(entry)) for entry in virtual.replay_entries(session, race)]
+
+
+@router.get("/races/{race_id}/replays/{submission_id}", summary="One evaluation's drive, frame by frame")
+def replay(race_id: RaceId, submission_id: RaceId, request: Request, session: SessionDep) -> Response:
+    """The evaluation's `contracts.virtual_race.Replay` (track borders, path, speeds, laps) as JSON."""
+    sub = session.get(Submission, submission_id)
+    if sub is None or sub.race_id != race_id or sub.status != "finished":
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"no finished evaluation {submission_id} in race {race_id}"
+        )
+    path = job_output(request.app.state.settings.data_dir, sub.id, "replay.json")
+    try:
+        body = Replay.model_validate_json(path.read_bytes()).model_dump_json()
+    except (OSError, ValueError):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"evaluation {submission_id} kept no replay"
+        ) from None
+    return Response(body, media_type="application/json", headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/submissions", response_model=list[SubmissionOut], summary="My submissions")
