@@ -71,11 +71,15 @@ class Base(DeclarativeBase):
 
 
 class League(Base):
+    """public_aliases: public pages, feeds and exports show racers' aliases ("racer <id>" without one), never
+    their names (a class of students); the organiser's admin API and audit log keep the names."""
+
     __tablename__ = "leagues"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(SLUG), unique=True)
     name: Mapped[str] = mapped_column(String(NAME))
+    public_aliases: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 

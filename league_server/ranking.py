@@ -26,14 +26,15 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from contracts.race import LapRecord, RaceRules, make_lap, rank_key, sortable
 from league_server.crud.races import get_race, rules_of
 from league_server.crud.virtual import counted_runs
-from league_server.models import Car, Lap, Race, Racer, Team, utc_now
+from league_server.models import Car, Lap, League, Race, Racer, Team, utc_now
 from league_server.schemas import Leaderboard, LeaderboardEntry
 
 _NO_RACER = 2**62  # sorts entries without a racer after every racer id
@@ -284,11 +285,20 @@ def race_laps(session: Session, race_id: int, runs: set[str] | None = None) -> l
     ]
 
 
+def shown_racer_name() -> Any:
+    """SQL for the name public pages show: in a league with `public_aliases`, the racer's alias (or "racer
+    <id>"), else the name. Needs Racer joined with League."""
+    alias = func.coalesce(Racer.alias, literal("racer ").concat(cast(Racer.id, String)))
+    return case((League.public_aliases.is_(True), alias), else_=Racer.name)
+
+
 def racer_names(session: Session, racer_ids: set[int]) -> dict[int, tuple[str, str | None]]:
+    """racer id -> (the name public pages show, team name)."""
     if not racer_ids:
         return {}
     rows = session.execute(
-        select(Racer.id, Racer.name, Team.name)
+        select(Racer.id, shown_racer_name(), Team.name)
+        .join(League, Racer.league_id == League.id)
         .outerjoin(Team, Racer.team_id == Team.id)
         .where(Racer.id.in_(racer_ids))
     )

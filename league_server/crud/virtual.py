@@ -301,8 +301,8 @@ def _submission_key(sub: Submission, rules: RaceRules) -> tuple[bool, tuple[floa
 
 @dataclass(frozen=True)
 class ReplayEntry:
-    """A racer's ranked evaluation, as the replay pages list it (name: the racer's name, or alias where the
-    league shows aliases)."""
+    """A racer's ranked evaluation, as the replay pages list it (name: as public pages show it, the alias in a
+    league that shows aliases only)."""
 
     submission_id: int
     racer_id: int
@@ -315,11 +315,14 @@ def replay_entries(session: Session, race: Race) -> list[ReplayEntry]:
     runs = counted_runs(session, race, rules_of(race))
     ids = [int(run.removeprefix("submission-")) for run in runs]
     subs = session.scalars(select(Submission).where(Submission.id.in_(ids))) if ids else []
+    subs = list(subs)
+    from league_server.ranking import racer_names  # ranking reads this module's counted_runs
+
+    names = racer_names(session, {sub.racer_id for sub in subs})
     out = []
     for sub in subs:
-        racer = session.get(Racer, sub.racer_id)
         laps = [lap["lap_time_s"] for lap in (sub.outcome or {}).get("laps", []) if lap["completed"]]
-        out.append(ReplayEntry(sub.id, racer.id, racer.name, min(laps) if laps else None))
+        out.append(ReplayEntry(sub.id, sub.racer_id, names[sub.racer_id][0], min(laps) if laps else None))
     return sorted(out, key=lambda e: (e.best_lap_s is None, e.best_lap_s or 0.0, e.submission_id))
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from league_server import ranking
 from league_server.crud import races as races_crud
 from league_server.leaderboard_cache import Version, data_version
-from league_server.models import AuditLog, Car, CarPresence, Event, Lap, Race, Racer, Team
+from league_server.models import AuditLog, Car, CarPresence, Event, Lap, League, Race, Racer
 from league_server.web import formatting
 
 # Rows per page of the lap list: a page of 100 is ~50 kB of HTML however long the race has run.
@@ -153,15 +153,7 @@ def _invalid_reason(lap: Lap, max_resets: int | None) -> str:
 def lap_rows(session: Session, race: Race, laps: Sequence[Lap]) -> list[LapRow]:
     """LapRows of `laps`, in the same order."""
     rules = races_crud.rules_of(race)
-    racer_ids = {lap.racer_id for lap in laps if lap.racer_id is not None}
-    racers: dict[int, tuple[str, str | None]] = {}
-    if racer_ids:
-        found = session.execute(
-            select(Racer.id, Racer.name, Team.name)
-            .outerjoin(Team, Racer.team_id == Team.id)
-            .where(Racer.id.in_(racer_ids))
-        )
-        racers = {row[0]: (row[1], row[2]) for row in found}
+    racers = ranking.racer_names(session, {lap.racer_id for lap in laps if lap.racer_id is not None})
     car_numbers = ranking.car_numbers(session, {lap.car_id for lap in laps})
     rows = []
     for lap in laps:
@@ -311,9 +303,10 @@ def on_track(session: Session, race_ids: Iterable[int]) -> dict[int, list[TrackC
     if not wanted:
         return found
     rows = session.execute(
-        select(Car.race_id, Car.car_id, Car.number, Racer.name, CarPresence.state)
+        select(Car.race_id, Car.car_id, Car.number, ranking.shown_racer_name(), CarPresence.state)
         .join(CarPresence, CarPresence.car_id == Car.car_id)
         .outerjoin(Racer, Car.racer_id == Racer.id)
+        .outerjoin(League, Racer.league_id == League.id)
         .where(Car.race_id.in_(wanted), CarPresence.state.in_(ON_TRACK_STATES))
         .order_by(Car.number.is_(None), Car.number, Car.car_id)
     )

@@ -115,3 +115,25 @@ def make_virtual_command(
         session.commit()
     typer.echo(f"race {race_id} is virtual: {track} ({sha256[:12]}…), car {car}, seed {seed}; racers submit with "
                f"`pitlane submit MODEL --race {settings.public_base_url}/races/{race_id} --token TOKEN`")  # fmt: skip
+
+
+@virtual_app.command("public-names")
+def public_names_command(
+    league: Annotated[str, typer.Option("--league", help="League slug.")],
+    show: Annotated[
+        str, typer.Argument(help="aliases (a class: aliases only, 'racer N' without one) or names.")
+    ],
+    db: DbOption = None,
+) -> None:
+    """What the league's public pages, feeds and exports call racers: their aliases or their names."""
+    from league_server.crud import leagues
+
+    if show not in ("aliases", "names"):
+        fail(f"expected `aliases` or `names`, got {show!r}")
+    with database_session(db) as session:
+        found = leagues.get_league_by_slug(session, league)
+        if found is None:
+            fail(f"--league {league!r}: no such league")
+        found.public_aliases = show == "aliases"
+        session.commit()
+    typer.echo(f"{league}: public pages show racers' {show}")

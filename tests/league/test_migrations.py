@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text
 
 from league_server.core.db import current_revision, downgrade, make_engine, make_sessionmaker, upgrade
 from league_server.crud import cars
-from league_server.models import Base, Race, Racer
+from league_server.models import Base, Lap, League, Race, Racer
 
 NOW = datetime(2026, 12, 1, 12, 0)
 
@@ -37,8 +37,14 @@ def test_0004_virtual_races_on_a_0003_database_with_data(db_url: str) -> None:
                 {"t": NOW},
             )  # fmt: skip
             conn.execute(
-                text("INSERT INTO cars (league_id, car_id, mqtt_username, password_hash, hmac_secret, created_at) "
-                     "VALUES (1, 'car-1', 'car-1', 'x', 'y', :t)"),
+                text("INSERT INTO cars (league_id, car_id, mqtt_username, password_hash, hmac_secret, racer_id, "
+                     "race_id, created_at) VALUES (1, 'car-1', 'car-1', 'x', 'y', 1, 1, :t)"),
+                {"t": NOW},
+            )  # fmt: skip
+            conn.execute(
+                text("INSERT INTO laps (race_id, car_id, racer_id, run_id, seq, lap_number, lap_time_ms, "
+                     "offtrack_count, reset_count, penalty_ms, source, received_at, valid) VALUES "
+                     "(1, 'car-1', 1, 'r', 1, 1, 9000, 0, 0, 0, 'car', :t, true)"),
                 {"t": NOW},
             )  # fmt: skip
         upgrade(db_url)
@@ -50,7 +56,13 @@ def test_0004_virtual_races_on_a_0003_database_with_data(db_url: str) -> None:
             race = s.scalar(select(Race))
             assert (race.kind, race.counts, race.virtual_spec) == ("physical", "best", None)
             assert s.scalar(select(Racer)).token_hash is None
+            assert s.scalar(select(League)).public_aliases is False
+            # rebuilding races, racers and cars (SQLite's batch mode) kept the laps and their links
+            lap = s.scalar(select(Lap))
+            assert (lap.race_id, lap.car_id, lap.racer_id, lap.lap_time_ms) == (race.id, "car-1", 1, 9000)
         downgrade(db_url, "0003")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT lap_time_ms FROM laps")).scalars().all() == [9000]
         assert "simulated" not in {c["name"] for c in inspect(engine).get_columns("cars")}
         assert "submissions" not in inspect(engine).get_table_names()
         with engine.connect() as conn:

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import column, inspect, select, table
+from sqlalchemy import column, inspect, select, table, text
 
 from league_server.core.db import current_revision, downgrade, make_engine, make_sessionmaker, upgrade
 from league_server.core.security import verify_mqtt_password
@@ -22,9 +22,12 @@ def test_0002_upgrades_a_0001_database_with_data_and_downgrades(db_url: str) -> 
     engine = make_engine(db_url)
     try:
         with make_sessionmaker(engine)() as s:
-            league = leagues.create_league(s, "acme", "ACME")
-            # a car as a 0001 server wrote it (today's provision_car also looks at the timers table)
-            row = {"league_id": league.id, "car_id": "car-1", "mqtt_username": "car-1", "password_hash": "x",
+            # a league and a car as a 0001 server wrote them (0001's columns only)
+            s.execute(
+                text("INSERT INTO leagues (slug, name, created_at) VALUES ('acme', 'ACME', '2026-01-01')")
+            )
+            league_id = s.execute(text("SELECT id FROM leagues")).scalar_one()
+            row = {"league_id": league_id, "car_id": "car-1", "mqtt_username": "car-1", "password_hash": "x",
                    "hmac_secret": "y", "created_at": datetime(2026, 1, 1)}  # fmt: skip
             # the 0001 columns only (today's model has more, with defaults the old table lacks)
             s.execute(table("cars", *(column(name) for name in row)).insert().values(**row))
@@ -34,8 +37,8 @@ def test_0002_upgrades_a_0001_database_with_data_and_downgrades(db_url: str) -> 
         assert set(inspect(engine).get_table_names()) >= NEW_TABLES
         upgrade(db_url)  # provision_timer below uses today's models
         with make_sessionmaker(engine)() as s:
-            assert cars.require_car(s, "car-1").league_id == league.id  # data kept
-            timers.provision_timer(s, league.id, "gate-1")
+            assert cars.require_car(s, "car-1").league_id == league_id  # data kept
+            timers.provision_timer(s, league_id, "gate-1")
             s.commit()
         downgrade(db_url, "0001")
         assert current_revision(engine) == "0001"

@@ -144,3 +144,24 @@ def test_a_racer_ranks_by_one_evaluation_never_laps_pooled_across_models(
     (entry,) = leaderboard(session, race.id).entries
     # pooled, the racer's laps would make 9 + 10 + 10 = 29 s; one evaluation's three laps count
     assert entry.ranking_value_s == pytest.approx(expected_s) and entry.laps == 3
+
+
+def test_a_league_that_shows_aliases_never_shows_names_in_public(session: Any) -> None:
+    from league_server.ranking import leaderboard
+
+    league = leagues.create_league(session, "class-8", "Class 8")
+    league.public_aliases = True
+    event = leagues.create_event(session, league.id, "Round")
+    race = virtual.make_virtual(session, races.create_race(session, event.id, "Sprint"), SPEC)
+    roster = [virtual.RosterRow("Ada Lovelace", alias="falcon"), virtual.RosterRow("Ben Ng")]
+    (ada, _), (ben, _) = virtual.import_roster(session, league.id, roster)
+    for racer, sha, raw_s in ((ada, "a", 9.0), (ben, "b", 10.0)):
+        virtual.record_submission(session, race, racer, upload(sha))
+        virtual.finish_job(
+            session, virtual.claim_next_job(session).id, {"status": "finished", "laps": [lap(raw_s)]}, None
+        )
+    shown = [entry.racer for entry in leaderboard(session, race.id).entries]
+    assert shown == ["falcon", f"racer {ben.id}"]
+    assert [entry.name for entry in virtual.replay_entries(session, race)] == shown
+    league.public_aliases = False
+    assert [entry.racer for entry in leaderboard(session, race.id).entries] == ["Ada Lovelace", "Ben Ng"]

@@ -19,7 +19,7 @@ from league_server.api.ratelimit import rate_limited
 from league_server.crud import cars as cars_crud
 from league_server.crud import laps as laps_crud
 from league_server.crud import races as races_crud
-from league_server.models import Lap, Racer
+from league_server.models import Lap
 from league_server.schemas import CarOut, FullExport, LapOut, RaceOut
 
 router = APIRouter(
@@ -79,8 +79,8 @@ def laps_csv(race_id: RaceId, session: SessionDep) -> Response:
     race = races_crud.get_race(session, race_id)
     rules = races_crud.rules_of(race)
     laps = laps_crud.list_laps(session, race_id, include_deleted=True)
-    racer_ids = {lap.racer_id for lap in laps if lap.racer_id is not None}
-    names = {r.id: r.name for r in session.query(Racer).filter(Racer.id.in_(racer_ids))} if racer_ids else {}
+    shown = ranking.racer_names(session, {lap.racer_id for lap in laps if lap.racer_id is not None})
+    names = {racer_id: name for racer_id, (name, _team) in shown.items()}
     rows = (_lap_row(lap, rules, names) for lap in laps)
     return _csv(LAP_COLUMNS, rows, f"race-{race_id}-laps.csv")
 

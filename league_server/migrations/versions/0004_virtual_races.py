@@ -1,4 +1,4 @@
-"""Virtual races: racers with tokens and aliases, races that evaluate submitted models, the submissions and
+"""Virtual races: racers with tokens and aliases (and leagues that show only the aliases), races that evaluate submitted models, the submissions and
 their evaluation jobs, and the league's simulator car that their laps are stored on.
 
 Revision ID: 0004
@@ -22,6 +22,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("leagues", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("public_aliases", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     with op.batch_alter_table("racers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("alias", sa.String(200), nullable=True))
         batch_op.add_column(sa.Column("token_hash", sa.String(64), nullable=True))
@@ -67,3 +71,5 @@ def downgrade() -> None:
         batch_op.drop_constraint("uq_racers_token_hash", type_="unique")
         batch_op.drop_column("token_hash")
         batch_op.drop_column("alias")
+    with op.batch_alter_table("leagues", schema=None) as batch_op:
+        batch_op.drop_column("public_aliases")
