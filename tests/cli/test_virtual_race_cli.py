@@ -104,6 +104,9 @@ def test_a_racer_submits_and_the_server_ranks_the_evaluation(
     (entry,) = board["entries"]
     assert entry["racer"] == "Ada Lovelace" and entry["laps"] == 2
     _the_pages_animate_the_evaluation(server, subs[0]["id"], league["shots"])
+    _a_racer_submits_through_the_race_page(
+        server, league["tokens"]["Ben Ng"], exported_state, league["shots"]
+    )
     wrong = runner.invoke(
         app, ["submit", str(exported_state), "--race", f"{server}/races/1", "--token", "nope"]
     )
@@ -131,3 +134,31 @@ def _the_pages_animate_the_evaluation(server: str, submission_id: int, shots: Pa
             assert page.locator("[data-legend] tbody tr").count() == 1
             page.screenshot(path=str(shots / f"{path.strip('/').replace('/', '-')}.png"))
         assert errors == []
+
+
+def _a_racer_submits_through_the_race_page(server: str, token: str, exported: Path, shots: Path) -> None:
+    """The race page's form: a wrong token is refused with the reason; the right one queues the model, which
+    then ranks on the same page."""
+    from tests.league.web_live import chromium
+
+    for browser in chromium():
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        page.goto(f"{server}/races/1")
+        form = page.locator("[data-submit-form]")
+        form.locator("input[name=model]").set_input_files(str(exported / "model.int8.onnx"))
+        form.locator("input[name=card]").set_input_files(str(exported / "model.json"))
+        form.locator("input[name=token]").fill("not-my-token")
+        form.locator("button").click()
+        result = page.locator("[data-submit-result]")
+        page.wait_for_function("document.querySelector('[data-submit-result]').dataset.state === 'refused'")
+        assert "refused (401)" in result.text_content()
+        form.locator("input[name=token]").fill(token)
+        form.locator("button").click()
+        page.wait_for_function(
+            "document.querySelector('[data-submit-result]').dataset.state === 'ok'", timeout=60_000
+        )
+        assert "queued" in result.text_content() or "running" in result.text_content()
+        page.wait_for_function(
+            "document.querySelectorAll('[data-leaderboard] tbody tr').length === 2", timeout=120_000
+        )
+        page.screenshot(path=str(shots / "race-page-with-form.png"), full_page=True)
