@@ -114,3 +114,30 @@ def test_every_refusal_says_why(jobs_client: Any, race: dict[str, Any], exported
     assert (
         jobs_client.get("/api/submissions", headers={"Authorization": f"Bearer {race['ben']}"}).json() == []
     )
+
+
+def test_a_job_running_when_the_server_stopped_runs_again_after_a_restart(
+    settings: Any, tmp_path: Path, exported_state: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from league_server.crud import leagues, races, virtual
+    from league_server.jobs.uploads import parse_card, store_upload
+    from league_server.main import create_app
+
+    data_dir = tmp_path / "data"
+    quiet = settings.model_copy(update={"data_dir": data_dir})  # no job engine: the first server "dies"
+    with TestClient(create_app(quiet)) as client, client.app.state.sessionmaker() as session:
+        league = leagues.create_league(session, "night", "Night class")
+        event = leagues.create_event(session, league.id, "Round")
+        race = virtual.make_virtual(session, races.create_race(session, event.id, "Sprint"), SPEC)
+        ((racer, token),) = virtual.import_roster(session, league.id, [virtual.RosterRow("Ada")])
+        card = parse_card((exported_state / "model.json").read_bytes())
+        upload = store_upload(data_dir, (exported_state / "model.int8.onnx").read_bytes(), card)
+        virtual.record_submission(session, race, racer, upload)
+        assert virtual.claim_next_job(session).status == "running"  # it was running when the server stopped
+        session.commit()
+    jobs = quiet.model_copy(update={"jobs_enabled": True, "job_workers": "1"})
+    with TestClient(create_app(jobs)) as client:
+        (done,) = _wait_finished(client, token)
+    assert done["status"] == "finished" and done["attempts"] == 2 and len(done["laps"]) == 2
