@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, str] = {
     "league": "League server: live leaderboards fed by MQTT lap reports (SQLite by default, PostgreSQL at "
     "scale).",
     "submit": "Submit an exported model to a virtual race on a league server; list your submissions.",
+    "submissions": "Your submissions to virtual races: queued, running, finished (laps) or failed (why).",
 }
 
 

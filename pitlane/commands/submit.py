@@ -47,7 +47,7 @@ def submit_command(
     try:
         if list_server is not None:
             subs = my_submissions(list_server, token)
-            _print(subs, as_json)
+            print_submissions(subs, as_json)
             return
         if model is None or race is None:
             fail("give the model and the race: pitlane submit models/NAME --race http://HOST:8000/races/ID")
@@ -62,7 +62,8 @@ def submit_command(
     )
 
 
-def _print(subs: list[dict[str, Any]], as_json: bool) -> None:
+def print_submissions(subs: list[dict[str, Any]], as_json: bool) -> None:
+    """The racer's submissions: a table (status, laps, best lap s, why a failed one failed), or JSON."""
     if as_json:
         typer.echo(json.dumps(subs))
         return

@@ -95,7 +95,7 @@ def test_a_racer_submits_and_the_server_ranks_the_evaluation(
     assert json.loads(sent.stdout)["status"] in ("queued", "running")
     deadline, subs = time.monotonic() + 120, []
     while time.monotonic() < deadline:
-        subs = json.loads(pitlane("submit", "--list", server, "--json", env=env).stdout)
+        subs = json.loads(pitlane("submissions", "--server", server, "--json", env=env).stdout)
         if subs[0]["status"] in ("finished", "failed"):
             break
         time.sleep(0.5)

@@ -106,7 +106,10 @@
     const name = document.createElement("td");
     const swatch = document.createElement("span");
     swatch.className = "swatch"; swatch.style.background = CAR_COLOURS[index % CAR_COLOURS.length];
-    name.append(swatch, document.createTextNode(entry.name));
+    const link = document.createElement("a"); // every result links to its own replay
+    link.href = `${location.pathname.replace(/\/(ghost|replays\/\d+)$/, "")}/replays/${entry.submission_id}`;
+    link.textContent = entry.name;
+    name.append(swatch, link);
     row.append(name);
     for (let k = 0; k < 3; k++) { const td = document.createElement("td"); td.className = "num"; row.append(td); }
     legend.append(row);
