@@ -56,7 +56,8 @@ def check_upload(
         _write_job(folder, model_bytes, card, spec)
         limits = Limits(CHECK_CPU_S, spec.limits.memory_mb, CHECK_WALL_S)
         run = run_job(folder, limits, check_only=True)
-        return [] if run.failure is None else [run.failure]
+        # the racer knows the files as model.onnx and model.json, not by the server's scratch folder
+        return [] if run.failure is None else [run.failure.replace(f"{folder.resolve()}/", "")]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
