@@ -292,7 +292,12 @@ def _race_problems(card: Path, model_card: ModelCard, spec: VirtualRaceSpec, car
         for diff in diffs
     ]
     if not diffs and model_card.car != car.car.name:
-        log.info("%s: trained for car %s, racing %s (same sensor)", card, model_card.car, car.car.name)
+        # every submission of a race drives the same car, as in DeepRacer's virtual circuit: a model trained
+        # on another car's dynamics (wheelbase, speed, latency) would race on conditions it never learned
+        problems.append(
+            f"{card}: trained for car `{model_card.car}`; this race drives `{car.car.name}`: train with "
+            f"`--car {car.car.name}` and export again"
+        )
     return problems
 
 

@@ -82,12 +82,16 @@ def test_the_exported_model_passes(exported_state: Path, tmp_path: Path, file: s
     require_submission(model, card, SPEC)  # raises nothing
 
 
-def test_another_car_with_the_same_sensor_and_room_for_the_actions_is_accepted(
+def test_a_model_trained_for_another_car_is_refused_even_with_the_same_sensor(
     exported_state: Path, tmp_path: Path
 ) -> None:
     model, card = upload(exported_state, tmp_path / "up")
-    # trained on `deepracer`; donkey-pi steers ±25 deg (the model's widest action) and goes 5 m/s
-    assert check_submission(model, card, SPEC.model_copy(update={"car": "donkey-pi"})) == []
+    # trained on `deepracer`; donkey-pi has a sensor the state model fits and room for its actions, but every
+    # submission of a race drives the race's car
+    problems = check_submission(model, card, SPEC.model_copy(update={"car": "donkey-pi"}))
+    assert problems == [
+        f"{card}: trained for car `deepracer`; this race drives `donkey-pi`: train with `--car donkey-pi` and export again"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- the .onnx
@@ -263,4 +267,4 @@ def test_require_submission_raises_with_every_reason(exported_state: Path, tmp_p
         require_submission(model, card, spec)
     assert isinstance(caught.value, VirtualCircuitError) and isinstance(caught.value, ValueError)
     assert caught.value.problems == check_submission(model, card, spec)
-    assert len(caught.value.problems) == 3  # the kind, and actions 0 and 4 (±25 deg)
+    assert len(caught.value.problems) == 4  # the kind, the car, and actions 0 and 4 (±25 deg)
