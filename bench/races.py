@@ -13,8 +13,7 @@ overhead per evaluation against the 2 local workers.
 
 from __future__ import annotations
 
-import shutil
-import socket
+import json
 import subprocess
 import sys
 import tempfile
@@ -27,11 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from contracts.model_card import ModelFile, load_card, sha256_file
+from contracts.model_card import load_card
 from contracts.race import LapRecord, rank_key, sortable
-from contracts.virtual_race import EvaluationJob, VirtualRaceSpec
+from contracts.virtual_race import VirtualRaceSpec
+from league_server.broker.embedded import free_port
 from league_server.jobs.engine import JobRun, LocalWorkers, RayWorkers
 from league_server.jobs.sandbox import Limits
+from league_server.jobs.uploads import write_job
+from trainer.export.card import model_file
 
 #: the issue's goal on a 2-core machine: a round of 30 ranked within 60 s; 2 workers at least 1.7x one
 ROUND_BUDGET_S = 60.0
@@ -84,10 +86,7 @@ def _noisy_copy(export: Path, dest: Path, noise: float, rng: np.random.Generator
                 init.CopyFrom(numpy_helper.from_array(noisy, init.name))
     onnx.save(model, dest / "model.onnx")
     card = load_card(export / "model.json")
-    fp32 = next(f for f in card.files if f.precision == "fp32")
-    entry = ModelFile(file="model.onnx", precision="fp32", sha256=sha256_file(dest / "model.onnx"),
-                      bytes=(dest / "model.onnx").stat().st_size, opset=fp32.opset)  # fmt: skip
-    card.model_copy(update={"files": (entry,)}).write(dest / "model.json")
+    card.model_copy(update={"files": (model_file(dest / "model.onnx", "fp32"),)}).write(dest / "model.json")
     return dest
 
 
@@ -96,12 +95,10 @@ def run_round(submissions: list[Path], engine: LocalWorkers | RayWorkers, work: 
     jobs = []
     for sub in submissions:
         folder = work / sub.name
-        shutil.copytree(sub, folder)
+        folder.mkdir(parents=True)
+        card = json.loads((sub / "model.json").read_text(encoding="utf-8"))
         # checked: in a league every upload is checked when it is submitted, before the deadline
-        EvaluationJob(spec=SPEC, model="model.onnx", card="model.json", out_dir="out", checked=True).write(
-            folder / "job.json"
-        )
-        jobs.append(folder)
+        jobs.append(write_job(folder, (sub / "model.onnx").read_bytes(), card, SPEC, checked=True))
     limits = Limits(SPEC.limits.cpu_s, SPEC.limits.memory_mb, SPEC.limits.wall_s)
     started = time.perf_counter()
     runs = [f.result() for f in [engine.submit(job, limits) for job in jobs]]
@@ -182,9 +179,7 @@ def local_ray_head(address: str | None = None) -> Iterator[str]:
         yield address
         return
     ray_cli = Path(sys.executable).parent / "ray"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port("127.0.0.1")
     start = [str(ray_cli), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
              "--include-dashboard=false", "--disable-usage-stats"]  # fmt: skip
     subprocess.run(start, check=True, capture_output=True, timeout=120)

@@ -167,11 +167,7 @@ def record_submission(
     race_spec(race)
     if racer.league_id != race.event.league_id:
         raise RuleError("racer", "belongs to another league than the race")
-    same = session.scalar(
-        select(Submission).where(
-            Submission.race_id == race.id, Submission.racer_id == racer.id, Submission.sha256 == upload.sha256
-        )
-    )
+    same = find_submission(session, race.id, racer.id, upload.sha256)
     if same is not None:
         return same, False
     check_open(race, now)
@@ -184,6 +180,14 @@ def record_submission(
                      stored_path=upload.stored_path, card=upload.card, status="queued", attempts=0)  # fmt: skip
     _add(session, sub, f"submission {upload.sha256[:12]} of racer {racer.id}")
     return sub, True
+
+
+def find_submission(session: Session, race_id: int, racer_id: int, sha256: str) -> Submission | None:
+    """The racer's submission of the file with this hash to this race, if they made one."""
+    query = select(Submission).where(
+        Submission.race_id == race_id, Submission.racer_id == racer_id, Submission.sha256 == sha256
+    )
+    return session.scalar(query)
 
 
 def check_open(race: Race, now: datetime | None = None) -> None:

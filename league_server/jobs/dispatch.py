@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class JobDispatcher:
-    """Feeds queued submissions to `engine`, at most `capacity` at a time (default: the engine's workers)."""
+    """Feeds queued submissions to `engine`, at most `capacity` at a time (default: the engine's own)."""
 
     def __init__(
         self,
@@ -48,7 +48,7 @@ class JobDispatcher:
         self.engine = engine
         self.data_dir = Path(data_dir)
         self.events = events
-        self.capacity = capacity or getattr(engine, "count", 2)
+        self.capacity = capacity or engine.capacity
         self.poll_s = poll_s
         self._running: dict[int, Future[JobRun]] = {}
         self._lock = threading.Lock()

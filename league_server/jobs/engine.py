@@ -93,6 +93,11 @@ class LocalWorkers:
             raise ConfigError(f"workers: expected at least 1 local worker, got {self.count}")
         self._pool = ThreadPoolExecutor(max_workers=self.count, thread_name_prefix="pitlane-job")
 
+    @property
+    def capacity(self) -> int:
+        """Jobs that run at once."""
+        return self.count
+
     def submit(self, job_dir: Path, limits: Limits) -> Future[JobRun]:
         return self._pool.submit(run_job, Path(job_dir), limits)
 
@@ -118,6 +123,8 @@ class RayWorkers:
         if not ray.is_initialized():
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         self._task = ray.remote(num_cpus=1, max_retries=0)(_run_packed_job)
+        #: jobs that run at once: one per CPU of the cluster (Ray queues any beyond)
+        self.capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def submit(self, job_dir: Path, limits: Limits) -> Future[JobRun]:
         job_dir = Path(job_dir)

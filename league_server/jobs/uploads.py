@@ -53,7 +53,7 @@ def check_upload(
     (data_dir / "checks").mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="check-", dir=data_dir / "checks"))
     try:
-        _write_job(folder, model_bytes, card, spec)
+        write_job(folder, model_bytes, card, spec)
         limits = Limits(CHECK_CPU_S, spec.limits.memory_mb, CHECK_WALL_S)
         run = run_job(folder, limits, check_only=True)
         # the racer knows the files as model.onnx and model.json, not by the server's scratch folder
@@ -82,7 +82,8 @@ def job_folder(
     folder = data_dir / "jobs" / str(submission_id)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    _write_job(folder, (data_dir / stored_path).read_bytes(), card, spec)
+    # checked: the upload passed `check_upload` when it was submitted; its graph need not be read again
+    write_job(folder, (data_dir / stored_path).read_bytes(), card, spec, checked=True)
     return folder
 
 
@@ -91,7 +92,12 @@ def job_output(data_dir: Path, submission_id: int, name: str) -> Path:
     return data_dir / "jobs" / str(submission_id) / OUT_DIR / name
 
 
-def _write_job(folder: Path, model_bytes: bytes, card: dict[str, Any], spec: VirtualRaceSpec) -> None:
+def write_job(
+    folder: Path, model_bytes: bytes, card: dict[str, Any], spec: VirtualRaceSpec, *, checked: bool = False
+) -> Path:
+    """An evaluation job in `folder` (which exists): model.onnx, model.json and job.json; the folder."""
     (folder / "model.onnx").write_bytes(model_bytes)
     (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
-    EvaluationJob(spec=spec, model="model.onnx", card="model.json", out_dir=OUT_DIR).write(folder / JOB_FILE)
+    job = EvaluationJob(spec=spec, model="model.onnx", card="model.json", out_dir=OUT_DIR, checked=checked)
+    job.write(folder / JOB_FILE)
+    return folder

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from league_server.broker.embedded import free_port
 from league_server.serve_process import PITLANE_CLI
 from pitlane.cli import app
 from tests.export_fixtures import exported_state
@@ -30,12 +30,6 @@ def pitlane(*args: str, env: dict[str, str]) -> Any:
     result = runner.invoke(app, list(args), env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -66,7 +60,7 @@ def league(tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def server(league: dict[str, Any], tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port("127.0.0.1")
     env = {**os.environ, **league["env"]}
     args = ["league", "serve", "--no-ingest", "--port", str(port), "--workers", "1"]
     with (tmp_path / "serve.log").open("wb") as log:

@@ -4,16 +4,17 @@ gives the same laps wherever it runs."""
 
 from __future__ import annotations
 
-import shutil
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from contracts.virtual_race import EvaluationJob, VirtualRaceSpec
+from contracts.virtual_race import VirtualRaceSpec
 from league_server.jobs.engine import JobRun, LocalWorkers, RayWorkers, make_engine
 from league_server.jobs.sandbox import Limits
+from league_server.jobs.uploads import write_job
 from tests.conftest import skip_or_fail
 from tests.export_fixtures import exported_state
 
@@ -26,13 +27,8 @@ LIMITS = Limits(cpu_s=120, memory_mb=2048, wall_s=300)
 def job_folder(root: Path, name: str, exported: Path, *, model_bytes: bytes | None = None) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
-    if model_bytes is None:
-        shutil.copy(exported / "model.int8.onnx", folder / "model.onnx")
-    else:
-        (folder / "model.onnx").write_bytes(model_bytes)
-    shutil.copy(exported / "model.json", folder / "model.json")
-    EvaluationJob(spec=SPEC, model="model.onnx", card="model.json", out_dir="out").write(folder / "job.json")
-    return folder
+    model = (exported / "model.int8.onnx").read_bytes() if model_bytes is None else model_bytes
+    return write_job(folder, model, json.loads((exported / "model.json").read_text(encoding="utf-8")), SPEC)
 
 
 def laps(run: JobRun) -> list[float]:

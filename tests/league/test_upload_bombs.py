@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from contracts.model_card import ModelFile, load_card, sha256_file
+from contracts.model_card import load_card
 from contracts.virtual_race import EvaluationJob, SubmissionLimits, VirtualRaceSpec
 from league_server.jobs.engine import run_job
 from league_server.jobs.sandbox import Limits
 from league_server.jobs.uploads import check_upload
 from tests.export_fixtures import exported_state
+from trainer.export.card import model_file
 
 __all__ = ["exported_state"]
 
@@ -60,9 +61,7 @@ def test_a_graph_that_allocates_gigabytes_fails_its_evaluation_alone(
     model = job / "model.onnx"
     _allocating_graph(exported_state / "model.onnx", model)
     card = load_card(exported_state / "model.json")
-    entry = ModelFile(
-        file="model.onnx", precision="fp32", sha256=sha256_file(model), bytes=model.stat().st_size, opset=17
-    )
+    entry = model_file(model, "fp32")
     card_dict = json.loads(card.model_copy(update={"files": (entry,)}).model_dump_json())
     (job / "model.json").write_text(json.dumps(card_dict), encoding="utf-8")
     spec = VirtualRaceSpec(track="reinvent_base", limits=SubmissionLimits(memory_mb=1024))

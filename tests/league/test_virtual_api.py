@@ -4,6 +4,7 @@ processes, and the leaderboard ranks the laps; a token acts only as its own race
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,11 @@ def test_a_submission_is_evaluated_and_ranked(
     )  # the same file: the same one
     (done,) = _wait_finished(jobs_client, race["ada"])
     assert done["status"] == "finished" and len(done["laps"]) == 2, done
+    # checked once, at upload: the evaluation's job does not read the graph again
+    data_dir = jobs_client.app.state.settings.data_dir
+    assert json.loads((data_dir / "jobs" / str(done["id"]) / "job.json").read_text(encoding="utf-8"))[
+        "checked"
+    ]
     board = jobs_client.get(f"/api/races/{race['id']}/leaderboard").json()
     (entry,) = board["entries"]
     assert entry["laps"] == 2 and entry["best_lap_s"] == pytest.approx(

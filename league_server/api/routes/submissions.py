@@ -96,24 +96,22 @@ def submit(
     except UploadError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     data_dir = request.app.state.settings.data_dir
-    upload = (
-        store_upload(data_dir, model_bytes, card_dict)
-        if _known(session, race_id, racer, model_bytes)
-        else None
+    known = virtual.find_submission(session, race_id, racer.id, hashlib.sha256(model_bytes).hexdigest())
+    if known is not None:  # the same file again: checked and stored when it came first
+        response.status_code = status.HTTP_200_OK
+        return SubmissionOut.of(known)
+    virtual.check_open(race)  # a closed window is said before the check's second of work
+    problems = check_upload(data_dir, model_bytes, card_dict, spec)
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(problems))
+    sub, created = virtual.record_submission(
+        session, race, racer, store_upload(data_dir, model_bytes, card_dict)
     )
-    if upload is None:
-        virtual.check_open(race)  # a closed window is said before the check's second of work
-        problems = check_upload(data_dir, model_bytes, card_dict, spec)
-        if problems:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="; ".join(problems))
-        upload = store_upload(data_dir, model_bytes, card_dict)
-    sub, created = virtual.record_submission(session, race, racer, upload)
     session.commit()
-    if created:
-        dispatcher = getattr(request.app.state, "dispatcher", None)
-        if dispatcher is not None:
-            dispatcher.wake()
-    else:
+    dispatcher = getattr(request.app.state, "dispatcher", None)
+    if created and dispatcher is not None:
+        dispatcher.wake()
+    elif not created:  # a concurrent request stored the same file first
         response.status_code = status.HTTP_200_OK
     return SubmissionOut.of(sub)
 
@@ -169,11 +167,3 @@ def _read_limited(upload: UploadFile, max_bytes: int, *, what: str = "model.onnx
             )
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _known(session: Any, race_id: int, racer: Racer, model_bytes: bytes) -> bool:
-    """This racer already submitted this very file to this race (it was checked then)."""
-    sha256 = hashlib.sha256(model_bytes).hexdigest()
-    return any(
-        s.sha256 == sha256 for s in virtual.list_submissions(session, race_id=race_id, racer_id=racer.id)
-    )
