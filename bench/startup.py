@@ -103,11 +103,11 @@ def plan(folder: Path) -> list[Probe]:
     """The probes, with the long track written into `folder` (pictures go there too)."""
     import numpy as np
 
-    from sim.reward.examples import __file__ as examples_init
+    from sim.reward.examples import FOLLOW_CENTERLINE
     from sim.tracks.library import resolve_track
 
     pitlane = _pitlane()
-    reward_file = str(Path(examples_init).with_name("follow_centerline.py"))
+    reward_file = str(FOLLOW_CENTERLINE)
     probes = [Probe("pitlane --help", "-", (*pitlane, "--help"), HELP_TARGET_S)]
     long_path = long_track_file(folder)
     for track, spec, path, target in (

@@ -46,3 +46,7 @@ def validation_problems(exc: ValidationError, *, top: str = "(top level)", quote
         key = ".".join(str(p) for p in err["loc"]) or top
         parts.append(f"`{key}`: {err['msg']}" if quote else f"{key}: {err['msg']}")
     return "; ".join(parts)
+
+
+class RecipeError(ContractError, ValueError):
+    """A recipe (TOML) or training job file that is not valid; the message names the file and each key."""

@@ -1,15 +1,18 @@
-"""A racer's side of the league server's API, for `pitlane submit` and `pitlane submissions` (httpx only: a
-racer's laptop needs neither the server nor its database).
+"""A racer's side of the league server's API, for `pitlane submit`, `pitlane submissions`, `pitlane recipe
+publish` and `pitlane train --remix URL` (httpx only: a racer's laptop needs neither the server nor its
+database).
 
     sub = submit_model("http://league.local:8000/races/3", token, Path("models/fast"))   # dict: id, status, ...
     subs = my_submissions("http://league.local:8000", token)
+    shared = publish_recipe("http://league.local:8000", token, toml_text)   # {id, url}
+    text = fetch_recipe_text(shared["url"], token)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from league_server.errors import LeagueError
 
@@ -86,3 +89,81 @@ def _call(method: str, url: str, token: str, **kwargs: Any) -> Any:
             detail = response.text
         raise SubmitError(f"the server refused ({response.status_code}): {detail}")
     return response.json()
+
+
+# ---------------------------------------------------------------------------------------------- recipes
+
+
+class RecipeServerError(LeagueError, RuntimeError):
+    """A recipe could not be published to, or fetched from, a league server; the message says why and what
+    to do (a wrong token, a recipe the server refused and its problems, a server that is not there)."""
+
+
+def publish_recipe(server_url: str, token: str, toml_text: str) -> dict[str, Any]:
+    """Share a recipe (TOML text) in the league's gallery: POST /api/recipes {"toml": text}. The server's
+    answer, {id, url}, with `url` made absolute (the recipe's TOML address, for `pitlane train --remix`)."""
+    base = server_url.rstrip("/")
+    answer = _recipe_call("POST", f"{base}/api/recipes", token, json={"toml": toml_text}).json()
+    if not isinstance(answer, dict) or "url" not in answer:
+        raise RecipeServerError(f"{base}/api/recipes: expected {{id, url}} from the server, got {answer!r}")
+    return {**answer, "url": urljoin(base + "/", str(answer["url"]))}
+
+
+def fetch_recipe_text(url: str, token: str | None = None) -> str:
+    """The TOML text of a recipe at `url` (a gallery address, http://HOST:8000/api/recipes/ID.toml)."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise RecipeServerError(f"{url!r}: expected an http(s) address of a recipe")
+    return _recipe_call("GET", url, token).text
+
+
+def _recipe_call(method: str, url: str, token: str | None, **kwargs: Any) -> Any:
+    """The httpx response of a recipe request, or RecipeServerError explaining the failure."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.request(method, url, headers=headers, timeout=TIMEOUT_S, **kwargs)
+    except httpx.ConnectError as exc:
+        raise RecipeServerError(
+            f"{url}: cannot connect ({exc}); is the league server running there?"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise RecipeServerError(f"{url}: {exc}") from None
+    if response.status_code >= 400:
+        raise RecipeServerError(_refusal(url, response.status_code, _detail(response)))
+    return response
+
+
+def _refusal(url: str, status: int, detail: str) -> str:
+    """What a refused recipe request means for the racer, by HTTP status."""
+    if status == 401:
+        return (f"{url}: the server did not accept the racer token (401: {detail}); pass yours with --token "
+                "or $PITLANE_RACER_TOKEN")  # fmt: skip
+    if status == 404:
+        return f"{url}: not found (404: {detail})"
+    if status == 409:
+        return f"{url}: the server refused the recipe (409 conflict: {detail})"
+    if status == 422:
+        return f"{url}: the server found problems in the recipe (422): {detail}"
+    return f"{url}: the server refused ({status}): {detail}"
+
+
+def _detail(response: Any) -> str:
+    """The server's reason: `detail` (a string, or pydantic's list of errors) and `problems` ({field,
+    message, line}) joined into one line; the body's text when it is not JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if not isinstance(body, dict):
+        return str(body)
+    parts: list[str] = []
+    detail = body.get("detail")
+    if isinstance(detail, list):  # FastAPI's validation errors
+        parts += [f"{'.'.join(str(p) for p in d.get('loc', ()))}: {d.get('msg')}" for d in detail]
+    elif detail is not None:
+        parts.append(str(detail))
+    for problem in body.get("problems") or ():
+        line = f" (line {problem['line']})" if problem.get("line") else ""
+        parts.append(f"{problem.get('field')}{line}: {problem.get('message')}")
+    return "; ".join(parts) or response.reason_phrase

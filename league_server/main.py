@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from league_server.api import errors as api_errors
 from league_server.api.fastpath import LeaderboardFastPath
 from league_server.api.ratelimit import PublicRateLimit
-from league_server.api.routes import admin, exports, public, submissions
+from league_server.api.routes import admin, console, exports, public, submissions
 from league_server.broker.embedded import EmbeddedBroker
 from league_server.broker.mosquitto import DEFAULT_SERVER_USERNAME, BrokerUser
 from league_server.broker.sync import LoginSync
@@ -32,6 +32,7 @@ from league_server.events import EventHub
 from league_server.ingest import IngestService
 from league_server.leaderboard_cache import cache_of
 from league_server.web import web_router
+from league_server.web.console_pages import console_router
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +65,23 @@ def _start(app: FastAPI, settings: Settings) -> None:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.events = EventHub()
+    app.state.console_events = EventHub()  # keyed by console model id: training progress for watch pages
     app.state.broker = None
     app.state.ingest = None
     app.state.broker_logins = None
     app.state.dispatcher = None
     if settings.jobs_enabled:
-        from league_server.jobs.dispatch import JobDispatcher
+        from league_server.jobs.dispatch import JobDispatcher, TrainingSettings
         from league_server.jobs.engine import make_engine as make_job_engine
 
         jobs = make_job_engine(settings.job_workers)
         app.state.dispatcher = JobDispatcher(
-            app.state.sessionmaker, jobs, settings.data_dir, app.state.events
+            app.state.sessionmaker,
+            jobs,
+            settings.data_dir,
+            app.state.events,
+            app.state.console_events,
+            training=TrainingSettings(n_envs=settings.training_n_envs),
         )
         app.state.dispatcher.start()
     if not settings.ingest_enabled:
@@ -115,7 +122,7 @@ def _stop(app: FastAPI) -> None:
         if part is not None:
             part.stop()
             setattr(app.state, name, None)
-    for name in ("events", "leaderboard_cache"):
+    for name in ("events", "console_events", "leaderboard_cache"):
         part = getattr(app.state, name, None)
         if part is not None and hasattr(part, "close"):
             part.close()
@@ -152,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(exports.router)
     app.include_router(submissions.router)
+    app.include_router(console.router)
+    app.include_router(console_router())
     app.include_router(admin.router)
     app.include_router(web_router())
     app.add_middleware(LeaderboardFastPath, state_app=app)

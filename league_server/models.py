@@ -80,6 +80,9 @@ class League(Base):
     slug: Mapped[str] = mapped_column(String(SLUG), unique=True)
     name: Mapped[str] = mapped_column(String(NAME))
     public_aliases: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    #: console quotas for every racer of the league (a racer's own values override them)
+    quota_concurrent_jobs: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    quota_minutes_per_day: Mapped[float] = mapped_column(Float, default=60.0, server_default="60")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
@@ -183,9 +186,13 @@ class Racer(Base):
     name: Mapped[str] = mapped_column(String(NAME))
     alias: Mapped[str | None] = mapped_column(String(NAME))
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: this racer's console quotas; None: the league's
+    quota_concurrent_jobs: Mapped[int | None] = mapped_column(Integer)
+    quota_minutes_per_day: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     team: Mapped[Team | None] = relationship(lazy="joined")
+    league: Mapped[League] = relationship()
 
 
 class Car(Base):
@@ -318,6 +325,61 @@ class Submission(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RacerModel(Base):
+    """A model a racer made in the console: its recipe (`contracts.recipe.Recipe` as JSON) and its training job.
+
+    status: draft (not trained yet) -> queued -> running -> finished | failed (with `reason`) | stopped (the
+    racer stopped it; what it learned was exported). parent_id: the model it was remixed from; shared: its
+    recipe is in the league's gallery (readable by the league's racers). budget_minutes: the training time the
+    job may use (charged to the racer's daily quota while queued or running); training_s: what it used.
+    progress: the latest `TrainingProgress`; outcome: the job's `TrainingOutcome`."""
+
+    __tablename__ = "racer_models"
+    __table_args__ = (
+        Index("ix_racer_models_status_id", "status", "id"),
+        Index("ix_racer_models_league_id_shared", "league_id", "shared"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"))
+    racer_id: Mapped[int] = mapped_column(ForeignKey("racers.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("racer_models.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(NAME))
+    recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    budget_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    training_s: Mapped[float | None] = mapped_column(Float)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    racer: Mapped[Racer] = relationship(lazy="joined")
+
+
+class ConsoleSession(Base):
+    """A racer signed in to the console in a browser: the cookie's SHA-256 (the cookie itself is never
+    stored), the CSRF token its pages send back, and when it expires."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    racer_id: Mapped[int] = mapped_column(ForeignKey("racers.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    racer: Mapped[Racer] = relationship(lazy="joined")
 
 
 class AuditLog(Base):

@@ -69,8 +69,9 @@ class ServeProcess:
         self.base = f"http://127.0.0.1:{self.http_port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> ServeProcess:
-        """Start it and wait until its ingest is subscribed; ServeError (with the log's tail) if it is not."""
+    def start(self, timeout_s: float = 30.0, *, ingest: bool = True) -> ServeProcess:
+        """Start it and wait until its ingest is subscribed (`ingest` False: until it answers); ServeError
+        (with the log's tail) if it is not."""
         cmd = [*PITLANE_CLI, "league", "serve", "--db", self.db_url,
                "--port", str(self.http_port), "--broker-port", str(self.mqtt_port),
                "--data-dir", str(self.data_dir), *self.extra_args]  # fmt: skip
@@ -85,13 +86,13 @@ class ServeProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
-            if (self.health() or {}).get("ingest_connected"):
+            health = self.health()
+            if health is not None and (health.get("ingest_connected") or not ingest):
                 return self
             time.sleep(0.05)
         tail = self.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-        raise ServeError(
-            f"pitlane league serve did not get its ingest subscribed within {timeout_s:.0f} s: {tail}"
-        )
+        what = "get its ingest subscribed" if ingest else "answer"
+        raise ServeError(f"pitlane league serve did not {what} within {timeout_s:.0f} s: {tail}")
 
     def health(self) -> dict[str, Any] | None:
         """GET /api/health, or None while the server does not answer."""

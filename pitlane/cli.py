@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, str] = {
     "scale).",
     "submit": "Submit an exported model to a virtual race on a league server; list your submissions.",
     "submissions": "Your submissions to virtual races: queued, running, finished (laps) or failed (why).",
+    "recipe": "Recipes (TOML): export a run as one, show one, publish one to a league's gallery.",
 }
 
 

@@ -5,10 +5,13 @@
     MetricsCsv               metrics.csv, one row per rollout (and one at the end of training)
     StopOnMaxEpisodes        stop after `max_episodes` episodes of all cars
     StopOnMeanEpisodeReward  stop when the last 100 training episodes' mean return reaches a threshold
+    StopOnWallClock          stop after `minutes` of training, wall clock (DeepRacer's stop condition)
+    StopOnFile               stop gracefully once a file (a training job's `STOP`) appears
     StepCheckpoints          checkpoints/step_<N>.zip every `checkpoint_every_steps` car-steps
     RaceEvaluation           the race rules' evaluation laps; best.zip and best.json
     StopOnCleanLaps          (RaceEvaluation's child) stop after K consecutive clean evaluation laps
     ProgressBar              a rich progress bar on stderr with the latest metrics
+    ProgressLines            a `TrainingProgress` every few seconds (a training job's out/progress.jsonl)
 
 Why not stable-baselines3's own callbacks: its CheckpointCallback counts VecEnv steps (`n_calls % save_freq`,
 one call per step of all cars), restarts the count after a resume and names files `<prefix>_<N>_steps.zip`,
@@ -37,6 +40,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EventCallback
 
+from contracts.recipe import TrainingProgress
 from sim.simtrace import SimTraceWriter
 from trainer.vec_env import BatchedVecEnv
 
@@ -257,6 +261,41 @@ class StopOnMeanEpisodeReward(StopCondition):
         return len(recent) == recent.maxlen and float(np.mean(recent)) >= self.threshold
 
 
+class StopOnWallClock(StopCondition):
+    """Stops once `minutes` of wall-clock time have passed since `t0` (time.monotonic(), training's start):
+    evaluations and rollouts count, as a racer's budget does."""
+
+    reason = "minutes"
+
+    def __init__(self, minutes: float, *, t0: float) -> None:
+        super().__init__()
+        self.minutes = minutes
+        self._end = t0 + minutes * 60.0
+
+    def _met(self) -> bool:
+        return time.monotonic() >= self._end
+
+
+class StopOnFile(StopCondition):
+    """Stops once `path` exists (the console's stop button leaves a `STOP` file in the job folder); looks at
+    most once every `check_every_s` seconds: a stat per VecEnv step would cost more than it tells."""
+
+    reason = "stop_file"
+
+    def __init__(self, path: Path, *, check_every_s: float = 1.0) -> None:
+        super().__init__()
+        self.path = path
+        self.check_every_s = check_every_s
+        self._next_check = 0.0
+
+    def _met(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        self._next_check = now + self.check_every_s
+        return self.path.exists()
+
+
 class StopOnCleanLaps(StopCondition):
     """A `RaceEvaluation`'s child, asked after each evaluation: stops once its streak of consecutive clean
     evaluation laps reaches `laps`."""
@@ -343,6 +382,7 @@ class RaceEvaluation(EventCallback):
         self.streak = history.eval_clean_streak
         self.best_score = history.best_score
         self.best_eval_lap_s = math.inf
+        self.last_clean: int | None = None  # clean laps of the latest evaluation
         self.first_eval_lap_step: int | None = None  # the first evaluation with a completed lap
         self.first_eval_lap_wall_s: float | None = None
 
@@ -367,6 +407,7 @@ class RaceEvaluation(EventCallback):
         result = self._evaluate(self.model)
         wall = time.monotonic() - self._t0
         self.streak = self.streak + result.clean if result.clean == len(result.statuses) else 0
+        self.last_clean = result.clean
         if result.clean and self.first_eval_lap_step is None:
             self.first_eval_lap_step, self.first_eval_lap_wall_s = steps, wall
             logger.info("first evaluation lap at %d steps, %.1f s", steps, wall)
@@ -526,3 +567,69 @@ class ProgressBar(BaseCallback):
             self._draw()
             self._bar.stop()
             self._bar = None
+
+
+class ProgressLines(BaseCallback):
+    """Every `every_s` seconds of wall clock (and when training starts and ends), one `TrainingProgress` of
+    phase "training" handed to `write`, from what the other callbacks already hold: car-steps, episodes and
+    the best training lap (`EpisodeLog`), steps/s, mean return and lap completion of the latest rollout's
+    episodes (`MetricsCsv.last_row`), and the latest evaluation (`RaceEvaluation`). `t0`: the
+    time.monotonic() the lines' `t_s` counts from (a training job's start)."""
+
+    def __init__(
+        self,
+        write: Callable[[TrainingProgress], None],
+        episodes: EpisodeLog,
+        metrics: MetricsCsv,
+        evaluation: RaceEvaluation,
+        *,
+        every_s: float,
+        t0: float,
+    ) -> None:
+        super().__init__()
+        self._write = write
+        self._episodes = episodes
+        self._metrics = metrics
+        self._evaluation = evaluation
+        self.every_s = every_s
+        self._t0 = t0
+        self._next = 0.0
+
+    def _on_training_start(self) -> None:
+        self._emit()
+
+    def _on_step(self) -> bool:
+        if time.monotonic() >= self._next:
+            self._emit()
+        return True
+
+    def _on_training_end(self) -> None:
+        self._emit()
+
+    def _emit(self) -> None:
+        now = time.monotonic()
+        self._next = now + self.every_s
+        self._write(self.progress(now - self._t0))
+
+    def progress(self, t_s: float) -> TrainingProgress:
+        """The line for now, `t_s` seconds after `t0`."""
+        row = self._metrics.last_row
+        completion = _finite(row.get("lap_completion_rate"))
+        evaluation = self._evaluation
+        return TrainingProgress(
+            phase="training",
+            t_s=round(max(t_s, 0.0), 3),
+            steps=int(self.model.num_timesteps),
+            steps_per_s=round(_finite(row.get("steps_per_s")) or 0.0, 1),
+            episodes=self._episodes.episodes,
+            mean_reward=_finite(row.get("mean_episode_reward")),
+            lap_completion_pct=None if completion is None else round(100.0 * completion, 2),
+            best_lap_s=_finite(self._episodes.best_lap_s),
+            eval_clean_laps=evaluation.last_clean,
+            best_eval_lap_s=_finite(evaluation.best_eval_lap_s),
+        )
+
+
+def _finite(x: float | None) -> float | None:
+    """x, or None for a missing, NaN or infinite value (JSON has no NaN; "no lap yet" is inf here)."""
+    return None if x is None or not math.isfinite(x) else float(x)

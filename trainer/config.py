@@ -74,6 +74,9 @@ class StopCondition(BaseModel):
 
     model_config = _STRICT
 
+    minutes: float | None = Field(
+        None, gt=0, description="wall-clock minutes of training (DeepRacer's stop condition)"
+    )
     until_clean_laps: int | None = Field(
         None, ge=1, description="stop after this many consecutive clean evaluation laps"
     )

@@ -16,7 +16,12 @@ The run directory describes itself:
 
 Evaluation (every `eval_every_steps`): the deterministic policy drives `eval_laps` laps back to back from the
 start line under the race rules (`sim.evaluation`), stopping at the first off-track; clean laps extend a
-streak that any failure resets (the `until_clean_laps` stop condition).
+streak that any failure resets (the `until_clean_laps` stop condition). Stop conditions (`config.stop`):
+wall-clock minutes, clean laps, episodes, mean return; `total_steps` always.
+
+A supervised run (`Supervision`: a console training job, `trainer.job`) also hands a `TrainingProgress` to
+its caller every few seconds, stops gracefully when a stop file appears, and may wrap the training VecEnv
+(the job puts a deadline around each step, where the reward functions run).
 
 Each of these jobs is one stable-baselines3 callback of `trainer/callbacks.py`, composed here.
 
@@ -40,12 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
 
+from contracts.recipe import TrainingProgress
 from trainer.callbacks import (
     EpisodeLog,
     EvalOutcome,
     MetricsCsv,
     ProgressBar,
+    ProgressLines,
     RaceEvaluation,
     RunCallbackList,
     RunHistory,
@@ -53,8 +61,10 @@ from trainer.callbacks import (
     StepCheckpoints,
     StopCondition,
     StopOnCleanLaps,
+    StopOnFile,
     StopOnMaxEpisodes,
     StopOnMeanEpisodeReward,
+    StopOnWallClock,
     write_json,
 )
 from trainer.config import RunConfig, load_run_dir_config
@@ -65,6 +75,23 @@ from trainer.vec_env import BatchedVecEnv
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Supervision:
+    """What a supervised run adds to `train` (a console training job, `trainer.job`):
+
+    on_progress   gets a `TrainingProgress` (phase "training") every `every_s` seconds, and when training
+                  starts and ends; its `t_s` counts from `t0` (time.monotonic(); None: training's start)
+    stop_file     training stops gracefully (stopped_by "stop_file") once this file exists
+    wrap_env      wraps the training VecEnv the model steps (e.g. a deadline around each step)
+    """
+
+    on_progress: Callable[[TrainingProgress], None] | None = None
+    every_s: float = 2.0
+    t0: float | None = None
+    stop_file: Path | None = None
+    wrap_env: Callable[[VecEnv], VecEnv] | None = None
+
+
 @dataclass
 class TrainResult:
     """What a run did. Times in wall-clock seconds since training began; steps are car-steps (all cars)."""
@@ -73,7 +100,7 @@ class TrainResult:
     steps: int
     wall_s: float
     steps_per_s: float
-    stopped_by: str  # "total_steps" | "until_clean_laps" | "max_episodes" | "mean_episode_reward"
+    stopped_by: str  # "total_steps" | "minutes" | "until_clean_laps" | "max_episodes" | "mean_episode_reward" | "stop_file"
     episodes: int
     best_lap_s: float | None  # best training lap
     best_eval_lap_s: float | None
@@ -86,10 +113,15 @@ class TrainResult:
 
 def evaluate_laps(model: Any, config: RunConfig, laps: int) -> EvalOutcome:
     """The deterministic policy drives `laps` laps back to back from the start line under the race rules
-    (`sim.evaluation`, the one implementation), ending at the first off-track (no resets allowed)."""
+    (`sim.evaluation`, the one implementation), ending at the first off-track (no resets allowed).
+
+    The evaluation's rewards are the built-in `centerline`'s, not the run's: an outcome keeps none of them,
+    a built-in costs a fraction of a Python reward file's per-car calls, and a user's reward function then
+    runs only where training steps it (where a training job's per-step deadline watches it)."""
     from trainer.evaluate import evaluate_policy, predict_fn
 
-    result = evaluate_policy(predict_fn(model), config, laps=laps, max_resets=0, seed=config.seed)
+    scored = config.model_copy(update={"reward": "centerline"})
+    result = evaluate_policy(predict_fn(model), scored, laps=laps, max_resets=0, seed=config.seed)
     clean = [lap for lap in result.laps if lap.completed and lap.offtrack == 0 and lap.resets == 0]
     statuses = ["lap_complete"] * len(clean) + ["off_track"] * (len(result.laps) - len(clean))
     return EvalOutcome(statuses, [lap.lap_time_s for lap in clean], result.mean_progress)
@@ -125,13 +157,17 @@ def train(
     on_metrics: Callable[[dict[str, float]], None] | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
+    supervision: Supervision | None = None,
+    torch_threads: int = 1,
 ) -> TrainResult:
     """Train `config` into `out_dir` (created; must be absent or empty), or with `resume=True` continue the
     run in `out_dir` (its config: `load_run_dir_config`). `init_from`: a run whose best.zip gives the initial
     policy weights. A new run whose `config.training_route()` is `distill` (a camera alone, by default) trains
     its `state` teacher into `out_dir/teacher` and distils it into `out_dir`
-    (`trainer.distill.train_by_distillation`). Raises RunConfigError for a config or run directory that cannot
-    be used."""
+    (`trainer.distill.train_by_distillation`; a supervised run trains its own teacher with `train` and
+    distils it itself: `trainer.job`). `torch_threads`: CPU threads for the network (1 on a 2-core laptop: the
+    simulator needs the other core). Raises RunConfigError for a config or run directory that cannot be
+    used."""
     import torch
 
     from sim.envs.vector import TimeTrialVectorEnv
@@ -148,6 +184,8 @@ def train(
     if init_from is not None and config.training == "distill":
         raise RunConfigError("--init-from fine-tunes a policy directly; it needs training 'direct' or 'auto'")
     if not resume and init_from is None and config.training_route() == "distill":
+        if supervision is not None:
+            raise RunConfigError("a supervised run trains its distillation teacher itself (trainer.job)")
         from trainer.distill import train_by_distillation
 
         return train_by_distillation(config, out, progress=progress, on_metrics=on_metrics)
@@ -156,9 +194,10 @@ def train(
         raise RunConfigError(f"{out}: the run directory exists and is not empty; choose another --out")
     # Environments first: a bad track or reward file fails before the run directory is created.
     vec = BatchedVecEnv(TimeTrialVectorEnv(num_envs=config.n_envs, **config.env_kwargs()), trace_car0=True)
-    torch.set_num_threads(1)  # 2-core laptops: one thread for torch, the simulator is single-threaded too
+    stepped: VecEnv = vec if supervision is None or supervision.wrap_env is None else supervision.wrap_env(vec)
+    torch.set_num_threads(torch_threads)
     if checkpoint is not None:
-        model = _algorithm(config).load(checkpoint, env=vec, device="cpu")
+        model = _algorithm(config).load(checkpoint, env=stepped, device="cpu")
         model.set_random_seed(config.seed)
         if model.num_timesteps >= config.total_steps:
             raise RunConfigError(
@@ -166,7 +205,7 @@ def train(
                 f"{config.total_steps:,}); pass a larger --steps (the run's new total) to train further"
             )
     else:
-        model = build_model(config, vec)
+        model = build_model(config, stepped)
         if init_from is not None:
             _init_weights(model, config, Path(init_from))  # refuses before the run directory exists
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -190,8 +229,9 @@ def train(
     model.set_logger(_sb3_logger(out, start))
     t0 = time.monotonic()
     run = _RunCallbacks.build(
-        config, out, vec, t0=t0, resumed=checkpoint is not None, progress=progress, on_metrics=on_metrics
-    )
+        config, out, vec, t0=t0, resumed=checkpoint is not None, progress=progress, on_metrics=on_metrics,
+        supervision=supervision,
+    )  # fmt: skip
     try:
         model.learn(
             total_timesteps=config.total_steps - start,
@@ -243,6 +283,7 @@ class _RunCallbacks:
         resumed: bool,
         progress: bool,
         on_metrics: Callable[[dict[str, float]], None] | None,
+        supervision: Supervision | None = None,
     ) -> _RunCallbacks:
         history = RunHistory.read(out) if resumed else RunHistory()
         stop = config.stop
@@ -271,6 +312,10 @@ class _RunCallbacks:
             stops.append(StopOnMaxEpisodes(episodes, stop.max_episodes))
         if stop.mean_episode_reward is not None:
             stops.append(StopOnMeanEpisodeReward(episodes, stop.mean_episode_reward))
+        if stop.minutes is not None:
+            stops.append(StopOnWallClock(stop.minutes, t0=t0))
+        if supervision is not None and supervision.stop_file is not None:
+            stops.append(StopOnFile(supervision.stop_file))
         bar = ProgressBar(config.total_steps, metrics) if progress else None
         # Order matters: RunCallbackList ends a step at the first stop (no checkpoint or evaluation after it),
         # and the last metrics row precedes the evaluation a run shorter than one period gets at its end.
@@ -286,6 +331,11 @@ class _RunCallbacks:
         if bar is not None:
             in_order.append(bar)
             closing.insert(0, bar)
+        if supervision is not None and supervision.on_progress is not None:
+            in_order.append(ProgressLines(
+                supervision.on_progress, episodes, metrics, evaluation,
+                every_s=supervision.every_s, t0=t0 if supervision.t0 is None else supervision.t0,
+            ))  # fmt: skip
         if clean_laps is not None:
             stops.append(clean_laps)
         return cls(episodes, evaluation, stops, closing, in_order)

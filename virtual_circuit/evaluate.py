@@ -22,11 +22,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from contracts.errors import CarFileError, ModelCardError
 from contracts.model_card import sha256_file
-from contracts.virtual_race import EvaluationJob, EvaluationOutcome, Replay, VirtualRaceSpec
+from contracts.virtual_race import EvaluationJob, EvaluationOutcome, VirtualRaceSpec
 from device.errors import ModelError
 from device.policy import OnnxPolicy
 from firmware_configs import load_car
@@ -40,8 +38,6 @@ logger = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 REPLAY_FILE = "replay.json"
-#: track border points kept in a replay (a browser draws them every frame)
-_BORDER_POINTS = 300
 
 
 class RouteChangedError(VirtualCircuitError, ValueError):
@@ -82,8 +78,10 @@ def _evaluate(
         policy = OnnxPolicy(model, policy_car, card_path=card)
     except (ModelError, ModelCardError, CarFileError) as exc:
         return EvaluationOutcome(status="failed", reason=str(exc), model_sha256=_sha256(model))
+    from sim.replay import drive_png, replay_of  # the simulator only here (see `_drive`)
+
     result = _drive(spec, policy, out_dir)
-    png = _trajectory_png(result, out_dir / "trajectory.png", policy_car.vehicle.max_speed_mps)
+    png = drive_png(result, out_dir / "trajectory.png", policy_car.vehicle.max_speed_mps)
     replay = replay_of(result, policy_car.vehicle.max_speed_mps)
     (out_dir / REPLAY_FILE).write_text(replay.model_dump_json(), encoding="utf-8")
     return EvaluationOutcome(
@@ -116,36 +114,6 @@ def _drive(spec: VirtualRaceSpec, policy: OnnxPolicy, out_dir: Path) -> Evaluati
         randomization=spec.randomization,
         out_dir=out_dir,
     )
-
-
-def _trajectory_png(result: EvaluationResult, path: Path, max_speed_mps: float) -> Path:
-    """The drive on the track, coloured by speed up to the race car's top speed (m/s)."""
-    from sim.viewer.trajectory import write_trajectory_png
-
-    laps = result.summary["completed_laps"]
-    best = result.summary["best_lap_s"]
-    title = f"{result.track}: {laps} lap(s), best {'-' if best is None else f'{best:.2f} s'}"
-    return write_trajectory_png(
-        path, result.track_xy, result.trajectory, title=title, max_speed_mps=max_speed_mps
-    )
-
-
-def replay_of(result: EvaluationResult, max_speed_mps: float) -> Replay:
-    """The drive as the replay pages animate it (millimetres are enough on a screen)."""
-    tr = result.trajectory
-
-    def border(points: np.ndarray) -> tuple[tuple[float, float], ...]:
-        step = max(1, len(points) // _BORDER_POINTS)
-        return tuple((round(float(x), 3), round(float(y), 3)) for x, y in points[::step])
-
-    rounded = {key: tuple(round(float(v), 3) for v in tr[key]) for key in ("x", "y", "speed")}
-    dt_s = float(tr["time"][0]) if len(tr["time"]) else 1.0 / 15.0
-    return Replay(
-        track=result.track, inner=border(result.track_xy["inner"]), outer=border(result.track_xy["outer"]),
-        dt_s=dt_s, x_m=rounded["x"], y_m=rounded["y"], speed_mps=rounded["speed"],
-        lap=tuple(int(v) for v in tr["lap"]), off_track=tuple(int(i) for i in np.flatnonzero(tr["status"] == "off_track")),
-        laps_s=tuple(lap.lap_time_s if lap.completed else None for lap in result.laps), max_speed_mps=max_speed_mps,
-    )  # fmt: skip
 
 
 def _check_route(spec: VirtualRaceSpec) -> None:

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
         process, ~1 s to start in the background).
     jobs_enabled: run virtual races' evaluation jobs from this app (`league_server.jobs.dispatch`); job_workers:
         where, a count of local worker processes (None: cores - 1) or a Ray address (`ray://HOST:PORT`;
-        `RAY_ADDRESS` when None). Uploads and job folders live in `data_dir`.
+        `RAY_ADDRESS` when None). Uploads and job folders live in `data_dir`. The console's training jobs run
+        on the same workers; training_n_envs: simulated cars per training job.
     migrate_on_start: run `alembic upgrade head` when the app starts (one-command SQLite setups); turn it off
         when several workers share a PostgreSQL database and `pitlane league migrate` runs once before.
     """
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     ingest_enabled: bool = False
     jobs_enabled: bool = False
     job_workers: str | None = None
+    training_n_envs: int = Field(default=64, ge=1, le=1024)
     migrate_on_start: bool = True
     rank_in_process: bool = True
 

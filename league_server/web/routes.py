@@ -308,20 +308,26 @@ def web_router() -> APIRouter:
             resume = parse_version(last_event_id) or parse_version(since)
             stream = _live_stream(request, hub, race_id, wanted, resume, cleanup)
         else:
-            stream = _event_stream(request, hub, race_id, cleanup)
+            stream = hub_stream(request, hub, race_id, cleanup)
         async for message in stream:
             yield message
 
     return router
 
 
-async def _event_stream(
-    request: Request, hub: EventHub, race_id: int, cleanup: StreamCleanup
+async def hub_stream(
+    request: Request,
+    hub: EventHub,
+    key: int,
+    cleanup: StreamCleanup,
+    to_sse: Callable[[dict[str, Any]], ServerSentEvent] = lambda event: ServerSentEvent(data=event),
 ) -> AsyncIterator[ServerSentEvent]:
+    """The events `hub` publishes for `key` (a race, a console model), each made a ServerSentEvent by `to_sse`,
+    until the browser goes, the hub closes or SSE_STREAM_MAX_S passes (the browser reconnects by itself)."""
     loop = asyncio.get_running_loop()
     ends_at = loop.time() + SSE_STREAM_MAX_S
     try:
-        subscription = hub.subscribe(race_id)
+        subscription = hub.subscribe(key)
     except SubscriberLimitError:
         return  # filled up since existing_race_id checked: end the stream; the browser retries later
     cleanup.add(subscription.aclose)
@@ -334,7 +340,7 @@ async def _event_stream(
             break  # the hub closed
         if not got:
             break  # the browser went, or time to let it reconnect
-        yield ServerSentEvent(data=event)
+        yield to_sse(event)
 
 
 def _feeds(request: Request, hub: EventHub) -> LeaderboardFeeds:

@@ -435,3 +435,44 @@ def races_bench(
         f"{'-' if overhead is None else f'{overhead:+.3f} s'}",
         highlight=False,
     )
+
+
+@app.command("console")
+def console_bench(
+    racers: Annotated[int, typer.Option("--racers", min=1, max=50, help="Racers training at once.")] = 10,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="The server's job workers [default: cores - 1].")
+    ] = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Skip the browser part.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """The console on `pitlane league serve`: seconds from "create model" (defaults, in headless Chromium) to a
+    clean lap; then N racers training at once under quotas while a spectator's leaderboard is timed."""
+    require("server", "fastapi", "sqlalchemy")
+    require("train", "torch", "stable_baselines3")
+    from bench.console import bench_console
+
+    err = Console(stderr=True)
+    with err.status("starting") as status:
+        figures = bench_console(racers, workers, browser=not no_browser, on_stage=lambda t: status.update(t))
+    if as_json:
+        typer.echo(json.dumps({**figures, "machine": machine_info()}))
+        return
+    table = Table(title=f"pitlane bench console ({racers} racers; {title_suffix()})")
+    for col in ("figure", "value", "goal"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    if "seconds_to_clean_lap" in figures:
+        table.add_row("create -> clean lap (browser)", f"{figures['seconds_to_clean_lap']:.1f} s", "≤ 120 s")
+        table.add_row("create -> download", f"{figures['seconds_to_download']:.1f} s", "-")
+    table.add_row(
+        "leaderboard p99 while training", f"{figures['leaderboard_p99_ms_while_training']:.1f} ms", "≤ 100 ms"
+    )
+    table.add_row(
+        "leaderboard p50 while training", f"{figures['leaderboard_p50_ms_while_training']:.1f} ms", "-"
+    )
+    table.add_row("class jobs finished", f"{figures['class_finished']} of {racers}", "-")
+    table.add_row("class wall time", f"{figures['class_seconds']:.0f} s", "-")
+    table.add_row(
+        "progress events per watch page (min)", str(figures["progress_events_per_racer_min"]), "> 0"
+    )
+    Console().print(table)

@@ -261,3 +261,26 @@ def provision_demo_command(
         )
         session.commit()
     print_out(document.model_dump(mode="json"), as_json, print_mapping)
+
+
+@app.command("assets")
+def assets_command(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="The server's data folder [default: PITLANE_DATA_DIR].")
+    ] = None,
+) -> None:
+    """Fetch the console's browser libraries (CodeMirror, uPlot) from the npm registry into the data folder,
+    checked against their pinned sha512 (the server also does it at its first console page)."""
+    from league_server.web.assets import WEB_ASSETS_DIR, AssetsError, ensure_assets, shared_cache_dir
+    from pitlane.commands.league_db import load_settings
+
+    folder = (data_dir or load_settings(None).data_dir) / WEB_ASSETS_DIR
+    try:
+        status = ensure_assets(folder, cache=shared_cache_dir())
+    except AssetsError as exc:
+        fail(str(exc))
+    if not status.ok:
+        fail(status.problem or f"{folder}: the console's libraries are not in place")
+    versions = ", ".join(f"{name} {version}" for name, version in sorted(status.versions.items()))
+    how = f"fetched {', '.join(status.fetched)}" if status.fetched else "already in place"
+    typer.echo(f"{folder}: {versions} ({how})")

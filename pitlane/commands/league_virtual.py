@@ -137,3 +137,40 @@ def public_names_command(
         found.public_aliases = show == "aliases"
         session.commit()
     typer.echo(f"{league}: public pages show racers' {show}")
+
+
+@virtual_app.command("quotas")
+def quotas_command(
+    league: Annotated[str, typer.Option("--league", help="League slug.")],
+    racer: Annotated[
+        str | None, typer.Option("--racer", help="One racer's name (default: the league's).")
+    ] = None,
+    concurrent: Annotated[
+        int | None, typer.Option("--concurrent", min=0, help="Training jobs queued or running at once.")
+    ] = None,
+    minutes_per_day: Annotated[
+        float | None, typer.Option("--minutes-per-day", min=0, help="Minutes of training per UTC day.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """The console's training quotas, for every racer of a league or for one racer; prints them."""
+    from league_server.crud import console, leagues
+
+    with database_session(db) as session:
+        found = leagues.get_league_by_slug(session, league)
+        if found is None:
+            fail(f"--league {league!r}: no such league")
+        target = found if racer is None else console.racer_named(session, found.id, racer)
+        if target is None:
+            fail(f"--racer {racer!r}: not on league {league!r}'s roster")
+        console.set_quota(session, target, concurrent_jobs=concurrent, minutes_per_day=minutes_per_day)
+        session.commit()
+        if racer is None:
+            shown = console.Quota(found.quota_concurrent_jobs, found.quota_minutes_per_day)
+        else:
+            shown = console.quota_of(target)
+    who = f"{racer} ({league})" if racer is not None else f"racers of {league} without their own quotas"
+    typer.echo(
+        f"{who}: {shown.concurrent_jobs} training job(s) at once, {shown.minutes_per_day:g} min of training "
+        "per UTC day"
+    )

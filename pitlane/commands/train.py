@@ -1,4 +1,5 @@
-"""`pitlane train [CONFIG.toml] --out runs/NAME`: train a policy on the simulator (stable-baselines3)."""
+"""`pitlane train [CONFIG.toml] --out runs/NAME`: train a policy on the simulator (stable-baselines3);
+`pitlane train --remix RECIPE.toml|URL --out runs/NAME` trains a recipe (`pitlane recipe`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from pitlane.commands.common import SingleCommandGroup, fail, require
 
 if TYPE_CHECKING:
+    from contracts.recipe import Recipe
     from trainer.config import RunConfig
     from trainer.train import TrainResult
 
@@ -61,11 +63,34 @@ def train_command(
         Path | None,
         typer.Option("--init-from", help="Start a new run from this run's best model (DeepRacer's clone)."),
     ] = None,
+    remix: Annotated[
+        str | None,
+        typer.Option(
+            "--remix",
+            help="Train a recipe: a .toml file or its league gallery address (http://HOST:8000/api/recipes/ID"
+            ".toml); --track, --seed, --steps and --n-envs override it.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="PITLANE_RACER_TOKEN",
+            help="Your racer token, for a --remix address (or $PITLANE_RACER_TOKEN).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
-    """Train with CONFIG.toml and/or flags (flags override the file); writes metrics, checkpoints and
-    DeepRacer simtraces into --out."""
+    """Train with CONFIG.toml and/or flags (flags override the file), or a --remix recipe; writes metrics,
+    checkpoints and DeepRacer simtraces into --out."""
+    if remix is not None:
+        out = _remix_dir(out, CONFIG=config, **{"--observation": observation, "--reward": reward,
+                         "--action-space": action_space, "--until-clean-laps": until_clean_laps,
+                         "--network": network, "--resume": resume, "--init-from": init_from})  # fmt: skip
+        _train_remix(_read_recipe(remix, token), remix, out, track=track, steps=steps, n_envs=n_envs,
+                     seed=seed, quiet=quiet, as_json=as_json)  # fmt: skip
+        return
     out = _run_dir(
         out, resume, CONFIG=config, **{"--track": track, "--observation": observation, "--reward": reward,
         "--action-space": action_space, "--n-envs": n_envs, "--seed": seed, "--network": network,
@@ -114,6 +139,60 @@ def train_command(
         typer.echo(json.dumps(_summary(result)))
     else:
         _print_done(run, result)
+
+
+def _remix_dir(out: Path | None, **fixed_flags: object) -> Path:
+    """The run directory of a --remix: --out; the recipe fixes what `fixed_flags` (flag -> value given) would
+    set, so they must all be None."""
+    given = [flag for flag, value in fixed_flags.items() if value is not None]
+    if given:
+        fail(f"--remix trains the recipe as written; {', '.join(given)} cannot change it (edit the recipe)")
+    if out is None:
+        fail("--out is required: the run directory to create, e.g. --out runs/NAME")
+    return out
+
+
+def _read_recipe(source: str, token: str | None) -> Recipe:
+    """The recipe at `source`: an http(s) address (fetched with the racer's token) or a .toml file."""
+    from contracts.errors import RecipeError
+    from contracts.recipe import Recipe
+
+    try:
+        if not source.startswith(("http://", "https://")):
+            return Recipe.read(source)
+        require("server", "httpx")
+        from league_server.client import RecipeServerError, fetch_recipe_text
+
+        try:
+            return Recipe.from_toml(fetch_recipe_text(source, token), source=source)
+        except RecipeServerError as exc:
+            fail(str(exc))
+    except RecipeError as exc:
+        fail(str(exc))
+
+
+def _train_remix(recipe: Recipe, source: str, out: Path, *, track: str | None, steps: int | None,
+                 n_envs: int | None, seed: int | None, quiet: bool, as_json: bool) -> None:  # fmt: skip
+    """Train the remix of `recipe` (from `source`) into `out`, then print what happened."""
+    from sim.errors import SimError
+
+    require("train", "torch", "stable_baselines3")
+    from contracts.errors import RecipeError
+    from trainer.config import RunConfigError, load_run_dir_config
+    from trainer.recipe import recipe_notes, remixed, train_recipe
+
+    err = Console(stderr=True)
+    try:
+        recipe = remixed(recipe, source, track=track, seed=seed)
+        for note in recipe_notes(recipe):
+            err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        result = train_recipe(recipe, out, steps=steps, n_envs=n_envs, progress=not quiet and not as_json)
+    except (RecipeError, RunConfigError, SimError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(_summary(result)))
+    else:
+        _print_done(load_run_dir_config(out), result)
 
 
 def _run_dir(out: Path | None, resume: Path | None, **run_flags: object) -> Path:

@@ -10,8 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from league_server.core.db import current_revision, downgrade, make_engine, make_sessionmaker, upgrade
-from league_server.crud import cars
-from league_server.models import Base, Lap, League, Race, Racer
+from league_server.models import Base, Lap, League, Racer
 
 NOW = datetime(2026, 12, 1, 12, 0)
 
@@ -47,16 +46,14 @@ def test_0004_virtual_races_on_a_0003_database_with_data(db_url: str) -> None:
                      "(1, 'car-1', 1, 'r', 1, 1, 9000, 0, 0, 0, 'car', :t, true)"),
                 {"t": NOW},
             )  # fmt: skip
-        upgrade(db_url)
+        upgrade(db_url, "0004")
         assert current_revision(engine) == "0004"
-        with engine.connect() as conn:  # the migrations build exactly what the models say
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         with make_sessionmaker(engine)() as s:  # data kept, with the new columns' defaults
-            assert cars.require_car(s, "car-1").simulated is False
-            race = s.scalar(select(Race))
-            assert (race.kind, race.counts, race.virtual_spec) == ("physical", "best", None)
-            assert s.scalar(select(Racer)).token_hash is None
-            assert s.scalar(select(League)).public_aliases is False
+            assert s.execute(text("SELECT simulated FROM cars")).scalar_one() in (False, 0)
+            race = s.execute(text("SELECT id, kind, counts, virtual_spec FROM races")).one()
+            assert tuple(race)[1:] == ("physical", "best", None)
+            assert s.execute(text("SELECT token_hash FROM racers")).scalar_one() is None
+            assert s.execute(text("SELECT public_aliases FROM leagues")).scalar_one() in (False, 0)
             # rebuilding races, racers and cars (SQLite's batch mode) kept the laps and their links
             lap = s.scalar(select(Lap))
             assert (lap.race_id, lap.car_id, lap.racer_id, lap.lap_time_ms) == (race.id, "car-1", 1, 9000)
@@ -67,5 +64,36 @@ def test_0004_virtual_races_on_a_0003_database_with_data(db_url: str) -> None:
         assert "submissions" not in inspect(engine).get_table_names()
         with engine.connect() as conn:
             assert conn.execute(text("SELECT car_id FROM cars")).scalars().all() == ["car-1"]
+    finally:
+        engine.dispose()
+
+
+def test_0005_console_on_a_0004_database_with_data(db_url: str) -> None:
+    upgrade(db_url, "0004")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO leagues (slug, name, public_aliases, created_at) VALUES ('acme', 'ACME', "
+                     "false, :t)"),
+                {"t": NOW},
+            )  # fmt: skip
+            conn.execute(
+                text("INSERT INTO racers (league_id, name, token_hash, created_at) VALUES (1, 'Ada', 'h', :t)"),
+                {"t": NOW},
+            )  # fmt: skip
+        upgrade(db_url)
+        assert current_revision(engine) == "0005"
+        with engine.connect() as conn:  # the migrations build exactly what the models say
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        with make_sessionmaker(engine)() as s:  # the league's default quotas; the racer follows the league's
+            league = s.scalar(select(League))
+            assert (league.quota_concurrent_jobs, league.quota_minutes_per_day) == (1, 60.0)
+            racer = s.scalar(select(Racer))
+            assert (racer.token_hash, racer.quota_concurrent_jobs, racer.quota_minutes_per_day) == ("h", None, None)
+        downgrade(db_url, "0004")
+        assert "racer_models" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT token_hash FROM racers")).scalars().all() == ["h"]
     finally:
         engine.dispose()

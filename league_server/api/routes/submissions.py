@@ -85,21 +85,34 @@ def submit(
     card: Annotated[UploadFile, File(description="its model card, model.json")],
 ) -> SubmissionOut:
     race = races_crud.get_race(session, race_id)
-    if race.event.league_id != racer.league_id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="your token is for another league than this race"
-        )
-    spec = virtual.race_spec(race)
-    model_bytes = _read_limited(model, spec.limits.max_upload_bytes)
+    _same_league(race, racer)
+    model_bytes = _read_limited(model, virtual.race_spec(race).limits.max_upload_bytes)
     try:
         card_dict = parse_card(_read_limited(card, 1_000_000, what="model.json"))
     except UploadError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
-    data_dir = request.app.state.settings.data_dir
-    known = virtual.find_submission(session, race_id, racer.id, hashlib.sha256(model_bytes).hexdigest())
-    if known is not None:  # the same file again: checked and stored when it came first
+    sub, created = submit_model(request, session, racer, race, model_bytes, card_dict)
+    if not created:
         response.status_code = status.HTTP_200_OK
-        return SubmissionOut.of(known)
+    return SubmissionOut.of(sub)
+
+
+def submit_model(
+    request: Request, session: Any, racer: Racer, race: Any, model_bytes: bytes, card_dict: dict[str, Any]
+) -> tuple[Submission, bool]:
+    """A racer's model (the .onnx bytes and its card) submitted to `race`: checked, stored and queued, or the
+    submission the same file already is (created False). HTTPException for every refusal."""
+    _same_league(race, racer)
+    spec = virtual.race_spec(race)
+    if len(model_bytes) > spec.limits.max_upload_bytes:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"model.onnx: over the race's limit of {spec.limits.max_upload_bytes / 1e6:.1f} MB",
+        )
+    data_dir = request.app.state.settings.data_dir
+    known = virtual.find_submission(session, race.id, racer.id, hashlib.sha256(model_bytes).hexdigest())
+    if known is not None:  # the same file again: checked and stored when it came first
+        return known, False
     virtual.check_open(race)  # a closed window is said before the check's second of work
     problems = check_upload(data_dir, model_bytes, card_dict, spec)
     if problems:
@@ -111,9 +124,14 @@ def submit(
     dispatcher = getattr(request.app.state, "dispatcher", None)
     if created and dispatcher is not None:
         dispatcher.wake()
-    elif not created:  # a concurrent request stored the same file first
-        response.status_code = status.HTTP_200_OK
-    return SubmissionOut.of(sub)
+    return sub, created
+
+
+def _same_league(race: Any, racer: Racer) -> None:
+    if race.event.league_id != racer.league_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="your token is for another league than this race"
+        )
 
 
 class ReplayOut(BaseModel):

@@ -1,0 +1,582 @@
+// The console's watch page of one model (/console/models/{id}): the model from GET /api/console/models/{id}
+// (ModelOut + recipe + progress_history), then live TrainingProgress lines and status changes from its event
+// stream (`event: progress`, `event: status`), drawn as uPlot charts (or, without uPlot, a table of the latest
+// figures). A finished model shows its evaluation: the PNG, the laps, the parity summary, the animated replay
+// (replay.js, loaded once the replay exists), the car's archive and a one-click race submission. The owner can
+// stop, share and remix; anyone who may read a shared model can remix it. Names are user input: text only.
+(function () {
+  "use strict";
+
+  const root = document.querySelector("[data-model]");
+  if (!root) return;
+  const $ = (selector) => root.querySelector(selector);
+  const api = `/api/console/models/${root.dataset.modelId}`;
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = (meta && meta.content) || root.dataset.csrfToken || "";
+  const FINAL = ["finished", "failed", "stopped"];
+  const LIVE = ["queued", "running"];
+  const HISTORY_ROWS = 12; // rows of the plain table shown when uPlot is not served
+  const RECONNECT_MS = 5000; // after the server refused the stream (the browser retries other drops itself)
+  const FOLLOW_MS = 3000; // how often a race submission's status is asked for
+  // pitlane.css's palette: axes and grid in the muted tones, one colour a series
+  const MUTED = "#8d96a3", LINE = "#2a3039";
+  const COLOURS = { reward: "#ffb020", completion: "#1fa855", lap: "#00b7ff", evalLap: "#c58cff", speed: "#ff7b39" };
+
+  const state = {
+    model: null, history: [], useCharts: false, charts: null, source: null, opened: false,
+    clock: { base_s: 0, at_ms: 0 }, replayStarted: false, racesLoaded: false,
+  };
+  window.pitlaneConsoleModel = state; // what a test (or a curious racer) can read
+
+  // ------------------------------------------------------------------------------------------ formatting
+
+  const blank = (v) => v === null || v === undefined || Number.isNaN(v);
+  const fixed = (v, digits) => (blank(v) ? "–" : Number(v).toFixed(digits));
+  const count = (v) => (blank(v) ? "–" : Math.round(Number(v)).toLocaleString("en"));
+  function minSec(seconds) {
+    if (blank(seconds)) return "–";
+    const s = Math.max(0, Math.floor(seconds));
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : word.endsWith("x") ? "es" : "s"}`;
+  function el(tag, text, attrs) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    return node;
+  }
+  const link = (href, text) => el("a", text, { href });
+  const modelUrl = (id) => `/console/models/${encodeURIComponent(id)}`;
+
+  // --------------------------------------------------------------------------------------------- HTTP
+
+  function problem(answer, response) {
+    const detail = answer && answer.detail;
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) return detail.map((p) => (p && p.msg) || JSON.stringify(p)).join("; ");
+    if (detail && typeof detail === "object") return detail.message || JSON.stringify(detail);
+    return `${response.status} ${response.statusText}`.trim();
+  }
+
+  async function request(url, options) {
+    const response = await fetch(url, { credentials: "same-origin", ...options });
+    let answer = null;
+    try { answer = await response.json(); } catch (error) { answer = null; } // an empty or non-JSON body
+    if (!response.ok) {
+      const error = new Error(problem(answer, response));
+      error.status = response.status;
+      throw error;
+    }
+    return answer;
+  }
+
+  function post(path, body) {
+    const headers = { "X-CSRF-Token": csrf };
+    const options = { method: "POST", headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return request(api + path, options);
+  }
+
+  // ---------------------------------------------------------------------------------------- the header
+
+  function renderHead(m) {
+    $("[data-name]").textContent = m.name;
+    document.title = `${m.name} · pitlane console`;
+    renderBadge(m);
+
+    const facts = $("[data-facts]");
+    facts.replaceChildren();
+    const parts = [
+      ["by ", m.owner], ["track ", m.track], ["observation ", m.observation],
+      ["budget ", blank(m.budget_minutes) ? null : `${Number(m.budget_minutes).toLocaleString("en")} min`],
+    ];
+    for (const [label, value] of parts) {
+      if (blank(value)) continue;
+      if (facts.childNodes.length) facts.append(" · ");
+      facts.append(label, el("strong", value));
+    }
+    facts.append(" · trained ", el("strong", minSec(elapsed()), { "data-elapsed": "" }), " (min:s)");
+
+    const lineage = $("[data-lineage]");
+    lineage.replaceChildren();
+    if (m.parent) {
+      lineage.append("remixed from ", link(modelUrl(m.parent.id), m.parent.name));
+      if (m.parent.author) lineage.append(" by ", el("span", m.parent.author, { class: "cw-author" }));
+      lineage.append(" · ");
+    }
+    lineage.append(plural(Number(m.remixes || 0), "remix"));
+    lineage.hidden = false;
+
+    const reason = $("[data-reason]");
+    reason.hidden = !m.reason && m.status !== "failed";
+    reason.textContent = m.status === "failed" ? `Training failed: ${m.reason || "no reason given"}`
+      : m.reason ? `${m.status}: ${m.reason}` : "";
+    reason.dataset.state = m.status;
+  }
+
+  // The status, and while running the job's phase when it is not training (starting, exporting, evaluating).
+  function renderBadge(m) {
+    const badge = $("[data-status]");
+    const p = state.history[state.history.length - 1] || m.progress;
+    const phase = p && p.phase;
+    badge.textContent = m.status === "running" && phase && phase !== "training" ? `running: ${phase}` : m.status;
+    badge.dataset.state = m.status;
+  }
+
+  // Training time: the server's figure, advanced by the wall clock while the job runs.
+  function elapsed() {
+    const m = state.model;
+    if (!m) return null;
+    if (m.status !== "running") return Number(m.training_s) > 0 ? Number(m.training_s) : state.clock.base_s;
+    return state.clock.base_s + (performance.now() - state.clock.at_ms) / 1000;
+  }
+
+  function setClock(seconds) {
+    if (blank(seconds) || seconds < state.clock.base_s) return;
+    state.clock = { base_s: seconds, at_ms: performance.now() };
+  }
+
+  // ------------------------------------------------------------------------------------------ actions
+
+  function note(text, kind) {
+    const node = $("[data-action-note]");
+    node.textContent = text;
+    node.dataset.state = kind || "";
+  }
+
+  function renderActions(m) {
+    const mine = Boolean(m.mine);
+    $("[data-stop]").hidden = !(mine && LIVE.includes(m.status));
+    const edit = $("[data-edit]");
+    edit.hidden = !(mine && m.status === "draft");
+    edit.href = `/console/models/new?from=${encodeURIComponent(m.id)}`;
+    $("[data-share-wrap]").hidden = !mine;
+    $("[data-share]").checked = Boolean(m.shared);
+    $("[data-remix]").hidden = false;
+    $("[data-remix]").textContent = mine ? "Remix (an editable copy)" : "Remix";
+    if (m.files && m.files.recipe) $("[data-recipe-link]").href = m.files.recipe;
+  }
+
+  $("[data-stop]").addEventListener("click", async (event) => {
+    event.target.disabled = true;
+    note("stopping: the job exports and evaluates what it has learnt so far…", "busy");
+    try {
+      await post("/stop");
+    } catch (error) {
+      note(`could not stop: ${error.message}`, "error");
+      event.target.disabled = false;
+    }
+  });
+
+  $("[data-share]").addEventListener("change", async (event) => {
+    const shared = event.target.checked;
+    event.target.disabled = true;
+    try {
+      const answer = await post("/share", { shared });
+      state.model.shared = answer && typeof answer.shared === "boolean" ? answer.shared : shared;
+      event.target.checked = state.model.shared;
+      note(state.model.shared ? "shared: the league's gallery lists it" : "private: only you see it", "ok");
+    } catch (error) {
+      event.target.checked = !shared;
+      note(`could not change sharing: ${error.message}`, "error");
+    } finally {
+      event.target.disabled = false;
+    }
+  });
+
+  $("[data-remix]").addEventListener("click", async (event) => {
+    event.target.disabled = true;
+    note("making your copy…", "busy");
+    try {
+      const copy = await post("/remix");
+      location.assign(`/console/models/new?from=${encodeURIComponent(copy.id)}`);
+    } catch (error) {
+      note(`could not remix: ${error.message}`, "error");
+      event.target.disabled = false;
+    }
+  });
+
+  // ---------------------------------------------------------------------------------------- progress
+
+  // Merges progress lines into the history, in time order, one line per t_s (the page may see a line twice:
+  // in the history it fetched and on the stream).
+  function addProgress(lines) {
+    const history = state.history;
+    for (const p of lines) {
+      if (!p || blank(p.t_s)) continue;
+      const last = history[history.length - 1];
+      if (!last || p.t_s > last.t_s) { history.push(p); continue; }
+      const at = history.findIndex((q) => q.t_s >= p.t_s);
+      if (history[at].t_s === p.t_s) history[at] = p; else history.splice(at, 0, p);
+    }
+    const last = history[history.length - 1];
+    if (last) setClock(last.t_s);
+  }
+
+  function renderFigures() {
+    const p = state.history[state.history.length - 1] || (state.model && state.model.progress) || {};
+    const figures = {
+      steps: count(p.steps),
+      steps_per_s: fixed(p.steps_per_s, 0),
+      episodes: count(p.episodes),
+      mean_reward: fixed(p.mean_reward, 1),
+      lap_completion_pct: blank(p.lap_completion_pct) ? "–" : `${fixed(p.lap_completion_pct, 0)} %`,
+      best_lap_s: blank(p.best_lap_s) ? "–" : `${fixed(p.best_lap_s, 2)} s`,
+      best_eval_lap_s: blank(p.best_eval_lap_s) ? "–" : `${fixed(p.best_eval_lap_s, 2)} s`,
+      eval_clean_laps: count(p.eval_clean_laps),
+    };
+    for (const [key, text] of Object.entries(figures)) $(`[data-fig="${key}"]`).textContent = text;
+    $("[data-no-progress]").hidden = state.history.length > 0 || !state.model || state.model.status === "finished";
+  }
+
+  function renderProgress() {
+    renderFigures();
+    if (state.model) renderBadge(state.model);
+    if (!state.history.length) return;
+    // the charts appear with the first progress line (their width is known once they are shown)
+    if (state.useCharts && !state.charts) state.charts = makeCharts();
+    if (state.charts) drawCharts(); else drawTable();
+  }
+
+  function drawTable() {
+    const wrap = $("[data-history]");
+    wrap.hidden = state.history.length === 0;
+    const rows = state.history.slice(-HISTORY_ROWS).reverse().map((p) => {
+      const row = el("tr");
+      for (const text of [minSec(p.t_s), count(p.steps), fixed(p.steps_per_s, 0), count(p.episodes),
+        fixed(p.mean_reward, 1), fixed(p.lap_completion_pct, 0), fixed(p.best_lap_s, 2), fixed(p.best_eval_lap_s, 2)]) {
+        row.append(el("td", text, { class: "num" }));
+      }
+      return row;
+    });
+    $("[data-history-rows]").replaceChildren(...rows);
+  }
+
+  // ------------------------------------------------------------------------------------------- charts
+
+  function axis(label, size) {
+    return {
+      label, size, labelSize: 18, stroke: MUTED, font: "12px system-ui, sans-serif", labelFont: "12px system-ui, sans-serif",
+      grid: { stroke: LINE, width: 1 }, ticks: { stroke: LINE, width: 1, size: 5 },
+    };
+  }
+
+  function series(label, stroke, extra) {
+    return { label, stroke, width: 2, spanGaps: true, points: { size: 5, fill: stroke }, ...extra };
+  }
+
+  // One chart a figure; x: training time in minutes (the legend shows it as min:s under the cursor).
+  const CHARTS = {
+    reward: { y: "reward / episode", series: [series("mean reward", COLOURS.reward)],
+      values: (h) => [h.map((p) => p.mean_reward ?? null)] },
+    completion: { y: "% of episodes", range: [0, 100], series: [series("lap completion %", COLOURS.completion)],
+      values: (h) => [h.map((p) => p.lap_completion_pct ?? null)] },
+    lap: { y: "lap time (s)",
+      series: [series("training best (s)", COLOURS.lap), series("evaluation best (s)", COLOURS.evalLap, { dash: [6, 4] })],
+      values: (h) => [h.map((p) => p.best_lap_s ?? null), h.map((p) => p.best_eval_lap_s ?? null)] },
+    speed: { y: "steps / s", series: [series("steps/s", COLOURS.speed)], values: (h) => [h.map((p) => p.steps_per_s ?? null)] },
+  };
+
+  function chartSize(host) {
+    const narrow = window.innerWidth < 640;
+    return { width: Math.max(200, Math.floor(host.clientWidth)), height: narrow ? 190 : 210 };
+  }
+
+  function chartData(spec) {
+    return [state.history.map((p) => p.t_s / 60), ...spec.values(state.history)];
+  }
+
+  function makeCharts() {
+    const wrap = $("[data-charts]");
+    wrap.hidden = false;
+    const charts = {};
+    for (const [name, spec] of Object.entries(CHARTS)) {
+      const host = $(`[data-chart="${name}"]`);
+      const options = {
+        ...chartSize(host),
+        scales: { x: { time: false }, ...(spec.range ? { y: { range: spec.range } } : {}) },
+        cursor: { drag: { x: false, y: false } }, // no zooming: a finger scrolls the page on a phone
+        legend: { live: true },
+        series: [{ label: "time", value: (u, v) => (blank(v) ? "–" : `${minSec(v * 60)} min:s`) }, ...spec.series],
+        axes: [axis("training time (min)", 28), axis(spec.y, 50)],
+      };
+      charts[name] = { plot: new window.uPlot(options, chartData(spec), host), host, spec };
+    }
+    new ResizeObserver(() => {
+      for (const chart of Object.values(charts)) chart.plot.setSize(chartSize(chart.host));
+    }).observe(wrap);
+    return charts;
+  }
+
+  function drawCharts() {
+    for (const chart of Object.values(state.charts)) chart.plot.setData(chartData(chart.spec));
+  }
+
+  // ------------------------------------------------------------------------------------------ results
+
+  function renderResults(m) {
+    const files = m.files || {};
+    const laps = Array.isArray(m.laps) ? m.laps : [];
+    const show = Boolean(files.png || files.archive || files.replay || laps.length);
+    $("[data-results]").hidden = !show;
+    if (!show) return;
+    const png = $("[data-eval-png]");
+    if (files.png && png.getAttribute("src") !== files.png) png.src = files.png;
+    png.hidden = !files.png;
+    renderLaps(laps);
+    renderParity(m.parity);
+    if (files.replay) startReplay(files.replay, m.name);
+    const car = $("[data-car]");
+    car.hidden = !files.archive;
+    if (files.archive) $("[data-archive]").href = files.archive;
+    const form = $("[data-submit-form]");
+    form.hidden = !(m.mine && files.archive);
+    if (!form.hidden && !state.racesLoaded) loadRaces(m);
+  }
+
+  function renderLaps(laps) {
+    const rows = laps.map((lap, i) => {
+      const row = el("tr");
+      const completed = lap.completed !== false;
+      row.append(el("td", i + 1, { class: "num" }),
+        el("td", completed ? fixed(lap.lap_time_s, 2) : "–", { class: "num" }),
+        el("td", count(lap.offtrack ?? 0), { class: "num" }),
+        el("td", count(lap.resets ?? 0), { class: "num" }));
+      const result = !completed ? `not completed (${fixed(lap.progress, 0)} %)`
+        : lap.valid === false ? "completed, not valid" : Number(lap.offtrack || 0) === 0 ? "clean" : "completed";
+      row.append(el("td", result, { class: "cw-lap-result" }));
+      row.dataset.result = !completed ? "incomplete" : Number(lap.offtrack || 0) === 0 ? "clean" : "offtrack";
+      return row;
+    });
+    if (!rows.length) {
+      const row = el("tr");
+      row.append(el("td", "no evaluation laps", { colspan: "5", class: "empty" }));
+      rows.push(row);
+    }
+    $("[data-laps]").replaceChildren(...rows);
+  }
+
+  // The export's parity summary: int8 against fp32 (action agreement and closed-loop best lap). Reads the
+  // parity.json layout (trainer/export/parity.py) and a flat {agreement, ...} summary alike.
+  function renderParity(parity) {
+    const node = $("[data-parity]");
+    node.replaceChildren();
+    if (!parity) { node.textContent = "No parity report."; return; }
+    const a = parity.int8_vs_fp32 || parity;
+    const rate = a.agreement_non_tied ?? a.agreement;
+    if (blank(rate)) {
+      node.textContent = "Parity: no int8 model was compared with fp32.";
+      return;
+    }
+    node.append("Parity, int8 vs fp32: the same action on ", el("strong", `${(100 * rate).toFixed(2)} %`));
+    if (!blank(a.frames)) node.append(` of ${count(a.frames)} frames`);
+    if (!blank(a.target)) node.append(` (target ${(100 * a.target).toFixed(1)} %)`);
+    if (typeof a.meets_target === "boolean") {
+      node.append(" ", el("span", a.meets_target ? "meets it" : "misses it", { class: a.meets_target ? "cw-ok" : "cw-bad" }));
+    }
+    const closed = parity.closed_loop;
+    if (closed && closed.int8 && closed.fp32 && !blank(closed.int8.best_lap_s)) {
+      node.append(`; closed-loop best lap int8 ${fixed(closed.int8.best_lap_s, 2)} s, fp32 ${fixed(closed.fp32.best_lap_s, 2)} s`);
+    }
+    node.append(".");
+  }
+
+  // replay.js animates the element marked data-replay: one evaluation (data-only) fetched from
+  // `${data-replay-base}/${data-only}`, named by an entry of the list at data-list-url. A model has one
+  // replay and no list, so the list is a one-entry data: URL. Loaded here, once the replay exists, because
+  // replay.js starts as soon as it runs.
+  function startReplay(url, name) {
+    if (state.replayStarted) return;
+    state.replayStarted = true;
+    const wrap = $("[data-replay-wrap]");
+    const cut = url.lastIndexOf("/");
+    const only = url.slice(cut + 1);
+    wrap.dataset.replayBase = url.slice(0, cut);
+    wrap.dataset.only = only;
+    wrap.dataset.listUrl = `data:application/json,${encodeURIComponent(JSON.stringify([{ submission_id: only, name }]))}`;
+    wrap.setAttribute("data-replay", "");
+    wrap.hidden = false;
+    // replay.js links each legend row to a race's replay page; a model's replay has none: keep the name only
+    new MutationObserver(() => {
+      for (const a of wrap.querySelectorAll("[data-legend] a")) a.replaceWith(el("span", a.textContent));
+    }).observe(wrap.querySelector("[data-legend] tbody"), { childList: true, subtree: true });
+    document.body.append(el("script", null, { src: root.dataset.replayJs }));
+  }
+
+  // ----------------------------------------------------------------------------------- race submission
+
+  async function loadRaces(m) {
+    state.racesLoaded = true;
+    const select = $("[data-races]");
+    const button = $("[data-submit-button]");
+    let races = [];
+    try {
+      const me = await request("/api/console/me").catch(() => null);
+      const league = me && me.racer && me.racer.league_id;
+      races = await request(`/api/races?status=open${league ? `&league_id=${encodeURIComponent(league)}` : ""}`);
+    } catch (error) {
+      select.replaceChildren(el("option", `could not list the races: ${error.message}`, { value: "" }));
+      button.disabled = true;
+      return;
+    }
+    // only virtual races take a model (RaceOut names its kind where the server sends it)
+    races = races.filter((r) => r.kind === undefined || r.kind === null || r.kind === "virtual");
+    races.sort((a, b) => Number(b.track === m.track) - Number(a.track === m.track));
+    const options = races.map((r) => el("option", `${r.name}${r.track ? ` · ${r.track}` : ""}${r.track === m.track ? " (this model's track)" : ""}`,
+      { value: String(r.id) }));
+    if (!options.length) options.push(el("option", "no open virtual race in your league", { value: "" }));
+    select.replaceChildren(...options);
+    button.disabled = races.length === 0;
+  }
+
+  function showSubmission(sub) {
+    const result = $("[data-submit-result]");
+    result.replaceChildren();
+    result.dataset.state = sub.status;
+    let text = `submission ${sub.id}: ${sub.status}`;
+    if (sub.status === "failed" && sub.reason) text += ` — ${sub.reason}`;
+    if (sub.status === "finished") {
+      const laps = (sub.laps || []).filter((lap) => lap.completed).map((lap) => lap.lap_time_s);
+      text += `, ${plural(laps.length, "lap")}${laps.length ? `, best ${Math.min(...laps).toFixed(2)} s` : ""}`;
+    }
+    result.append(text, " · ", link(`/races/${encodeURIComponent(sub.race_id)}`, "race page"));
+  }
+
+  // The submission's progress (queued -> running -> finished or failed), from the racer's own list.
+  async function follow(sub) {
+    while (!["finished", "failed"].includes(sub.status)) {
+      await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
+      let mine;
+      try {
+        mine = await request("/api/submissions");
+      } catch (error) {
+        return; // the race page shows how it ends
+      }
+      const now = Array.isArray(mine) && mine.find((s) => s.id === sub.id);
+      if (!now) return;
+      sub = now;
+      showSubmission(sub);
+    }
+  }
+
+  $("[data-submit-form]").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const raceId = Number($("[data-races]").value);
+    if (!raceId) return;
+    const button = $("[data-submit-button]");
+    const result = $("[data-submit-result]");
+    button.disabled = true;
+    result.dataset.state = "busy";
+    result.textContent = "submitting: the server checks the model…";
+    try {
+      const sub = await post("/submit", { race_id: raceId });
+      showSubmission(sub);
+      follow(sub);
+    } catch (error) {
+      result.dataset.state = "refused";
+      result.textContent = `refused: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // ------------------------------------------------------------------------------------- live updates
+
+  function setLive(text, kind) {
+    const node = $("[data-live-status]");
+    node.textContent = text;
+    node.dataset.state = kind;
+  }
+
+  function listen() {
+    if (state.source || !state.model || !LIVE.includes(state.model.status)) return;
+    setLive("connecting…", "connecting");
+    const source = new EventSource(`${api}/events`);
+    state.source = source;
+    source.addEventListener("open", () => {
+      setLive("live", "live");
+      // lines written between the page's fetch and this (re)connection: fetch the history again
+      if (state.opened) refresh();
+      state.opened = true;
+    });
+    source.addEventListener("progress", (event) => {
+      addProgress([JSON.parse(event.data)]);
+      renderProgress();
+    });
+    source.addEventListener("status", (event) => onStatus(JSON.parse(event.data)));
+    source.addEventListener("error", () => {
+      if (!state.source) return;
+      setLive("reconnecting…", "down");
+      if (source.readyState === EventSource.CLOSED) { // refused (not signed in, gone): try again later
+        state.source = null;
+        setTimeout(() => { state.opened = true; listen(); }, RECONNECT_MS);
+      }
+    });
+  }
+
+  function stopListening(text) {
+    if (state.source) state.source.close();
+    state.source = null;
+    setLive(text, "ended");
+  }
+
+  function onStatus(change) {
+    if (!state.model || !change || !change.status) return;
+    state.model.status = change.status;
+    state.model.reason = change.reason ?? null;
+    render(state.model);
+    if (FINAL.includes(change.status)) {
+      stopListening("");
+      refresh(); // the outcome: evaluation, laps, parity, files
+    }
+  }
+
+  function render(m) {
+    renderHead(m);
+    renderActions(m);
+    renderProgress();
+    renderResults(m);
+  }
+
+  function apply(m) {
+    state.model = m;
+    addProgress(m.progress_history || []);
+    if (m.progress) addProgress([m.progress]);
+    if (m.status === "running" && !state.history.length && !state.clock.at_ms) setClock(Number(m.training_s) || 0);
+    render(m);
+    if (LIVE.includes(m.status)) listen(); else if (state.source) stopListening("");
+  }
+
+  async function refresh() {
+    try {
+      apply(await request(api));
+    } catch (error) {
+      loadError(error);
+    }
+  }
+
+  function loadError(error) {
+    const node = $("[data-load-error]");
+    node.hidden = false;
+    node.replaceChildren();
+    if (error.status === 401) {
+      node.append("Your console session has ended: ", link("/console/sign-in", "sign in again"), ".");
+    } else if (error.status === 404) {
+      node.textContent = "No such model here: it was deleted, or it is another racer's model they have not shared.";
+    } else {
+      node.textContent = `Could not load the model: ${error.message}`;
+    }
+    if (!state.model) { $("[data-status]").textContent = "unavailable"; $("[data-status]").dataset.state = "failed"; }
+  }
+
+  setInterval(() => {
+    const node = root.querySelector("[data-elapsed]");
+    if (node && state.model && state.model.status === "running") node.textContent = minSec(elapsed());
+  }, 1000);
+
+  state.useCharts = root.dataset.assetsOk === "yes" && typeof window.uPlot === "function";
+  refresh();
+})();

@@ -1,0 +1,560 @@
+"""What stops a racer's reward function from doing harm inside the training job's own process.
+
+The training job imports everything heavy first, then calls `lock_down(job_folder)` once, then loads and runs
+the reward function. After the call this process:
+
+- cannot create, write, truncate, delete or rename files outside the job folder (reading stays allowed: Python
+  must go on importing modules);
+- cannot open network connections (TCP/UDP connect, bind, sendto; DNS look-ups);
+- cannot start programs (subprocess, os.system, os.exec*, os.fork, os.posix_spawn);
+- cannot load foreign code through ctypes.
+
+Two layers do it, the strongest the machine has:
+
+1. Linux Landlock (kernel >= 5.13, enabled LSM): the kernel refuses file writes outside the folder, every
+   execve, TCP bind/connect (ABI >= 4), signals to and abstract unix sockets of processes outside the job
+   (ABI >= 6), and ptrace-style access (/proc/<pid>/environ, /proc/<pid>/mem) to processes outside the job.
+   It binds native code as well as Python and cannot be undone. It restricts the thread that calls
+   `lock_down` and every thread started after it; threads that already existed are covered only with
+   LANDLOCK_RESTRICT_SELF_TSYNC (ABI >= 8): `GuardReport.threads_uncovered` counts them.
+2. A PEP 578 audit hook: Python-level operations the rules forbid raise `GuardRefusedError` (a
+   `PermissionError`) with a sentence that names what was refused. It also covers what Landlock does not:
+   UDP, unix-socket connections, DNS, chmod/chown/utime, ctypes. It cannot be removed, but PEP 578 is explicit
+   that it is no sandbox: code that reaches native code or the hook's own state can get past it. It is the
+   layer that explains; Landlock (and the league server's job sandbox: network namespace, resource limits)
+   is the layer that holds.
+
+`deadline(seconds, what)` bounds one call (a reward function that loops forever) with SIGALRM in the main
+thread: it interrupts Python code between bytecodes, not a single long C call (`10**10**9`); the sandbox's CPU
+and wall-clock limits end those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import TrainerError
+
+log = logging.getLogger(__name__)
+
+#: whose code the guard's refusals are about (the job runs the trainer's own code under the same rules)
+ACTOR = "reward function"
+#: the job folder's folder for temporary files (tempfile.gettempdir() and TMPDIR point there after lock_down)
+TEMP_DIR_NAME = "tmp"
+#: device files anyone may write: libraries silence output by writing to /dev/null
+WRITABLE_DEVICES = ("/dev/null",)
+
+
+class GuardError(TrainerError):
+    """Root of the guard's errors."""
+
+
+class LockDownError(GuardError, RuntimeError):
+    """The process could not be locked down (the folder does not exist, it is locked already)."""
+
+
+class GuardRefusedError(GuardError, PermissionError):
+    """An operation the locked-down process may not do; the message names it and the rule."""
+
+
+class RewardTimeoutError(GuardError, TimeoutError):
+    """A call guarded by `deadline` overran its time."""
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """Which layers `lock_down` put in place.
+
+    landlock_abi: the kernel's Landlock ABI version, 0 when the kernel has none (or it is disabled).
+    landlock_filesystem: the kernel refuses writes outside `root` and every execve.
+    landlock_tcp: the kernel refuses TCP bind and connect (ABI >= 4).
+    landlock_scoped: the kernel refuses signals to, and abstract unix sockets of, processes outside the job
+        (ABI >= 6).
+    landlock_all_threads: the rules cover threads that existed before the call (LANDLOCK_RESTRICT_SELF_TSYNC).
+    threads_uncovered: threads of this process that existed before the call and that Landlock does not cover
+        (0 when `landlock_all_threads`); Python code runs on them only if it was started before the call.
+    audit_hook: the PEP 578 hook is installed (always, after a successful call).
+    temp_dir: where temporary files go now (inside `root`).
+    sys_path_removed: `sys.path` entries inside `root` taken out (modules written there cannot be imported).
+    """
+
+    root: Path
+    landlock_abi: int
+    landlock_filesystem: bool
+    landlock_tcp: bool
+    landlock_scoped: bool
+    landlock_all_threads: bool
+    threads_uncovered: int
+    audit_hook: bool
+    temp_dir: Path
+    sys_path_removed: tuple[str, ...] = field(default=())
+
+    @property
+    def layers(self) -> list[str]:
+        """The active layers, named for a log line."""
+        names = []
+        if self.landlock_filesystem:
+            names.append(f"landlock-v{self.landlock_abi} files+exec")
+        if self.landlock_tcp:
+            names.append("landlock tcp")
+        if self.landlock_scoped:
+            names.append("landlock signals+abstract-unix")
+        if self.audit_hook:
+            names.append("audit hook")
+        return names
+
+    def describe(self) -> str:
+        threads = (
+            "all threads"
+            if self.landlock_all_threads
+            else f"{self.threads_uncovered} earlier threads uncovered"
+        )
+        kernel = f" ({threads})" if self.landlock_filesystem else " (no Landlock: Python-level refusals only)"
+        return f"locked down to {self.root}: {', '.join(self.layers)}{kernel}"
+
+
+_locked_root: Path | None = None
+_lock = threading.Lock()
+
+
+def lock_down(root: Path) -> GuardReport:
+    """Lock this process down to writing inside `root` (an existing folder), with no network, no new programs
+    and no ctypes; returns which layers hold. Call it once, after the heavy imports and before any untrusted
+    code runs. Raises `LockDownError` when `root` is not a folder or the process is locked already."""
+    global _locked_root
+    with _lock:
+        if _locked_root is not None:
+            raise LockDownError(f"lock_down({root}): this process is already locked down to {_locked_root}")
+        real_root = Path(os.path.realpath(root))
+        if not real_root.is_dir():
+            raise LockDownError(f"lock_down: {root} is not a folder; expected the job's existing run folder")
+        temp_dir = _use_temp_dir(real_root)
+        threads_before = _thread_count()
+        landlock = _apply_landlock(real_root)
+        removed = _drop_sys_path_inside(real_root)
+        sys.addaudithook(_audit_hook(str(real_root)))
+        _locked_root = real_root
+    report = GuardReport(
+        root=real_root,
+        landlock_abi=landlock.abi,
+        landlock_filesystem=landlock.filesystem,
+        landlock_tcp=landlock.tcp,
+        landlock_scoped=landlock.scoped,
+        landlock_all_threads=landlock.all_threads,
+        threads_uncovered=0 if landlock.all_threads or not landlock.filesystem else threads_before - 1,
+        audit_hook=True,
+        temp_dir=temp_dir,
+        sys_path_removed=removed,
+    )
+    log.info("guard: %s", report.describe())
+    return report
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """Raise `RewardTimeoutError` naming `what` in the block when it runs longer than `seconds` (real time).
+
+    Main thread only (a POSIX signal, SIGALRM, interrupts it). The previous SIGALRM handler and any timer that
+    was running are put back afterwards, the timer with the time it has left. Not nestable.
+    """
+    if not seconds > 0:
+        raise GuardError(f"deadline for {what}: seconds must be positive, got {seconds!r}")
+    if threading.current_thread() is not threading.main_thread():
+        raise GuardError(f"deadline for {what}: only the main thread receives SIGALRM; call it there")
+
+    def overran(signum: int, frame: Any) -> None:
+        raise RewardTimeoutError(f"{what} did not return within {seconds:g} s: stopped")
+
+    previous_handler = signal.signal(signal.SIGALRM, overran)
+    previous_delay_s, previous_interval_s = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started_s = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay_s > 0:
+            left_s = previous_delay_s - (time.monotonic() - started_s)
+            # A timer that ran out while we held SIGALRM fires at once rather than never.
+            signal.setitimer(signal.ITIMER_REAL, max(left_s, 1e-6), previous_interval_s)
+
+
+# --------------------------------------------------------------------------------------------- preparation
+
+
+def _use_temp_dir(root: Path) -> Path:
+    """Temporary files (tempfile, TMPDIR for native libraries) go to `root/tmp` from now on: /tmp is outside."""
+    temp_dir = root / TEMP_DIR_NAME
+    temp_dir.mkdir(exist_ok=True)
+    tempfile.tempdir = str(temp_dir)
+    os.environ["TMPDIR"] = str(temp_dir)
+    return temp_dir
+
+
+def _thread_count() -> int:
+    """Threads of this process (native ones too: torch's and onnxruntime's pools), from /proc."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def _drop_sys_path_inside(root: Path) -> tuple[str, ...]:
+    """Take `sys.path` entries inside `root` out (`python -m` puts the working folder first), so a module the
+    reward function writes into its folder (an extension module is native code) cannot be imported."""
+    removed = tuple(p for p in sys.path if _inside(os.path.realpath(p or os.curdir), str(root)))
+    sys.path[:] = [p for p in sys.path if p not in removed]
+    return removed
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+# -------------------------------------------------------------------------------------------------- Landlock
+#
+# Landlock is three system calls. They are made through ctypes by hand because no well-kept Python binding
+# exists (PyPI's `landlock` is a 1.0.0.dev pre-release). Constants: <linux/landlock.h>; the syscall numbers
+# are the same on every architecture (added after the syscall tables were unified).
+
+SYS_LANDLOCK_CREATE_RULESET = 444
+SYS_LANDLOCK_ADD_RULE = 445
+SYS_LANDLOCK_RESTRICT_SELF = 446
+LANDLOCK_CREATE_RULESET_VERSION = 1 << 0
+LANDLOCK_RULE_PATH_BENEATH = 1
+LANDLOCK_RESTRICT_SELF_TSYNC = 1 << 3  # ABI 8
+PR_SET_NO_NEW_PRIVS = 38
+
+FS_EXECUTE = 1 << 0
+FS_WRITE_FILE = 1 << 1
+FS_REMOVE_DIR = 1 << 4
+FS_REMOVE_FILE = 1 << 5
+FS_MAKE_CHAR = 1 << 6
+FS_MAKE_DIR = 1 << 7
+FS_MAKE_REG = 1 << 8
+FS_MAKE_SOCK = 1 << 9
+FS_MAKE_FIFO = 1 << 10
+FS_MAKE_BLOCK = 1 << 11
+FS_MAKE_SYM = 1 << 12
+FS_REFER = 1 << 13  # ABI 2
+FS_TRUNCATE = 1 << 14  # ABI 3
+FS_IOCTL_DEV = 1 << 15  # ABI 5
+NET_BIND_TCP = 1 << 0  # ABI 4
+NET_CONNECT_TCP = 1 << 1  # ABI 4
+SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0  # ABI 6
+SCOPE_SIGNAL = 1 << 1  # ABI 6
+
+# Reading (READ_FILE, READ_DIR) is not handled, so it stays allowed everywhere. Everything else is handled:
+# with no rule granting it, the kernel refuses it outside the folder (and EXECUTE everywhere).
+_FS_HANDLED_ABI1 = (
+    FS_EXECUTE
+    | FS_WRITE_FILE
+    | FS_REMOVE_DIR
+    | FS_REMOVE_FILE
+    | FS_MAKE_CHAR
+    | FS_MAKE_DIR
+    | FS_MAKE_REG
+    | FS_MAKE_SOCK
+    | FS_MAKE_FIFO
+    | FS_MAKE_BLOCK
+    | FS_MAKE_SYM
+)
+# Inside the folder: files and folders, not device nodes, pipes, sockets or execution.
+_FS_ROOT_ALLOWED = (
+    FS_WRITE_FILE
+    | FS_REMOVE_DIR
+    | FS_REMOVE_FILE
+    | FS_MAKE_DIR
+    | FS_MAKE_REG
+    | FS_MAKE_SYM
+    | FS_REFER
+    | FS_TRUNCATE
+)
+_FS_DEVICE_ALLOWED = FS_WRITE_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1  # the kernel's struct is __attribute__((packed))
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+@dataclass(frozen=True)
+class _Landlock:
+    abi: int = 0
+    filesystem: bool = False
+    tcp: bool = False
+    scoped: bool = False
+    all_threads: bool = False
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 when it has none, it is disabled, or this is not Linux."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    version = _syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    return max(version, 0)
+
+
+def _apply_landlock(root: Path) -> _Landlock:
+    """Restrict this thread (and those it starts; all threads with TSYNC) to the rules; `_Landlock()` when
+    the kernel has no Landlock."""
+    abi = landlock_abi()
+    if abi < 1:
+        log.warning(
+            "guard: this kernel has no Landlock; only the audit hook refuses writes, network, programs"
+        )
+        return _Landlock()
+    handled_fs = _FS_HANDLED_ABI1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
+    handled_fs |= FS_IOCTL_DEV if abi >= 5 else 0
+    handled_net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    attr = _RulesetAttr(handled_fs, handled_net, scoped)
+    # Older kernels take the struct only up to the fields they know (and refuse a longer one).
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset_fd = _checked(
+        _syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), size, 0), "create_ruleset"
+    )
+    try:
+        _allow(ruleset_fd, root, _FS_ROOT_ALLOWED & handled_fs)
+        for device in WRITABLE_DEVICES:
+            if os.path.exists(device):
+                _allow(ruleset_fd, Path(device), _FS_DEVICE_ALLOWED & handled_fs)
+        # Required to restrict oneself without CAP_SYS_ADMIN; also stops setuid programs (none may run anyway).
+        _checked(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+        all_threads = abi >= 8
+        flags = LANDLOCK_RESTRICT_SELF_TSYNC if all_threads else 0
+        _checked(_syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset_fd, flags), "restrict_self")
+    finally:
+        os.close(ruleset_fd)
+    return _Landlock(
+        abi, filesystem=True, tcp=bool(handled_net), scoped=bool(scoped), all_threads=all_threads
+    )
+
+
+def _allow(ruleset_fd: int, path: Path, access: int) -> None:
+    """Grant `access` beneath `path` (on `path` itself when it is a file)."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        rule = _PathBeneathAttr(access, fd)
+        result = _syscall(
+            SYS_LANDLOCK_ADD_RULE, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0
+        )
+        _checked(result, f"add_rule({path})")
+    finally:
+        os.close(fd)
+
+
+_libc_handle: ctypes.CDLL | None = None
+
+
+def _libc() -> ctypes.CDLL:
+    global _libc_handle
+    if _libc_handle is None:
+        _libc_handle = ctypes.CDLL(None, use_errno=True)
+        _libc_handle.syscall.restype = ctypes.c_long
+    return _libc_handle
+
+
+def _syscall(number: int, *args: Any) -> int:
+    """syscall(2) through libc; returns the result, or -errno on failure."""
+    c_args = [ctypes.c_long(a) if isinstance(a, int) else a for a in args]
+    result = _libc().syscall(ctypes.c_long(number), *c_args)
+    return -ctypes.get_errno() if result < 0 else result
+
+
+def _checked(result: int, what: str) -> int:
+    if result < 0:
+        code = -result if result < -1 else ctypes.get_errno()
+        raise LockDownError(
+            f"landlock {what} failed: {os.strerror(code)} (errno {errno.errorcode.get(code, code)})"
+        )
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- audit hook
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# event -> ((index of a path argument, index of its dir_fd argument or None), ...): every path an event
+# changes. os.link and os.rename change both ends: a hard link into the folder would make an outside file
+# writable through it, a rename moves a file in or out.
+_PATH_EVENTS: dict[str, tuple[tuple[str, int, int | None], ...]] = {
+    "os.remove": (("delete", 0, 1),),
+    "os.rmdir": (("delete", 0, 1),),
+    "os.mkdir": (("create", 0, 2),),
+    "os.rename": (("rename", 0, 2), ("rename to", 1, 3)),
+    "os.link": (("link", 0, 2), ("link to", 1, 3)),
+    "os.symlink": (("create a symlink at", 1, 2),),
+    "os.truncate": (("truncate", 0, None),),
+    "os.chmod": (("chmod", 0, 2),),
+    "os.chown": (("chown", 0, 3),),
+    "os.utime": (("change the times of", 0, 3),),
+    "os.chflags": (("change the flags of", 0, None),),
+    "os.setxattr": (("set an attribute of", 0, None),),
+    "os.removexattr": (("remove an attribute of", 0, None),),
+}
+_PROCESS_EVENTS = frozenset(
+    {
+        "subprocess.Popen",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+        "os.startfile",
+    }
+)
+_SOCKET_EVENTS = frozenset({"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"})
+_DNS_EVENTS = frozenset(
+    {
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.gethostbyaddr",
+        "socket.getnameinfo",
+    }
+)
+# Walking every object is how code would reach the hook's own state; training never needs it.
+_INTROSPECTION_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents"})
+_FOREIGN_MODULES = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend"})
+
+
+def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
+    """The hook for `root` (a real path). What it consults is bound in this closure (tables copied, helpers
+    captured), so rebinding this module's globals does not change what it refuses; patching the standard
+    library it calls (os.path) would, which is why it is not the layer that holds."""
+    own_pid = os.getpid()
+    devices = frozenset(WRITABLE_DEVICES)
+    path_events = dict(_PATH_EVENTS)
+    foreign_modules = _FOREIGN_MODULES
+    inside, resolve, short, refused_error = _inside, _resolve, _short, GuardRefusedError
+    af_unix = socket.AF_UNIX
+    write_flags = _WRITE_FLAGS
+
+    def refuse(what: str) -> None:
+        raise refused_error(f"{ACTOR} tried to {what}: refused")
+
+    def check_path(action: str, path: Any, dir_fd: Any) -> None:
+        resolved = resolve(path, dir_fd)
+        if resolved is not None and not inside(resolved, root) and resolved not in devices:
+            refuse(f"{action} {resolved} outside its run folder {root}")
+
+    def on_open(args: tuple[Any, ...]) -> None:
+        path, mode, flags = args
+        if isinstance(path, int):
+            return  # an open descriptor: its access was checked when it was opened
+        writes = (isinstance(flags, int) and flags & write_flags) or (
+            isinstance(mode, str) and any(c in mode for c in "wax+")
+        )
+        if writes:
+            check_path("write", path, None)
+        elif mode is None:
+            # os.open of a folder outside: its descriptor as dir_fd= would let a write escape the path check
+            resolved = resolve(path, None)
+            if resolved is not None and not inside(resolved, root) and os.path.isdir(resolved):
+                refuse(f"open the folder {resolved} outside its run folder {root} with os.open")
+
+    def on_path_event(event: str) -> Callable[[tuple[Any, ...]], None]:
+        def check(args: tuple[Any, ...]) -> None:
+            for action, path_at, dir_fd_at in path_events[event]:
+                check_path(action, args[path_at], None if dir_fd_at is None else args[dir_fd_at])
+
+        return check
+
+    def on_socket(args: tuple[Any, ...]) -> None:
+        if args[1] != af_unix:
+            refuse(f"open a network socket (address family {args[1]}); this job has no network")
+
+    def on_network(event: str) -> Callable[[tuple[Any, ...]], None]:
+        return lambda args: refuse(
+            f"{event.removeprefix('socket.')} {short(args[1:])}; this job has no network"
+        )
+
+    def on_dns(event: str) -> Callable[[tuple[Any, ...]], None]:
+        return lambda args: refuse(f"look up {args[0]!r} ({event}); this job has no network")
+
+    def on_process(event: str) -> Callable[[tuple[Any, ...]], None]:
+        return lambda args: refuse(f"start a process ({event} {short(args)})")
+
+    def on_import(args: tuple[Any, ...]) -> None:
+        if args[0] in foreign_modules:
+            refuse(f"import {args[0]}; foreign code may not be loaded")
+
+    def on_kill(event: str) -> Callable[[tuple[Any, ...]], None]:
+        def check(args: tuple[Any, ...]) -> None:
+            if args[0] not in (own_pid, 0):
+                refuse(f"signal process {args[0]} ({event})")
+
+        return check
+
+    def on_introspection(event: str) -> Callable[[tuple[Any, ...]], None]:
+        return lambda args: refuse(f"walk the interpreter's objects ({event})")
+
+    handlers: dict[str, Callable[[tuple[Any, ...]], None]] = {
+        "open": on_open,
+        "socket.__new__": on_socket,
+        "import": on_import,
+        **{event: on_path_event(event) for event in path_events},
+        **{event: on_network(event) for event in _SOCKET_EVENTS},
+        **{event: on_dns(event) for event in _DNS_EVENTS},
+        **{event: on_process(event) for event in _PROCESS_EVENTS},
+        **{event: on_kill(event) for event in ("os.kill", "os.killpg")},
+        **{event: on_introspection(event) for event in _INTROSPECTION_EVENTS},
+    }
+    handler_for = handlers.get
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        # Called for every audit event of the process (thousands a second): one dict look-up for the rest.
+        handler = handler_for(event)
+        if handler is not None:
+            handler(args)
+        elif event.startswith("ctypes."):
+            refuse(f"use ctypes ({event} {short(args)}); foreign code may not be loaded")
+
+    return hook
+
+
+def _resolve(path: Any, dir_fd: Any) -> str | None:
+    """The real path `path` names (symlinks resolved, relative to `dir_fd` or the working folder); for a
+    descriptor, the file it is open on. None when it names no file (a pipe's descriptor, an argument the call
+    itself will reject); a `dir_fd` that cannot be read back gives a path outside every folder (refused)."""
+    try:
+        if isinstance(path, int):
+            target = os.readlink(f"/proc/self/fd/{path}")
+            return target if target.startswith(os.sep) else None
+        name = os.fsdecode(os.fspath(path))
+    except (OSError, TypeError, ValueError):
+        return None
+    if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(name):
+        try:
+            name = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), name)
+        except OSError:
+            return f"<descriptor {dir_fd}>/{name}"
+    return os.path.realpath(name)
+
+
+def _short(args: tuple[Any, ...], max_chars: int = 120) -> str:
+    text = " ".join(repr(a) for a in args if a is not None)
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
