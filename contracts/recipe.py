@@ -20,11 +20,11 @@ only checks the recipe (its reward function run on realistic params) and writes 
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,6 +39,11 @@ from pydantic import (
 
 from contracts.errors import RecipeError, validation_problems
 from contracts.vocabulary import OBSERVATION_KINDS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
 
 #: the recipe file format this code writes (a newer one is refused with a message to upgrade)
 RECIPE_FORMAT = 1
@@ -247,9 +252,9 @@ class Recipe(_Strict):
                 f"action_space_type is {self.action_space_type!r} but action_space is written in the "
                 f"{'discrete' if discrete else 'continuous'} form"
             )
-        if discrete and not 1 <= len(self.action_space) <= MAX_DISCRETE_ACTIONS:
+        if discrete and not 2 <= len(self.action_space) <= MAX_DISCRETE_ACTIONS:
             raise ValueError(
-                f"action_space: expected 1 to {MAX_DISCRETE_ACTIONS} discrete actions, got {len(self.action_space)}"
+                f"action_space: expected 2 to {MAX_DISCRETE_ACTIONS} discrete actions, got {len(self.action_space)}"
             )
         if self.training_algorithm == "sac" and discrete:
             raise ValueError("training_algorithm 'sac' needs a continuous action space (as in DeepRacer)")

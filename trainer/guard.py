@@ -1,30 +1,28 @@
 """What stops a racer's reward function from doing harm inside the training job's own process.
 
 The training job imports everything heavy first, then calls `lock_down(job_folder)` once, then loads and runs
-the reward function. After the call this process:
+the reward function. After the call this process may not create, write, truncate, delete or rename files
+outside the job folder (reading stays allowed: Python must go on importing modules), open network
+connections, start programs or load foreign code through ctypes. Two layers do it, the strongest the
+machine has; ARCHITECTURE.md ("Untrusted code: what is enforced") lists exactly what each covers and which
+test proves it.
 
-- cannot create, write, truncate, delete or rename files outside the job folder (reading stays allowed: Python
-  must go on importing modules);
-- cannot open network connections (TCP/UDP connect, bind, sendto; DNS look-ups);
-- cannot start programs (subprocess, os.system, os.exec*, os.fork, os.posix_spawn);
-- cannot load foreign code through ctypes.
+1. Linux Landlock (`restrict_with_landlock`; kernel >= 5.13 with Landlock enabled): the kernel refuses file
+   writes outside the folder (/dev/null excepted), every execve, TCP bind/connect (ABI >= 4), signals to and
+   abstract unix sockets of processes outside the job (ABI >= 6), and ptrace-mode access to them
+   (/proc/<pid>/mem, /proc/<pid>/fd; not /proc/<pid>/environ). It binds native code as well as Python and
+   cannot be undone. It covers the calling thread and the threads it starts; threads that already existed
+   only with LANDLOCK_RESTRICT_SELF_TSYNC (ABI >= 8): `GuardReport.threads_uncovered` counts the others.
+   It does not restrict reads, UDP, connecting to unix sockets by path, fork, or chmod/chown/utime.
+2. A PEP 578 audit hook (`install_audit_hook`): Python operations the rules forbid raise `GuardRefusedError`
+   (a `PermissionError`) with a sentence naming what was refused, in every thread. It also covers what
+   Landlock does not (UDP, unix sockets, DNS, fork, chmod/chown/utime, ctypes library loading, reading
+   another process's /proc files). It cannot be removed, but PEP 578 is explicit that it is no sandbox:
+   operations without an audit event (`_posixsubprocess.fork_exec`, calling a ctypes function made from an
+   address) and native code get past it. It is the layer that explains; Landlock and the league server's
+   job sandbox (network namespace, resource limits) are the layers that hold.
 
-Two layers do it, the strongest the machine has:
-
-1. Linux Landlock (kernel >= 5.13, enabled LSM): the kernel refuses file writes outside the folder, every
-   execve, TCP bind/connect (ABI >= 4), signals to and abstract unix sockets of processes outside the job
-   (ABI >= 6), and ptrace-style access (/proc/<pid>/environ, /proc/<pid>/mem) to processes outside the job.
-   It binds native code as well as Python and cannot be undone. It restricts the thread that calls
-   `lock_down` and every thread started after it; threads that already existed are covered only with
-   LANDLOCK_RESTRICT_SELF_TSYNC (ABI >= 8): `GuardReport.threads_uncovered` counts them.
-2. A PEP 578 audit hook: Python-level operations the rules forbid raise `GuardRefusedError` (a
-   `PermissionError`) with a sentence that names what was refused. It also covers what Landlock does not:
-   UDP, unix-socket connections, DNS, chmod/chown/utime, ctypes. It cannot be removed, but PEP 578 is explicit
-   that it is no sandbox: code that reaches native code or the hook's own state can get past it. It is the
-   layer that explains; Landlock (and the league server's job sandbox: network namespace, resource limits)
-   is the layer that holds.
-
-`deadline(seconds, what)` bounds one call (a reward function that loops forever) with SIGALRM in the main
+`deadline(seconds, what)` bounds a call (a reward function that loops forever) with SIGALRM in the main
 thread: it interrupts Python code between bytecodes, not a single long C call (`10**10**9`); the sandbox's CPU
 and wall-clock limits end those.
 """
@@ -144,9 +142,9 @@ def lock_down(root: Path) -> GuardReport:
             raise LockDownError(f"lock_down: {root} is not a folder; expected the job's existing run folder")
         temp_dir = _use_temp_dir(real_root)
         threads_before = _thread_count()
-        landlock = _apply_landlock(real_root)
+        landlock = restrict_with_landlock(real_root)  # uses ctypes: before the hook forbids it
         removed = _drop_sys_path_inside(real_root)
-        sys.addaudithook(_audit_hook(str(real_root)))
+        install_audit_hook(real_root)
         _locked_root = real_root
     report = GuardReport(
         root=real_root,
@@ -185,12 +183,15 @@ def deadline(seconds: float, what: str) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_delay_s > 0:
-            left_s = previous_delay_s - (time.monotonic() - started_s)
-            # A timer that ran out while we held SIGALRM fires at once rather than never.
-            signal.setitimer(signal.ITIMER_REAL, max(left_s, 1e-6), previous_interval_s)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            # Also when the alarm landed just as the block ended (its exception is on its way out).
+            signal.signal(signal.SIGALRM, previous_handler)
+            if previous_delay_s > 0:
+                left_s = previous_delay_s - (time.monotonic() - started_s)
+                # A timer that would have run out during the block fires at once rather than never.
+                signal.setitimer(signal.ITIMER_REAL, max(left_s, 1e-6), previous_interval_s)
 
 
 # --------------------------------------------------------------------------------------------- preparation
@@ -216,7 +217,12 @@ def _thread_count() -> int:
 def _drop_sys_path_inside(root: Path) -> tuple[str, ...]:
     """Take `sys.path` entries inside `root` out (`python -m` puts the working folder first), so a module the
     reward function writes into its folder (an extension module is native code) cannot be imported."""
-    removed = tuple(p for p in sys.path if _inside(os.path.realpath(p or os.curdir), str(root)))
+    # Only entries that are folders or archives: others are path-hook markers (an editable install's finder).
+    removed = tuple(
+        p
+        for p in sys.path
+        if os.path.exists(p or os.curdir) and _inside(os.path.realpath(p or os.curdir), str(root))
+    )
     sys.path[:] = [p for p in sys.path if p not in removed]
     return removed
 
@@ -301,7 +307,9 @@ class _PathBeneathAttr(ctypes.Structure):
 
 
 @dataclass(frozen=True)
-class _Landlock:
+class LandlockStatus:
+    """What `restrict_with_landlock` put in place; the fields are `GuardReport`'s landlock_* ones."""
+
     abi: int = 0
     filesystem: bool = False
     tcp: bool = False
@@ -317,15 +325,16 @@ def landlock_abi() -> int:
     return max(version, 0)
 
 
-def _apply_landlock(root: Path) -> _Landlock:
-    """Restrict this thread (and those it starts; all threads with TSYNC) to the rules; `_Landlock()` when
-    the kernel has no Landlock."""
+def restrict_with_landlock(root: Path) -> LandlockStatus:
+    """The kernel layer alone: restrict this thread (and the threads it starts; every thread with TSYNC) to
+    writing beneath `root` and /dev/null, no execve, no TCP, no signals out; `LandlockStatus()` (nothing
+    enforced) when the kernel has no Landlock. `lock_down` calls it; tests call it to prove the layer alone."""
     abi = landlock_abi()
     if abi < 1:
         log.warning(
             "guard: this kernel has no Landlock; only the audit hook refuses writes, network, programs"
         )
-        return _Landlock()
+        return LandlockStatus()
     handled_fs = _FS_HANDLED_ABI1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
     handled_fs |= FS_IOCTL_DEV if abi >= 5 else 0
     handled_net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
@@ -342,13 +351,13 @@ def _apply_landlock(root: Path) -> _Landlock:
             if os.path.exists(device):
                 _allow(ruleset_fd, Path(device), _FS_DEVICE_ALLOWED & handled_fs)
         # Required to restrict oneself without CAP_SYS_ADMIN; also stops setuid programs (none may run anyway).
-        _checked(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+        _checked(_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
         all_threads = abi >= 8
         flags = LANDLOCK_RESTRICT_SELF_TSYNC if all_threads else 0
         _checked(_syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset_fd, flags), "restrict_self")
     finally:
         os.close(ruleset_fd)
-    return _Landlock(
+    return LandlockStatus(
         abi, filesystem=True, tcp=bool(handled_net), scoped=bool(scoped), all_threads=all_threads
     )
 
@@ -366,15 +375,12 @@ def _allow(ruleset_fd: int, path: Path, access: int) -> None:
         os.close(fd)
 
 
-_libc_handle: ctypes.CDLL | None = None
-
-
 def _libc() -> ctypes.CDLL:
-    global _libc_handle
-    if _libc_handle is None:
-        _libc_handle = ctypes.CDLL(None, use_errno=True)
-        _libc_handle.syscall.restype = ctypes.c_long
-    return _libc_handle
+    """A fresh handle on the C library. Not kept: a resolved ctypes function left in this module would be
+    a native call any code could make later without an audit event."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
 
 
 def _syscall(number: int, *args: Any) -> int:
@@ -384,9 +390,17 @@ def _syscall(number: int, *args: Any) -> int:
     return -ctypes.get_errno() if result < 0 else result
 
 
+def _no_new_privs() -> int:
+    """prctl(PR_SET_NO_NEW_PRIVS, 1): 0, or -errno on failure."""
+    one, zero = ctypes.c_ulong(1), ctypes.c_ulong(0)  # prctl's arguments are unsigned longs
+    result = _libc().prctl(PR_SET_NO_NEW_PRIVS, one, zero, zero, zero)
+    return -ctypes.get_errno() if result < 0 else result
+
+
 def _checked(result: int, what: str) -> int:
+    """`result` (a value, or -errno) when it is no error; else `LockDownError` naming the call."""
     if result < 0:
-        code = -result if result < -1 else ctypes.get_errno()
+        code = -result
         raise LockDownError(
             f"landlock {what} failed: {os.strerror(code)} (errno {errno.errorcode.get(code, code)})"
         )
@@ -396,8 +410,8 @@ def _checked(result: int, what: str) -> int:
 # ----------------------------------------------------------------------------------------------- audit hook
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-# event -> ((index of a path argument, index of its dir_fd argument or None), ...): every path an event
-# changes. os.link and os.rename change both ends: a hard link into the folder would make an outside file
+# event -> ((what it does, index of a path argument, index of its dir_fd argument or None), ...): every path
+# the event changes. os.link and os.rename change both ends: a hard link into the folder would make an outside file
 # writable through it, a rename moves a file in or out.
 _PATH_EVENTS: dict[str, tuple[tuple[str, int, int | None], ...]] = {
     "os.remove": (("delete", 0, 1),),
@@ -441,11 +455,18 @@ _INTROSPECTION_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get
 _FOREIGN_MODULES = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend"})
 
 
+def install_audit_hook(root: Path) -> None:
+    """The Python layer alone: add the audit hook refusing, for this whole process and for good, what the
+    rules forbid (see `_audit_hook`). `lock_down` calls it; tests call it to prove the layer alone."""
+    sys.addaudithook(_audit_hook(os.path.realpath(root)))
+
+
 def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
     """The hook for `root` (a real path). What it consults is bound in this closure (tables copied, helpers
     captured), so rebinding this module's globals does not change what it refuses; patching the standard
     library it calls (os.path) would, which is why it is not the layer that holds."""
     own_pid = os.getpid()
+    own_pid_text = str(own_pid)
     devices = frozenset(WRITABLE_DEVICES)
     path_events = dict(_PATH_EVENTS)
     foreign_modules = _FOREIGN_MODULES
@@ -456,10 +477,11 @@ def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
     def refuse(what: str) -> None:
         raise refused_error(f"{ACTOR} tried to {what}: refused")
 
-    def check_path(action: str, path: Any, dir_fd: Any) -> None:
+    def check_path(action: str, path: Any, dir_fd: Any, *, device_ok: bool = False) -> None:
         resolved = resolve(path, dir_fd)
-        if resolved is not None and not inside(resolved, root) and resolved not in devices:
-            refuse(f"{action} {resolved} outside its run folder {root}")
+        if resolved is None or inside(resolved, root) or (device_ok and resolved in devices):
+            return
+        refuse(f"{action} {resolved} outside its run folder {root}")
 
     def on_open(args: tuple[Any, ...]) -> None:
         path, mode, flags = args
@@ -469,12 +491,18 @@ def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
             isinstance(mode, str) and any(c in mode for c in "wax+")
         )
         if writes:
-            check_path("write", path, None)
-        elif mode is None:
+            check_path("write", path, None, device_ok=True)
+            return
+        resolved = resolve(path, None)
+        if resolved is None:
+            return
+        parts = resolved.split(os.sep, 3)  # "/proc/<pid>/environ" -> ["", "proc", "<pid>", "environ"]
+        if len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and parts[2] != own_pid_text:
+            # another process's environment, memory, open files: where the server's secrets are
+            refuse(f"read {resolved}, another process's information")
+        if mode is None and not inside(resolved, root) and os.path.isdir(resolved):
             # os.open of a folder outside: its descriptor as dir_fd= would let a write escape the path check
-            resolved = resolve(path, None)
-            if resolved is not None and not inside(resolved, root) and os.path.isdir(resolved):
-                refuse(f"open the folder {resolved} outside its run folder {root} with os.open")
+            refuse(f"open the folder {resolved} outside its run folder {root} with os.open")
 
     def on_path_event(event: str) -> Callable[[tuple[Any, ...]], None]:
         def check(args: tuple[Any, ...]) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import math
 import shutil
 import tempfile
@@ -41,7 +40,6 @@ from trainer.errors import RunConfigError
 if TYPE_CHECKING:
     from trainer.train import TrainResult
 
-logger = logging.getLogger(__name__)
 
 #: recipe `training_algorithm` (DeepRacer's name) -> `RunConfig.algorithm`
 ALGORITHMS = {"clipped_ppo": "ppo", "sac": "sac"}
@@ -90,7 +88,8 @@ def run_config(recipe: Recipe, reward_path: Path, *, n_envs: int = 64) -> RunCon
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise RunConfigError(f"recipe {recipe.name!r}: {validation_problems(exc, quote=True)}") from None
+        problems = validation_problems(exc, quote=True).replace("Value error, ", "")
+        raise RunConfigError(f"recipe {recipe.name!r}: {problems}") from None
 
 
 def remixed(recipe: Recipe, source: str, *, track: str | None = None, seed: int | None = None) -> Recipe:
@@ -132,20 +131,24 @@ def train_recipe(
 
 
 def _keep_recipe(recipe: Recipe, staged_reward: Path, out_dir: Path) -> None:
-    """Move the staged reward file into the run folder `out_dir` (and its config's `reward` with it) and write
-    the recipe there, if that run was started with it (a refused run folder is left as it was)."""
-    config_path = out_dir / "config.resolved.json"
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return  # training stopped before the run folder was made
-    if config.get("reward") != str(staged_reward):
-        return
+    """Copy the staged reward file into the run folder `out_dir`, point the configs that name it there (the
+    run's, and a distilled run's teacher's) and write the recipe beside it; only for a run this recipe started
+    (a refused run folder is left as it was)."""
     kept = out_dir / REWARD_FILE
-    shutil.copyfile(staged_reward, kept)
-    config["reward"] = str(kept)
-    config_path.write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
-    (out_dir / RECIPE_FILE).write_text(recipe.to_toml(), encoding="utf-8")
+    configs = [out_dir / "config.resolved.json", out_dir / "teacher" / "config.resolved.json"]
+    started = False
+    for path in configs:
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # training stopped before this folder was made
+        if config.get("reward") == str(staged_reward):
+            started = True
+            config["reward"] = str(kept)
+            path.write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
+    if started:
+        shutil.copyfile(staged_reward, kept)
+        (out_dir / RECIPE_FILE).write_text(recipe.to_toml(), encoding="utf-8")
 
 
 def recipe_notes(recipe: Recipe) -> list[str]:

@@ -194,7 +194,8 @@ def train(
         raise RunConfigError(f"{out}: the run directory exists and is not empty; choose another --out")
     # Environments first: a bad track or reward file fails before the run directory is created.
     vec = BatchedVecEnv(TimeTrialVectorEnv(num_envs=config.n_envs, **config.env_kwargs()), trace_car0=True)
-    stepped: VecEnv = vec if supervision is None or supervision.wrap_env is None else supervision.wrap_env(vec)
+    wrap = supervision.wrap_env if supervision is not None else None
+    stepped: VecEnv = vec if wrap is None else wrap(vec)  # what the model steps; callbacks keep `vec`
     torch.set_num_threads(torch_threads)
     if checkpoint is not None:
         model = _algorithm(config).load(checkpoint, env=stepped, device="cpu")

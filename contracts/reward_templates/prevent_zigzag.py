@@ -1,5 +1,5 @@
 def reward_function(params):
-    """DeepRacer's example 3: follow the centre line (example 1), and halve the reward when steering hard,
+    """DeepRacer's example 3: follow the centre line (example 1), and cut the reward by a fifth when steering hard,
     which stops the car weaving."""
     distance_from_center = params["distance_from_center"]
     track_width = params["track_width"]
@@ -20,6 +20,6 @@ def reward_function(params):
 
     ABS_STEERING_THRESHOLD = 15  # degrees
     if abs_steering > ABS_STEERING_THRESHOLD:
-        reward *= 0.5
+        reward *= 0.8
 
     return float(reward)

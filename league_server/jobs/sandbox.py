@@ -1,10 +1,14 @@
-"""Run an untrusted job (e.g. evaluating a racer's ONNX model in the simulator) in a child process with limits
-on CPU time, memory and wall-clock time, so a job that crashes, hangs or eats memory fails alone and the
-league server keeps serving.
+"""Run an untrusted job (evaluating a racer's ONNX model, training with a racer's reward function) in a child
+process with limits on CPU time, memory, file size and wall-clock time, at a lower CPU priority, without the
+server's secrets and without network, so a job that crashes, hangs, eats memory or misbehaves fails alone and
+the league server keeps serving.
 
 `run_limited(argv, limits)` starts `argv` in a session (and process group) of its own with kernel resource
-limits set before exec, waits at most `limits.wall_s`, kills the whole process group when the time is up and
-returns a `SandboxResult` that says how the job ended, in a sentence a racer can act on.
+limits and its niceness set before exec, in an environment reduced to what a job needs (`job_environment`),
+inside a new user + network namespace when the machine allows it (`unshare`: the job sees only a loopback
+device that is down, so it reaches nothing, not even the server on 127.0.0.1). It waits at most
+`limits.wall_s`, kills the whole process group when the time is up and returns a `SandboxResult` that says
+how the job ended, in a sentence a racer can act on.
 
 Linux only (the `resource` module and `os.waitid`); elsewhere `run_limited` raises `SandboxError`.
 """
@@ -15,11 +19,13 @@ import logging
 import math
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import IO, Literal
 
@@ -32,7 +38,7 @@ except ImportError:  # Windows: this module stays importable, run_limited refuse
 
 log = logging.getLogger(__name__)
 
-StoppedBy = Literal["cpu", "memory", "wall"]
+StoppedBy = Literal["cpu", "memory", "file", "wall"]
 
 # How much of each output stream a result keeps (bytes, from the end).
 TAIL_BYTES = 4096
@@ -59,22 +65,60 @@ MEMORY_MARKERS = (
 # unmapped pointer used after a failed mmap.
 MEMORY_SIGNALS = (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS)
 MIB = 1024 * 1024
+# What the kernel or Python says when a write passes RLIMIT_FSIZE (Python ignores SIGXFSZ and gets EFBIG).
+FILE_SIZE_MARKERS = ("file too large",)
+# What a job's environment keeps of the server's: what programs, locales, Python and the numeric libraries'
+# thread pools need, and where pitlane keeps tracks and caches. Everything else (PITLANE_ADMIN_TOKEN,
+# PITLANE_DATABASE_URL, PITLANE_MQTT_PASSWORD, cloud credentials) stays with the server.
+KEPT_VARIABLES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "LD_LIBRARY_PATH",
+        "PITLANE_HOME",
+        "PITLANE_CACHE_DIR",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+    }
+)
+KEPT_PREFIXES = ("LC_", "PYTHON", "OMP_", "MKL_", "OPENBLAS_")
+# util-linux's unshare: a new user namespace (so no privilege is needed) holding a new network namespace.
+# --map-current-user keeps the job's uid (no capabilities after exec unless it is root); util-linux < 2.38
+# has only --map-root-user.
+UNSHARE_CHOICES = (
+    ("--user", "--map-current-user", "--net", "--"),
+    ("--user", "--map-root-user", "--net", "--"),
+)
 
 
 @dataclass(frozen=True)
 class Limits:
     """What one job may use: `cpu_s` seconds of CPU time (user + system), `memory_mb` MiB of address space,
-    `wall_s` seconds of real time."""
+    `wall_s` seconds of real time, `file_mb` MiB for the largest file it writes; it runs `nice` steps below
+    the server's CPU priority (0..19: the server's requests keep their latency while jobs train) and, unless
+    `network`, in a network namespace of its own (no network at all)."""
 
     cpu_s: float
     memory_mb: int
     wall_s: float
+    file_mb: int = 1024
+    nice: int = 10
+    network: bool = False
 
     def __post_init__(self) -> None:
-        for field in ("cpu_s", "memory_mb", "wall_s"):
+        for field in ("cpu_s", "memory_mb", "wall_s", "file_mb"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"Limits.{field} must be a positive number, got {value!r}")
+        if isinstance(self.nice, bool) or not isinstance(self.nice, int) or not 0 <= self.nice <= 19:
+            raise ConfigError(f"Limits.nice must be a whole number from 0 to 19, got {self.nice!r}")
+        if not isinstance(self.network, bool):
+            raise ConfigError(f"Limits.network must be true or false, got {self.network!r}")
 
 
 @dataclass(frozen=True)
@@ -104,25 +148,33 @@ def run_limited(
 ) -> SandboxResult:
     """Run `argv` under `limits` and return how it ended; never raises for anything the job does.
 
-    `cwd` is the job's working directory (default: ours); `env`, when given, is its whole environment (else it
-    inherits ours). Its stdin is /dev/null. Every process the job started is killed when it ends or times out.
-    Raises `SandboxError` when the platform has no resource limits or the program cannot be started.
+    `cwd` is the job's working directory (default: ours). Its environment is `job_environment(env)`: the
+    few variables of ours a job needs plus `env` (the job's own). Its stdin is /dev/null. Every process the
+    job started is killed when it ends or times out. Raises `SandboxError` when the platform has no resource
+    limits or the program cannot be started.
     """
     if resource is None:
         raise SandboxError("run_limited needs the `resource` module (Linux); this platform has none")
     if not argv:
         raise SandboxError("run_limited: argv is empty, expected the program and its arguments")
+    if shutil.which(argv[0]) is None:
+        # Checked here: behind `unshare` a missing program would be unshare's failure, not Popen's.
+        raise SandboxError(f"could not start {_describe(argv)}: no such program (or it is not executable)")
     rlimits = _rlimits(limits)
+    prefix = [] if limits.network else network_namespace_prefix()
     log.info(
-        "sandbox: running %s (limits: %g s CPU, %d MiB memory, %g s wall)",
+        "sandbox: running %s (limits: %g s CPU, %d MiB memory, %g s wall, %d MiB files, nice %d, %s)",
         _describe(argv),
         limits.cpu_s,
         limits.memory_mb,
         limits.wall_s,
+        limits.file_mb,
+        limits.nice,
+        "network" if limits.network else "no network" if prefix else "network (no namespace available)",
     )
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started_s = time.monotonic()
-        proc = _start(argv, rlimits, cwd, env, stdout, stderr)
+        proc = _start(prefix + argv, rlimits, limits.nice, cwd, job_environment(env), stdout, stderr)
         timed_out, status, rusage = _wait(proc, limits.wall_s)
         wall_s = time.monotonic() - started_s
         stdout_tail, stderr_tail = _tail(stdout), _tail(stderr)
@@ -140,6 +192,46 @@ def run_limited(
         reason or "exited 0",
     )
     return SandboxResult(returncode, stopped_by, reason, stdout_tail, stderr_tail, wall_s, cpu_s)
+
+
+def job_environment(own: dict[str, str] | None = None) -> dict[str, str]:
+    """A job's environment: ours reduced to `KEPT_VARIABLES` and `KEPT_PREFIXES`, then `own` (the job's own
+    variables, which win)."""
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if name in KEPT_VARIABLES or name.startswith(KEPT_PREFIXES)
+    }
+    return {**kept, **(own or {})}
+
+
+@cache
+def network_namespace_prefix() -> list[str]:
+    """The command prefix that runs a job in a new (empty) network namespace, found once per process by
+    trying it; [] with a warning when this machine allows none (no unshare, user namespaces disabled): jobs
+    then run with the machine's network, and only the trainer's guard (Landlock, the audit hook) refuses
+    sockets."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        log.warning("sandbox: no `unshare` program (util-linux); jobs run with the machine's network")
+        return []
+    failure = ""
+    for options in UNSHARE_CHOICES:
+        command = [unshare, *options]
+        try:
+            probe = subprocess.run([*command, "true"], capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("sandbox: %s could not run (%s); jobs run with the machine's network", unshare, exc)
+            return []
+        if probe.returncode == 0:
+            log.info("sandbox: jobs run without network (%s)", shlex.join(command))
+            return command
+        failure = probe.stderr.decode(errors="replace").strip()
+    log.warning(
+        "sandbox: this machine allows no network namespace (%s); jobs run with the machine's network",
+        failure,
+    )
+    return []
 
 
 def _describe(argv: list[str], max_chars: int = 300) -> str:
@@ -161,6 +253,8 @@ def _rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
         (resource.RLIMIT_CPU, cpu_soft_s, cpu_soft_s + CPU_HARD_GRACE_S),
         (resource.RLIMIT_AS, limits.memory_mb * MIB, limits.memory_mb * MIB),
         (resource.RLIMIT_CORE, 0, 0),
+        # The largest file the job may write (its stdout and stderr too): a runaway writer fills no disk.
+        (resource.RLIMIT_FSIZE, limits.file_mb * MIB, limits.file_mb * MIB),
         (resource.RLIMIT_NOFILE, NOFILE_LIMIT, NOFILE_LIMIT),
     ]
     return [(which, _within_hard(which, soft, hard)) for which, soft, hard in wanted]
@@ -177,20 +271,23 @@ def _within_hard(which: int, soft: int, hard: int) -> tuple[int, int]:
 def _start(
     argv: list[str],
     rlimits: list[tuple[int, tuple[int, int]]],
+    nice: int,
     cwd: Path | None,
-    env: dict[str, str] | None,
+    env: dict[str, str],
     stdout: IO[bytes],
     stderr: IO[bytes],
 ) -> subprocess.Popen[bytes]:
     """Start the child in a new session (its own process group, so one killpg reaches everything it started)
-    with `rlimits` set before exec. Output goes to files, not pipes: a job writing more than a pipe holds
-    would block while we wait for it."""
+    with `rlimits` and `nice` set before exec. Output goes to files, not pipes: a job writing more than a pipe
+    holds would block while we wait for it."""
 
     def set_limits() -> None:
-        # Runs in the forked child before exec: only setrlimit calls, no locks, no threads, no logging, so it
-        # is safe even though the server that forked has threads.
+        # Runs in the forked child before exec: only setrlimit and nice system calls, no locks, no threads, no
+        # logging, so it is safe even though the server that forked has threads.
         for which, soft_hard in rlimits:
             resource.setrlimit(which, soft_hard)
+        if nice:
+            os.nice(nice)
 
     try:
         return subprocess.Popen(
@@ -272,6 +369,8 @@ def _classify(
     if returncode == -signal.SIGKILL and cpu_s >= math.ceil(limits.cpu_s):
         return "cpu"
     stderr_lower = stderr_tail.lower()
+    if returncode == -signal.SIGXFSZ or any(marker in stderr_lower for marker in FILE_SIZE_MARKERS):
+        return "file"
     if any(marker in stderr_lower for marker in MEMORY_MARKERS):
         return "memory"
     # Address space is always at least the resident set, so a crash with a peak resident set near the limit
@@ -292,6 +391,8 @@ def _reason(
         return f"used more than {limits.cpu_s:g} s of CPU time (limit)"
     if stopped_by == "memory":
         return f"ran out of its {limits.memory_mb} MiB memory limit"
+    if stopped_by == "file":
+        return f"wrote a file larger than its {limits.file_mb} MiB limit"
     if returncode is None or returncode == 0:
         return None
     how = f"exited with code {returncode}" if returncode > 0 else f"was killed by {_signal_name(-returncode)}"

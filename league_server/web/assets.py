@@ -18,6 +18,7 @@ league server should not need Node to serve two JavaScript files.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -104,21 +105,30 @@ def load_lock(path: Path = LOCK_PATH) -> AssetLock:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         packages = tuple(
-            PinnedPackage(name=name, version=entry["version"], tarball=entry["tarball"],
-                          integrity=entry["integrity"], files=dict(entry["files"]))  # fmt: skip
+            PinnedPackage(
+                name=name,
+                version=entry["version"],
+                tarball=entry["tarball"],
+                integrity=entry["integrity"],
+                files=dict(entry["files"]),
+            )
             for name, entry in data["packages"].items()
         )
     except (OSError, ValueError) as exc:
         raise AssetsError(f"{path}: cannot read the asset lock ({exc})") from None
     except (KeyError, TypeError, AttributeError) as exc:
-        raise AssetsError(f"{path}: expected packages.<name>.{{version, tarball, integrity, files}} ({exc})") from None
+        raise AssetsError(
+            f"{path}: expected packages.<name>.{{version, tarball, integrity, files}} ({exc})"
+        ) from None
     for package in packages:
         if not package.integrity.startswith("sha512-"):
             raise AssetsError(f"{path}: packages.{package.name}.integrity: expected 'sha512-<base64>'")
     return AssetLock(packages)
 
 
-def lock_entry(name: str, version: str, files: Iterable[str], registry: str = "https://registry.npmjs.org") -> dict[str, Any]:
+def lock_entry(
+    name: str, version: str, files: Iterable[str], registry: str = "https://registry.npmjs.org"
+) -> dict[str, Any]:
     """A lock entry for `name@version` (how assets.lock.json was written; run again to move a pin):
     the registry's tarball URL and integrity, and the sha256 of each of `files` in the verified tarball."""
     meta = json.loads(_download(f"{registry}/{name}/{version}", limit=MAX_TARBALL_BYTES))
@@ -157,7 +167,9 @@ def _file_problem(folder: Path, package: PinnedPackage) -> str | None:
         except OSError as exc:
             return f"{package.name}/{path} cannot be read ({exc})"
         if digest != sha256:
-            return f"{package.name}/{path} differs from {package.name} {package.version} (sha256 {digest[:12]}…)"
+            return (
+                f"{package.name}/{path} differs from {package.name} {package.version} (sha256 {digest[:12]}…)"
+            )
     return None
 
 
@@ -241,7 +253,9 @@ def _fetch(folder: Path, package: PinnedPackage) -> None:
         tarball = _download(package.tarball)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise AssetsError(f"cannot download {package.name} {package.version} from {package.tarball} ({reason})") from None
+        raise AssetsError(
+            f"cannot download {package.name} {package.version} from {package.tarball} ({reason})"
+        ) from None
     if not integrity_matches(tarball, package.integrity):
         raise AssetsError(
             f"{package.tarball}: refused, its sha512 is not the pinned integrity of {package.name} {package.version}"
@@ -263,7 +277,7 @@ def _fetch(folder: Path, package: PinnedPackage) -> None:
 def _download(url: str, limit: int = MAX_TARBALL_BYTES) -> bytes:
     if not url.startswith(("https://", "http://")):
         raise AssetsError(f"{url}: expected an http(s) URL")
-    with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310 (scheme checked above)
+    with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:  # the scheme is checked above
         data: bytes = response.read(limit + 1)
     if len(data) > limit:
         raise AssetsError(f"{url}: more than {limit:,} bytes, not the pinned package")
@@ -302,10 +316,8 @@ def _install(folder: Path, package: PinnedPackage, fill: Any) -> None:
         staging.mkdir()
         fill(staging)
         if target.exists():
-            try:
+            with contextlib.suppress(FileNotFoundError):  # another process moved it first
                 target.rename(stale)
-            except FileNotFoundError:
-                pass  # another process moved it first
         try:
             staging.rename(target)
         except OSError:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path as PathParam, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -98,7 +99,9 @@ _HYPERPARAMETER_TEXT: dict[str, tuple[str, str, str | None]] = {
     "beta_entropy": ("Entropy", "weight", "clipped_ppo"),
     "loss_type": ("Loss type", "", "clipped_ppo"),
     "num_episodes_between_training": (
-        "Experience episodes between policy updates", "episodes", "clipped_ppo"
+        "Experience episodes between policy updates",
+        "episodes",
+        "clipped_ppo",
     ),
     "sac_alpha": ("SAC alpha (α)", "weight", "sac"),
 }
@@ -111,10 +114,17 @@ def hyperparameter_fields() -> list[SettingField]:
     for key, (label, unit, only) in _HYPERPARAMETER_TEXT.items():
         prop = schema[key]
         fields.append(
-            SettingField(key=key, label=label, unit=unit, default=prop.get("default"),
-                         minimum=prop.get("minimum"), maximum=prop.get("maximum"),
-                         choices=tuple(prop.get("enum", ())), integer=prop.get("type") == "integer",
-                         only=only)  # fmt: skip
+            SettingField(
+                key=key,
+                label=label,
+                unit=unit,
+                default=prop.get("default"),
+                minimum=prop.get("minimum"),
+                maximum=prop.get("maximum"),
+                choices=tuple(prop.get("enum", ())),
+                integer=prop.get("type") == "integer",
+                only=only,
+            )
         )
     return fields
 

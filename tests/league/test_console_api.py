@@ -165,7 +165,7 @@ def test_publish_puts_a_recipe_file_in_the_gallery_and_a_bad_one_names_the_key(
     refused = client.post(
         "/api/console/models", json={"recipe": too_many, "train": False}, headers=_bearer(roster["ada"])
     )
-    assert refused.status_code == 422 and "expected 1 to 50 discrete actions, got 51" in refused.text
+    assert refused.status_code == 422 and "expected 2 to 50 discrete actions, got 51" in refused.text
     assert (
         client.post("/api/recipes", json={"toml": "x = "}, headers=_bearer(roster["ada"])).status_code == 422
     )

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from league_server.errors import ConfigError, LeagueError, SandboxError
-from league_server.jobs.sandbox import TAIL_BYTES, Limits, SandboxResult, run_limited
+from league_server.jobs.sandbox import (
+    TAIL_BYTES,
+    Limits,
+    SandboxResult,
+    network_namespace_prefix,
+    run_limited,
+)
 
 pytest.importorskip("resource", reason="the sandbox needs the resource module (Linux)")
 
@@ -20,7 +30,7 @@ MEMORY_MB = 2048
 WALL_S = 30.0
 
 
-def run_python(code: str, **limits: float) -> SandboxResult:
+def run_python(code: str, **limits: float | bool) -> SandboxResult:
     """`code` run by this interpreter under Limits(CPU_S, MEMORY_MB, WALL_S) with `limits` overriding them."""
     chosen = {"cpu_s": CPU_S, "memory_mb": MEMORY_MB, "wall_s": WALL_S, **limits}
     return run_limited([sys.executable, "-c", code], Limits(**chosen))
@@ -169,3 +179,119 @@ def is_zombie(pid: int) -> bool:
         return True
     # Field 3, after the parenthesised command name (which may itself contain spaces or parentheses).
     return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+# ------------------------------------------------------------------ network, files, priority, environment
+
+
+@pytest.fixture
+def tcp_listener() -> Iterator[socket.socket]:
+    """A listening TCP socket on 127.0.0.1, as the league server's own port would be."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    yield listener
+    listener.close()
+
+
+def connect_code(port: int) -> str:
+    return (
+        "import socket\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+        "    print('connected')\n"
+        "except OSError as exc:\n"
+        "    print(f'refused: {exc}')\n"
+    )
+
+
+def test_a_job_in_its_network_namespace_cannot_reach_a_listening_socket(tcp_listener: socket.socket) -> None:
+    if not network_namespace_prefix():
+        pytest.skip("this machine allows no network namespace (unshare missing or user namespaces disabled)")
+
+    result = run_python(connect_code(tcp_listener.getsockname()[1]))
+
+    assert result.returncode == 0, result.stderr_tail
+    assert result.stdout_tail.startswith("refused: [Errno 101] Network is unreachable")
+    with pytest.raises(TimeoutError):
+        tcp_listener.accept()
+
+
+def test_a_job_allowed_the_network_reaches_the_same_socket(tcp_listener: socket.socket) -> None:
+    # The control for the test above: the listener and the job's code do work.
+    result = run_python(connect_code(tcp_listener.getsockname()[1]), network=True)
+
+    assert result.stdout_tail == "connected\n"
+    tcp_listener.accept()[0].close()
+
+
+def test_the_file_size_limit_stops_a_runaway_python_writer(tmp_path: Path) -> None:
+    code = "f = open('big.bin', 'wb')\nwhile True: f.write(bytes(1024 * 1024))\n"
+    result = run_limited(
+        [sys.executable, "-c", code], Limits(CPU_S, MEMORY_MB, WALL_S, file_mb=4), cwd=tmp_path
+    )
+
+    assert result.stopped_by == "file"
+    assert result.reason == "wrote a file larger than its 4 MiB limit"
+    assert "File too large" in result.stderr_tail  # Python ignores SIGXFSZ: the write fails with EFBIG
+    assert (tmp_path / "big.bin").stat().st_size <= 4 * 1024 * 1024
+
+
+def test_the_file_size_limit_stops_endless_output() -> None:
+    # A program that does not ignore SIGXFSZ is killed by it; its stdout (a file) counts like any file.
+    result = run_limited(
+        ["head", "-c", str(64 * 1024 * 1024), "/dev/zero"], Limits(CPU_S, MEMORY_MB, WALL_S, file_mb=2)
+    )
+
+    assert result.returncode == -signal.SIGXFSZ
+    assert result.stopped_by == "file"
+
+
+def test_the_job_runs_at_a_lower_cpu_priority() -> None:
+    # /proc/self/stat field 19 is the niceness; the fields after the command name start at field 3.
+    code = (
+        "from pathlib import Path; print(Path('/proc/self/stat').read_text().rpartition(')')[2].split()[16])"
+    )
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+
+    default, unchanged = run_python(code), run_python(code, nice=0)
+
+    assert int(default.stdout_tail) == min(19, ours + 10)
+    assert int(unchanged.stdout_tail) == ours
+
+
+def test_the_environment_keeps_no_server_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "PITLANE_ADMIN_TOKEN": "admin-s3cret",
+        "PITLANE_DATABASE_URL": "postgresql+psycopg://pitlane:db-s3cret@127.0.0.1/pitlane",
+        "PITLANE_MQTT_PASSWORD": "mqtt-s3cret",
+        "AWS_SECRET_ACCESS_KEY": "aws-s3cret",
+    }
+    for name, value in {**secrets, "OMP_NUM_THREADS": "1", "PITLANE_CACHE_DIR": "/var/cache/pitlane"}.items():
+        monkeypatch.setenv(name, value)
+    code = "import json, os; print(json.dumps(dict(os.environ)))"
+
+    result = run_limited(
+        [sys.executable, "-c", code], Limits(CPU_S, MEMORY_MB, WALL_S), env={"PITLANE_JOB": "training"}
+    )
+
+    seen = json.loads(result.stdout_tail)
+    assert not secrets.keys() & seen.keys()
+    assert not any("s3cret" in value for value in seen.values())
+    assert seen["OMP_NUM_THREADS"] == "1" and seen["PITLANE_CACHE_DIR"] == "/var/cache/pitlane"
+    assert seen["PATH"] == os.environ["PATH"] and seen["PITLANE_JOB"] == "training"
+
+
+def test_a_growing_list_is_stopped_by_the_memory_limit() -> None:
+    result = run_python("grown = []\nwhile True: grown.append(bytearray(10**6))", memory_mb=300)
+
+    assert result.stopped_by == "memory"
+    assert result.reason == "ran out of its 300 MiB memory limit"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("file_mb", 0), ("nice", -1), ("nice", 20), ("nice", 2.5), ("network", "no")],
+)
+def test_a_bad_new_limit_is_rejected_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"Limits.{field}"):
+        Limits(CPU_S, MEMORY_MB, WALL_S, **{field: value})

@@ -111,8 +111,9 @@ def _free_socket() -> socket.socket:
     return sock
 
 
-def serve(tmp_dir: Path) -> Iterator[LiveServer]:
-    """Run create_app(settings) under uvicorn until the generator is closed (used by the live_server fixture)."""
+def serve(tmp_dir: Path, **overrides: Any) -> Iterator[LiveServer]:
+    """Run create_app(settings) under uvicorn until the generator is closed (used by the live_server fixture);
+    `overrides`: settings to change (e.g. jobs_enabled)."""
     import uvicorn
 
     from league_server.broker.embedded import free_port
@@ -132,7 +133,7 @@ def serve(tmp_dir: Path) -> Iterator[LiveServer]:
         ingest_enabled=True,
         public_rate_limit_per_minute=0,
         public_base_url=PUBLIC_BASE_URL,
-    )
+    ).model_copy(update=overrides)
     app = create_app(settings)
     sock = _free_socket()
     port = sock.getsockname()[1]

@@ -32,10 +32,19 @@ RECIPE = Recipe(
     track="oval",
     reverse=True,
     seed=7,
-    action_space=[{"steering_angle": -20, "speed": 1.5}, {"steering_angle": 0, "speed": 2.5},
-                  {"steering_angle": 20, "speed": 1.5}],  # fmt: skip
-    hyperparameters={"batch_size": 128, "lr": 0.0005, "discount_factor": 0.99, "beta_entropy": 0.02,
-                     "num_epochs": 3, "num_episodes_between_training": 5},  # fmt: skip
+    action_space=[
+        {"steering_angle": -20, "speed": 1.5},
+        {"steering_angle": 0, "speed": 2.5},
+        {"steering_angle": 20, "speed": 1.5},
+    ],
+    hyperparameters={
+        "batch_size": 128,
+        "lr": 0.0005,
+        "discount_factor": 0.99,
+        "beta_entropy": 0.02,
+        "num_epochs": 3,
+        "num_episodes_between_training": 5,
+    },
     reward_function=reward_templates()["progress_and_speed"],
     stop={"minutes": 2.5, "until_clean_laps": 2},
 )
@@ -106,7 +115,7 @@ def test_a_run_whose_reward_file_moved_finds_it_in_the_run_folder(trained_run: P
     config["reward"] = str(tmp_path / "gone" / "reward.py")
     moved.mkdir()
     (moved / "config.resolved.json").write_text(json.dumps(config), encoding="utf-8")
-    with pytest.raises(RunConfigError, match="reward.py is gone"):
+    with pytest.raises(RunConfigError, match=r"reward\.py is gone"):
         recipe_of_run(moved)
     (moved / "reward.py").write_text(RECIPE.reward_function, encoding="utf-8")
     assert recipe_of_run(moved).reward_function == RECIPE.reward_function
@@ -136,7 +145,7 @@ def test_hyperparameters_a_recipe_cannot_hold_are_refused_naming_them(tmp_path: 
     config = json.loads((run / "config.resolved.json").read_text(encoding="utf-8"))
     config["hyperparameters"]["batch_size"] = 1024
     (run / "config.resolved.json").write_text(json.dumps(config), encoding="utf-8")
-    with pytest.raises(RunConfigError, match="hyperparameters.batch_size"):
+    with pytest.raises(RunConfigError, match=r"hyperparameters\.batch_size"):
         recipe_of_run(run)
 
 
@@ -149,7 +158,10 @@ def test_train_recipe_keeps_the_recipe_and_its_reward_in_the_run(tmp_path: Path)
     assert (run / REWARD_FILE).read_text(encoding="utf-8") == RECIPE.reward_function
     kept = Recipe.read(run / RECIPE_FILE)
     assert kept == recipe and kept.remixed_from is not None
-    assert (kept.remixed_from.name, kept.remixed_from.url) == ("round trip", "https://league.example/api/recipes/4.toml")
+    assert (kept.remixed_from.name, kept.remixed_from.url) == (
+        "round trip",
+        "https://league.example/api/recipes/4.toml",
+    )
     assert recipe_of_run(run) == recipe
     assert recipe_of_run(run, name="mine").name == "mine"
 

@@ -49,7 +49,7 @@ def check_recipe(recipe: Recipe, folder: JobFolder) -> RecipeCheck:
     from sim.errors import SimError
     from sim.reward.check import check_reward_file, realistic_params
     from sim.tracks import load_track
-    from trainer.errors import RunConfigError
+    from trainer.errors import RunConfigError, TrainerError
     from trainer.guard import deadline, lock_down
     from trainer.recipe import run_config
 
@@ -64,8 +64,10 @@ def check_recipe(recipe: Recipe, folder: JobFolder) -> RecipeCheck:
     except (ContractError, ValueError) as exc:
         problems.append(ProblemAt(field="car", message=str(exc)))
     drivable = not problems
-    if drivable:  # the track's geometry built (or read from its cache, outside the job folder) before the lock
-        realistic_params(track, recipe.car, n_cars=1, steps=2)
+    if (
+        drivable
+    ):  # the track's geometry: built, or read from its cache outside the job folder, before the lock
+        realistic_params(track, recipe.car, n_cars=2, steps=2)
     lock_down(folder.root)  # from here: no writes outside the job folder, no network, no subprocesses
     try:
         run_config(recipe, folder.reward)
@@ -79,18 +81,19 @@ def check_recipe(recipe: Recipe, folder: JobFolder) -> RecipeCheck:
             with deadline(CHECK_DEADLINE_S, "the reward check"):
                 report = check_reward_file(folder.reward, recipe.track, recipe.car)
             summary = {**report.summary(), "file": REWARD_NAME}
-        except Exception as exc:  # the reward function's fault is a problem; anything else is re-raised
+        except (SimError, TrainerError) as exc:  # RewardFunctionError, trainer.guard's RewardTimeoutError
             problems.append(_reward_problem(exc, folder.reward))
     return RecipeCheck(ok=not problems, problems=tuple(problems), reward_summary=summary)
 
 
 def _reward_problem(exc: Exception, reward: Path) -> ProblemAt:
+    """The reward check's failure at `reward_function`, with the line when the function was at fault."""
     found = reward_failure(exc, reward, seconds=CHECK_DEADLINE_S)
     if found is not None:
         return ProblemAt(field="reward_function", message=found[0], line=found[1])
-    if is_deadline(exc):  # the deadline fired between calls: the function returns, slowly
+    if is_deadline(exc):  # the deadline fired between calls: a function that returns, slowly
         return ProblemAt(field="reward_function", message=timeout_reason(CHECK_DEADLINE_S, None))
-    raise exc
+    return ProblemAt(field="reward_function", message=f"the reward check could not run: {exc}")
 
 
 def action_problems(recipe: Recipe, car: CarConfig) -> list[ProblemAt]:
@@ -99,7 +102,9 @@ def action_problems(recipe: Recipe, car: CarConfig) -> list[ProblemAt]:
     steer_deg, top_mps = car.vehicle.max_steer_deg, car.vehicle.max_speed_mps
     space = recipe.action_space
     if isinstance(space, tuple):
-        bounds = [(f"action_space.{i}", a.steering_angle, a.steering_angle, a.speed) for i, a in enumerate(space)]
+        bounds = [
+            (f"action_space.{i}", a.steering_angle, a.steering_angle, a.speed) for i, a in enumerate(space)
+        ]
     else:
         bounds = [("action_space", space.steering_angle.low, space.steering_angle.high, space.speed.high)]
     problems = []

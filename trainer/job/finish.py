@@ -45,7 +45,9 @@ def evaluate_export(folder: JobFolder) -> EvaluationResult:
     return result
 
 
-def finished(trained: Trained, exported: ExportResult, evaluation: EvaluationResult, out: Path) -> TrainingOutcome:
+def finished(
+    trained: Trained, exported: ExportResult, evaluation: EvaluationResult, out: Path
+) -> TrainingOutcome:
     """result.json of a job that trained, exported and evaluated its model."""
     return TrainingOutcome(
         status="finished",
@@ -66,9 +68,13 @@ def parity_summary(report: dict[str, Any]) -> dict[str, Any]:
     closed = report.get("closed_loop", {})
     int8 = report.get("int8_vs_fp32") or {}
     return {
-        "best_lap_s": {name: closed[name]["best_lap_s"] for name in ("checkpoint", "fp32", "int8") if name in closed},
+        "best_lap_s": {
+            name: closed[name]["best_lap_s"] for name in ("checkpoint", "fp32", "int8") if name in closed
+        },
         "int8_agreement": int8.get("agreement_non_tied", int8.get("agreement")),
         "int8_meets_targets": report.get("int8_meets_targets"),
         "int8_problems": report.get("int8_problems", []),
-        "torch_vs_onnx_max_abs_diff": (report.get("torch_vs_onnx_fp32") or {}).get("max_abs_diff_head_output"),
+        "torch_vs_onnx_max_abs_diff": (report.get("torch_vs_onnx_fp32") or {}).get(
+            "max_abs_diff_head_output"
+        ),
     }

@@ -94,11 +94,6 @@ def _write_model(path: Path, model: BaseModel) -> Path:
     return path
 
 
-def read_job(job_file: Path) -> TrainingJob:
-    """The job in `job_file`; RecipeError naming the file and each invalid field (TrainingJob.read)."""
-    return TrainingJob.read(job_file)
-
-
 def job_problems(job_file: Path) -> tuple[TrainingJob | None, list[ProblemAt]]:
     """(the job, []) or (None, one ProblemAt per invalid field, its `field` the recipe's dotted key):
     what `--check` reports for a job file that is not a valid job."""

@@ -13,6 +13,8 @@ import types
 from pathlib import Path
 
 from sim.errors import RewardFunctionError
+from trainer.errors import TrainerError
+from trainer.guard import RewardTimeoutError
 
 #: seconds one step of all training cars may take. A step of 64 cars (64 reward calls, the physics, the
 #: observations) takes 5-20 ms on a laptop core; 10 s is ~500 times that, so a slow or busy machine never
@@ -22,9 +24,18 @@ STEP_DEADLINE_S = 10.0
 REWARD_NAME = "reward.py"
 
 
+class JobFailedError(TrainerError, RuntimeError):
+    """A job that ends as `failed` with `reason` (and the reward file's `line` when that was the cause)."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
 def is_deadline(exc: BaseException | None) -> bool:
-    """Whether `exc` is `trainer.guard.deadline`'s TimeoutError (not one the reward function raised itself)."""
-    return isinstance(exc, TimeoutError) and type(exc).__module__ == "trainer.guard"
+    """Whether `exc` is `trainer.guard.deadline`'s timeout (not a TimeoutError the function raised itself)."""
+    return isinstance(exc, RewardTimeoutError)
 
 
 def reward_failure(

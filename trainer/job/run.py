@@ -22,12 +22,12 @@ from contracts.recipe import TrainingJob, TrainingOutcome
 from sim.errors import SimError
 from trainer.errors import TrainerError
 from trainer.job.folder import JobFolder, ProgressFile, out_dir_of
-from trainer.job.reasons import reward_failure
-from trainer.job.training import JobFailed
+from trainer.job.reasons import JobFailedError, reward_failure
 
 log = logging.getLogger(__name__)
 
-#: errors raised on purpose by the packages a job runs, whose message names what to change
+#: errors raised on purpose by the packages a job runs, whose message names what to change; the reward
+#: function's are among them (sim's RewardFunctionError, trainer.guard's RewardTimeoutError)
 _EXPLAINED = (TrainerError, SimError, ContractError)
 
 
@@ -46,9 +46,9 @@ def run_training_job(job_file: Path, t0: float) -> TrainingOutcome:
     try:
         progress.phase("starting")
         outcome = _attempt(job, folder, progress)
-    except JobFailed as exc:
+    except JobFailedError as exc:
         outcome = TrainingOutcome(status="failed", reason=exc.reason, line=exc.line)
-    except Exception as exc:  # the racer's reward function, or an error that says what to change; else re-raised
+    except _EXPLAINED as exc:
         outcome = _failed(exc, folder)
     finally:
         progress.close()
@@ -71,7 +71,12 @@ def _attempt(job: TrainingJob, folder: JobFolder, progress: ProgressFile) -> Tra
 
     config = run_config(job.recipe, folder.reward, n_envs=job.n_envs)
     trained = train_job(config, job, folder, progress)
-    log.info("trained %d car-steps in %.1f s (stopped by %s)", trained.steps, trained.training_s, trained.stopped_by)
+    log.info(
+        "trained %d car-steps in %.1f s (stopped by %s)",
+        trained.steps,
+        trained.training_s,
+        trained.stopped_by,
+    )
     progress.phase("exporting")
     exported = export(trained, folder)
     progress.phase("evaluating")
@@ -83,18 +88,21 @@ def _attempt(job: TrainingJob, folder: JobFolder, progress: ProgressFile) -> Tra
 
 
 def _failed(exc: Exception, folder: JobFolder) -> TrainingOutcome:
-    """A `failed` outcome for the reward function's fault (the reason names its line) or an error raised on
-    purpose (its message says what to change); any other error is raised again."""
+    """A `failed` outcome: the reward function's fault (the reason names its line), or an error raised on
+    purpose whose message says what to change."""
     found = reward_failure(exc, folder.reward)
     if found is not None:
         reason, line = found
         return TrainingOutcome(status="failed", reason=reason, line=line)
-    if isinstance(exc, _EXPLAINED):
-        return TrainingOutcome(status="failed", reason=str(exc))
-    raise exc
+    return TrainingOutcome(status="failed", reason=str(exc))
 
 
 def _write(folder: JobFolder, outcome: TrainingOutcome) -> TrainingOutcome:
     folder.write_result(outcome)
-    log.info("%s: %s%s", folder.job_file, outcome.status, f" ({outcome.reason.splitlines()[0]})" if outcome.reason else "")
+    log.info(
+        "%s: %s%s",
+        folder.job_file,
+        outcome.status,
+        f" ({outcome.reason.splitlines()[0]})" if outcome.reason else "",
+    )
     return outcome

@@ -16,6 +16,7 @@ from trainer.distill import DistillProgress, RoundResult, distill
 from trainer.errors import TrainerError
 from trainer.job.deadline_env import DeadlineSteps
 from trainer.job.folder import JobFolder, ProgressFile
+from trainer.job.reasons import JobFailedError
 from trainer.train import Supervision, train
 
 log = logging.getLogger(__name__)
@@ -24,17 +25,8 @@ log = logging.getLogger(__name__)
 STOP_CHECK_S = 1.0
 
 
-class StopRequested(TrainerError, RuntimeError):
+class StopRequestedError(TrainerError, RuntimeError):
     """The stop file appeared while the camera student was being distilled."""
-
-
-class JobFailed(TrainerError, RuntimeError):
-    """A job that ends as `failed` with `reason` (and the reward file's `line` when that was the cause)."""
-
-    def __init__(self, reason: str, line: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,7 @@ def _distilled(
     teacher = train(config.teacher_config(), folder.run / "teacher", progress=False, supervision=supervision,
                     torch_threads=job.torch_threads)  # fmt: skip
     if teacher.stopped_by == "stop_file":
-        raise JobFailed(
+        raise JobFailedError(
             "stopped while the `state` teacher was training: a camera model is distilled from the teacher "
             "after it (about 1.5 CPU-minutes); let training run to the recipe's stop condition"
         )
@@ -78,9 +70,9 @@ def _distilled(
     try:
         distill(folder.run / "teacher", folder.run, empty_out=False, student=config, settings=config.distill,
                 progress=lines, notes=config.notes())  # fmt: skip
-    except StopRequested:
+    except StopRequestedError:
         if not (folder.run / "best.zip").is_file():
-            raise JobFailed(
+            raise JobFailedError(
                 "stopped before the camera student finished its first round of distillation: no camera model "
                 "to export yet"
             ) from None
@@ -91,7 +83,7 @@ def _distilled(
 class DistillLines(DistillProgress):
     """DAgger's progress as `TrainingProgress` lines of phase "training": the teacher's numbers (`base`, its
     last line) with the time, and each round's evaluation; at most one line every `every_s` seconds besides
-    one per round. Raises StopRequested from the distillation's own progress calls once `stop_file` exists
+    one per round. Raises StopRequestedError from the distillation's own progress calls once `stop_file` exists
     (looked for at most every `STOP_CHECK_S`): the rounds finished so far are kept (best.zip)."""
 
     def __init__(
@@ -128,7 +120,7 @@ class DistillLines(DistillProgress):
         if now >= self._next_stop_check:
             self._next_stop_check = now + STOP_CHECK_S
             if self.stop_file.exists():
-                raise StopRequested(f"{self.stop_file} appeared")
+                raise StopRequestedError(f"{self.stop_file} appeared")
         if now >= self._next_line:
             self._line()
 

@@ -1,86 +1,65 @@
 // The console's recipe gallery (/console/gallery): the shared models of the racer's league (GET /api/recipes),
 // one card each: what made it (track, observation, algorithm), how it drove (best evaluation lap, its race
 // results), where it came from (remixed from ... by ...) and how often it was remixed; View, Remix (POST
-// /api/console/models/{id}/remix, then the create page on the copy) and the recipe's TOML. Names are user
-// input: text only.
+// /api/console/models/{id}/remix, then the create page on the copy) and the recipe's TOML. Requests and
+// elements go through console_api.js (window.pitlaneConsole): names are user input, set as text only.
 (function () {
   "use strict";
 
   const root = document.querySelector("[data-gallery]");
   if (!root) return;
+  const { api, el } = window.pitlaneConsole;
   const $ = (selector) => root.querySelector(selector);
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  const csrf = (meta && meta.content) || root.dataset.csrfToken || "";
   const ALGORITHMS = { clipped_ppo: "PPO (clipped)", sac: "SAC" };
   const state = { recipes: [] };
   window.pitlaneGallery = state; // what a test can read
 
   const blank = (v) => v === null || v === undefined || Number.isNaN(v);
-  const lapText = (s) => (blank(s) ? "–" : `${Number(s).toFixed(2)} s`);
+  const lapText = (s) => (blank(s) ? "–" : `${Number(s).toFixed(2)}\u00a0s`);
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : word.endsWith("x") ? "es" : "s"}`;
-  function el(tag, text, attrs) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-    return node;
-  }
   const modelUrl = (id) => `/console/models/${encodeURIComponent(id)}`;
 
-  function fact(list, label, value) {
-    const row = el("div");
-    row.append(el("dt", label), el("dd", value));
-    list.append(row);
+  const fact = (label, value) => el("div", {}, el("dt", {}, label), el("dd", {}, value));
+
+  function raceList(races) {
+    if (!races.length) return el("p", { class: "meta cg-races-none" }, "not raced yet");
+    return el("ul", { class: "cg-races", "aria-label": "race results" }, races.map((race) => el("li", {},
+      el("a", { href: `/races/${encodeURIComponent(race.race_id)}` }, race.race), ": best lap ",
+      el("strong", {}, lapText(race.best_lap_s)), blank(race.rank) ? "" : ` (#${race.rank})`)));
+  }
+
+  function lineage(r) {
+    const parts = [];
+    if (r.parent) {
+      parts.push("remixed from ", el("a", { href: modelUrl(r.parent.id) }, r.parent.name));
+      if (r.parent.author) parts.push(" by ", el("span", { class: "cw-author" }, r.parent.author));
+      parts.push(" · ");
+    }
+    parts.push(plural(Number(r.remixes || 0), "remix"));
+    return el("p", { class: "meta cw-lineage", "data-lineage": true }, parts);
   }
 
   function card(r) {
-    const item = el("li", null, { class: "cg-card", "data-recipe-id": String(r.id) });
-    const title = el("h2");
-    title.append(el("a", r.name, { href: modelUrl(r.id) }));
-    item.append(title);
-    const by = el("p", null, { class: "meta cg-author" });
-    by.append("by ", el("strong", r.author || "–"));
-    if (r.status && r.status !== "finished") by.append(" · ", el("span", r.status, { class: "cw-badge", "data-state": r.status }));
-    item.append(by);
-
-    const facts = el("dl", null, { class: "cg-facts" });
-    fact(facts, "track", r.track || "–");
-    fact(facts, "observation", r.observation || "–");
-    fact(facts, "algorithm", ALGORITHMS[r.training_algorithm] || r.training_algorithm || "–");
-    fact(facts, "best evaluation lap", lapText(r.best_eval_lap_s));
-    item.append(facts);
-
-    const races = Array.isArray(r.races) ? r.races : [];
-    if (races.length) {
-      const list = el("ul", null, { class: "cg-races", "aria-label": "race results" });
-      for (const race of races) {
-        const li = el("li");
-        li.append(el("a", race.race, { href: `/races/${encodeURIComponent(race.race_id)}` }), ": best lap ",
-          el("strong", lapText(race.best_lap_s)));
-        if (!blank(race.rank)) li.append(` (#${race.rank})`);
-        list.append(li);
-      }
-      item.append(list);
-    } else {
-      item.append(el("p", "not raced yet", { class: "meta cg-races-none" }));
-    }
-
-    const lineage = el("p", null, { class: "meta cw-lineage" });
-    if (r.parent) {
-      lineage.append("remixed from ", el("a", r.parent.name, { href: modelUrl(r.parent.id) }));
-      if (r.parent.author) lineage.append(" by ", el("span", r.parent.author, { class: "cw-author" }));
-      lineage.append(" · ");
-    }
-    lineage.append(plural(Number(r.remixes || 0), "remix"));
-    item.append(lineage);
-
-    const buttons = el("div", null, { class: "cg-buttons" });
-    buttons.append(el("a", "View", { class: "cw-button", href: modelUrl(r.id) }));
-    const remix = el("button", "Remix", { type: "button", class: "cw-primary", "data-remix": String(r.id) });
+    const remix = el("button", { type: "button", class: "primary", dataset: { remix: r.id } }, "Remix");
     remix.addEventListener("click", () => doRemix(r, remix));
-    buttons.append(remix);
-    buttons.append(el("a", "Recipe TOML", { class: "cw-button", href: `/api/recipes/${encodeURIComponent(r.id)}.toml`, download: "" }));
-    item.append(buttons);
-    return item;
+    return el("li", { class: "cg-card", dataset: { recipeId: r.id } },
+      el("h2", {}, el("a", { href: modelUrl(r.id) }, r.name)),
+      el("p", { class: "meta cg-author" }, "by ", el("strong", {}, r.author || "–"),
+        r.mine ? " (you)" : "",
+        r.status && r.status !== "finished"
+          ? [" · ", el("span", { class: `model-status cw-badge status-${r.status}` }, r.status)] : ""),
+      el("dl", { class: "cg-facts" },
+        fact("track", r.track || "–"),
+        fact("observation", r.observation || "–"),
+        fact("algorithm", ALGORITHMS[r.training_algorithm] || r.training_algorithm || "–"),
+        fact("best evaluation lap", lapText(r.best_eval_lap_s))),
+      raceList(Array.isArray(r.races) ? r.races : []),
+      lineage(r),
+      el("div", { class: "cg-buttons" },
+        el("a", { class: "button", href: modelUrl(r.id) }, "View"),
+        remix,
+        el("a", { class: "button", href: r.recipe || `/api/recipes/${encodeURIComponent(r.id)}.toml`, download: true },
+          "Recipe TOML")));
   }
 
   function note(text, kind) {
@@ -93,12 +72,8 @@
     button.disabled = true;
     note(`making your copy of “${r.name}”…`, "busy");
     try {
-      const response = await fetch(`/api/console/models/${encodeURIComponent(r.id)}/remix`, {
-        method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf },
-      });
-      const answer = await response.json().catch(() => null);
-      if (!response.ok) throw new Error((answer && typeof answer.detail === "string" && answer.detail) || `${response.status}`);
-      location.assign(`/console/models/new?from=${encodeURIComponent(answer.id)}`);
+      const copy = await api("POST", `/api/console/models/${encodeURIComponent(r.id)}/remix`);
+      window.location.assign(`/console/models/new?from=${encodeURIComponent(copy.id)}`);
     } catch (error) {
       note(`could not remix “${r.name}”: ${error.message}`, "error");
       button.disabled = false;
@@ -113,7 +88,8 @@
 
   function draw() {
     const track = $("[data-track]").value;
-    const shown = state.recipes.filter((r) => !track || r.track === track).sort(SORTS[$("[data-sort]").value] || SORTS.newest);
+    const shown = state.recipes.filter((r) => !track || r.track === track)
+      .sort(SORTS[$("[data-sort]").value] || SORTS.newest);
     $("[data-cards]").replaceChildren(...shown.map(card));
     $("[data-gallery-empty]").hidden = state.recipes.length > 0;
     $("[data-gallery-count]").textContent = state.recipes.length
@@ -122,19 +98,13 @@
 
   function fillTracks() {
     const tracks = [...new Set(state.recipes.map((r) => r.track).filter(Boolean))].sort();
-    $("[data-track]").replaceChildren(el("option", "all tracks", { value: "" }), ...tracks.map((t) => el("option", t, { value: t })));
+    $("[data-track]").replaceChildren(el("option", { value: "" }, "all tracks"),
+      ...tracks.map((t) => el("option", { value: t }, t)));
   }
 
   async function load() {
     try {
-      const response = await fetch("/api/recipes", { credentials: "same-origin" });
-      if (response.status === 401) {
-        const node = $("[data-gallery-note]");
-        node.replaceChildren("Your console session has ended: ", el("a", "sign in again", { href: "/console/sign-in" }), ".");
-        return;
-      }
-      if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
-      state.recipes = await response.json();
+      state.recipes = await api("GET", "/api/recipes");
     } catch (error) {
       note(`could not load the gallery: ${error.message}`, "error");
       return;

@@ -36,7 +36,7 @@
       el("td", { class: "name" }, el("a", { href: page }, model.name)),
       el("td", { class: "track" }, model.track || ""),
       el("td", {}, el("span", { class: `model-status status-${model.status}`, title: model.reason || "" }, model.status)),
-      el("td", { class: "num" }, seconds(model.best_eval_lap_s)),
+      el("td", { class: "num" }, seconds(model.best_eval_lap_s) || "–"),
       el("td", { class: "created" }, when(model.created_at)),
       el("td", { class: "row-actions" }, edit));
   }

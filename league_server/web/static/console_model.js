@@ -3,21 +3,27 @@
 // stream (`event: progress`, `event: status`), drawn as uPlot charts (or, without uPlot, a table of the latest
 // figures). A finished model shows its evaluation: the PNG, the laps, the parity summary, the animated replay
 // (replay.js, loaded once the replay exists), the car's archive and a one-click race submission. The owner can
-// stop, share and remix; anyone who may read a shared model can remix it. Names are user input: text only.
+// stop, share and remix; anyone who may read a shared model can remix it. Requests and elements go through
+// console_api.js (window.pitlaneConsole): names are user input and only ever set as text.
 (function () {
   "use strict";
 
   const root = document.querySelector("[data-model]");
   if (!root) return;
+  const { api, el } = window.pitlaneConsole;
   const $ = (selector) => root.querySelector(selector);
-  const api = `/api/console/models/${root.dataset.modelId}`;
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  const csrf = (meta && meta.content) || root.dataset.csrfToken || "";
+  const base = `/api/console/models/${root.dataset.modelId}`;
   const FINAL = ["finished", "failed", "stopped"];
   const LIVE = ["queued", "running"];
   const HISTORY_ROWS = 12; // rows of the plain table shown when uPlot is not served
   const RECONNECT_MS = 5000; // after the server refused the stream (the browser retries other drops itself)
   const FOLLOW_MS = 3000; // how often a race submission's status is asked for
+  const NO_PROGRESS = {
+    draft: "A draft: not trained yet.",
+    queued: "Waiting for a free worker: the curves start when training does.",
+    running: "Starting: the curves start with the first progress report.",
+    ended: "No training progress was reported.",
+  };
   // pitlane.css's palette: axes and grid in the muted tones, one colour a series
   const MUTED = "#8d96a3", LINE = "#2a3039";
   const COLOURS = { reward: "#ffb020", completion: "#1fa855", lap: "#00b7ff", evalLap: "#c58cff", speed: "#ff7b39" };
@@ -33,82 +39,41 @@
   const blank = (v) => v === null || v === undefined || Number.isNaN(v);
   const fixed = (v, digits) => (blank(v) ? "–" : Number(v).toFixed(digits));
   const count = (v) => (blank(v) ? "–" : Math.round(Number(v)).toLocaleString("en"));
+  const unit = (text, u) => (text === "–" ? text : `${text}\u00a0${u}`); // never wrapped from its number
   function minSec(seconds) {
     if (blank(seconds)) return "–";
     const s = Math.max(0, Math.floor(seconds));
     return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
   }
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : word.endsWith("x") ? "es" : "s"}`;
-  function el(tag, text, attrs) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-    return node;
-  }
-  const link = (href, text) => el("a", text, { href });
   const modelUrl = (id) => `/console/models/${encodeURIComponent(id)}`;
-
-  // --------------------------------------------------------------------------------------------- HTTP
-
-  function problem(answer, response) {
-    const detail = answer && answer.detail;
-    if (typeof detail === "string") return detail;
-    if (Array.isArray(detail)) return detail.map((p) => (p && p.msg) || JSON.stringify(p)).join("; ");
-    if (detail && typeof detail === "object") return detail.message || JSON.stringify(detail);
-    return `${response.status} ${response.statusText}`.trim();
-  }
-
-  async function request(url, options) {
-    const response = await fetch(url, { credentials: "same-origin", ...options });
-    let answer = null;
-    try { answer = await response.json(); } catch (error) { answer = null; } // an empty or non-JSON body
-    if (!response.ok) {
-      const error = new Error(problem(answer, response));
-      error.status = response.status;
-      throw error;
-    }
-    return answer;
-  }
-
-  function post(path, body) {
-    const headers = { "X-CSRF-Token": csrf };
-    const options = { method: "POST", headers };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return request(api + path, options);
-  }
+  const post = (path, body) => api("POST", base + path, body);
 
   // ---------------------------------------------------------------------------------------- the header
 
   function renderHead(m) {
     $("[data-name]").textContent = m.name;
-    document.title = `${m.name} · pitlane console`;
+    document.title = `${m.name} · pitlane league`;
     renderBadge(m);
 
-    const facts = $("[data-facts]");
-    facts.replaceChildren();
-    const parts = [
+    const facts = [
       ["by ", m.owner], ["track ", m.track], ["observation ", m.observation],
-      ["budget ", blank(m.budget_minutes) ? null : `${Number(m.budget_minutes).toLocaleString("en")} min`],
-    ];
-    for (const [label, value] of parts) {
-      if (blank(value)) continue;
-      if (facts.childNodes.length) facts.append(" · ");
-      facts.append(label, el("strong", value));
-    }
-    facts.append(" · trained ", el("strong", minSec(elapsed()), { "data-elapsed": "" }), " (min:s)");
+      ["budget ", blank(m.budget_minutes) ? null : unit(Number(m.budget_minutes).toLocaleString("en"), "min")],
+    ].filter(([, value]) => !blank(value));
+    const parts = [];
+    for (const [label, value] of facts) parts.push(parts.length ? " · " : "", label, el("strong", {}, value));
+    parts.push(" · trained ", el("strong", { "data-elapsed": true }, minSec(elapsed())), " (min:s)");
+    $("[data-facts]").replaceChildren(...parts);
 
-    const lineage = $("[data-lineage]");
-    lineage.replaceChildren();
+    const lineage = [];
     if (m.parent) {
-      lineage.append("remixed from ", link(modelUrl(m.parent.id), m.parent.name));
-      if (m.parent.author) lineage.append(" by ", el("span", m.parent.author, { class: "cw-author" }));
-      lineage.append(" · ");
+      lineage.push("remixed from ", el("a", { href: modelUrl(m.parent.id) }, m.parent.name));
+      if (m.parent.author) lineage.push(" by ", el("span", { class: "cw-author" }, m.parent.author));
+      lineage.push(" · ");
     }
-    lineage.append(plural(Number(m.remixes || 0), "remix"));
-    lineage.hidden = false;
+    lineage.push(plural(Number(m.remixes || 0), "remix"));
+    $("[data-lineage]").replaceChildren(...lineage);
+    $("[data-lineage]").hidden = false;
 
     const reason = $("[data-reason]");
     reason.hidden = !m.reason && m.status !== "failed";
@@ -124,6 +89,7 @@
     const phase = p && p.phase;
     badge.textContent = m.status === "running" && phase && phase !== "training" ? `running: ${phase}` : m.status;
     badge.dataset.state = m.status;
+    badge.className = `model-status cw-badge status-${m.status}`;
   }
 
   // Training time: the server's figure, advanced by the wall clock while the job runs.
@@ -161,41 +127,44 @@
   }
 
   $("[data-stop]").addEventListener("click", async (event) => {
-    event.target.disabled = true;
+    const button = event.currentTarget;
+    button.disabled = true;
     note("stopping: the job exports and evaluates what it has learnt so far…", "busy");
     try {
-      await post("/stop");
+      apply(await post("/stop"));
     } catch (error) {
       note(`could not stop: ${error.message}`, "error");
-      event.target.disabled = false;
+      button.disabled = false;
     }
   });
 
   $("[data-share]").addEventListener("change", async (event) => {
-    const shared = event.target.checked;
-    event.target.disabled = true;
+    const box = event.currentTarget;
+    const shared = box.checked;
+    box.disabled = true;
     try {
       const answer = await post("/share", { shared });
       state.model.shared = answer && typeof answer.shared === "boolean" ? answer.shared : shared;
-      event.target.checked = state.model.shared;
+      box.checked = state.model.shared;
       note(state.model.shared ? "shared: the league's gallery lists it" : "private: only you see it", "ok");
     } catch (error) {
-      event.target.checked = !shared;
+      box.checked = !shared;
       note(`could not change sharing: ${error.message}`, "error");
     } finally {
-      event.target.disabled = false;
+      box.disabled = false;
     }
   });
 
   $("[data-remix]").addEventListener("click", async (event) => {
-    event.target.disabled = true;
+    const button = event.currentTarget;
+    button.disabled = true;
     note("making your copy…", "busy");
     try {
       const copy = await post("/remix");
-      location.assign(`/console/models/new?from=${encodeURIComponent(copy.id)}`);
+      window.location.assign(`/console/models/new?from=${encodeURIComponent(copy.id)}`);
     } catch (error) {
       note(`could not remix: ${error.message}`, "error");
-      event.target.disabled = false;
+      button.disabled = false;
     }
   });
 
@@ -217,19 +186,23 @@
   }
 
   function renderFigures() {
-    const p = state.history[state.history.length - 1] || (state.model && state.model.progress) || {};
+    const p = state.history[state.history.length - 1] || {};
     const figures = {
       steps: count(p.steps),
       steps_per_s: fixed(p.steps_per_s, 0),
       episodes: count(p.episodes),
       mean_reward: fixed(p.mean_reward, 1),
-      lap_completion_pct: blank(p.lap_completion_pct) ? "–" : `${fixed(p.lap_completion_pct, 0)} %`,
-      best_lap_s: blank(p.best_lap_s) ? "–" : `${fixed(p.best_lap_s, 2)} s`,
-      best_eval_lap_s: blank(p.best_eval_lap_s) ? "–" : `${fixed(p.best_eval_lap_s, 2)} s`,
+      lap_completion_pct: unit(fixed(p.lap_completion_pct, 0), "%"),
+      best_lap_s: unit(fixed(p.best_lap_s, 2), "s"),
+      best_eval_lap_s: unit(fixed(p.best_eval_lap_s, 2), "s"),
       eval_clean_laps: count(p.eval_clean_laps),
     };
     for (const [key, text] of Object.entries(figures)) $(`[data-fig="${key}"]`).textContent = text;
-    $("[data-no-progress]").hidden = state.history.length > 0 || !state.model || state.model.status === "finished";
+    const none = state.history.length === 0;
+    $("[data-figures]").hidden = none;
+    const empty = $("[data-no-progress]");
+    empty.hidden = !none || !state.model;
+    if (state.model) empty.textContent = NO_PROGRESS[state.model.status] || NO_PROGRESS.ended;
   }
 
   function renderProgress() {
@@ -242,16 +215,11 @@
   }
 
   function drawTable() {
-    const wrap = $("[data-history]");
-    wrap.hidden = state.history.length === 0;
-    const rows = state.history.slice(-HISTORY_ROWS).reverse().map((p) => {
-      const row = el("tr");
-      for (const text of [minSec(p.t_s), count(p.steps), fixed(p.steps_per_s, 0), count(p.episodes),
-        fixed(p.mean_reward, 1), fixed(p.lap_completion_pct, 0), fixed(p.best_lap_s, 2), fixed(p.best_eval_lap_s, 2)]) {
-        row.append(el("td", text, { class: "num" }));
-      }
-      return row;
-    });
+    $("[data-history]").hidden = false;
+    const rows = state.history.slice(-HISTORY_ROWS).reverse().map((p) => el("tr", {},
+      [minSec(p.t_s), count(p.steps), fixed(p.steps_per_s, 0), count(p.episodes), fixed(p.mean_reward, 1),
+        fixed(p.lap_completion_pct, 0), fixed(p.best_lap_s, 2), fixed(p.best_eval_lap_s, 2)]
+        .map((text) => el("td", { class: "num" }, text))));
     $("[data-history-rows]").replaceChildren(...rows);
   }
 
@@ -329,33 +297,28 @@
     renderLaps(laps);
     renderParity(m.parity);
     if (files.replay) startReplay(files.replay, m.name);
-    const car = $("[data-car]");
-    car.hidden = !files.archive;
-    if (files.archive) $("[data-archive]").href = files.archive;
-    const form = $("[data-submit-form]");
-    form.hidden = !(m.mine && files.archive);
-    if (!form.hidden && !state.racesLoaded) loadRaces(m);
+    // the car's files and race submission are the owner's (a shared model is remixed, not downloaded)
+    const owner = Boolean(m.mine && files.archive);
+    $("[data-car]").hidden = !owner;
+    if (owner) $("[data-archive]").href = files.archive;
+    $("[data-submit-form]").hidden = !owner;
+    if (owner && !state.racesLoaded) loadRaces(m);
   }
 
   function renderLaps(laps) {
     const rows = laps.map((lap, i) => {
-      const row = el("tr");
       const completed = lap.completed !== false;
-      row.append(el("td", i + 1, { class: "num" }),
-        el("td", completed ? fixed(lap.lap_time_s, 2) : "–", { class: "num" }),
-        el("td", count(lap.offtrack ?? 0), { class: "num" }),
-        el("td", count(lap.resets ?? 0), { class: "num" }));
-      const result = !completed ? `not completed (${fixed(lap.progress, 0)} %)`
-        : lap.valid === false ? "completed, not valid" : Number(lap.offtrack || 0) === 0 ? "clean" : "completed";
-      row.append(el("td", result, { class: "cw-lap-result" }));
-      row.dataset.result = !completed ? "incomplete" : Number(lap.offtrack || 0) === 0 ? "clean" : "offtrack";
-      return row;
+      const clean = completed && Number(lap.offtrack || 0) === 0;
+      const result = !completed ? `not completed (${unit(fixed(lap.progress, 0), "%")})`
+        : lap.valid === false ? "completed, not valid" : clean ? "clean" : "completed";
+      return el("tr", { dataset: { result: !completed ? "incomplete" : clean ? "clean" : "offtrack" } },
+        el("td", { class: "num" }, i + 1),
+        el("td", { class: "num" }, completed ? fixed(lap.lap_time_s, 2) : "–"),
+        el("td", { class: "num" }, count(lap.offtrack ?? 0)),
+        el("td", { class: "num" }, count(lap.resets ?? 0)),
+        el("td", { class: "cw-lap-result" }, result));
     });
-    if (!rows.length) {
-      const row = el("tr");
-      row.append(el("td", "no evaluation laps", { colspan: "5", class: "empty" }));
-      rows.push(row);
-    }
+    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "5", class: "empty" }, "no evaluation laps")));
     $("[data-laps]").replaceChildren(...rows);
   }
 
@@ -363,25 +326,22 @@
   // parity.json layout (trainer/export/parity.py) and a flat {agreement, ...} summary alike.
   function renderParity(parity) {
     const node = $("[data-parity]");
-    node.replaceChildren();
     if (!parity) { node.textContent = "No parity report."; return; }
     const a = parity.int8_vs_fp32 || parity;
     const rate = a.agreement_non_tied ?? a.agreement;
-    if (blank(rate)) {
-      node.textContent = "Parity: no int8 model was compared with fp32.";
-      return;
-    }
-    node.append("Parity, int8 vs fp32: the same action on ", el("strong", `${(100 * rate).toFixed(2)} %`));
-    if (!blank(a.frames)) node.append(` of ${count(a.frames)} frames`);
-    if (!blank(a.target)) node.append(` (target ${(100 * a.target).toFixed(1)} %)`);
+    if (blank(rate)) { node.textContent = "Parity: no int8 model was compared with fp32."; return; }
+    const parts = ["Parity, int8 vs fp32: the same action on ", el("strong", {}, unit((100 * rate).toFixed(2), "%"))];
+    if (!blank(a.frames)) parts.push(` of ${count(a.frames)} frames`);
+    if (!blank(a.target)) parts.push(` (target ${unit((100 * a.target).toFixed(1), "%")})`);
     if (typeof a.meets_target === "boolean") {
-      node.append(" ", el("span", a.meets_target ? "meets it" : "misses it", { class: a.meets_target ? "cw-ok" : "cw-bad" }));
+      parts.push(" ", el("span", { class: a.meets_target ? "cw-ok" : "cw-bad" }, a.meets_target ? "meets it" : "misses it"));
     }
     const closed = parity.closed_loop;
     if (closed && closed.int8 && closed.fp32 && !blank(closed.int8.best_lap_s)) {
-      node.append(`; closed-loop best lap int8 ${fixed(closed.int8.best_lap_s, 2)} s, fp32 ${fixed(closed.fp32.best_lap_s, 2)} s`);
+      parts.push(`; closed-loop best lap int8 ${unit(fixed(closed.int8.best_lap_s, 2), "s")}, fp32 ${unit(fixed(closed.fp32.best_lap_s, 2), "s")}`);
     }
-    node.append(".");
+    parts.push(".");
+    node.replaceChildren(...parts);
   }
 
   // replay.js animates the element marked data-replay: one evaluation (data-only) fetched from
@@ -401,9 +361,9 @@
     wrap.hidden = false;
     // replay.js links each legend row to a race's replay page; a model's replay has none: keep the name only
     new MutationObserver(() => {
-      for (const a of wrap.querySelectorAll("[data-legend] a")) a.replaceWith(el("span", a.textContent));
+      for (const a of wrap.querySelectorAll("[data-legend] a")) a.replaceWith(el("span", {}, a.textContent));
     }).observe(wrap.querySelector("[data-legend] tbody"), { childList: true, subtree: true });
-    document.body.append(el("script", null, { src: root.dataset.replayJs }));
+    document.body.append(el("script", { src: root.dataset.replayJs }));
   }
 
   // ----------------------------------------------------------------------------------- race submission
@@ -412,48 +372,50 @@
     state.racesLoaded = true;
     const select = $("[data-races]");
     const button = $("[data-submit-button]");
-    let races = [];
+    let races;
     try {
-      const me = await request("/api/console/me").catch(() => null);
-      const league = me && me.racer && me.racer.league_id;
-      races = await request(`/api/races?status=open${league ? `&league_id=${encodeURIComponent(league)}` : ""}`);
+      const me = await api("GET", "/api/console/me");
+      races = await api("GET", `/api/races?status=open&league_id=${encodeURIComponent(me.racer.league_id)}`);
     } catch (error) {
-      select.replaceChildren(el("option", `could not list the races: ${error.message}`, { value: "" }));
+      select.replaceChildren(el("option", { value: "" }, `could not list the races: ${error.message}`));
       button.disabled = true;
       return;
     }
-    // only virtual races take a model (RaceOut names its kind where the server sends it)
+    // only virtual races take a model (where the server says which kind a race is)
     races = races.filter((r) => r.kind === undefined || r.kind === null || r.kind === "virtual");
     races.sort((a, b) => Number(b.track === m.track) - Number(a.track === m.track));
-    const options = races.map((r) => el("option", `${r.name}${r.track ? ` · ${r.track}` : ""}${r.track === m.track ? " (this model's track)" : ""}`,
-      { value: String(r.id) }));
-    if (!options.length) options.push(el("option", "no open virtual race in your league", { value: "" }));
+    const options = races.map((r) => el("option", { value: String(r.id) },
+      `${r.name}${r.track ? ` · ${r.track}` : ""}${r.track === m.track ? " (this model's track)" : ""}`));
+    if (!options.length) options.push(el("option", { value: "" }, "no open virtual race in your league"));
     select.replaceChildren(...options);
     button.disabled = races.length === 0;
   }
 
   function showSubmission(sub) {
     const result = $("[data-submit-result]");
-    result.replaceChildren();
     result.dataset.state = sub.status;
     let text = `submission ${sub.id}: ${sub.status}`;
     if (sub.status === "failed" && sub.reason) text += ` — ${sub.reason}`;
     if (sub.status === "finished") {
       const laps = (sub.laps || []).filter((lap) => lap.completed).map((lap) => lap.lap_time_s);
-      text += `, ${plural(laps.length, "lap")}${laps.length ? `, best ${Math.min(...laps).toFixed(2)} s` : ""}`;
+      text += `, ${plural(laps.length, "lap")}${laps.length ? `, best ${unit(Math.min(...laps).toFixed(2), "s")}` : ""}`;
     }
-    result.append(text, " · ", link(`/races/${encodeURIComponent(sub.race_id)}`, "race page"));
+    result.replaceChildren(text, " · ", el("a", { href: `/races/${encodeURIComponent(sub.race_id)}` }, "race page"));
   }
 
-  // The submission's progress (queued -> running -> finished or failed), from the racer's own list.
+  // The submission's progress (queued -> running -> finished or failed), from the racer's own list. A plain
+  // fetch, not api(): a server whose list takes only the racer's bearer token answers 401 here, and api()
+  // would take that for an ended session; the race page then shows how the evaluation ends.
   async function follow(sub) {
     while (!["finished", "failed"].includes(sub.status)) {
       await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
       let mine;
       try {
-        mine = await request("/api/submissions");
+        const response = await fetch("/api/submissions", { credentials: "same-origin" });
+        if (!response.ok) return;
+        mine = await response.json();
       } catch (error) {
-        return; // the race page shows how it ends
+        return;
       }
       const now = Array.isArray(mine) && mine.find((s) => s.id === sub.id);
       if (!now) return;
@@ -494,33 +456,34 @@
   function listen() {
     if (state.source || !state.model || !LIVE.includes(state.model.status)) return;
     setLive("connecting…", "connecting");
-    const source = new EventSource(`${api}/events`);
+    const source = new EventSource(`${base}/events`);
     state.source = source;
     source.addEventListener("open", () => {
       setLive("live", "live");
-      // lines written between the page's fetch and this (re)connection: fetch the history again
+      // the stream ends every so often and the browser reconnects: catch up on what was written meanwhile
       if (state.opened) refresh();
       state.opened = true;
     });
     source.addEventListener("progress", (event) => {
       addProgress([JSON.parse(event.data)]);
+      if (state.model.status === "queued") state.model.status = "running"; // its first line: it started
       renderProgress();
     });
     source.addEventListener("status", (event) => onStatus(JSON.parse(event.data)));
     source.addEventListener("error", () => {
-      if (!state.source) return;
+      if (state.source !== source) return;
       setLive("reconnecting…", "down");
-      if (source.readyState === EventSource.CLOSED) { // refused (not signed in, gone): try again later
+      if (source.readyState === EventSource.CLOSED) { // refused (signed out, gone): try again later
         state.source = null;
         setTimeout(() => { state.opened = true; listen(); }, RECONNECT_MS);
       }
     });
   }
 
-  function stopListening(text) {
+  function stopListening() {
     if (state.source) state.source.close();
     state.source = null;
-    setLive(text, "ended");
+    setLive("", "ended");
   }
 
   function onStatus(change) {
@@ -529,7 +492,7 @@
     state.model.reason = change.reason ?? null;
     render(state.model);
     if (FINAL.includes(change.status)) {
-      stopListening("");
+      stopListening();
       refresh(); // the outcome: evaluation, laps, parity, files
     }
   }
@@ -542,17 +505,17 @@
   }
 
   function apply(m) {
-    state.model = m;
+    state.model = { ...(state.model || {}), ...m };
     addProgress(m.progress_history || []);
     if (m.progress) addProgress([m.progress]);
     if (m.status === "running" && !state.history.length && !state.clock.at_ms) setClock(Number(m.training_s) || 0);
-    render(m);
-    if (LIVE.includes(m.status)) listen(); else if (state.source) stopListening("");
+    render(state.model);
+    if (LIVE.includes(m.status)) listen(); else if (state.source) stopListening();
   }
 
   async function refresh() {
     try {
-      apply(await request(api));
+      apply(await api("GET", base));
     } catch (error) {
       loadError(error);
     }
@@ -561,15 +524,14 @@
   function loadError(error) {
     const node = $("[data-load-error]");
     node.hidden = false;
-    node.replaceChildren();
-    if (error.status === 401) {
-      node.append("Your console session has ended: ", link("/console/sign-in", "sign in again"), ".");
-    } else if (error.status === 404) {
-      node.textContent = "No such model here: it was deleted, or it is another racer's model they have not shared.";
-    } else {
-      node.textContent = `Could not load the model: ${error.message}`;
+    node.textContent = error.status === 404
+      ? "No such model here: it was deleted, or it is another racer's model they have not shared."
+      : `Could not load the model: ${error.message}`;
+    if (!state.model) {
+      const badge = $("[data-status]");
+      badge.textContent = "unavailable";
+      badge.className = "model-status cw-badge status-failed";
     }
-    if (!state.model) { $("[data-status]").textContent = "unavailable"; $("[data-status]").dataset.state = "failed"; }
   }
 
   setInterval(() => {

@@ -63,8 +63,7 @@
           for (const problem of problems) {
             const index = Math.min(Math.max(problem.line, 1), cm.lineCount()) - 1;
             const line = cm.addLineClass(index, "background", "cm-problem-line");
-            const node = el("div", { class: "cm-problem", role: "alert" },
-              el("span", { class: "cm-problem-at" }, `line ${problem.line}`), " ", problem.message);
+            const node = el("div", { class: "cm-problem", role: "alert" }, problemBody(problem));
             marks.push({ line, widget: cm.addLineWidget(index, node, { coverGutter: false, noHScroll: true }) });
           }
           if (problems.length) cm.scrollIntoView({ line: problems[0].line - 1, ch: 0 }, 120);
@@ -83,9 +82,17 @@
         list.replaceChildren(...problems.map((problem) => el("li", {
           class: "cm-problem",
           onclick: () => selectLine(textarea, problem.line),
-        }, el("span", { class: "cm-problem-at" }, `line ${problem.line}`), " ", problem.message)));
+        }, problemBody(problem))));
       },
     };
+  }
+
+  // "line N  first line of the message", the rest (a traceback, the params of the failing call) folded
+  function problemBody(problem) {
+    const [first, ...rest] = String(problem.message).split("\n");
+    const head = [el("span", { class: "cm-problem-at" }, `line ${problem.line}`), " ", first];
+    if (!rest.length) return el("div", {}, head);
+    return el("details", {}, el("summary", {}, head), el("pre", {}, rest.join("\n")));
   }
 
   function selectLine(textarea, line) {
@@ -106,7 +113,8 @@
       el("img", { src: track.thumbnail, alt: "", loading: "lazy", width: "160", height: "100" }),
       el("span", { class: "track-name" }, track.name),
       el("span", { class: "track-dims" },
-        `${Number(track.length_m).toFixed(1)} m long · ${Number(track.width_m).toFixed(2)} m wide`));
+        el("span", {}, `${Number(track.length_m).toFixed(1)} m long`),
+        el("span", {}, `${Number(track.width_m).toFixed(2)} m wide`)));
     input.addEventListener("change", () => selectTrack(track.name));
     return card;
   }
@@ -179,8 +187,8 @@
       input.value = state.continuous[axis][end];
       Object.assign(input, axis === "speed" ? { min: slow, max: fast } : { min: -steer, max: steer });
     }
-    for (const span of $$("[data-steer-range]")) span.textContent = `· −${steer} – ${steer}`;
-    for (const span of $$("[data-speed-range]")) span.textContent = `· ${slow} – ${fast}`;
+    $("[data-steer-range]").textContent = `−${steer} ° to ${steer} °`;
+    $("[data-speed-range]").textContent = `${slow} to ${fast} m/s`;
   }
 
   function setActionType(type) {
@@ -316,7 +324,7 @@
       else target.append(note);
     }
     const first = form.querySelector(".field-problem, .cm-problem");
-    if (first && lines.length === 0) first.scrollIntoView({ block: "center", behavior: "smooth" });
+    if (first) first.scrollIntoView({ block: "center" });
     return unplaced;
   }
 
@@ -397,15 +405,21 @@
       return;
     }
     clearProblems();
-    const unplaced = exc.problems.length ? showProblems(exc.problems) : [];
-    status(`${what}: ${exc.message}`, "refused", unplaced.length ? [problemList(unplaced)] : []);
+    const problems = exc.problems || [];
+    const unplaced = problems.length ? showProblems(problems) : [];
+    if (problems.length && !unplaced.length) {
+      const n = problems.length;
+      status(`${what}: ${n} problem${n === 1 ? "" : "s"}, marked where ${n === 1 ? "it is" : "they are"}`, "refused");
+    } else {
+      status(`${what}: ${exc.message}`, "refused", unplaced.length ? [problemList(unplaced)] : []);
+    }
   }
 
   async function save() {
     status("saving…", "busy");
     try {
       if (state.draftId !== null) {
-        await api("PUT", `/api/console/models/${state.draftId}`, { recipe: recipe() });
+        await api("PUT", `/api/console/models/${state.draftId}`, { recipe: recipe(), train: false });
       } else {
         const model = await api("POST", "/api/console/models", { recipe: recipe(), train: false });
         editDraft(model.id);
@@ -422,7 +436,8 @@
     try {
       let model;
       if (state.draftId !== null) {
-        await api("PUT", `/api/console/models/${state.draftId}`, { recipe: recipe() });
+        // save the edits, then train: two steps, so a refused check leaves the draft saved as edited
+        await api("PUT", `/api/console/models/${state.draftId}`, { recipe: recipe(), train: false });
         model = await api("POST", `/api/console/models/${state.draftId}/train`);
       } else {
         model = await api("POST", "/api/console/models", { recipe: recipe(), train: true });
