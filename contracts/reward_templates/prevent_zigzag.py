@@ -18,8 +18,8 @@ def reward_function(params):
     else:
         reward = 1e-3  # likely crashed / close to off track
 
-    ABS_STEERING_THRESHOLD = 15  # degrees
-    if abs_steering > ABS_STEERING_THRESHOLD:
+    abs_steering_threshold = 15  # degrees
+    if abs_steering > abs_steering_threshold:
         reward *= 0.8
 
     return float(reward)

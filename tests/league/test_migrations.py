@@ -90,7 +90,11 @@ def test_0005_console_on_a_0004_database_with_data(db_url: str) -> None:
             league = s.scalar(select(League))
             assert (league.quota_concurrent_jobs, league.quota_minutes_per_day) == (1, 60.0)
             racer = s.scalar(select(Racer))
-            assert (racer.token_hash, racer.quota_concurrent_jobs, racer.quota_minutes_per_day) == ("h", None, None)
+            assert (racer.token_hash, racer.quota_concurrent_jobs, racer.quota_minutes_per_day) == (
+                "h",
+                None,
+                None,
+            )
         downgrade(db_url, "0004")
         assert "racer_models" not in inspect(engine).get_table_names()
         with engine.connect() as conn:
