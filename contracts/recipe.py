@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -37,7 +37,8 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.errors import RecipeError, validation_problems
+from contracts.errors import ContractError, RecipeError, validation_problems
+from contracts.job_file import JobFile
 from contracts.vocabulary import OBSERVATION_KINDS
 
 if sys.version_info >= (3, 11):
@@ -355,7 +356,7 @@ def _table(values: dict[str, Any]) -> Any:
 # ------------------------------------------------------------------------------------------ training jobs
 
 
-class TrainingJob(_Strict):
+class TrainingJob(JobFile):
     """One training job: the recipe, where to write (relative to the job file), and how much of the machine
     it may use. `n_envs`: simulated cars training at once; `torch_threads`: CPU threads for the network
     (several jobs share a server's cores); `progress_every_s`: seconds between progress lines."""
@@ -366,21 +367,7 @@ class TrainingJob(_Strict):
     torch_threads: int = Field(1, ge=1, le=64)
     progress_every_s: float = Field(2.0, gt=0)
 
-    def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def read(cls, path: str | Path) -> TrainingJob:
-        """The job in `path`; RecipeError naming the file and each invalid field."""
-        path = Path(path)
-        try:
-            return cls.model_validate_json(path.read_bytes())
-        except OSError as exc:
-            raise RecipeError(f"{path}: cannot read the job file ({exc})") from None
-        except ValidationError as exc:
-            raise RecipeError(f"{path}: {validation_problems(exc)}") from None
+    file_error: ClassVar[type[ContractError]] = RecipeError
 
 
 Phase = Literal["starting", "training", "exporting", "evaluating", "done"]

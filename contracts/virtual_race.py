@@ -13,11 +13,12 @@ so the same file in the same race gives the same laps.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from contracts.errors import VirtualRaceError, validation_problems
+from contracts.errors import ContractError, VirtualRaceError
+from contracts.job_file import JobFile
 from contracts.race import RaceRules
 from contracts.vocabulary import OBSERVATION_KINDS
 
@@ -76,7 +77,7 @@ class VirtualRaceSpec(_Strict):
         return RaceRules(**self.rules)
 
 
-class EvaluationJob(_Strict):
+class EvaluationJob(JobFile):
     """One evaluation: a submitted model (.onnx + its model card) under a race's spec; results go to
     `out_dir` (result.json, the simtrace, a PNG). Paths are absolute or relative to the job file."""
 
@@ -87,21 +88,7 @@ class EvaluationJob(_Strict):
     #: the upload passed the server's check when it was submitted (its graph need not be read again)
     checked: bool = False
 
-    def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def read(cls, path: str | Path) -> EvaluationJob:
-        """The job in `path`; VirtualRaceError naming the file and each invalid field."""
-        path = Path(path)
-        try:
-            return cls.model_validate_json(path.read_bytes())
-        except OSError as exc:
-            raise VirtualRaceError(f"{path}: cannot read the job file ({exc})") from None
-        except ValidationError as exc:
-            raise VirtualRaceError(f"{path}: {validation_problems(exc)}") from None
+    file_error: ClassVar[type[ContractError]] = VirtualRaceError
 
     def resolve(self, base: Path) -> tuple[Path, Path, Path]:
         """(model, card, out_dir) as paths, relative ones taken from `base` (the job file's folder)."""

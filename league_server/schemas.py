@@ -153,6 +153,10 @@ class RaceOut(_Out):
     window_start: datetime | None
     window_end: datetime | None
     status: str
+    kind: str = Field(
+        default="physical",
+        description="physical (laps from cars and timers) or virtual (the server's simulator)",
+    )
     created_at: datetime
 
 

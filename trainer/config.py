@@ -586,13 +586,9 @@ def _describe(err: Any) -> str:
     return f"`{key}`: {msg}{shown}"
 
 
-def load_run_dir_config(run: str | Path, *, portable: bool = False) -> RunConfig:
-    """The RunConfig a run directory was trained with, from its `config.resolved.json`.
-
-    portable: for using the trained policy elsewhere (evaluation): the action space as resolved then replaces
-    any model_metadata/hyperparameters file references, and a reward file that has moved is replaced by the
-    built-in `centerline` (the reward only colours an evaluation's curve, never the driving).
-    """
+def read_resolved_config(run: str | Path) -> dict[str, Any]:
+    """A run directory's `config.resolved.json` as written (the config's fields and what the trainer wrote
+    beside them); RunConfigError naming the folder or file."""
     path = Path(run) / "config.resolved.json"
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -600,6 +596,17 @@ def load_run_dir_config(run: str | Path, *, portable: bool = False) -> RunConfig
         raise RunConfigError(f"{run}: not a run directory (no config.resolved.json)") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise RunConfigError(f"{path}: not a readable run config ({exc})") from None
+    return data
+
+
+def load_run_dir_config(run: str | Path, *, portable: bool = False) -> RunConfig:
+    """The RunConfig a run directory was trained with, from its `config.resolved.json`.
+
+    portable: for using the trained policy elsewhere (evaluation): the action space as resolved then replaces
+    any model_metadata/hyperparameters file references, and a reward file that has moved is replaced by the
+    built-in `centerline` (the reward only colours an evaluation's curve, never the driving).
+    """
+    data = read_resolved_config(run)
     resolved_actions = data.get("resolved_action_space")
     # what the trainer writes beside the fields (resolved_action_space, notes, ...) is not config
     data = {k: v for k, v in data.items() if k in RunConfig.model_fields}
@@ -614,4 +621,6 @@ def load_run_dir_config(run: str | Path, *, portable: bool = False) -> RunConfig
     try:
         return RunConfig.model_validate(data)
     except ValueError as exc:
-        raise RunConfigError(f"{path}: not a usable run config ({' '.join(str(exc).split())})") from None
+        raise RunConfigError(
+            f"{Path(run) / 'config.resolved.json'}: not a usable run config ({' '.join(str(exc).split())})"
+        ) from None

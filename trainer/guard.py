@@ -1,26 +1,30 @@
 """What stops a racer's reward function from doing harm inside the training job's own process.
 
-The training job imports everything heavy first, then calls `lock_down(job_folder)` once, then loads and runs
-the reward function. After the call this process may not create, write, truncate, delete or rename files
-outside the job folder (reading stays allowed: Python must go on importing modules), open network
-connections, start programs or load foreign code through ctypes. Two layers do it, the strongest the
-machine has; ARCHITECTURE.md ("Untrusted code: what is enforced") lists exactly what each covers and which
-test proves it.
+The training job imports everything heavy first, then calls `lock_down(job_folder, read_also=...)` once, then
+loads and runs the reward function. After the call this process may not read files outside an allow-list
+(`readable_paths`: the job folder, the Python installation and its site-packages, pitlane's own packages,
+the system's libraries, a few device files, its own /proc entry, the CPU topology, and `read_also`), may
+not create, write, truncate, delete or rename files outside the job folder, open network connections, start
+programs or load foreign code through ctypes. So a job cannot copy another racer's files, the server's
+database or its environment into what its racer downloads. Two layers do it, the strongest the machine has;
+ARCHITECTURE.md ("Untrusted code: what is enforced") lists exactly what each covers and which test proves it.
 
-1. Linux Landlock (`restrict_with_landlock`; kernel >= 5.13 with Landlock enabled): the kernel refuses file
-   writes outside the folder (/dev/null excepted), every execve, TCP bind/connect (ABI >= 4), signals to and
-   abstract unix sockets of processes outside the job (ABI >= 6), and ptrace-mode access to them
-   (/proc/<pid>/mem, /proc/<pid>/fd; not /proc/<pid>/environ). It binds native code as well as Python and
+1. Linux Landlock (`restrict_with_landlock`; kernel >= 5.13 with Landlock enabled): the kernel refuses
+   opening files and folders for reading outside the allow-list, file writes outside the folder (/dev/null
+   excepted), every execve, TCP bind/connect (ABI >= 4), signals to and abstract unix sockets of processes
+   outside the job (ABI >= 6), and ptrace-mode access to them. It binds native code as well as Python and
    cannot be undone. It covers the calling thread and the threads it starts; threads that already existed
    only with LANDLOCK_RESTRICT_SELF_TSYNC (ABI >= 8): `GuardReport.threads_uncovered` counts the others.
-   It does not restrict reads, UDP, connecting to unix sockets by path, fork, or chmod/chown/utime.
+   It does not restrict stat/readlink (a file's existence, size and times), UDP, connecting to unix sockets
+   by path, fork, or chmod/chown/utime.
 2. A PEP 578 audit hook (`install_audit_hook`): Python operations the rules forbid raise `GuardRefusedError`
-   (a `PermissionError`) with a sentence naming what was refused, in every thread. It also covers what
-   Landlock does not (UDP, unix sockets, DNS, fork, chmod/chown/utime, ctypes library loading, reading
-   another process's /proc files). It cannot be removed, but PEP 578 is explicit that it is no sandbox:
-   operations without an audit event (`_posixsubprocess.fork_exec`, calling a ctypes function made from an
-   address) and native code get past it. It is the layer that explains; Landlock and the league server's
-   job sandbox (network namespace, resource limits) are the layers that hold.
+   (a `PermissionError`) with a sentence naming what was refused, in every thread: the same read allow-list
+   (open, os.listdir/scandir, sqlite3), writes, and what Landlock does not cover (UDP, unix sockets, DNS,
+   fork, chmod/chown/utime, ctypes library loading). It cannot be removed, but PEP 578 is explicit that it
+   is no sandbox: operations without an audit event (`_posixsubprocess.fork_exec`, calling a ctypes
+   function made from an address, a file opened by a C library such as onnxruntime) and native code get
+   past it. It is the layer that explains; Landlock and the league server's job sandbox (network namespace,
+   resource limits) are the layers that hold.
 
 `deadline(seconds, what)` bounds a call (a reward function that loops forever) with SIGALRM in the main
 thread: it interrupts Python code between bytecodes, not a single long C call (`10**10**9`); the sandbox's CPU
@@ -32,15 +36,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import importlib.util
 import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +61,29 @@ ACTOR = "reward function"
 TEMP_DIR_NAME = "tmp"
 #: device files anyone may write: libraries silence output by writing to /dev/null
 WRITABLE_DEVICES = ("/dev/null",)
+#: pitlane's packages a training job runs: each package's own folder is readable after lock_down. Not the
+#: repository's folder (an editable install's clone may also hold the server's data folder), and not
+#: league_server, virtual_circuit, bench or the CLI (`pitlane`): a job imports none of them.
+JOB_PACKAGES = ("contracts", "sim", "trainer", "device", "firmware_configs")
+#: what of the system a job reads after lock_down (found by running jobs under strace): shared libraries and
+#: their data (loading a library opens it for reading: Landlock's READ_FILE is all dlopen needs; its EXECUTE
+#: right is execve's), the dynamic linker's cache, the time zone, the CPU model and topology torch and
+#: onnxruntime pick kernels and size thread pools by, and the device files libraries read. Left out on
+#: purpose: the rest of /etc (/etc/passwd: torch's lazy `getpass.getuser()` copes without it), /proc and
+#: /sys, /tmp, /home, /root, /var, /run.
+SYSTEM_READABLE = (
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/proc/cpuinfo",
+    "/sys/devices/system/cpu",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/random",
+    "/dev/urandom",
+)
 
 
 class GuardError(TrainerError):
@@ -78,7 +107,8 @@ class GuardReport:
     """Which layers `lock_down` put in place.
 
     landlock_abi: the kernel's Landlock ABI version, 0 when the kernel has none (or it is disabled).
-    landlock_filesystem: the kernel refuses writes outside `root` and every execve.
+    landlock_filesystem: the kernel refuses reads outside `root` and `readable`, writes outside `root`, and
+        every execve.
     landlock_tcp: the kernel refuses TCP bind and connect (ABI >= 4).
     landlock_scoped: the kernel refuses signals to, and abstract unix sockets of, processes outside the job
         (ABI >= 6).
@@ -88,6 +118,7 @@ class GuardReport:
     audit_hook: the PEP 578 hook is installed (always, after a successful call).
     temp_dir: where temporary files go now (inside `root`).
     sys_path_removed: `sys.path` entries inside `root` taken out (modules written there cannot be imported).
+    readable: what may be read besides `root` (real paths, `readable_paths`), for both layers.
     """
 
     root: Path
@@ -100,13 +131,14 @@ class GuardReport:
     audit_hook: bool
     temp_dir: Path
     sys_path_removed: tuple[str, ...] = field(default=())
+    readable: tuple[str, ...] = field(default=())
 
     @property
     def layers(self) -> list[str]:
         """The active layers, named for a log line."""
         names = []
         if self.landlock_filesystem:
-            names.append(f"landlock-v{self.landlock_abi} files+exec")
+            names.append(f"landlock-v{self.landlock_abi} reads+writes+exec")
         if self.landlock_tcp:
             names.append("landlock tcp")
         if self.landlock_scoped:
@@ -129,10 +161,12 @@ _locked_root: Path | None = None
 _lock = threading.Lock()
 
 
-def lock_down(root: Path) -> GuardReport:
-    """Lock this process down to writing inside `root` (an existing folder), with no network, no new programs
-    and no ctypes; returns which layers hold. Call it once, after the heavy imports and before any untrusted
-    code runs. Raises `LockDownError` when `root` is not a folder or the process is locked already."""
+def lock_down(root: Path, *, read_also: Iterable[Path | str] = ()) -> GuardReport:
+    """Lock this process down to reading inside `root` (an existing folder), `read_also` and what Python and
+    its libraries need (`readable_paths`), writing inside `root` only, with no network, no new programs and no
+    ctypes; returns which layers hold. Call it once, after the heavy imports and before any untrusted code
+    runs. Raises `LockDownError` when `root` is not a folder, a readable path holds `root` (its siblings, other
+    racers' folders, would be readable) or the process is locked already."""
     global _locked_root
     with _lock:
         if _locked_root is not None:
@@ -140,11 +174,12 @@ def lock_down(root: Path) -> GuardReport:
         real_root = Path(os.path.realpath(root))
         if not real_root.is_dir():
             raise LockDownError(f"lock_down: {root} is not a folder; expected the job's existing run folder")
+        readable = readable_paths(real_root, read_also)  # may refuse: before anything is locked
         temp_dir = _use_temp_dir(real_root)
         threads_before = _thread_count()
-        landlock = restrict_with_landlock(real_root)  # uses ctypes: before the hook forbids it
+        landlock = restrict_with_landlock(real_root, readable)  # uses ctypes: before the hook forbids it
         removed = _drop_sys_path_inside(real_root)
-        install_audit_hook(real_root)
+        install_audit_hook(real_root, readable)
         _locked_root = real_root
     report = GuardReport(
         root=real_root,
@@ -157,9 +192,61 @@ def lock_down(root: Path) -> GuardReport:
         audit_hook=True,
         temp_dir=temp_dir,
         sys_path_removed=removed,
+        readable=readable,
     )
     log.info("guard: %s", report.describe())
+    log.debug("guard: readable besides %s: %s", real_root, ", ".join(readable))
     return report
+
+
+def readable_paths(root: Path, read_also: Iterable[Path | str] = ()) -> tuple[str, ...]:
+    """What a process locked down to `root` may read besides `root`: real paths that exist, each once.
+
+    The Python installation (`sys.prefix`, `sys.base_prefix`, their exec twins) and every site-packages or
+    dist-packages folder on `sys.path`; each folder of `JOB_PACKAGES` (where the import system finds it, so
+    an editable install gives the package's folder in the clone, not the clone); `SYSTEM_READABLE`; this
+    process's own /proc/<pid> (/proc/self and /proc/thread-self lead there); then `read_also`. Other sys.path
+    entries are left out on purpose: one may be a repository holding a data folder.
+
+    Raises `LockDownError` when one of them is `root`'s folder or above it: the other jobs' folders beside
+    `root` would be readable.
+    """
+    wanted: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    wanted += [
+        p for p in sys.path if os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages")
+    ]
+    wanted += _package_folders(JOB_PACKAGES)
+    wanted += [*SYSTEM_READABLE, f"/proc/{os.getpid()}"]
+    wanted += [os.fspath(p) for p in read_also]
+    real_root = os.path.realpath(root)
+    readable: dict[str, None] = {}
+    for path in wanted:
+        real = os.path.realpath(path)
+        if not os.path.exists(real) or _inside(real, real_root):
+            continue  # nothing to allow, or allowed already as part of root
+        if _inside(real_root, real):
+            raise LockDownError(
+                f"lock_down: {path} would be readable and holds the run folder {real_root}; every folder "
+                "beside it (other jobs') would be readable too. Keep the data folder out of it"
+            )
+        readable[real] = None
+    # A path beneath another one adds nothing (site-packages beneath the prefix, /usr/lib beneath /usr).
+    return tuple(p for p in readable if not any(_inside(p, q) and p != q for q in readable))
+
+
+def _package_folders(names: Sequence[str]) -> list[str]:
+    """The folders the import system finds each package of `names` in (none for a package it cannot find)."""
+    folders: list[str] = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            log.debug("guard: package %s not found; its folder is not made readable", name)
+            continue
+        folders += list(spec.submodule_search_locations)
+    return folders
 
 
 @contextlib.contextmanager
@@ -247,6 +334,8 @@ PR_SET_NO_NEW_PRIVS = 38
 
 FS_EXECUTE = 1 << 0
 FS_WRITE_FILE = 1 << 1
+FS_READ_FILE = 1 << 2
+FS_READ_DIR = 1 << 3
 FS_REMOVE_DIR = 1 << 4
 FS_REMOVE_FILE = 1 << 5
 FS_MAKE_CHAR = 1 << 6
@@ -264,11 +353,13 @@ NET_CONNECT_TCP = 1 << 1  # ABI 4
 SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0  # ABI 6
 SCOPE_SIGNAL = 1 << 1  # ABI 6
 
-# Reading (READ_FILE, READ_DIR) is not handled, so it stays allowed everywhere. Everything else is handled:
-# with no rule granting it, the kernel refuses it outside the folder (and EXECUTE everywhere).
+# Every right of ABI 1 is handled, reading included: with no rule granting it, the kernel refuses it
+# (EXECUTE everywhere; reading outside the folder and `readable_paths`; the rest outside the folder).
 _FS_HANDLED_ABI1 = (
     FS_EXECUTE
     | FS_WRITE_FILE
+    | FS_READ_FILE
+    | FS_READ_DIR
     | FS_REMOVE_DIR
     | FS_REMOVE_FILE
     | FS_MAKE_CHAR
@@ -281,7 +372,9 @@ _FS_HANDLED_ABI1 = (
 )
 # Inside the folder: files and folders, not device nodes, pipes, sockets or execution.
 _FS_ROOT_ALLOWED = (
-    FS_WRITE_FILE
+    FS_READ_FILE
+    | FS_READ_DIR
+    | FS_WRITE_FILE
     | FS_REMOVE_DIR
     | FS_REMOVE_FILE
     | FS_MAKE_DIR
@@ -291,6 +384,13 @@ _FS_ROOT_ALLOWED = (
     | FS_TRUNCATE
 )
 _FS_DEVICE_ALLOWED = FS_WRITE_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+_FS_READ_ALLOWED = FS_READ_FILE | FS_READ_DIR
+# The rights a rule on a file (not a folder) may grant; the kernel refuses a file rule with any other.
+_FS_FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+
+
+#: O_PATH descriptors of /proc rules, open for the life of the process (see `_allow`)
+_pinned_fds: list[int] = []
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -325,16 +425,19 @@ def landlock_abi() -> int:
     return max(version, 0)
 
 
-def restrict_with_landlock(root: Path) -> LandlockStatus:
+def restrict_with_landlock(root: Path, readable: Sequence[str] | None = None) -> LandlockStatus:
     """The kernel layer alone: restrict this thread (and the threads it starts; every thread with TSYNC) to
-    writing beneath `root` and /dev/null, no execve, no TCP, no signals out; `LandlockStatus()` (nothing
-    enforced) when the kernel has no Landlock. `lock_down` calls it; tests call it to prove the layer alone."""
+    reading beneath `root` and `readable` (default `readable_paths(root)`), writing beneath `root` and
+    /dev/null, no execve, no TCP, no signals out; `LandlockStatus()` (nothing enforced) when the kernel has no
+    Landlock. `lock_down` calls it; tests call it to prove the layer alone."""
     abi = landlock_abi()
     if abi < 1:
         log.warning(
-            "guard: this kernel has no Landlock; only the audit hook refuses writes, network, programs"
+            "guard: this kernel has no Landlock; only the audit hook refuses reads, writes, network, programs"
         )
         return LandlockStatus()
+    if readable is None:
+        readable = readable_paths(root)
     handled_fs = _FS_HANDLED_ABI1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
     handled_fs |= FS_IOCTL_DEV if abi >= 5 else 0
     handled_net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
@@ -346,10 +449,10 @@ def restrict_with_landlock(root: Path) -> LandlockStatus:
         _syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), size, 0), "create_ruleset"
     )
     try:
-        _allow(ruleset_fd, root, _FS_ROOT_ALLOWED & handled_fs)
-        for device in WRITABLE_DEVICES:
-            if os.path.exists(device):
-                _allow(ruleset_fd, Path(device), _FS_DEVICE_ALLOWED & handled_fs)
+        _allow(ruleset_fd, str(root), _FS_ROOT_ALLOWED & handled_fs)
+        for path in readable:
+            extra = _FS_DEVICE_ALLOWED if path in WRITABLE_DEVICES else 0
+            _allow(ruleset_fd, path, (_FS_READ_ALLOWED | extra) & handled_fs)
         # Required to restrict oneself without CAP_SYS_ADMIN; also stops setuid programs (none may run anyway).
         _checked(_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
         all_threads = abi >= 8
@@ -362,17 +465,29 @@ def restrict_with_landlock(root: Path) -> LandlockStatus:
     )
 
 
-def _allow(ruleset_fd: int, path: Path, access: int) -> None:
-    """Grant `access` beneath `path` (on `path` itself when it is a file)."""
-    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+def _allow(ruleset_fd: int, path: str, access: int) -> None:
+    """Grant `access` beneath `path` (on `path` itself when it is a file: only the file rights)."""
     try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LockDownError(f"landlock add_rule({path}): cannot open it ({exc})") from exc
+    keep = _inside(path, "/proc")
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            access &= _FS_FILE_RIGHTS
         rule = _PathBeneathAttr(access, fd)
         result = _syscall(
             SYS_LANDLOCK_ADD_RULE, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0
         )
         _checked(result, f"add_rule({path})")
     finally:
-        os.close(fd)
+        if keep:
+            # A rule holds its inode, not its dentry. procfs makes a new inode when it looks a path up again
+            # after the kernel dropped an unused dentry (memory pressure), and the rule would no longer
+            # apply (reading /proc/self then fails); an open descriptor keeps the dentry.
+            _pinned_fds.append(fd)
+        else:
+            os.close(fd)
 
 
 def _libc() -> ctypes.CDLL:
@@ -455,16 +570,21 @@ _INTROSPECTION_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get
 _FOREIGN_MODULES = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend"})
 
 
-def install_audit_hook(root: Path) -> None:
+def install_audit_hook(root: Path, readable: Sequence[str] | None = None) -> None:
     """The Python layer alone: add the audit hook refusing, for this whole process and for good, what the
-    rules forbid (see `_audit_hook`). `lock_down` calls it; tests call it to prove the layer alone."""
-    sys.addaudithook(_audit_hook(os.path.realpath(root)))
+    rules forbid (see `_audit_hook`); reads are allowed beneath `root` and `readable` (default
+    `readable_paths(root)`). `lock_down` calls it; tests call it to prove the layer alone."""
+    real_root = os.path.realpath(root)
+    if readable is None:
+        readable = readable_paths(Path(real_root))
+    sys.addaudithook(_audit_hook(real_root, tuple(readable)))
 
 
-def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
-    """The hook for `root` (a real path). What it consults is bound in this closure (tables copied, helpers
-    captured), so rebinding this module's globals does not change what it refuses; patching the standard
-    library it calls (os.path) would, which is why it is not the layer that holds."""
+def _audit_hook(root: str, readable: tuple[str, ...]) -> Callable[[str, tuple[Any, ...]], None]:
+    """The hook for `root` and `readable` (real paths). What it consults is bound in this closure (tables
+    copied, helpers captured), so rebinding this module's globals does not change what it refuses; patching
+    the standard library it calls (os.path) would, which is why it is not the layer that holds."""
+    readable_roots = (root, *readable)
     own_pid = os.getpid()
     own_pid_text = str(own_pid)
     devices = frozenset(WRITABLE_DEVICES)
@@ -476,6 +596,17 @@ def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
 
     def refuse(what: str) -> None:
         raise refused_error(f"{ACTOR} tried to {what}: refused")
+
+    def check_read(action: str, path: Any) -> str | None:
+        """`path` resolved, when reading it is allowed."""
+        resolved = resolve(path, None)
+        if resolved is None or any(inside(resolved, allowed) for allowed in readable_roots):
+            return resolved
+        parts = resolved.split(os.sep, 3)  # "/proc/<pid>/environ" -> ["", "proc", "<pid>", "environ"]
+        if len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and parts[2] != own_pid_text:
+            # another process's environment, memory, open files: where the server's secrets are
+            refuse(f"{action} {resolved}, another process's information")
+        refuse(f"{action} {resolved} outside its run folder {root} and the libraries it runs on")
 
     def check_path(action: str, path: Any, dir_fd: Any, *, device_ok: bool = False) -> None:
         resolved = resolve(path, dir_fd)
@@ -493,13 +624,9 @@ def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
         if writes:
             check_path("write", path, None, device_ok=True)
             return
-        resolved = resolve(path, None)
+        resolved = check_read("read", path)
         if resolved is None:
             return
-        parts = resolved.split(os.sep, 3)  # "/proc/<pid>/environ" -> ["", "proc", "<pid>", "environ"]
-        if len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and parts[2] != own_pid_text:
-            # another process's environment, memory, open files: where the server's secrets are
-            refuse(f"read {resolved}, another process's information")
         if mode is None and not inside(resolved, root) and os.path.isdir(resolved):
             # os.open of a folder outside: its descriptor as dir_fd= would let a write escape the path check
             refuse(f"open the folder {resolved} outside its run folder {root} with os.open")
@@ -510,6 +637,18 @@ def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
                 check_path(action, args[path_at], None if dir_fd_at is None else args[dir_fd_at])
 
         return check
+
+    def on_list(args: tuple[Any, ...]) -> None:
+        if not isinstance(args[0], int):  # a descriptor was checked when it was opened
+            check_read("list", os.curdir if args[0] is None else args[0])
+
+    def on_sqlite(args: tuple[Any, ...]) -> None:
+        # SQLite opens its file in C (no "open" event); a URI's path is its "file:" part without the query.
+        database = args[0]
+        name = os.fsdecode(database) if isinstance(database, (str, bytes, os.PathLike)) else ""
+        name = name.removeprefix("file:").split("?", 1)[0]
+        if name not in ("", ":memory:"):
+            check_read("open the database", name)
 
     def on_socket(args: tuple[Any, ...]) -> None:
         if args[1] != af_unix:
@@ -544,6 +683,9 @@ def _audit_hook(root: str) -> Callable[[str, tuple[Any, ...]], None]:
         "open": on_open,
         "socket.__new__": on_socket,
         "import": on_import,
+        "os.listdir": on_list,
+        "os.scandir": on_list,
+        "sqlite3.connect": on_sqlite,
         **{event: on_path_event(event) for event in path_events},
         **{event: on_network(event) for event in _SOCKET_EVENTS},
         **{event: on_dns(event) for event in _DNS_EVENTS},

@@ -34,7 +34,7 @@ from contracts.recipe import (
     reward_templates,
 )
 from contracts.recipe import StopCondition as RecipeStop
-from trainer.config import DEEPRACER_DIRECT, RunConfig, deepracer_mapping
+from trainer.config import DEEPRACER_DIRECT, RunConfig, deepracer_mapping, read_resolved_config
 from trainer.errors import RunConfigError
 
 if TYPE_CHECKING:
@@ -179,13 +179,7 @@ def recipe_of_run(run_dir: Path, *, name: str | None = None) -> Recipe:
         except RecipeError as exc:
             raise RunConfigError(str(exc)) from None
         return recipe if name is None else renamed(recipe, name)
-    path = run_dir / "config.resolved.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunConfigError(f"{run_dir}: not a run directory (no config.resolved.json)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunConfigError(f"{path}: not a readable run config ({exc})") from None
+    data = read_resolved_config(run_dir)
     actions = data.get("resolved_action_space") or data.get("action_space")
     fields = {
         "name": name or run_dir.resolve().name[:64],
@@ -205,7 +199,7 @@ def recipe_of_run(run_dir: Path, *, name: str | None = None) -> Recipe:
         "seed": data.get("seed", 0),
     }
     try:
-        return Recipe.from_dict(fields, source=str(path))
+        return Recipe.from_dict(fields, source=str(run_dir / "config.resolved.json"))
     except RecipeError as exc:
         raise RunConfigError(f"cannot write this run as a recipe: {exc}") from None
 

@@ -10,7 +10,10 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from league_server.core import sessions
 from league_server.core.security import check_bearer
+from league_server.crud.virtual import racer_by_token
+from league_server.models import Racer
 
 MAX_ID = 2**31 - 1
 
@@ -55,6 +58,41 @@ def require_admin(
 
 
 AdminDep = Annotated[str, Depends(require_admin)]
+
+
+_racer_bearer = HTTPBearer(auto_error=False, description="the racer's token (from the roster import)")
+
+
+def require_racer(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_racer_bearer)],
+) -> Racer:
+    """The racer of a bearer token (the command line, the race page's form), or of the console's session cookie
+    (an unsafe request must then echo the session's CSRF token); 401 otherwise. A token only ever acts as its
+    own racer."""
+    if credentials is not None:
+        racer = racer_by_token(session, credentials.credentials)
+        if racer is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail="unknown racer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return racer
+    signed_in = sessions.current_racer(request, session)
+    if signed_in is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="send 'Authorization: Bearer <your racer token>' (from your organiser), or sign in at "
+            "/console/sign-in",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    sessions.require_csrf(request, signed_in)
+    return signed_in.racer
+
+
+RacerDep = Annotated[Racer, Depends(require_racer)]
 
 
 def events_of(request: Request) -> Any:

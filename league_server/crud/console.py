@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from contracts.recipe import Recipe, RemixedFrom
+from league_server.crud.virtual import claim_oldest_queued
 from league_server.errors import ConflictError, NotFoundError
 from league_server.models import Race, Racer, RacerModel, Submission, utc_now
 
@@ -218,24 +219,9 @@ def check_quota(session: Session, racer: Racer, budget_minutes: float, now: date
 
 
 def claim_next_training(session: Session) -> RacerModel | None:
-    """The oldest queued training job, now running (attempts + 1), or None; one UPDATE guarded by the status
-    it expects, so two servers never claim the same job."""
-    while True:
-        model_id = session.scalar(
-            select(RacerModel.id).where(RacerModel.status == "queued").order_by(RacerModel.id).limit(1)
-        )
-        if model_id is None:
-            return None
-        claimed = session.execute(
-            update(RacerModel)
-            .where(RacerModel.id == model_id, RacerModel.status == "queued")
-            .values(status="running", attempts=RacerModel.attempts + 1, started_at=utc_now())
-        )
-        if claimed.rowcount == 1:
-            session.flush()
-            model = session.get(RacerModel, model_id)
-            session.refresh(model)
-            return model
+    """The oldest queued training job, now running (attempts + 1), or None; two servers never claim the same
+    job (`virtual.claim_oldest_queued`)."""
+    return claim_oldest_queued(session, RacerModel)
 
 
 def record_progress(session: Session, model_id: int, line: dict[str, Any]) -> None:

@@ -222,24 +222,28 @@ def list_submissions(
 
 
 def claim_next_job(session: Session) -> Submission | None:
-    """The oldest queued submission, now running (attempts + 1), or None. Two workers never claim the same
-    job: the claim is one UPDATE guarded by the status it expects."""
+    """The oldest queued submission, now running (attempts + 1), or None (`claim_oldest_queued`)."""
+    return claim_oldest_queued(session, Submission)
+
+
+def claim_oldest_queued(session: Session, table: Any) -> Any | None:
+    """The oldest row of `table` (a job table: id, status, attempts, started_at) whose status is queued, now
+    running with one more attempt, or None. Two workers never claim the same job: the claim is one UPDATE
+    guarded by the status it expects."""
     while True:
-        job_id = session.scalar(
-            select(Submission.id).where(Submission.status == "queued").order_by(Submission.id).limit(1)
-        )
+        job_id = session.scalar(select(table.id).where(table.status == "queued").order_by(table.id).limit(1))
         if job_id is None:
             return None
         claimed = session.execute(
-            update(Submission)
-            .where(Submission.id == job_id, Submission.status == "queued")
-            .values(status="running", attempts=Submission.attempts + 1, started_at=utc_now())
+            update(table)
+            .where(table.id == job_id, table.status == "queued")
+            .values(status="running", attempts=table.attempts + 1, started_at=utc_now())
         )
         if claimed.rowcount == 1:
             session.flush()
-            sub = session.get(Submission, job_id)
-            session.refresh(sub)
-            return sub
+            row = session.get(table, job_id)
+            session.refresh(row)
+            return row
 
 
 def finish_job(

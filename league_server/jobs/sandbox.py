@@ -87,6 +87,11 @@ KEPT_VARIABLES = frozenset(
     }
 )
 KEPT_PREFIXES = ("LC_", "PYTHON", "OMP_", "MKL_", "OPENBLAS_")
+# Set for every job unless the job's own variables say otherwise. onnxruntime (>= 1.2x on Linux) otherwise
+# starts a telemetry thread when imported, which resolves Microsoft's collector host and keeps a database in
+# ~/.cache/Microsoft: outside the job folder, and, started before `trainer.guard.lock_down`, a thread
+# Landlock does not cover on kernels without TSYNC.
+JOB_DEFAULTS = {"ORT_DISABLE_TELEMETRY": "1"}
 # util-linux's unshare: a new user namespace (so no privilege is needed) holding a new network namespace.
 # --map-current-user keeps the job's uid (no capabilities after exec unless it is root); util-linux < 2.38
 # has only --map-root-user.
@@ -195,14 +200,14 @@ def run_limited(
 
 
 def job_environment(own: dict[str, str] | None = None) -> dict[str, str]:
-    """A job's environment: ours reduced to `KEPT_VARIABLES` and `KEPT_PREFIXES`, then `own` (the job's own
-    variables, which win)."""
+    """A job's environment: `JOB_DEFAULTS`, then ours reduced to `KEPT_VARIABLES` and `KEPT_PREFIXES`, then
+    `own` (the job's own variables, which win)."""
     kept = {
         name: value
         for name, value in os.environ.items()
         if name in KEPT_VARIABLES or name.startswith(KEPT_PREFIXES)
     }
-    return {**kept, **(own or {})}
+    return {**JOB_DEFAULTS, **kept, **(own or {})}
 
 
 @cache

@@ -30,7 +30,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ _TAR_ROOT = "package/"
 
 
 class AssetsError(LeagueError, ValueError):
-    """The lock file is unusable (missing, not JSON, a package without its keys); the message names it."""
+    """The lock file is unusable (missing, not JSON, a package without its keys), or a package could not be
+    fetched or is not the pinned one; the message names the file or URL. `ensure_assets` reports the latter in
+    its status rather than raising."""
 
 
 @dataclass(frozen=True)
@@ -302,12 +304,12 @@ def _members(tarball: bytes, files: Iterable[str], *, source: str) -> dict[str, 
     return out
 
 
-def _install(folder: Path, package: PinnedPackage, fill: Any) -> None:
+def _install(folder: Path, package: PinnedPackage, fill: Callable[[Path], None]) -> None:
     """Fill a staging folder beside `folder/<name>` with `fill(staging)`, then swap it into place.
 
-    Why rename rather than write in place: a page loading meanwhile gets the old files or the new ones, never
-    half of each; and two processes filling the same folder at once each stage their own copy (the second
-    rename finds the first one's package, which it keeps when it verifies)."""
+    Why rename rather than write in place: a page loading meanwhile gets the old files or the new ones (or for
+    an instant none), never half of each. Two processes filling the same folder at once (test workers sharing
+    a cache) each stage their own copy; whoever finds a good copy already in place keeps it."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / package.name
     staging = folder / f".{package.name}.{uuid.uuid4().hex}.new"
@@ -315,13 +317,15 @@ def _install(folder: Path, package: PinnedPackage, fill: Any) -> None:
     try:
         staging.mkdir()
         fill(staging)
+        if _file_problem(folder, package) is None:
+            return  # another process put a good copy in place meanwhile
         if target.exists():
             with contextlib.suppress(FileNotFoundError):  # another process moved it first
                 target.rename(stale)
         try:
             staging.rename(target)
-        except OSError:
-            if _file_problem(folder, package) is not None:  # someone else's copy is in place: keep it if good
+        except OSError:  # someone else's copy won the race: keep it if it is good
+            if _file_problem(folder, package) is not None:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

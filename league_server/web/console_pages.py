@@ -203,8 +203,11 @@ def _context(request: Request, signed: SignedIn, nav: str, **extra: Any) -> dict
     found = assets_status(request.app)
     note = None
     if not found.ok:
-        note = (f"The code editor and charts need two files fetched once from the npm registry: run "
-                f"`{FETCH_COMMAND}` on the server ({found.problem}).")  # fmt: skip
+        note = (
+            "The code editor and the charts (CodeMirror and uPlot, from the npm registry) are not on this "
+            "server yet: it is fetching them, reload in a moment. Until then: a plain text box and tables. "
+            f"If they never come, the organiser runs `{FETCH_COMMAND}`."
+        )
     return {
         "racer": signed.racer,
         "csrf_token": signed.csrf_token,

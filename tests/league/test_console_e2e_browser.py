@@ -22,13 +22,7 @@ import pytest
 from contracts.virtual_race import VirtualRaceSpec
 from tests.league.web_live import chromium, page_without_errors, serve
 
-pytestmark = [
-    pytest.mark.xdist_group("console-e2e"),
-    pytest.mark.skip(
-        reason="the console is being finished: the create page's code editor (fetched browser assets) does not "
-        "load under this server fixture yet; this is the issue's done-when test and must pass before it closes"
-    ),
-]
+pytestmark = pytest.mark.xdist_group("console-e2e")
 
 SHOTS = Path("/tmp/console-shots")
 #: the edited reward: DeepRacer's centre-line example with a bonus for speed (a line the page shows)
@@ -45,9 +39,14 @@ TRAIN_TIMEOUT_MS = 240_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    gen = serve(
-        tmp_path_factory.mktemp("console-e2e"), jobs_enabled=True, job_workers="1", ingest_enabled=False
-    )
+    from league_server.web.assets import WEB_ASSETS_DIR, ensure_assets, shared_cache_dir
+    from tests.conftest import skip_or_fail
+
+    folder = tmp_path_factory.mktemp("console-e2e")
+    status = ensure_assets(folder / "data" / WEB_ASSETS_DIR, cache=shared_cache_dir())  # the code editor
+    if not status.ok:
+        skip_or_fail(f"the console's browser libraries could not be fetched: {status.problem}")
+    gen = serve(folder, jobs_enabled=True, job_workers="1", ingest_enabled=False)
     yield next(gen)
     gen.close()
 
@@ -108,6 +107,8 @@ def test_create_train_download_submit_then_remix(server: Any, roster: dict[str, 
         model_id = int(page.url.rsplit("/", 1)[1])
         _wait_trained(page)
         page.screenshot(path=str(SHOTS / "e2e-trained.png"), full_page=True)
+        assert "Parity, int8 vs fp32" in page.text_content("[data-parity]")
+        assert page.locator("[data-laps] tr").count() >= 1  # the evaluation's laps
 
         with page.expect_download() as download:
             page.click("[data-archive]")

@@ -92,3 +92,35 @@ def test_ray_workers_give_the_laps_local_workers_give(
         assert "not an ONNX model" in broken.result(timeout=300).failure
     finally:
         engine.close()
+
+
+@pytest.mark.xdist_group("ray")
+def test_a_training_job_on_ray_streams_its_progress_back_and_returns_its_model(
+    ray_head: str, tmp_path: Path
+) -> None:
+    """A console training job (`python -m trainer.job`) as a Ray task: its progress lines reach the server while
+    it trains (a streaming task), land in the server's own copy of progress.jsonl, and the exported files
+    come back."""
+    from contracts.recipe import Recipe, StopCondition, TrainingJob
+    from league_server.jobs.engine import TRAINING
+
+    folder = tmp_path / "training"
+    folder.mkdir()
+    TrainingJob(recipe=Recipe(stop=StopCondition(minutes=0.5)), n_envs=32).write(folder / "job.json")
+    seen: list[dict] = []
+    engine = RayWorkers(ray_head)
+    try:
+        future = engine.submit(
+            folder, Limits(cpu_s=300, memory_mb=8192, wall_s=300), module=TRAINING, on_progress=seen.append
+        )
+        run = future.result(timeout=300)
+    finally:
+        engine.close()
+    assert run.failure is None, run.failure
+    assert run.outcome["status"] == "finished" and (folder / "out" / "model.onnx").is_file()
+    phases = [line["phase"] for line in seen]
+    assert "training" in phases and phases[-1] == "done"
+    steps = [line["steps"] for line in seen if line["phase"] == "training"]
+    assert steps == sorted(steps) and steps[-1] > 0
+    copy = (folder / "out" / "progress.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in copy] == seen

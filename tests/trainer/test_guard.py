@@ -1,4 +1,6 @@
-"""trainer.guard: real child processes lock themselves down, then try what a hostile reward function would.
+"""trainer.guard: real child processes lock themselves down, then try what a hostile reward function would:
+read other racers' files and the server's secrets, write outside the run folder, reach the network, start
+programs, load foreign code, signal other processes, run forever.
 
 Each test proves one rule for one layer: `lock_down` (both layers), `audit_hook` (the PEP 578 hook alone, as
 on a machine without Landlock) or `landlock` (the kernel alone, no hook: so native code is bound too). A child
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,6 +26,7 @@ from typing import Any
 
 import pytest
 
+import trainer
 from league_server.jobs.sandbox import Limits, run_limited
 from trainer.errors import TrainerError
 from trainer.guard import (
@@ -34,6 +39,9 @@ from trainer.guard import (
 )
 
 LANDLOCK_ABI = landlock_abi()
+#: the folder holding the `trainer` package: with an editable install, the clone (which may hold data too)
+REPOSITORY = Path(trainer.__file__).resolve().parents[1]
+EDITABLE = (REPOSITORY / "pyproject.toml").is_file()
 needs_landlock = pytest.mark.skipif(LANDLOCK_ABI < 1, reason="this kernel has no Landlock")
 LAYERS = ["lock_down", "audit_hook", pytest.param("landlock", marks=needs_landlock)]
 PYTHON_LAYERS = ["lock_down", "audit_hook"]
@@ -62,7 +70,8 @@ def attempt(action):
                    "errno": getattr(exc, "errno", None), "message": str(exc)}
     else:
         outcome = {"refused": None}
-    print(json.dumps(outcome), flush=True)
+    sys.stdout.write(json.dumps(outcome) + "\\n")  # one write: threads' lines must not interleave
+    sys.stdout.flush()
 """
 
 
@@ -160,7 +169,7 @@ def test_the_refusal_says_what_was_refused_and_where(folders: tuple[Path, Path])
     assert not Path("/etc/pitlane-x").exists()
 
 
-def test_writes_inside_the_run_folder_and_reads_anywhere_are_allowed(folders: tuple[Path, Path]) -> None:
+def test_writes_and_reads_inside_the_run_folder_are_allowed(folders: tuple[Path, Path]) -> None:
     root, outside = folders
     code = """
 import numpy, shutil, tempfile
@@ -174,21 +183,21 @@ attempt(lambda: os.symlink(root / 'c.npy', root / 'link.npy'))
 attempt(lambda: shutil.rmtree(root / 'sub'))
 attempt(lambda: tempfile.NamedTemporaryFile(dir=None).write(b'x'))
 attempt(lambda: open(os.devnull, 'w').write('silenced'))
-attempt(lambda: print(json.dumps({'read': (outside / 'victim.txt').read_text()})))
+attempt(lambda: print(json.dumps({'read': (root / 'inside.txt').read_text()})))
 print(json.dumps({'tempdir': tempfile.gettempdir()}))
 """
     outcomes = run_child(code, root, outside, "lock_down")
 
     attempts = [o for o in outcomes if "refused" in o]
     assert [o["refused"] for o in attempts] == [None] * 11, attempts
-    assert {"read": "the server's"} in outcomes
+    assert {"read": "mine"} in outcomes
     assert {"tempdir": str(root / "tmp")} in outcomes
     assert sorted(p.name for p in root.iterdir()) == ["c.npy", "inside.txt", "link.npy", "tmp"]
 
 
 def test_lock_down_reports_its_layers(folders: tuple[Path, Path]) -> None:
     root, outside = folders
-    code = "r = lock_down(root); print(json.dumps({'layers': r.layers, 'abi': r.landlock_abi, 'fs': r.landlock_filesystem, 'tcp': r.landlock_tcp, 'hook': r.audit_hook, 'path': r.sys_path_removed}))"
+    code = "r = lock_down(root); print(json.dumps({'layers': r.layers, 'abi': r.landlock_abi, 'fs': r.landlock_filesystem, 'tcp': r.landlock_tcp, 'hook': r.audit_hook, 'path': r.sys_path_removed, 'readable': r.readable, 'pid': os.getpid()}))"
 
     [report] = run_child(code, root, outside, "none", apply=False)
 
@@ -197,6 +206,12 @@ def test_lock_down_reports_its_layers(folders: tuple[Path, Path]) -> None:
     assert report["fs"] is (LANDLOCK_ABI >= 1)
     assert report["tcp"] is (LANDLOCK_ABI >= 4)
     assert report["path"] == [""]  # `-c` puts the working folder (the run folder) first on sys.path
+    readable = report["readable"]
+    assert str(Path(trainer.__file__).resolve().parent) in readable
+    assert f"/proc/{report['pid']}" in readable and "/proc" not in readable
+    if EDITABLE:  # each pitlane package's folder, not the clone that holds them (and maybe the data folder)
+        assert str(REPOSITORY) not in readable
+    assert not any(str(tmp) in path for path in readable for tmp in (root, outside))
 
 
 def test_lock_down_twice_or_on_a_missing_folder_is_a_lock_down_error(folders: tuple[Path, Path]) -> None:
@@ -477,31 +492,229 @@ def test_walking_the_interpreters_objects_is_refused(folders: tuple[Path, Path],
         assert_refused(outcome, layer)
 
 
+# ----------------------------------------------------------------------------------------------- reads
+
+SECRET = "s3cret"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> tuple[Path, Path]:
+    """(run folder, data folder): a league server's data folder as the console's jobs see it, with this job's
+    folder at data/training/7 and, beside it, what the job must not read: another racer's job folder
+    (its private reward.py and model), the server's database and .env."""
+    data = tmp_path / "data"
+    root = data / "training" / "7"
+    other = data / "training" / "8" / "out"
+    for folder in (root, other, data / "uploads"):
+        folder.mkdir(parents=True)
+    (root / "inside.txt").write_text("mine")
+    (other / "reward.py").write_text(f"def reward_function(params):\n    return 1.0  # racer 8's {SECRET}\n")
+    (data / ".env").write_text(f"PITLANE_ADMIN_TOKEN=admin-{SECRET}\n")
+    with sqlite3.connect(data / "pitlane.sqlite") as db:
+        db.execute("create table t (secret text)")
+        db.execute("insert into t values (?)", (f"db-{SECRET}",))
+    db.close()
+    return root, data
+
+
+# name -> (an expression the child evaluates, text whose presence in the result means the read went
+# through). `outside` is the data folder; `sibling` racer 8's reward.py.
+READS_OUTSIDE = {
+    "open": ("open(sibling).read()", SECRET),
+    "pathlib": ("sibling.read_bytes()", SECRET),
+    "os_open": ("os.read(os.open(sibling, os.O_RDONLY), 200)", SECRET),
+    "relative_path": ("open('../8/out/reward.py').read()", SECRET),
+    "numpy_fromfile": ("numpy.fromfile(sibling, dtype=numpy.uint8).tobytes()", SECRET),
+    "list_other_racers_folder": ("os.listdir(sibling.parent)", "reward.py"),
+    "scan_the_training_folder": ("[e.name for e in os.scandir(root.parent)]", "8"),
+    "copy_into_the_run_folder": (
+        "(shutil.copy(sibling, root / 'stolen.py'), (root / 'stolen.py').read_text())[1]",
+        SECRET,
+    ),
+    "symlink_from_the_run_folder": (
+        "(os.symlink(sibling, root / 'link.py'), (root / 'link.py').read_text())[1]",
+        SECRET,
+    ),
+    "proc_self_root": ("open(f'/proc/self/root{outside}/.env').read()", SECRET),
+    "env_file": ("(outside / '.env').read_text()", SECRET),
+    "sqlite_database": (
+        "sqlite3.connect(outside / 'pitlane.sqlite').execute('select secret from t').fetchall()",
+        SECRET,
+    ),
+    "parent_environ": ("open(f'/proc/{os.getppid()}/environ', 'rb').read()", "PATH="),
+    **(
+        {
+            "repository_file": (f"open({str(REPOSITORY / 'pyproject.toml')!r}).read()", "[project]"),
+            "list_repository": (f"os.listdir({str(REPOSITORY)!r})", "pyproject.toml"),
+        }
+        if EDITABLE
+        else {}
+    ),
+}
+READ_ATTEMPTS = """
+import shutil, sqlite3, numpy
+sibling = outside / 'training' / '8' / 'out' / 'reward.py'
+for case, (expression, marker) in CASES.items():
+    try:
+        got = eval(expression)
+    except Exception as exc:
+        outcome = {"refused": type(exc).__name__, "guard": isinstance(exc, GuardRefusedError),
+                   "errno": getattr(exc, "errno", None), "message": str(exc)}
+    else:
+        outcome = {"refused": None, "leaked": marker in str(got)}
+    print(json.dumps({"case": case, **outcome}), flush=True)
+"""
+
+
+def read_attempts(root: Path, data: Path, layer: str) -> dict[str, dict[str, Any]]:
+    code = f"CASES = {READS_OUTSIDE!r}\n" + READ_ATTEMPTS
+    return {o.pop("case"): o for o in run_child(code, root, data, layer)}
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_reading_other_racers_files_and_the_servers_secrets_is_refused(
+    data_dir: tuple[Path, Path], layer: str
+) -> None:
+    root, data = data_dir
+
+    outcomes = read_attempts(root, data, layer)
+
+    assert outcomes.keys() == READS_OUTSIDE.keys()
+    for case, outcome in outcomes.items():
+        if layer == "landlock" and outcome["refused"] == "OperationalError":
+            assert "unable to open database file" in outcome["message"], (case, outcome)  # SQLite's EACCES
+        else:
+            assert_refused(outcome, layer)
+        if layer != "landlock" and case != "parent_environ":
+            assert "outside its run folder" in outcome["message"], (case, outcome)
+    assert not (root / "stolen.py").exists()
+    if layer != "landlock":  # the hook names the file; the kernel's error is EACCES
+        assert f"{data}/training/8/out/reward.py outside its run folder {root}" in outcomes["open"]["message"]
+        assert "another process's information" in outcomes["parent_environ"]["message"]
+
+
+def test_without_the_guard_the_same_reads_get_the_secrets(data_dir: tuple[Path, Path]) -> None:
+    # The control for the test above: every attempt does read what it is after when nothing stops it.
+    root, data = data_dir
+
+    outcomes = read_attempts(root, data, "none")
+
+    assert {case: o.get("leaked") for case, o in outcomes.items()} == dict.fromkeys(READS_OUTSIDE, True)
+
+
+ONNX_SESSION = """
+import onnxruntime
+attempt(lambda: onnxruntime.InferenceSession(str(outside / 'training' / '8' / 'out' / 'model.onnx')))
+"""
+
+
+@pytest.mark.parametrize("layer", ["audit_hook", pytest.param("lock_down", marks=needs_landlock)])
+def test_a_native_read_is_refused_only_by_landlock(data_dir: tuple[Path, Path], layer: str) -> None:
+    # onnxruntime opens a model file in C++: no audit event. The hook alone (a kernel without Landlock) lets
+    # the job load another racer's model; Landlock refuses the open.
+    from onnx import TensorProto, helper, save_model
+
+    root, data = data_dir
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "racer8", [x], [y])
+    save_model(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+        data / "training" / "8" / "out" / "model.onnx",
+    )
+
+    [outcome] = run_child(ONNX_SESSION, root, data, layer)
+
+    if layer == "audit_hook":
+        assert outcome["refused"] is None
+    else:
+        assert outcome["refused"] is not None and not outcome["guard"], outcome
+        # onnxruntime's words for the kernel's EACCES
+        assert f"system error number {errno.EACCES}" in outcome["message"], outcome
+
+
+ALLOWED_READS = """
+(outside / 'tracks').mkdir()
+(outside / 'tracks' / 'oval.npy').write_text('a shared track')
+lock_down(root, read_also=(outside / 'tracks',))
+expressions = {
+    "run folder": "(root / 'inside.txt').read_text()",
+    "read_also": "(outside / 'tracks' / 'oval.npy').read_text()",
+    "C extension loaded after the lock": "str(__import__('decimal').Decimal('1.5') * 2)",
+    "pitlane module imported after the lock": "__import__('firmware_configs').load_car('deepracer').car.name",
+    "site-packages listing": "len(os.listdir(os.path.dirname(json.__file__)))",
+    "own /proc": "open('/proc/self/status').read()[:5]",
+    "thread's /proc": "open('/proc/thread-self/comm').read()",
+    "CPU topology": "(open('/sys/devices/system/cpu/online').read(), os.cpu_count(), len(open('/proc/cpuinfo').read()))",
+    "random": "(open('/dev/urandom', 'rb').read(4), os.urandom(4), len(open('/dev/zero', 'rb').read(4)))",
+    "time zones": "str(__import__('zoneinfo').ZoneInfo('Europe/Paris'))",
+    "another racer, still": "(outside / 'training' / '8' / 'out' / 'reward.py').read_text()",
+}
+for name, expression in expressions.items():
+    try:
+        eval(expression)
+    except Exception as exc:
+        print(json.dumps({"what": name, "refused": f"{type(exc).__name__}: {exc}"}))
+    else:
+        print(json.dumps({"what": name, "refused": None}))
+"""
+
+
+def test_what_a_job_runs_on_stays_readable_after_lock_down(data_dir: tuple[Path, Path]) -> None:
+    root, data = data_dir
+
+    outcomes = {o["what"]: o["refused"] for o in run_child(ALLOWED_READS, root, data, "none", apply=False)}
+
+    assert outcomes.pop("another racer, still") is not None
+    assert outcomes == dict.fromkeys(outcomes, None)
+    assert len(outcomes) == 10
+
+
+def test_lock_down_refuses_a_readable_path_that_holds_the_run_folder(data_dir: tuple[Path, Path]) -> None:
+    root, data = data_dir
+    # refused before anything is locked, so safe in this process
+    with pytest.raises(LockDownError, match=r"holds the run folder .* every folder beside it"):
+        lock_down(root, read_also=(data / "training",))
+
+
+@pytest.mark.skipif(
+    LANDLOCK_ABI < 1 or not os.access("/proc/sys/vm/drop_caches", os.W_OK),
+    reason="needs Landlock and root (to make the kernel drop its cached dentries)",
+)
+def test_own_proc_stays_readable_after_the_kernel_drops_cached_dentries(folders: tuple[Path, Path]) -> None:
+    # A Landlock rule holds an inode; procfs makes new inodes for /proc/<pid> once the kernel has dropped
+    # the unused dentry, so the guard keeps a descriptor open on it.
+    root, outside = folders
+    code = (
+        PRELUDE
+        + "apply_layer()\nprint('locked', flush=True)\nsys.stdin.readline()\nattempt(lambda: open('/proc/self/status').read())\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code, str(root), str(outside), "landlock"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=root,
+    ) as child:  # fmt: skip
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "locked"
+        Path("/proc/sys/vm/drop_caches").write_text("2\n")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        outcome = json.loads(child.stdout.readline())
+    assert outcome["refused"] is None, outcome
+
+
 # ------------------------------------------------------------------------------------ other processes
 
 
-@pytest.mark.parametrize("layer", PYTHON_LAYERS)
-def test_reading_another_processs_environment_is_refused_by_the_hook(
-    folders: tuple[Path, Path], layer: str
-) -> None:
-    root, outside = folders
-    [outcome] = run_child(
-        "attempt(lambda: open(f'/proc/{os.getppid()}/environ', 'rb').read())", root, outside, layer
-    )
-
-    assert_refused(outcome, layer)
-
-
 @needs_landlock
-def test_landlock_refuses_another_processs_memory_but_not_its_environment(folders: tuple[Path, Path]) -> None:
-    # The kernel layer's ptrace rule covers /proc/<pid>/mem and /fd, not /proc/<pid>/environ (read on this
-    # kernel): the league server must keep no secret a job could read there (see ARCHITECTURE.md).
+def test_landlock_refuses_another_processs_memory_and_environment(folders: tuple[Path, Path]) -> None:
+    # The kernel layer alone: /proc/<pid>/mem by its ptrace rule, /proc/<pid>/environ because /proc/<pid> of
+    # another process is not readable.
     root, outside = folders
     code = "attempt(lambda: open(f'/proc/{os.getppid()}/mem', 'rb'))\nattempt(lambda: open(f'/proc/{os.getppid()}/environ', 'rb').read())"
     mem, environ = run_child(code, root, outside, "landlock")
 
     assert mem["errno"] == errno.EACCES
-    assert environ["refused"] is None
+    assert environ["errno"] == errno.EACCES
 
 
 # ----------------------------------------------------------------------------------------------- threads
@@ -531,6 +744,33 @@ def test_threads_started_before_and_after(folders: tuple[Path, Path], layer: str
     assert not (outside / "after").exists()
     older_thread_covered = layer == "lock_down" or LANDLOCK_ABI >= 8
     assert (outside / "before").exists() is not older_thread_covered
+
+
+UNCOVERED_THREADS = """
+import numpy, onnxruntime, torch
+torch.set_num_threads(1)
+print(json.dumps({"uncovered": lock_down(root).threads_uncovered}))
+"""
+
+
+@pytest.mark.skipif(
+    not 1 <= LANDLOCK_ABI < 8, reason="counts the threads Landlock without TSYNC (ABI < 8) does not cover"
+)
+def test_jobs_start_without_onnxruntimes_telemetry_thread(folders: tuple[Path, Path]) -> None:
+    # onnxruntime's telemetry thread starts when it is imported, before lock_down: on a kernel without TSYNC
+    # Landlock does not cover it (it resolves Microsoft's collector host and writes ~/.cache/Microsoft). The
+    # job sandbox turns it off; the job's own variables could turn it back on, which shows what it adds.
+    root, outside = folders
+    argv = [sys.executable, "-c", PRELUDE + UNCOVERED_THREADS, str(root), str(outside), "none"]
+    limits = Limits(60, 8192, 60)
+
+    default = run_limited(argv, limits, cwd=root)
+    telemetry = run_limited(argv, limits, cwd=root, env={"ORT_DISABLE_TELEMETRY": "0"})
+
+    assert default.returncode == 0 and telemetry.returncode == 0, default.stderr_tail + telemetry.stderr_tail
+    uncovered = json.loads(default.stdout_tail)["uncovered"]
+    assert json.loads(telemetry.stdout_tail)["uncovered"] == uncovered + 1
+    assert uncovered <= 1  # a numeric library's worker; no Python code runs on it
 
 
 # ------------------------------------------------------------------------------------- a reward function
@@ -672,7 +912,8 @@ import sim
 torch.set_num_threads(1)
 gym.make('pitlane/TimeTrial-v0', track='oval')  # the job loads its track before locking (geometry cache)
 (root / 'reward.py').write_text('def reward_function(params):\\n    return float(params["speed"])\\n')
-report = lock_down(root)
+from trainer.job.preload import read_after_lock
+report = lock_down(root, read_also=read_after_lock())  # as the job does
 
 def env_steps():
     env = gym.make('pitlane/TimeTrial-v0', track='oval', reward=str(root / 'reward.py'))
@@ -718,3 +959,53 @@ def test_training_still_works_after_lock_down(folders: tuple[Path, Path]) -> Non
     assert escape["guard"]
     assert "audit hook" in report["layers"]
     assert (root / "net.pt").stat().st_size > 0 and (root / "a.npy").exists()
+
+
+# ---------------------------------------------------------------------------------------- a whole job
+
+STEALING_REWARD = """import json, os
+
+TARGETS = [
+    os.path.join(DATA, "training", "8", "out", "reward.py"),  # another racer's private reward function
+    os.path.join(DATA, ".env"),  # the server's secrets
+    os.path.join(DATA, "pitlane.sqlite"),  # the server's database
+    f"/proc/{os.getppid()}/environ",  # the server's environment
+]
+STOLEN = []
+for target in TARGETS:
+    try:
+        with open(target, "rb") as f:
+            STOLEN.append(f.read().decode(errors="replace"))
+    except OSError as exc:
+        STOLEN.append(f"{type(exc).__name__}: {exc}")
+with open("attempts.jsonl", "a") as f:  # the job folder (its working folder), where it may write
+    f.write(json.dumps(STOLEN) + "\\n")
+
+"""
+
+
+@pytest.mark.xdist_group("training-job")  # a CPU-bound job: with tests/trainer/test_job.py's, one at a time
+def test_a_training_job_whose_reward_function_reads_others_files_gets_nothing_and_finishes(
+    data_dir: tuple[Path, Path],
+) -> None:
+    # The whole job as the league server's engine runs it (`run_job`: the job sandbox, `python -m
+    # trainer.job`), in a data folder laid out as the server's, with a quarter-minute recipe whose reward
+    # function tries to copy other racers' and the server's files into its own folder at every load.
+    from contracts.recipe import Recipe, StopCondition, TrainingJob
+    from league_server.jobs.engine import TRAINING, run_job
+
+    root, data = data_dir
+    reward = f"DATA = {str(data)!r}\n" + STEALING_REWARD + Recipe().reward_function
+    recipe = Recipe(stop=StopCondition(minutes=0.25, until_clean_laps=3), reward_function=reward)
+    TrainingJob(recipe=recipe).write(root / "job.json")
+
+    run = run_job(root, Limits(cpu_s=240, memory_mb=8192, wall_s=240), module=TRAINING)
+
+    assert run.failure is None, (run.failure, run.sandbox.stderr_tail)
+    assert (root / "out" / "model.onnx").stat().st_size > 0
+    attempts = [json.loads(line) for line in (root / "attempts.jsonl").read_text().splitlines()]
+    assert attempts, "the reward function never ran"
+    for stolen in attempts:
+        assert [text.split(":")[0] for text in stolen] == ["GuardRefusedError"] * 4, stolen
+    for path in root.rglob("*"):
+        assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path

@@ -107,7 +107,10 @@ def test_a_default_recipe_trains_exports_and_evaluates(finished_job: tuple[Path,
     assert replay.track == "reinvent_base" and len(replay.x_m) == len(replay.lap) > 100
     assert replay.laps_s == tuple(lap["lap_time_s"] for lap in outcome.laps)
     assert outcome.parity is not None and outcome.parity["best_lap_s"]["fp32"] is not None
-    assert wall_s < 90
+    # the console's goal: a clean evaluation lap within 120 s of creating the model (measured ~11 s after the
+    # job's start on a quiet 2-core machine, the whole job ~18 s)
+    first_clean_s = min(line.t_s for line in progress_of(folder) if (line.eval_clean_laps or 0) > 0)
+    assert first_clean_s < wall_s < 120
 
 
 def test_its_progress_lines_go_through_every_phase(finished_job: tuple[Path, Any, float]) -> None:
@@ -180,7 +183,7 @@ def test_check_passes_a_good_recipe_quickly_without_torch(tmp_path: Path) -> Non
     summary = check.reward_summary
     assert summary is not None and summary["file"] == "reward.py" and summary["calls"] > 100
     assert 0 < summary["reward_min"] <= summary["reward_max"] <= 1.0
-    assert wall_s < 5  # measured ~0.5 s: the console waits for it
+    assert wall_s < 10  # the console waits for it: measured 0.5 s on a quiet 2-core machine, 3 s at load 4
     assert not (folder / "out" / "result.json").exists()
 
 

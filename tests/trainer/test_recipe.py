@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import RecipeError
 from contracts.recipe import ContinuousActions, Range, Recipe, reward_templates
 from trainer.config import RunConfig, RunConfigError
 from trainer.recipe import (
@@ -96,11 +97,10 @@ def test_a_sac_recipe_trains_sac_on_its_continuous_space(tmp_path: Path) -> None
     assert config.resolved_action_space().to_json() == space.model_dump()
 
 
-def test_a_recipe_the_simulator_cannot_train_is_refused_naming_the_key(tmp_path: Path) -> None:
-    # a recipe may hold one action; the simulator's discrete spaces have at least two
-    recipe = Recipe(name="one way", action_space=[{"steering_angle": 0, "speed": 1}])
-    with pytest.raises(RunConfigError, match="recipe 'one way': `action_space`"):
-        run_config(recipe, write_reward(recipe, tmp_path))
+def test_a_recipe_with_one_action_is_refused_naming_the_key() -> None:
+    # the simulator's discrete spaces have at least two actions: the recipe says so before any training
+    with pytest.raises(RecipeError, match="expected 2 to 50 discrete actions, got 1"):
+        Recipe.from_dict({"name": "one way", "action_space": [{"steering_angle": 0, "speed": 1}]})
 
 
 def test_a_trained_run_gives_back_its_recipe(trained_run: Path) -> None:

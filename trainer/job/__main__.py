@@ -42,9 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _crashed(exc: Exception, job_file: Path, check_only: bool) -> int:
-    from trainer.job.reasons import one_line
-
-    reason = f"the training job broke: {one_line(exc)}"
+    text = " ".join(str(exc).split()) or "(no message)"  # one line, whatever the message
+    reason = f"the {'recipe check' if check_only else 'training job'} broke: {type(exc).__name__}: {text}"
     logging.getLogger("trainer.job").exception("%s", reason)
     if not check_only:
         _write_failed(job_file, reason)

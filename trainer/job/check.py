@@ -51,6 +51,7 @@ def check_recipe(recipe: Recipe, folder: JobFolder) -> RecipeCheck:
     from sim.tracks import load_track
     from trainer.errors import RunConfigError, TrainerError
     from trainer.guard import deadline, lock_down
+    from trainer.job.preload import read_after_lock
     from trainer.recipe import run_config
 
     problems: list[ProblemAt] = []
@@ -64,11 +65,11 @@ def check_recipe(recipe: Recipe, folder: JobFolder) -> RecipeCheck:
     except (ContractError, ValueError) as exc:
         problems.append(ProblemAt(field="car", message=str(exc)))
     drivable = not problems
-    if (
-        drivable
-    ):  # the track's geometry: built, or read from its cache outside the job folder, before the lock
+    if drivable:  # the track's geometry built (or read from its cache, outside the folder) before the lock
         realistic_params(track, recipe.car, n_cars=2, steps=2)
-    lock_down(folder.root)  # from here: no writes outside the job folder, no network, no subprocesses
+    # from here: reads only of the job folder, the libraries and read_after_lock(); writes only in the job
+    # folder; no network, no subprocesses
+    lock_down(folder.root, read_also=read_after_lock())
     try:
         run_config(recipe, folder.reward)
     except (RunConfigError, SimError) as exc:

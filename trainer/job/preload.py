@@ -1,14 +1,18 @@
-"""Everything a training job loads, loaded before `trainer.guard.lock_down` (no writes outside the job folder,
-no network, no subprocesses) and before the racer's reward file: imports, and the track's cached geometry.
+"""Everything a training job loads, loaded before `trainer.guard.lock_down` (no reads outside an allow-list,
+no writes outside the job folder, no network, no subprocesses) and before the racer's reward file: imports,
+and the track's cached geometry; and what of pitlane's data the job still reads after the lock
+(`read_after_lock`).
 
-Why before: a module imported later may want to write (its bytecode cache, a font cache) or start a process
-(a compiler probe), which the locked-down process refuses; and the track geometry cache (`sim.tracks.cache`)
-lives outside the job folder: built and stored now, read back later.
+Why before: a module imported later may want to write (its bytecode cache, a font cache), read a cache or
+configuration outside the allow-list, or start a process (a compiler probe), which the locked-down process
+refuses; and the track geometry cache (`sim.tracks.cache`) lives outside the job folder: built and stored
+now, only read back later.
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from contracts.recipe import Recipe
 
@@ -74,3 +78,13 @@ def warm_track(recipe: Recipe) -> None:
     )  # fmt: skip
     sim = parts.sim
     race_line(sim.backward if recipe.reverse else sim.forward, recipe.car)
+
+
+def read_after_lock() -> tuple[Path, ...]:
+    """What the job reads after `lock_down` beyond its folder, Python and pitlane's packages (its
+    `read_also`): the imported-track folder (`load_track` lists it to find an imported track) and the track
+    geometry cache (read back, never written after the lock). Neither holds anything of another racer's."""
+    from sim.tracks.cache import cache_dir
+    from sim.tracks.library import user_track_dir
+
+    return (user_track_dir(), cache_dir())

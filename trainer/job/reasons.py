@@ -9,7 +9,6 @@ in every reason, not by its path on the worker.
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 
 from sim.errors import RewardFunctionError
@@ -42,18 +41,15 @@ def reward_failure(
     exc: BaseException, reward_file: Path, *, seconds: float = STEP_DEADLINE_S
 ) -> tuple[str, int | None] | None:
     """(reason, line of the reward file) when `exc` is the reward function's fault, else None; `seconds`:
-    the deadline that was in force."""
+    the deadline that was in force. A deadline that fires inside the function arrives as the
+    RewardFunctionError the reward file's wrapper makes of it (`sim.reward.python_file`), with its line."""
     path = str(reward_file.resolve())
     if isinstance(exc, RewardFunctionError):
         line = getattr(exc, "lineno", None)
         if is_deadline(exc.__cause__):
             return timeout_reason(seconds, line), line
         return str(exc).replace(path, REWARD_NAME), line
-    if is_deadline(exc):  # fired outside the function's own call, or the guard's error is not an Exception
-        line = _innermost_line(exc.__traceback__, path)
-        if line is not None:
-            return timeout_reason(seconds, line), line
-    return None
+    return None  # a deadline that fired outside the function (the simulator's own code) names no line
 
 
 def timeout_reason(seconds: float, line: int | None) -> str:
@@ -62,19 +58,3 @@ def timeout_reason(seconds: float, line: int | None) -> str:
         f"reward_function did not return within {seconds:g} s{where}: does a loop never end? "
         "A call should take microseconds"
     )
-
-
-def one_line(exc: BaseException) -> str:
-    """An error the racer did not cause, as one line (stderr's last line, result.json's reason)."""
-    text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text}"
-
-
-def _innermost_line(tb: types.TracebackType | None, filename: str) -> int | None:
-    """The line of the innermost traceback frame in `filename`, or None."""
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line

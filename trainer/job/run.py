@@ -2,6 +2,7 @@
 
     1. read job.json; out/ gets recipe.toml and reward.py (the recipe's reward source)     phase "starting"
     2. torch threads; every heavy module imported and the track built, then `trainer.guard.lock_down`
+       (from then on it reads and writes only its folder, besides the libraries and track data it runs on)
     3. the recipe as a RunConfig (`trainer.recipe.run_config`), trained until its stop   phase "training"
     4. exported into out/                                                                 phase "exporting"
     5. the exported model evaluated: evaluation.png, replay.json                         phase "evaluating"
@@ -59,12 +60,14 @@ def _attempt(job: TrainingJob, folder: JobFolder, progress: ProgressFile) -> Tra
     import torch
 
     from trainer.guard import lock_down
-    from trainer.job.preload import preload, warm_track
+    from trainer.job.preload import preload, read_after_lock, warm_track
 
     torch.set_num_threads(job.torch_threads)
     preload(job.recipe.observation)
     warm_track(job.recipe)
-    lock_down(folder.root)  # from here: no writes outside the job folder, no network, no subprocesses
+    # from here: reads only of the job folder, the libraries and read_after_lock(); writes only in the job
+    # folder; no network, no subprocesses
+    lock_down(folder.root, read_also=read_after_lock())
     from trainer.job.finish import evaluate_export, export, finished
     from trainer.job.training import train_job
     from trainer.recipe import run_config

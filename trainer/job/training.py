@@ -82,9 +82,10 @@ def _distilled(
 
 class DistillLines(DistillProgress):
     """DAgger's progress as `TrainingProgress` lines of phase "training": the teacher's numbers (`base`, its
-    last line) with the time, and each round's evaluation; at most one line every `every_s` seconds besides
-    one per round. Raises StopRequestedError from the distillation's own progress calls once `stop_file` exists
-    (looked for at most every `STOP_CHECK_S`): the rounds finished so far are kept (best.zip)."""
+    last line) with the time, and the camera student's evaluations (none until its first round ends: the
+    teacher's laps are not the student's); at most one line every `every_s` seconds besides one per round.
+    Raises StopRequestedError from the distillation's own progress calls once `stop_file` exists (looked for
+    at most every `STOP_CHECK_S`): the rounds finished so far are kept (best.zip)."""
 
     def __init__(
         self,
@@ -97,6 +98,7 @@ class DistillLines(DistillProgress):
     ) -> None:
         self._write = write
         self._base = base.model_dump() if base is not None else {}
+        self._base.update(eval_clean_laps=None, best_eval_lap_s=None)
         self.every_s = every_s
         self._t0 = t0
         self.stop_file = stop_file

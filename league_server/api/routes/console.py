@@ -25,7 +25,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Form, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, RedirectResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -33,12 +32,11 @@ from sqlalchemy.orm import Session
 from contracts import recipe as recipes
 from contracts.errors import RecipeError
 from contracts.recipe import TRAINING_FILES, Recipe, RecipeCheck, TrainingJob
-from league_server.api.deps import RaceId, SessionDep
+from league_server.api.deps import RaceId, RacerDep, SessionDep, require_racer
 from league_server.api.routes.submissions import SubmissionOut, submit_model
 from league_server.core import sessions
 from league_server.crud import console
 from league_server.crud import races as races_crud
-from league_server.crud.virtual import racer_by_token
 from league_server.jobs.dispatch import training_output
 from league_server.jobs.engine import TRAINING, run_job
 from league_server.jobs.sandbox import Limits
@@ -46,7 +44,6 @@ from league_server.models import Racer, RacerModel
 from league_server.web.routes import StreamCleanup, hub_stream, stream_cleanup
 
 router = APIRouter(tags=["console"])
-_bearer = HTTPBearer(auto_error=False, description="the racer's token (from the roster import)")
 ModelId = RaceId  # the same bounds: a positive 32-bit id
 #: a recipe check runs the reward function on a few thousand realistic params in a child process
 CHECK_LIMITS = Limits(cpu_s=30.0, memory_mb=2048, wall_s=60.0)
@@ -54,27 +51,7 @@ CHECK_LIMITS = Limits(cpu_s=30.0, memory_mb=2048, wall_s=60.0)
 ARCHIVE_ROLES = ("onnx", "int8", "card", "parity", "recipe")
 
 
-def console_racer(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Racer:
-    """The racer of a bearer token, or of the session cookie (CSRF-checked on unsafe methods); else 401."""
-    if credentials is not None:
-        racer = racer_by_token(session, credentials.credentials)
-        if racer is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unknown racer token")
-        return racer
-    signed_in = sessions.current_racer(request, session)
-    if signed_in is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, detail="sign in at /console/sign-in (or send your racer token)"
-        )
-    sessions.require_csrf(request, signed_in)
-    return signed_in.racer
-
-
-ConsoleRacer = Annotated[Racer, Depends(console_racer)]
+ConsoleRacer = RacerDep
 
 
 # ------------------------------------------------------------------------------------------ sign-in
@@ -348,9 +325,14 @@ def create(request: Request, session: SessionDep, racer: ConsoleRacer, body: Cre
     return _outs(request, session, [model], racer)[0]
 
 
+class EditIn(BaseModel):
+    recipe: dict[str, Any]
+    train: bool = False
+
+
 @router.put("/api/console/models/{model_id}", response_model=ModelOut, summary="Edit a draft's recipe")
 def edit(
-    model_id: ModelId, request: Request, session: SessionDep, racer: ConsoleRacer, body: CreateIn
+    model_id: ModelId, request: Request, session: SessionDep, racer: ConsoleRacer, body: EditIn
 ) -> ModelOut:
     model = console.visible_model(session, model_id, racer, owner=True)
     console.update_draft(session, model, _parse_recipe(body.recipe))
@@ -538,16 +520,22 @@ def publish(request: Request, session: SessionDep, racer: ConsoleRacer, body: Pu
 # ------------------------------------------------------------------------------------------ live
 
 
+def watchable_model_id(model_id: ModelId, request: Request) -> int:
+    """The model's id when the request's racer may watch it (401/404 otherwise), checked with a session of its
+    own: a stream must not hold a database session for its whole life."""
+    with request.app.state.sessionmaker() as session:
+        console.visible_model(session, model_id, require_racer(request, session, None))
+    return model_id
+
+
 @router.get("/api/console/models/{model_id}/events", response_class=EventSourceResponse)
 async def model_events(
-    model_id: ModelId,
+    model_id: Annotated[int, Depends(watchable_model_id)],
     request: Request,
     cleanup: Annotated[StreamCleanup, Depends(stream_cleanup)],
 ) -> AsyncIterator[ServerSentEvent]:
     """text/event-stream of a training job: `event: progress` (a TrainingProgress line, pushed as the job
     writes it) and `event: status` ({status, reason}) when it ends."""
-    with request.app.state.sessionmaker() as session:  # not a dependency: a stream must not hold a session
-        console.visible_model(session, model_id, console_racer(request, session, None))
     hub = request.app.state.console_events
     async for message in hub_stream(request, hub, model_id, cleanup, to_sse=_console_event):
         yield message

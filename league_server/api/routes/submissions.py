@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, status
 from pydantic import BaseModel
 
 from contracts.virtual_race import Replay
-from league_server.api.deps import RaceId, SessionDep
+from league_server.api.deps import RaceId, RacerDep, SessionDep
 from league_server.api.errors import ERROR_RESPONSES
 from league_server.crud import races as races_crud
 from league_server.crud import virtual
@@ -29,7 +28,6 @@ from league_server.jobs.uploads import UploadError, check_upload, job_output, pa
 from league_server.models import Racer, Submission
 
 router = APIRouter(prefix="/api", tags=["virtual races"])
-_bearer = HTTPBearer(auto_error=False, description="the racer's token (from the roster import)")
 #: bytes read from an upload at a time: a 1 GB body is refused after the limit, never held in memory
 _CHUNK = 1 << 20
 
@@ -49,23 +47,6 @@ class SubmissionOut(BaseModel):
         laps = list((sub.outcome or {}).get("laps", [])) if sub.status == "finished" else []
         return cls(id=sub.id, race_id=sub.race_id, sha256=sub.sha256, size_bytes=sub.size_bytes,
                    status=sub.status, reason=sub.reason, attempts=sub.attempts, laps=laps)  # fmt: skip
-
-
-def require_racer(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Racer:
-    """401 without a token or with one no racer holds."""
-    racer = virtual.racer_by_token(session, credentials.credentials) if credentials is not None else None
-    if racer is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="send 'Authorization: Bearer <your racer token>' (from your organiser)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return racer
-
-
-RacerDep = Annotated[Racer, Depends(require_racer)]
 
 
 @router.post(

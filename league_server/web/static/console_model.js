@@ -322,23 +322,22 @@
     $("[data-laps]").replaceChildren(...rows);
   }
 
-  // The export's parity summary: int8 against fp32 (action agreement and closed-loop best lap). Reads the
-  // parity.json layout (trainer/export/parity.py) and a flat {agreement, ...} summary alike.
+  // The export's parity summary, as the training job's result gives it (trainer/job/finish.py
+  // parity_summary): int8 against fp32 action agreement, whether int8 meets the export's targets, and the
+  // closed-loop best lap of each exported file.
   function renderParity(parity) {
     const node = $("[data-parity]");
     if (!parity) { node.textContent = "No parity report."; return; }
-    const a = parity.int8_vs_fp32 || parity;
-    const rate = a.agreement_non_tied ?? a.agreement;
+    const rate = parity.int8_agreement;
     if (blank(rate)) { node.textContent = "Parity: no int8 model was compared with fp32."; return; }
-    const parts = ["Parity, int8 vs fp32: the same action on ", el("strong", {}, unit((100 * rate).toFixed(2), "%"))];
-    if (!blank(a.frames)) parts.push(` of ${count(a.frames)} frames`);
-    if (!blank(a.target)) parts.push(` (target ${unit((100 * a.target).toFixed(1), "%")})`);
-    if (typeof a.meets_target === "boolean") {
-      parts.push(" ", el("span", { class: a.meets_target ? "cw-ok" : "cw-bad" }, a.meets_target ? "meets it" : "misses it"));
+    const parts = ["Parity, int8 vs fp32: the same action on ", el("strong", {}, unit((100 * rate).toFixed(2), "%")), " of frames"];
+    if (typeof parity.int8_meets_targets === "boolean") {
+      const ok = parity.int8_meets_targets;
+      parts.push(" ", el("span", { class: ok ? "cw-ok" : "cw-bad" }, ok ? "meets the export's targets" : "misses the export's targets"));
     }
-    const closed = parity.closed_loop;
-    if (closed && closed.int8 && closed.fp32 && !blank(closed.int8.best_lap_s)) {
-      parts.push(`; closed-loop best lap int8 ${unit(fixed(closed.int8.best_lap_s, 2), "s")}, fp32 ${unit(fixed(closed.fp32.best_lap_s, 2), "s")}`);
+    const laps = parity.best_lap_s || {};
+    if (!blank(laps.int8) && !blank(laps.fp32)) {
+      parts.push(`; closed-loop best lap int8 ${unit(fixed(laps.int8, 2), "s")}, fp32 ${unit(fixed(laps.fp32, 2), "s")}`);
     }
     parts.push(".");
     node.replaceChildren(...parts);
