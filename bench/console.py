@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -116,20 +117,20 @@ def browser_create_to_clean_lap(base: str, token: str, timeout_s: float = 600.0)
 
 
 class _Watch(threading.Thread):
-    """One racer's watch-page stream: counts the progress events it is pushed until the job's status event."""
+    """One racer's watch-page stream: counts the progress events it is pushed until the job ends (a status
+    event) or the bench stops watching."""
 
     def __init__(self, base: str, model_id: int, token: str) -> None:
         super().__init__(daemon=True)
         self.url, self.token = f"{base}/api/console/models/{model_id}/events", token
         self.progress_events = 0
-        self.status: str | None = None
+        self.ended = threading.Event()
 
     def run(self) -> None:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.token}"}
-        deadline = time.monotonic() + CLASS_TIMEOUT_S
-        while self.status is None and time.monotonic() < deadline:
+        while not self.ended.is_set():
             try:
                 with httpx.stream("GET", self.url, headers=headers, timeout=None) as response:
                     event = None
@@ -139,10 +140,18 @@ class _Watch(threading.Thread):
                         elif line.startswith("data:") and event == "progress":
                             self.progress_events += 1
                         elif line.startswith("data:") and event == "status":
-                            self.status = json.loads(line.split(":", 1)[1])["status"]
+                            self.ended.set()
                             return
             except httpx.HTTPError:
                 time.sleep(0.5)
+
+
+def _statuses(base: str, made: list[dict[str, Any]], tokens: list[str]) -> list[str]:
+    """Each racer's model's status, as their My models page reads it."""
+    return [
+        _request(base, f"/api/console/models/{m['id']}", token)["status"]
+        for m, token in zip(made, tokens, strict=True)
+    ]
 
 
 def class_training(
@@ -159,14 +168,21 @@ def class_training(
         watch.start()
     latencies_ms: list[float] = []
     started = time.monotonic()
-    while any(w.status is None for w in watches) and time.monotonic() - started < CLASS_TIMEOUT_S:
+    statuses = _statuses(base, made, tokens)
+    next_status_s = started + 1.0
+    while any(s in ("queued", "running") for s in statuses) and time.monotonic() - started < CLASS_TIMEOUT_S:
         t0 = time.perf_counter()
         _request(base, f"/api/races/{race_id}/leaderboard")
         latencies_ms.append((time.perf_counter() - t0) * 1000)
-        done = sum(w.status is not None for w in watches)
-        on_stage(f"{len(tokens)} racers training: {done} done, leaderboard p99 {_p99(latencies_ms):.1f} ms")
+        if time.monotonic() >= next_status_s:
+            statuses, next_status_s = _statuses(base, made, tokens), time.monotonic() + 1.0
+            done = sum(s not in ("queued", "running") for s in statuses)
+            on_stage(
+                f"{len(tokens)} racers training: {done} done, leaderboard p99 {_p99(latencies_ms):.1f} ms"
+            )
         time.sleep(POLL_S)
-    statuses = [w.status for w in watches]
+    for watch in watches:
+        watch.ended.set()
     return {
         "class_seconds": time.monotonic() - started,
         "class_finished": statuses.count("finished"),
@@ -209,6 +225,9 @@ def bench_console(
             figures |= class_training(server.base, setup["race_id"], setup["tokens"][:racers], on_stage)
         except ServeError as exc:
             raise BenchError(str(exc)) from None
+        except urllib.error.HTTPError as exc:
+            log = (folder / "serve.log").read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise BenchError(f"{exc.url}: HTTP {exc.code}; the server's log ends:\n{log}") from None
         finally:
             server.stop()
     figures["clean_lap_goal_s"], figures["p99_goal_ms"] = CLEAN_LAP_GOAL_S, P99_GOAL_MS

@@ -54,6 +54,9 @@ MAX_DISCRETE_ACTIONS = 50
 #: DeepRacer's physical limits for a commanded action (its simulator clips to these)
 STEERING_LIMIT_DEG = 30.0
 SPEED_RANGE_MPS = (0.1, 4.0)
+#: what a recipe's track and car may be: names only. A recipe is shared and trained on a server, where a path
+#: would name the server's files (and be read before the job is locked down)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
 #: the reward function source a recipe may hold (bytes of UTF-8)
 MAX_REWARD_SOURCE_BYTES = 64_000
 #: the training budget a recipe may ask for, minutes (DeepRacer's console: 5 to 1440)
@@ -190,9 +193,13 @@ class Recipe(_Strict):
     format: int = RECIPE_FORMAT
     name: str = Field("my model", min_length=1, max_length=64)
     description: str = Field("", max_length=2000)
-    track: str = Field("reinvent_base", min_length=1, max_length=200)
+    track: str = Field(
+        "reinvent_base",
+        pattern=NAME_PATTERN,
+        description="a track name (built-in, DeepRacer's or imported with `pitlane tracks import`), not a path",
+    )
     reverse: bool = Field(False, description="drive the track the other way round")
-    car: str = Field("deepracer", min_length=1, max_length=200)
+    car: str = Field("deepracer", pattern=NAME_PATTERN, description="a shipped car model's name, not a path")
     observation: str = "state"
     action_space_type: Literal["discrete", "continuous"] = "discrete"
     action_space: tuple[DiscreteAction, ...] | ContinuousActions = DEFAULT_DISCRETE_ACTIONS

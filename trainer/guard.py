@@ -102,6 +102,12 @@ class RewardTimeoutError(GuardError, TimeoutError):
     """A call guarded by `deadline` overran its time."""
 
 
+class RewardTimeoutAbort(BaseException):
+    """A guarded block still running `REARM_S` after its RewardTimeoutError: the code swallowed it (a reward
+    function's `except Exception` inside its loop). A BaseException, as KeyboardInterrupt is, so such code
+    cannot catch it by accident; the job ends with its message."""
+
+
 @dataclass(frozen=True)
 class GuardReport:
     """Which layers `lock_down` put in place.
@@ -119,6 +125,9 @@ class GuardReport:
     temp_dir: where temporary files go now (inside `root`).
     sys_path_removed: `sys.path` entries inside `root` taken out (modules written there cannot be imported).
     readable: what may be read besides `root` (real paths, `readable_paths`), for both layers.
+    open_outside: descriptors open at the call on files outside `root` and `readable` ("3 /path"): neither
+        layer checks reads and writes through a descriptor opened before, so they stay usable (logged as a
+        warning; the job sandbox starts jobs with none, and onnxruntime's telemetry, which kept some, off).
     """
 
     root: Path
@@ -132,6 +141,7 @@ class GuardReport:
     temp_dir: Path
     sys_path_removed: tuple[str, ...] = field(default=())
     readable: tuple[str, ...] = field(default=())
+    open_outside: tuple[str, ...] = field(default=())
 
     @property
     def layers(self) -> list[str]:
@@ -175,6 +185,7 @@ def lock_down(root: Path, *, read_also: Iterable[Path | str] = ()) -> GuardRepor
         if not real_root.is_dir():
             raise LockDownError(f"lock_down: {root} is not a folder; expected the job's existing run folder")
         readable = readable_paths(real_root, read_also)  # may refuse: before anything is locked
+        open_outside = _descriptors_outside((str(real_root), *readable))
         temp_dir = _use_temp_dir(real_root)
         threads_before = _thread_count()
         landlock = restrict_with_landlock(real_root, readable)  # uses ctypes: before the hook forbids it
@@ -193,8 +204,11 @@ def lock_down(root: Path, *, read_also: Iterable[Path | str] = ()) -> GuardRepor
         temp_dir=temp_dir,
         sys_path_removed=removed,
         readable=readable,
+        open_outside=open_outside,
     )
     log.info("guard: %s", report.describe())
+    if open_outside:
+        log.warning("guard: still open, and usable after the lock: %s", "; ".join(open_outside))
     log.debug("guard: readable besides %s: %s", real_root, ", ".join(readable))
     return report
 
@@ -234,6 +248,25 @@ def readable_paths(root: Path, read_also: Iterable[Path | str] = ()) -> tuple[st
     return tuple(p for p in readable if not any(_inside(p, q) and p != q for q in readable))
 
 
+def _descriptors_outside(allowed: Sequence[str]) -> tuple[str, ...]:
+    """This process's descriptors open on a file or folder outside every path of `allowed` ("fd path");
+    not the standard streams (the job sandbox's output files) nor pipes, sockets and other objects without
+    a path."""
+    found = []
+    try:
+        descriptors = sorted(map(int, os.listdir("/proc/self/fd")))
+    except OSError:
+        return ()
+    for fd in (d for d in descriptors if d > 2):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the descriptor listdir itself used, closed since
+        if target.startswith(os.sep) and not any(_inside(target, path) for path in allowed):
+            found.append(f"{fd} {target}")
+    return tuple(found)
+
+
 def _package_folders(names: Sequence[str]) -> list[str]:
     """The folders the import system finds each package of `names` in (none for a package it cannot find)."""
     folders: list[str] = []
@@ -249,6 +282,10 @@ def _package_folders(names: Sequence[str]) -> list[str]:
     return folders
 
 
+#: seconds between the alarms after a deadline's first (see RewardTimeoutAbort)
+REARM_S = 1.0
+
+
 @contextlib.contextmanager
 def deadline(seconds: float, what: str) -> Iterator[None]:
     """Raise `RewardTimeoutError` naming `what` in the block when it runs longer than `seconds` (real time).
@@ -261,11 +298,20 @@ def deadline(seconds: float, what: str) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         raise GuardError(f"deadline for {what}: only the main thread receives SIGALRM; call it there")
 
+    fired = 0
+
     def overran(signum: int, frame: Any) -> None:
-        raise RewardTimeoutError(f"{what} did not return within {seconds:g} s: stopped")
+        nonlocal fired
+        fired += 1
+        message = f"{what} did not return within {seconds:g} s: stopped"
+        if fired == 1:
+            raise RewardTimeoutError(message)
+        raise RewardTimeoutAbort(f"{message} (it caught the stop and ran on)")
 
     previous_handler = signal.signal(signal.SIGALRM, overran)
-    previous_delay_s, previous_interval_s = signal.setitimer(signal.ITIMER_REAL, seconds)
+    # After the first alarm, again every REARM_S until the block ends: code that swallowed the first one
+    # gets a RewardTimeoutAbort it cannot catch with `except Exception`.
+    previous_delay_s, previous_interval_s = signal.setitimer(signal.ITIMER_REAL, seconds, REARM_S)
     started_s = time.monotonic()
     try:
         yield

@@ -60,13 +60,13 @@ def require_admin(
 AdminDep = Annotated[str, Depends(require_admin)]
 
 
-_racer_bearer = HTTPBearer(auto_error=False, description="the racer's token (from the roster import)")
+racer_bearer = HTTPBearer(auto_error=False, description="the racer's token (from the roster import)")
 
 
 def require_racer(
     request: Request,
     session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_racer_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(racer_bearer)],
 ) -> Racer:
     """The racer of a bearer token (the command line, the race page's form), or of the console's session cookie
     (an unsafe request must then echo the session's CSRF token); 401 otherwise. A token only ever acts as its

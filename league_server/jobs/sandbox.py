@@ -4,11 +4,12 @@ server's secrets and without network, so a job that crashes, hangs, eats memory 
 the league server keeps serving.
 
 `run_limited(argv, limits)` starts `argv` in a session (and process group) of its own with kernel resource
-limits and its niceness set before exec, in an environment reduced to what a job needs (`job_environment`),
-inside a new user + network namespace when the machine allows it (`unshare`: the job sees only a loopback
-device that is down, so it reaches nothing, not even the server on 127.0.0.1). It waits at most
-`limits.wall_s`, kills the whole process group when the time is up and returns a `SandboxResult` that says
-how the job ended, in a sentence a racer can act on.
+limits and its niceness set before exec, in an environment reduced to what a job needs (`job_environment`,
+which also keeps onnxruntime's telemetry and OpenBLAS's worker threads from starting), inside a new user +
+network namespace when the machine allows it (`unshare`: the job sees only a loopback device that is down,
+so it reaches nothing, not even the server on 127.0.0.1). It waits at most `limits.wall_s`, kills the whole
+process group when the time is up and returns a `SandboxResult` that says how the job ended, in a sentence a
+racer can act on.
 
 Linux only (the `resource` module and `os.waitid`); elsewhere `run_limited` raises `SandboxError`.
 """
@@ -87,11 +88,13 @@ KEPT_VARIABLES = frozenset(
     }
 )
 KEPT_PREFIXES = ("LC_", "PYTHON", "OMP_", "MKL_", "OPENBLAS_")
-# Set for every job unless the job's own variables say otherwise. onnxruntime (>= 1.2x on Linux) otherwise
-# starts a telemetry thread when imported, which resolves Microsoft's collector host and keeps a database in
-# ~/.cache/Microsoft: outside the job folder, and, started before `trainer.guard.lock_down`, a thread
-# Landlock does not cover on kernels without TSYNC.
-JOB_DEFAULTS = {"ORT_DISABLE_TELEMETRY": "1"}
+# Set for every job unless our own variables (the kept ones) or the job's say otherwise: no thread a job's
+# libraries start before `trainer.guard.lock_down`, which Landlock does not cover on kernels without TSYNC
+# (ABI < 8). onnxruntime (1.2x on Linux) otherwise starts a telemetry thread when imported, which resolves
+# Microsoft's collector host and keeps a database open in ~/.cache/Microsoft, outside the job folder;
+# OpenBLAS (numpy's, scipy's) a worker thread per core, for matrices far larger than a job's (the training
+# rate was the same with one: 2243 car-steps/s either way).
+JOB_DEFAULTS = {"ORT_DISABLE_TELEMETRY": "1", "OPENBLAS_NUM_THREADS": "1"}
 # util-linux's unshare: a new user namespace (so no privilege is needed) holding a new network namespace.
 # --map-current-user keeps the job's uid (no capabilities after exec unless it is root); util-linux < 2.38
 # has only --map-root-user.

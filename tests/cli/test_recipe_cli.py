@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -137,3 +138,39 @@ def test_publish_checks_the_recipe_before_sending_it(tmp_path: Path) -> None:
         app, ["recipe", "publish", str(bad), "--server", "http://127.0.0.1:9", "--token", "t"]
     )
     assert result.exit_code == 2 and f"{bad}: `name`" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def league_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The league app under uvicorn (no broker, no jobs) with a racer Ada of league `web...` and her token."""
+    from league_server.crud import virtual
+    from tests.league.web_live import serve
+
+    gen = serve(tmp_path_factory.mktemp("recipe-server"), ingest_enabled=False)
+    live = next(gen)
+    with live.sessions() as session:
+        ((_, token),) = virtual.import_roster(session, live.league_id, [virtual.RosterRow("Ada")])
+        session.commit()
+    yield live, token
+    gen.close()
+
+
+def test_publish_puts_the_recipe_in_the_gallery_and_a_remix_downloads_it(
+    league_server: Any, recipe_file: Path, tmp_path: Path
+) -> None:
+    from league_server.client import fetch_recipe_text
+
+    live, token = league_server
+    wrong = runner.invoke(
+        app, ["recipe", "publish", str(recipe_file), "--server", live.url, "--token", "nope"]
+    )
+    assert wrong.exit_code == 2, wrong.output
+    assert "did not accept the racer token (401" in wrong.output
+    done = runner.invoke(app, ["recipe", "publish", str(recipe_file), "--server", live.url, "--token", token])
+    assert done.exit_code == 0, done.output
+    assert f"{live.url}/console/models/" in done.output
+    model_id = int(done.output.split("/console/models/")[1].split()[0].strip().rstrip("."))
+    text = fetch_recipe_text(f"{live.url}/api/recipes/{model_id}.toml", token)
+    assert Recipe.from_toml(text) == RECIPE  # the gallery serves exactly what was published
+    gallery = __import__("httpx").get(f"{live.url}/api/recipes", headers={"Authorization": f"Bearer {token}"})
+    assert [(g["name"], g["author"]) for g in gallery.json()] == [("shared fast", "Ada")]

@@ -84,3 +84,14 @@ def test_sources_a_literal_string_cannot_hold_round_trip(source: str) -> None:
 )
 def test_a_recipe_reads_back_equal(recipe: Recipe) -> None:
     assert Recipe.from_toml(recipe.to_toml()) == recipe
+
+
+@pytest.mark.parametrize("key", ["track", "car"])
+@pytest.mark.parametrize(
+    "value", ["/etc/passwd", "../training/8/private", "tracks/x.npy", "x.toml", ".hidden"]
+)
+def test_a_recipe_names_its_track_and_car_never_a_path(key: str, value: str) -> None:
+    # a shared recipe is trained on the server: a path would name the server's files, read before the lock
+    with pytest.raises(RecipeError, match=f"`{key}`"):
+        Recipe.from_dict({key: value})
+    assert getattr(Recipe.from_dict({key: "reInvent2019_track" if key == "track" else "deepracer"}), key)

@@ -193,3 +193,11 @@ def test_quotas_refuse_training_with_the_figures_and_touch_nothing(client: Any, 
     assert me["usage"] == {"running_jobs": 1, "minutes_today": 10.0}
     # Ben's quota is his own: Ada's queued job does not count against it (he passes the quota; the check runs)
     assert client.get("/api/console/me", headers=_bearer(roster["ben"])).json()["usage"]["running_jobs"] == 0
+
+
+def test_a_model_s_live_stream_is_its_owner_s_or_a_shared_one_s(client: Any, roster: Any) -> None:
+    model = _draft(client, roster["ada"])
+    url = f"/api/console/models/{model['id']}/events"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=_bearer(roster["ben"])).status_code == 404  # private: not even confirmed
+    assert client.get(url, headers=_bearer("not-a-token")).status_code == 401

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,3 +145,14 @@ def test_create_train_download_submit_then_remix(server: Any, roster: dict[str, 
         page.wait_for_selector("[data-lineage]:not([hidden])")
         assert "1 remix" in page.text_content("[data-lineage]")
         assert remix_id != model_id
+        # the gallery lists Ada's recipe with the race its model was evaluated in (the race's job has run)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            page.goto(f"{server.url}/console/gallery")
+            page.wait_for_selector("text=centre plus speed")
+            if page.locator("text=Console sprint").count():
+                break
+            time.sleep(2)
+        page.screenshot(path=str(SHOTS / "e2e-gallery-phone.png"), full_page=True)
+        entry = next(g for g in page.request.get(f"{server.url}/api/recipes").json() if g["id"] == model_id)
+        assert entry["remixes"] == 1 and entry["races"][0]["best_lap_s"] > 0

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from trainer.guard import RewardTimeoutAbort
+
 USAGE = "usage: python -m trainer.job [--check] JOB.json"
 
 
@@ -38,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
             run_training_job(job_file, t0)
     except Exception as exc:  # noqa: BLE001 - the job broke: say why on the last line, and in result.json
         return _crashed(exc, job_file, check_only)
+    except RewardTimeoutAbort as exc:  # a reward function that swallowed its deadline
+        return _crashed(exc, job_file, check_only)
     return 0
 
 
-def _crashed(exc: Exception, job_file: Path, check_only: bool) -> int:
+def _crashed(exc: BaseException, job_file: Path, check_only: bool) -> int:
     text = " ".join(str(exc).split()) or "(no message)"  # one line, whatever the message
     reason = f"the {'recipe check' if check_only else 'training job'} broke: {type(exc).__name__}: {text}"
     logging.getLogger("trainer.job").exception("%s", reason)

@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Form, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from contracts import recipe as recipes
 from contracts.errors import RecipeError
 from contracts.recipe import TRAINING_FILES, Recipe, RecipeCheck, TrainingJob
-from league_server.api.deps import RaceId, RacerDep, SessionDep, require_racer
+from league_server.api.deps import RaceId, RacerDep, SessionDep, racer_bearer, require_racer
 from league_server.api.routes.submissions import SubmissionOut, submit_model
 from league_server.core import sessions
 from league_server.crud import console
@@ -259,8 +260,18 @@ def _problems(exc: RecipeError) -> list[dict[str, Any]]:
     return out
 
 
+#: recipe checks running at once (each is a child process): a class pressing Check together queues here
+#: rather than starting a process per click
+_CHECKS = threading.BoundedSemaphore(2)
+
+
 def check_recipe(data_dir: Path, recipe: Recipe) -> RecipeCheck:
     """Run `python -m trainer.job --check` on the recipe in a sandboxed child process."""
+    with _CHECKS:
+        return _check_in_child(data_dir, recipe)
+
+
+def _check_in_child(data_dir: Path, recipe: Recipe) -> RecipeCheck:
     checks = data_dir / "checks"
     checks.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=checks))
@@ -520,11 +531,15 @@ def publish(request: Request, session: SessionDep, racer: ConsoleRacer, body: Pu
 # ------------------------------------------------------------------------------------------ live
 
 
-def watchable_model_id(model_id: ModelId, request: Request) -> int:
-    """The model's id when the request's racer may watch it (401/404 otherwise), checked with a session of its
-    own: a stream must not hold a database session for its whole life."""
+def watchable_model_id(
+    model_id: ModelId,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(racer_bearer)],
+) -> int:
+    """The model's id when the request's racer (token or session) may watch it (401/404 otherwise), checked
+    with a session of its own: a stream must not hold a database session for its whole life."""
     with request.app.state.sessionmaker() as session:
-        console.visible_model(session, model_id, require_racer(request, session, None))
+        console.visible_model(session, model_id, require_racer(request, session, credentials))
     return model_id
 
 
