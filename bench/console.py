@@ -111,9 +111,21 @@ def browser_create_to_clean_lap(base: str, token: str, timeout_s: float = 600.0)
             )
             clean = time.monotonic() - started
             page.wait_for_selector("a[href$='archive.zip']", timeout=timeout_s * 1000)
-            return {"seconds_to_clean_lap": clean, "seconds_to_download": time.monotonic() - started}
+            download = time.monotonic() - started
+            model = page.request.get(page.url.replace("/console/models/", "/api/console/models/")).json()
         finally:
             browser.close()
+    # the job's own clock at its first clean evaluation: what the command line would take (the page's share
+    # is the rest: queueing, the job's start, the push)
+    job_clean = next(
+        (line["t_s"] for line in model["progress_history"] if (line.get("eval_clean_laps") or 0) >= 1), None
+    )
+    return {
+        "seconds_to_clean_lap": clean,
+        "seconds_to_download": download,
+        "job_seconds_to_clean_lap": job_clean,
+        "browser_vs_job_clean_lap": clean / job_clean if job_clean else None,
+    }
 
 
 class _Watch(threading.Thread):
@@ -154,12 +166,25 @@ def _statuses(base: str, made: list[dict[str, Any]], tokens: list[str]) -> list[
     ]
 
 
+def idle_leaderboard_ms(base: str, race_id: int, requests: int = 300) -> list[float]:
+    """The spectator's leaderboard latencies with nothing training (the baseline of the same run)."""
+    latencies_ms = []
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        _request(base, f"/api/races/{race_id}/leaderboard")
+        latencies_ms.append((time.perf_counter() - t0) * 1000)
+        time.sleep(POLL_S / 4)
+    return latencies_ms
+
+
 def class_training(
     base: str, race_id: int, tokens: list[str], on_stage: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Every racer presses Train at once; the spectator's leaderboard latency while the jobs run."""
+    """Every racer presses Train at once; the spectator's leaderboard latency while the jobs run, beside the
+    same with nothing training."""
     from contracts.recipe import Recipe
 
+    idle_ms = idle_leaderboard_ms(base, race_id)
     body = {"recipe": Recipe().model_dump(mode="json"), "train": True}
     with ThreadPoolExecutor(len(tokens)) as pool:
         made = list(pool.map(lambda t: _request(base, "/api/console/models", t, body, timeout_s=120), tokens))
@@ -190,6 +215,8 @@ def class_training(
         "leaderboard_requests": len(latencies_ms),
         "leaderboard_p50_ms_while_training": statistics.median(latencies_ms),
         "leaderboard_p99_ms_while_training": _p99(latencies_ms),
+        "leaderboard_p99_ms_idle": _p99(idle_ms),
+        "leaderboard_p99_training_vs_idle": _p99(latencies_ms) / _p99(idle_ms),
         "progress_events_per_racer_min": min(w.progress_events for w in watches),
         "progress_events_per_racer_median": statistics.median(w.progress_events for w in watches),
     }

@@ -464,12 +464,17 @@ def console_bench(
     if "seconds_to_clean_lap" in figures:
         table.add_row("create -> clean lap (browser)", f"{figures['seconds_to_clean_lap']:.1f} s", "≤ 120 s")
         table.add_row("create -> download", f"{figures['seconds_to_download']:.1f} s", "-")
+        if figures["job_seconds_to_clean_lap"]:
+            table.add_row("  of which the job itself", f"{figures['job_seconds_to_clean_lap']:.1f} s "
+                          f"(browser/job {figures['browser_vs_job_clean_lap']:.2f}x)", "-")  # fmt: skip
     table.add_row(
         "leaderboard p99 while training", f"{figures['leaderboard_p99_ms_while_training']:.1f} ms", "≤ 100 ms"
     )
     table.add_row(
         "leaderboard p50 while training", f"{figures['leaderboard_p50_ms_while_training']:.1f} ms", "-"
     )
+    idle = f"{figures['leaderboard_p99_ms_idle']:.1f} ms (training/idle {figures['leaderboard_p99_training_vs_idle']:.2f}x)"
+    table.add_row("leaderboard p99, nothing training", idle, "-")
     table.add_row("class jobs finished", f"{figures['class_finished']} of {racers}", "-")
     table.add_row("class wall time", f"{figures['class_seconds']:.0f} s", "-")
     table.add_row(
