@@ -37,7 +37,7 @@ def free_port() -> int:
 def test_migrate_on_both_databases(db_url: str) -> None:
     result = run("migrate", "--db", db_url)
     assert result.exit_code == 0, result.output
-    assert "schema at revision 0004" in result.output
+    assert "schema at revision 0005" in result.output
 
 
 def test_provision_demo_prints_working_credentials(sqlite_url: str, tmp_path: Path) -> None:

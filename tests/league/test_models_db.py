@@ -37,7 +37,7 @@ TABLES = {
     "timer_crossings",
     "submissions",
 }
-HEAD = "0004"
+HEAD = "0005"
 
 
 def test_migrations_up_down_up(db_url: str) -> None:

@@ -269,6 +269,10 @@ def publish_lap_over_mqtt(server: LiveServer, race: Race, car_id: str, *, lap_ti
     client.connect(host, port, keepalive=10)
     client.loop_start()
     try:
+        # a publish before the broker's CONNACK fails ("the client is not currently connected")
+        deadline = time.monotonic() + 10
+        while not client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.01)
         info = client.publish(
             protocol.car_topic(server.league, car_id, "laps"),
             report.to_wire(race.secrets[car_id]),

@@ -87,12 +87,6 @@ def sign_out(
 # ------------------------------------------------------------------------------------------ reading
 
 
-class Person(BaseModel):
-    id: int
-    name: str
-    author: str
-
-
 class ModelRef(BaseModel):
     id: int
     name: str
@@ -129,9 +123,9 @@ class ModelDetail(ModelOut):
     progress_history: list[dict[str, Any]]
 
 
-def model_out(request: Request, model: RacerModel, racer: Racer, remixes: int) -> ModelOut:
+def model_out(model: RacerModel, racer: Racer, parent: ModelRef | None, remixes: int) -> ModelOut:
+    """What a racer sees of a model (`racer`: who asks; `parent`: what it was remixed from)."""
     recipe, outcome = model.recipe, model.outcome or {}
-    parent = model.__dict__.get("parent_ref")
     finished = model.status in ("finished", "stopped") and bool(outcome.get("files"))
     base = f"/api/console/models/{model.id}"
     files = {"recipe": f"{base}/recipe.toml"}
@@ -157,21 +151,14 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _with_parents(session: Session, models: list[RacerModel]) -> None:
-    """Attach each model's parent reference (name and author) for `model_out`."""
-    for model in models:
-        parent = session.get(RacerModel, model.parent_id) if model.parent_id else None
-        model.__dict__["parent_ref"] = (
-            ModelRef(id=parent.id, name=parent.name, author=console.author_name(parent.racer))
-            if parent
-            else None
-        )
-
-
-def _outs(request: Request, session: Session, models: list[RacerModel], racer: Racer) -> list[ModelOut]:
-    _with_parents(session, models)
+def _outs(session: Session, models: list[RacerModel], racer: Racer) -> list[ModelOut]:
+    parents = {
+        parent.id: ModelRef(id=parent.id, name=parent.name, author=console.author_name(parent.racer))
+        for parent in (session.get(RacerModel, m.parent_id) for m in models if m.parent_id)
+        if parent is not None
+    }
     counts = console.remix_counts(session, [m.id for m in models])
-    return [model_out(request, m, racer, counts.get(m.id, 0)) for m in models]
+    return [model_out(m, racer, parents.get(m.parent_id), counts.get(m.id, 0)) for m in models]
 
 
 @router.get("/api/console/me", summary="Who I am, my quotas and what I use")
@@ -208,13 +195,13 @@ def defaults(racer: ConsoleRacer) -> dict[str, Any]:
 
 @router.get("/api/console/models", response_model=list[ModelOut], summary="My models, newest first")
 def my_models(request: Request, session: SessionDep, racer: ConsoleRacer) -> list[ModelOut]:
-    return _outs(request, session, console.list_models(session, racer), racer)
+    return _outs(session, console.list_models(session, racer), racer)
 
 
 @router.get("/api/console/models/{model_id}", response_model=ModelDetail, summary="One model")
 def one_model(model_id: ModelId, request: Request, session: SessionDep, racer: ConsoleRacer) -> ModelDetail:
     model = console.visible_model(session, model_id, racer)
-    (out,) = _outs(request, session, [model], racer)
+    (out,) = _outs(session, [model], racer)
     history = _progress_history(
         training_output(request.app.state.settings.data_dir, model.id, "progress.jsonl")
     )
@@ -333,7 +320,7 @@ def create(request: Request, session: SessionDep, racer: ConsoleRacer, body: Cre
     if body.train:
         _queue(request, session, model)  # a refused check or quota rolls the new model back too
     session.commit()
-    return _outs(request, session, [model], racer)[0]
+    return _outs(session, [model], racer)[0]
 
 
 class EditIn(BaseModel):
@@ -350,14 +337,14 @@ def edit(
     if body.train:
         _queue(request, session, model)
     session.commit()
-    return _outs(request, session, [model], racer)[0]
+    return _outs(session, [model], racer)[0]
 
 
 @router.post("/api/console/models/{model_id}/train", response_model=ModelOut, summary="Train a draft")
 def train(model_id: ModelId, request: Request, session: SessionDep, racer: ConsoleRacer) -> ModelOut:
     model = console.visible_model(session, model_id, racer, owner=True)
     _queue(request, session, model)
-    return _outs(request, session, [model], racer)[0]
+    return _outs(session, [model], racer)[0]
 
 
 @router.post("/api/console/models/{model_id}/stop", response_model=ModelOut, summary="Stop training early")
@@ -368,7 +355,7 @@ def stop(model_id: ModelId, request: Request, session: SessionDep, racer: Consol
     dispatcher = getattr(request.app.state, "dispatcher", None)
     if model.status == "running" and dispatcher is not None:
         dispatcher.stop_training(model.id)
-    return _outs(request, session, [model], racer)[0]
+    return _outs(session, [model], racer)[0]
 
 
 class ShareIn(BaseModel):
@@ -383,7 +370,7 @@ def share(
         session, console.visible_model(session, model_id, racer, owner=True), body.shared
     )
     session.commit()
-    return _outs(request, session, [model], racer)[0]
+    return _outs(session, [model], racer)[0]
 
 
 @router.post(
@@ -395,7 +382,7 @@ def remix(model_id: ModelId, request: Request, session: SessionDep, racer: Conso
     url = str(request.base_url).rstrip("/") + f"/api/recipes/{source.id}.toml"
     copy = console.remix(session, racer, source, url=url)
     session.commit()
-    return _outs(request, session, [copy], racer)[0]
+    return _outs(session, [copy], racer)[0]
 
 
 class SubmitIn(BaseModel):
@@ -489,7 +476,7 @@ def _toml_response(model: RacerModel) -> Response:
 @router.get("/api/recipes", summary="The league's shared recipes, with their race results and lineage")
 def gallery(request: Request, session: SessionDep, racer: ConsoleRacer) -> list[dict[str, Any]]:
     models = console.gallery(session, racer.league_id)
-    outs = _outs(request, session, models, racer)
+    outs = _outs(session, models, racer)
     results = console.race_results(session, models)
     return [
         out.model_dump(include={"id", "name", "owner", "track", "observation", "training_algorithm", "status",
