@@ -113,8 +113,8 @@ def test_create_train_download_submit_then_remix(server: Any, roster: dict[str, 
 
         with page.expect_download() as download:
             page.click("[data-archive]")
-        names = set(zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())).namelist())
-        assert {"model.onnx", "model.int8.onnx", "model.json", "parity.json", "recipe.toml"} <= names
+        names = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())).namelist()
+        assert sorted(names) == ["model.int8.onnx", "model.json", "model.onnx", "parity.json", "recipe.toml"]
 
         page.check("[data-share]")
         page.wait_for_function("() => document.querySelector('[data-action-note]').textContent.length > 0")

@@ -427,14 +427,13 @@ def _finished_file(request: Request, session: Session, model_id: int, racer: Rac
 def archive(model_id: ModelId, request: Request, session: SessionDep, racer: ConsoleRacer) -> Response:
     """model.onnx, model.int8.onnx, model.json, parity.json and recipe.toml: what `pitlane drive` takes."""
     model = console.visible_model(session, model_id, racer, owner=True)
-    paths = [_finished_file(request, session, model.id, racer, role) for role in ("onnx", "card")]
+    for required in ("onnx", "card"):  # 404 unless the model was exported
+        _finished_file(request, session, model.id, racer, required)
     data_dir = request.app.state.settings.data_dir
-    paths += [p for p in (training_output(data_dir, model.id, r) for r in ARCHIVE_ROLES[2:]) if p.is_file()]
-    paths.insert(1, training_output(data_dir, model.id, "int8"))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in paths:
-            if path.is_file():
+        for path in (training_output(data_dir, model.id, role) for role in ARCHIVE_ROLES):
+            if path.is_file():  # int8 is missing when the export kept fp32 only
                 zf.write(path, path.name)
     name = "".join(c if c.isalnum() or c in "-_" else "-" for c in model.name).strip("-") or "model"
     return Response(
