@@ -20,7 +20,7 @@ import pytest
 
 from league_server.web.assets import WEB_ASSETS_DIR, ensure_assets, shared_cache_dir
 from tests.conftest import skip_or_fail
-from tests.league.web_live import LiveServer, chromium, serve
+from tests.league.web_live import LiveServer, chromium, page_without_errors, serve
 
 pytestmark = pytest.mark.xdist_group("console_browser")
 
@@ -59,14 +59,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: errors.append(f"dialog opened: {dialog.message}"))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors or dialogs on the page: {errors}"
+    yield from page_without_errors(browser, viewport={"width": 1440, "height": 900})
 
 
 def _sign_in(page: Any, url: str, token: str) -> None:

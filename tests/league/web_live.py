@@ -94,14 +94,15 @@ def chromium() -> Iterator[Any]:
 
 def page_without_errors(browser: Any, **context_options: Any) -> Iterator[Any]:
     """A page in a new browser context (for a ``page`` fixture); after the test, no JavaScript error was raised
-    on it."""
+    on it and no dialog (alert, confirm) opened."""
     context = browser.new_context(**context_options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: errors.append(f"dialog opened: {dialog.message}"))
     yield page
     context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert errors == [], f"JavaScript errors or dialogs on the page: {errors}"
 
 
 def _free_socket() -> socket.socket:
