@@ -76,7 +76,9 @@ class EvaluationResult:
     m/s), steering (commanded, deg), progress (% of the current lap), reward, lap (index), status (labels).
     steering_smoothness_deg: mean |change of the steering command| per step. mean_progress: mean over the
     laps driven of each lap's progress (a completed lap counts 100). ended: why driving stopped
-    (`laps_done`, `max_resets`, `time_window`, `max_time`).
+    (`laps_done`, `max_resets`, `time_window`, `max_time`). perturbation: the domain-randomisation values
+    drawn for this evaluation (quantity -> value, units as `sim.randomization.RandomizationPreset`; empty for
+    the `none` preset).
     """
 
     track: str
@@ -89,6 +91,7 @@ class EvaluationResult:
     ended: str
     rank_key: tuple[float, ...] | None
     track_xy: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    perturbation: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the race summary (laps, completed_laps, best_lap_s, mean_lap_s, completion_rate, ...)
@@ -294,6 +297,7 @@ def evaluate(
     sim = parts.sim
     sim.seed(0, np.random.default_rng(seed))
     sim.reset(_CAR)
+    perturbation = _drawn(parts)
     race = _Race(rules, sim.options.dt_s)
     trace = _EvaluationTrace(out_dir, rules.offtrack_penalty_s, sim.options.dt_s) if out_dir else None
     try:
@@ -301,7 +305,17 @@ def evaluate(
     finally:
         if trace is not None:
             trace.close()
-    return _result(parts, car, rules, race, rows, ended)
+    result = _result(parts, car, rules, race, rows, ended)
+    result.perturbation = perturbation
+    return result
+
+
+def _drawn(parts: EnvParts) -> dict[str, float]:
+    """The randomisation values the car's episode drew at its reset (empty when nothing is drawn)."""
+    rnd = parts.sim.randomization
+    if rnd.neutral:
+        return {}
+    return {q: float(getattr(rnd, q)[0]) for q in rnd.preset.quantities}
 
 
 def _drive(

@@ -6,7 +6,9 @@ Sensors and the physics read the drawn values from `EpisodeRandomization`'s arra
 
 Presets: `none` (every value neutral, nothing drawn), `light`, `strong` (for training), and `eval-shift`, a
 held-out shift that training never uses (darker, lower-contrast light, a ground texture no training preset
-uses, thinner tape, a lower camera, less grip), to measure how a policy copes with what it has not seen.
+uses, thinner tape, a lower camera, a steering trim of either sign, more latency, less grip), to measure how a
+policy copes with what it has not seen. Every eval-shift range lies beyond the training presets' ranges and
+has width, so each seed draws its own perturbation (the same seed the same one).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class RandomizationPreset:
     added to the car config's camera mount. lidar_noise_m: Gaussian range noise, metres. steering_trim_deg: a
     constant error added to the steering the car actuates (+ = left). latency_ms: added to the car's actuation
     latency. grip_scale: the tyres' lateral grip x this.
+
+    min_magnitude: (quantity, m) pairs drawn as a magnitude in [m, high] with a random sign, for a symmetric
+    range (-high, high) whose middle (|x| < m, what training covers) is held out.
     """
 
     name: str
@@ -47,10 +52,11 @@ class RandomizationPreset:
     steering_trim_deg: Range = (0.0, 0.0)
     latency_ms: Range = (0.0, 0.0)
     grip_scale: Range = (1.0, 1.0)
+    min_magnitude: tuple[tuple[str, float], ...] = ()
 
     @property
     def quantities(self) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(self) if f.name != "name")
+        return tuple(f.name for f in fields(self) if f.name not in ("name", "min_magnitude"))
 
     @property
     def is_neutral(self) -> bool:
@@ -97,21 +103,23 @@ PRESETS: dict[str, RandomizationPreset] = {
         latency_ms=(0.0, 60.0),
         grip_scale=(0.75, 1.2),
     ),
+    # ranges, not fixed values: a fixed value would give every evaluation seed the same perturbation
     "eval-shift": RandomizationPreset(
         "eval-shift",
-        brightness=(0.5, 0.55),
-        contrast=(0.6, 0.65),
-        gamma=(1.35, 1.4),
-        noise_std=(12.0, 12.0),
-        blur_sigma_px=(1.5, 1.5),
-        line_width_scale=(0.65, 0.65),
+        brightness=(0.45, 0.55),
+        contrast=(0.55, 0.65),
+        gamma=(1.35, 1.5),
+        noise_std=(11.0, 14.0),
+        blur_sigma_px=(1.3, 1.8),
+        line_width_scale=(0.6, 0.7),
         ground_texture=(EVAL_TEXTURE, EVAL_TEXTURE),
-        camera_pitch_deg=(4.0, 4.0),
-        camera_height_m=(-0.012, -0.012),
-        lidar_noise_m=(0.03, 0.03),
-        steering_trim_deg=(4.0, 4.0),
-        latency_ms=(80.0, 80.0),
-        grip_scale=(0.7, 0.7),
+        camera_pitch_deg=(3.5, 5.0),
+        camera_height_m=(-0.015, -0.011),
+        lidar_noise_m=(0.025, 0.035),
+        steering_trim_deg=(-5.0, 5.0),
+        latency_ms=(70.0, 100.0),
+        grip_scale=(0.62, 0.72),
+        min_magnitude=(("steering_trim_deg", 3.5),),
     ),
 }
 TRAINING_PRESETS = ("none", "light", "strong")
@@ -143,12 +151,22 @@ class EpisodeRandomization:
         """New values for cars `idx`, each from its own generator `rngs[i]` (nothing drawn for `none`)."""
         if self.neutral:
             return
+        magnitudes = dict(self.preset.min_magnitude)
         for i in np.asarray(idx).tolist():
             rng = rngs[i]
             for quantity in self.preset.quantities:
-                low, high = getattr(self.preset, quantity)
-                column = getattr(self, quantity)
-                if quantity == "ground_texture":
-                    column[i] = rng.integers(int(low), int(high) + 1)
-                else:
-                    column[i] = low if low == high else rng.uniform(low, high)
+                getattr(self, quantity)[i] = _draw_one(
+                    rng, getattr(self.preset, quantity), quantity, magnitudes
+                )
+
+
+def _draw_one(rng: np.random.Generator, bounds: Range, quantity: str, magnitudes: dict[str, float]) -> float:
+    """One value of `quantity` from `bounds` (uniform; an integer for the ground texture; outside the band
+    |x| < magnitudes[quantity] with a random sign when the quantity has one)."""
+    low, high = bounds
+    if quantity == "ground_texture":
+        return int(rng.integers(int(low), int(high) + 1))
+    if quantity in magnitudes:
+        magnitude = rng.uniform(magnitudes[quantity], high)
+        return -magnitude if rng.random() < 0.5 else magnitude
+    return low if low == high else rng.uniform(low, high)

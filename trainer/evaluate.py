@@ -155,9 +155,11 @@ def evaluate_policy(
     seed: int | None = None,
     max_time_s: float | None = None,
     out_dir: str | Path | None = None,
+    randomization: str = "none",
 ) -> Any:
     """`sim.evaluation.evaluate` of `policy` with the run's observation, action space and reward; `track` and
-    `car` default to the run's. Returns the EvaluationResult."""
+    `car` default to the run's; `randomization` is a `sim.randomization` preset drawn from `seed`. Returns the
+    EvaluationResult."""
     from sim.evaluation import evaluate
 
     rules = RaceRules(laps=laps, offtrack_penalty_s=offtrack_penalty_s, max_resets=max_resets)
@@ -173,6 +175,7 @@ def evaluate_policy(
         seed=config.seed if seed is None else seed,
         max_time_s=max_time_s,
         out_dir=out_dir,
+        randomization=randomization,
     )
 
 

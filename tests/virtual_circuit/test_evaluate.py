@@ -98,8 +98,11 @@ def test_through_the_servers_sandbox_a_job_over_its_limits_fails_alone(
     done = run_limited(argv, Limits(limits.cpu_s, limits.memory_mb, limits.wall_s), cwd=REPO_ROOT)
     assert done.returncode == 0 and done.stopped_by is None, done.reason
     assert json.loads((job.parent / "out" / RESULT_FILE).read_text(encoding="utf-8"))["status"] == "finished"
-    # the same job with a CPU second: the simulator alone takes longer to load; the sandbox says so
+    # a long race (60 laps: many CPU seconds) with one CPU second: the sandbox stops it and says so
+    long_race = _job(tmp_path, exported_state, SPEC.model_copy(update={"rules": {"laps": 60}}), name="long")
     starved = run_limited(
-        argv, Limits(cpu_s=1, memory_mb=limits.memory_mb, wall_s=limits.wall_s), cwd=REPO_ROOT
+        [sys.executable, "-m", "virtual_circuit.job", str(long_race)],
+        Limits(cpu_s=1, memory_mb=limits.memory_mb, wall_s=limits.wall_s),
+        cwd=REPO_ROOT,
     )
     assert starved.stopped_by == "cpu" and "CPU" in starved.reason

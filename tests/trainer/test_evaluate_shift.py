@@ -1,0 +1,111 @@
+"""`pitlane evaluate` under shift: per-seed perturbations, per-track completion with a Wilson interval, the PNG,
+the plain evaluation unchanged with `none` and one seed, and errors that name the option."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sim.randomization import PRESETS, EpisodeRandomization
+from trainer.config import RunConfig
+from trainer.evaluate import evaluate_policy, load_policy
+from trainer.shift_eval import evaluate_under_shift
+from trainer.train import train
+
+pytestmark = pytest.mark.xdist_group("evaluate-shift-run")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few seconds of training on the oval: best.zip, final.zip and config.resolved.json."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    config = RunConfig(track="oval", total_steps=2_000, n_envs=8, eval_every_steps=100_000, eval_laps=1)
+    train(config, out, progress=False)
+    return out
+
+
+def _evaluate(*args: str) -> object:
+    from pitlane.commands.evaluate import app
+
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})  # wide: rich wraps no header
+
+
+def _draw(seed: int) -> dict[str, float]:
+    rnd = EpisodeRandomization(1, "eval-shift")
+    rnd.draw(np.array([0]), [np.random.default_rng(seed)])
+    return {q: float(getattr(rnd, q)[0]) for q in rnd.preset.quantities}
+
+
+def test_eval_shift_draws_differ_between_seeds_and_repeat_for_a_seed() -> None:
+    draws = [_draw(seed) for seed in range(6)]
+    assert draws[3] == _draw(3)
+    for quantity in ("steering_trim_deg", "latency_ms", "grip_scale", "brightness"):
+        assert len({d[quantity] for d in draws}) == 6, quantity
+    # held out: trims of either sign, never as small as training's strongest (|trim| <= 3 deg)
+    trims = [d["steering_trim_deg"] for d in draws]
+    assert min(trims) < 0 < max(trims) and min(abs(t) for t in trims) >= 3.5
+    assert all(d["latency_ms"] > PRESETS["strong"].latency_ms[1] for d in draws)
+
+
+def test_none_with_one_seed_gives_todays_laps(tiny_run: Path) -> None:
+    policy, config = load_policy(tiny_run)
+    today = evaluate_policy(policy, config, laps=1)
+    shifted = evaluate_under_shift(tiny_run, randomization="none", seeds=1, laps=1)
+    (row,) = shifted.runs
+    assert row.seed == config.seed and row.perturbation == {}
+    assert row.lap_times_s == [lap.lap_time_s for lap in today.laps if lap.completed and lap.valid]
+    assert row.offtrack == today.summary["offtrack"] and row.completed_laps == today.summary["completed_laps"]
+
+
+def test_seeds_on_two_tracks_give_rows_completion_interval_and_png(tiny_run: Path, tmp_path: Path) -> None:
+    png = tmp_path / "shift.png"
+    result = _evaluate(
+        str(tiny_run),
+        "--randomization", "eval-shift",
+        "--seeds", "3",
+        "--track", "oval",
+        "--track", "tiny_loop",
+        "--laps", "1",
+        "--json",
+        "--png", str(png),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [t["track"] for t in data["tracks"]] == ["oval", "tiny_loop"]
+    assert len(data["runs"]) == 6 and {r["seed"] for r in data["runs"]} == {0, 1, 2}
+    trims = {r["seed"]: r["perturbation"]["steering_trim_deg"] for r in data["runs"]}
+    assert len(set(trims.values())) == 3  # one perturbation per seed, the same on both tracks
+    completed = sum(r["completed_laps"] for r in data["runs"])
+    assert sum(r["attempted_laps"] for r in data["runs"]) == 6
+    assert 0.0 <= data["completion"] <= 1.0 and data["completion"] == pytest.approx(completed / 6)
+    for track in data["tracks"]:
+        assert track["attempted_laps"] == 3
+        assert track["ci_low"] <= track["completion"] <= track["ci_high"]
+        assert track["ci_high"] - track["ci_low"] > 0.3  # three laps cannot pin a rate down
+    low, high = data["completion_ci95"]
+    assert low <= data["completion"] <= high
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and data["png"] == str(png)
+
+
+def test_the_text_output_has_units(tiny_run: Path, tmp_path: Path) -> None:
+    result = _evaluate(str(tiny_run), "--seeds", "2", "--laps", "1", "--png", str(tmp_path / "p.png"))
+    assert result.exit_code == 0, result.output
+    assert "lap times s" in result.output and "95 % CI" in result.output and "completion" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--randomization", "medium"], "--randomization"),
+        (["--seeds", "0"], "--seeds"),
+        (["--track", "oval", "--track", "no_such_track"], "--track"),
+    ],
+)
+def test_bad_input_names_the_option(tiny_run: Path, args: list[str], option: str) -> None:
+    result = _evaluate(str(tiny_run), *args)
+    assert result.exit_code != 0
+    assert option in result.output, result.output
