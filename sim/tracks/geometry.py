@@ -33,8 +33,20 @@ DEFAULT_MARGIN_M = 1.0
 #: Neighbour segments checked on each side of the cell's nearest segment.
 WINDOW_SEGMENTS = 2
 _MAX_CELLS = 4_000_000
+#: Elements of one (points, segments) temporary array of a brute-force projection.
+_BRUTE_FORCE_ELEMENTS = 2_000_000
 #: Building a locator's raster checks segments per square block of this many cells a side.
 _BLOCK_CELLS = 32
+#: `RoadField` measures its bilinear error in the patches whose corner lies this close to the road's edge,
+#: and decides exactly the points the raster cannot; both ask the border locators about points that close.
+EDGE_BAND_M = 0.05
+
+
+def edge_band_m(cell_m: float) -> float:
+    """How far from its polyline a locator with cells of `cell_m` is exact by default, metres: the road
+    field's `EDGE_BAND_M`, plus a patch's diagonal (its sample points lie that far from the cell centre that
+    was tested) and a cell's diagonal of margin (`certify` bounds each cell from its centre)."""
+    return EDGE_BAND_M + 2.0 * math.sqrt(2.0) * cell_m
 
 
 @dataclass(frozen=True)
@@ -112,11 +124,13 @@ def _nearest_on_grid(
     ys: np.ndarray,
     segments: tuple[np.ndarray, ...],
     window_centre: np.ndarray | None = None,
+    wanted: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each grid point (xs[i], ys[j]) (row-major, (ny * nx,) each): the nearest of `segments` (ax, ay,
     vx, vy, inv_len2; the first of equally near ones) as int32, and its squared distance (m^2). With
     `window_centre` (ny * nx,), the segments within `WINDOW_SEGMENTS` of each point's window centre are left
-    out: the nearest segment *outside* its window (-1 and inf when there is none).
+    out: the nearest segment *outside* its window (-1 and inf when there is none). With `wanted` (ny * nx,)
+    bool, blocks holding no wanted point are skipped (their points get -1 and inf).
 
     Exact, by blocks of `_BLOCK_CELLS` x `_BLOCK_CELLS` points: a segment can be the nearest (allowed) one to a
     point of a block only if its distance to the block's centre is within twice the block's half diagonal of
@@ -152,8 +166,11 @@ def _nearest_on_grid(
     seg_out = np.full((ny, nx), -1, dtype=np.int32)
     d2_out = np.full((ny, nx), np.inf)
     windows = None if window_centre is None else window_centre.reshape(ny, nx)
+    wanted_grid = None if wanted is None else wanted.reshape(ny, nx)
     for b, (j, i) in enumerate(np.ndindex(len(y_lo), len(x_lo))):
         block = (slice(y_lo[j], y_hi[j]), slice(x_lo[i], x_hi[i]))
+        if wanted_grid is not None and not wanted_grid[block].any():
+            continue
         allowed = to_block[b]
         if windows is not None:  # the nearest segment outside the windows of all the block's points
             centres = np.unique(windows[block])
@@ -177,6 +194,11 @@ class SegmentLocator:
     Zero-length segments (duplicated waypoints kept for DeepRacer's older indexing) are allowed: they are
     never the unique nearest segment, so ties go to the earlier segment as in shapely's `project`.
 
+    A new locator is exact for points within `edge_band_m(cell_m)` of the polyline (what `RoadField` asks
+    of the borders); `certify` widens that. Without it, a point's nearest segment can lie outside the window
+    around its cell's one while the window holds a nearer local minimum: on a border with short segments
+    (a dense DeepRacer route) where it bends back on itself, two arms a few centimetres apart.
+
     Building the raster is the expensive part (~0.1-0.5 s); `arrays()` returns what it computed and
     `from_arrays` rebuilds an identical locator from them (the track geometry cache stores them on disk).
     """
@@ -197,8 +219,10 @@ class SegmentLocator:
         self._inv_len2 = np.divide(1.0, length2, out=np.zeros_like(length2), where=length2 > 0)
         self.cum_s_m = np.concatenate([[0.0], np.cumsum(np.sqrt(length2))])
         self.raster = Raster.around(pts, cell_m, margin_m)
+        # squared distance of each cell centre to the polyline, kept from building until `certify` uses it
+        self._cell_d2: np.ndarray | None = None
         if cell_segment is None:
-            self._cell_segment = self._build_cell_segments()
+            self._cell_segment, self._cell_d2 = self._build_cell_segments()
         else:
             cells = _checked(cell_segment, "cell_segment", self.raster, np.int32)
             if cells.min() < 0 or cells.max() >= self.n_segments:
@@ -217,10 +241,13 @@ class SegmentLocator:
         self._offsets = np.arange(2 * WINDOW_SEGMENTS + 1)[:, None]
         # per cell: no segment outside the cell's window is nearer than this (inf: not certified)
         self._outside_bound_m = np.full(len(self._cell_segment), np.inf)
+        # the band certified on first use (or widened by `certify` first: one pass over the raster either way)
+        self._pending_band_m = edge_band_m(self.raster.cell_m) if cell_segment is None else None
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What building (and `certify`) computed, per raster cell (ny * nx,): `cell_segment` int32 and
         `outside_bound_m` float64. `from_arrays` with the same points and cell size gives an identical locator."""
+        self._settle()
         return {"cell_segment": self._cell_segment, "outside_bound_m": self._outside_bound_m}
 
     @classmethod
@@ -245,27 +272,39 @@ class SegmentLocator:
         lower bound on the distance to any segment outside its window; a query that finds a larger distance is
         answered by brute force.
         """
+        if self._pending_band_m is not None:
+            band_m = max(band_m, self._pending_band_m)
+            self._pending_band_m = None
         xs, ys = self.raster.centre_axes()
         segments = self._segments()
-        _, nearest_d2 = _nearest_on_grid(xs, ys, segments)
-        _, outside_d2 = _nearest_on_grid(xs, ys, segments, window_centre=self._cell_segment)
-        near = np.flatnonzero(nearest_d2 <= band_m * band_m)
+        nearest_d2 = self._cell_d2 if self._cell_d2 is not None else _nearest_on_grid(xs, ys, segments)[1]
+        self._cell_d2 = None  # only needed once
+        wanted = nearest_d2 <= band_m * band_m
+        _, outside_d2 = _nearest_on_grid(xs, ys, segments, window_centre=self._cell_segment, wanted=wanted)
+        near = np.flatnonzero(wanted)
         half_diagonal = self.raster.cell_m * np.sqrt(0.5)
         self._outside_bound_m[near] = np.sqrt(outside_d2[near]) - half_diagonal
+
+    def _settle(self) -> None:
+        """Certify the default band if nothing has yet (one attribute test on the query path)."""
+        if self._pending_band_m is not None:
+            self.certify(self._pending_band_m)
 
     def _segments(self) -> tuple[np.ndarray, ...]:
         """(ax, ay, vx, vy, inv_len2), each (M,): segment i runs from (ax, ay)[i] to (ax + vx, ay + vy)[i]."""
         return self._ax, self._ay, self._vx, self._vy, self._inv_len2
 
-    def _build_cell_segments(self) -> np.ndarray:
-        """(ny * nx,) int32: the segment nearest each cell centre, exactly (the first of equals)."""
-        return _nearest_on_grid(*self.raster.centre_axes(), self._segments())[0]
+    def _build_cell_segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ny * nx,) int32: the segment nearest each cell centre, exactly (the first of equals); and (ny * nx,)
+        its squared distance, m^2."""
+        return _nearest_on_grid(*self.raster.centre_axes(), self._segments())
 
     def project(self, x_m: np.ndarray, y_m: np.ndarray, m: Math = ARRAYS) -> Projection:
         """Nearest points on the polyline to points (x_m[i], y_m[i]); x_m and y_m have shape (n,).
 
         With `m=SCALARS`, one point as two floats: the same candidates and arithmetic in a Python loop, and a
         Projection of Python numbers."""
+        self._settle()
         if m.scalar:
             return self._project_one(x_m, y_m)
         x_m = np.asarray(x_m, dtype=np.float64)
@@ -362,12 +401,19 @@ class SegmentLocator:
         """The same answer by checking every segment: O(n M). For tests and the few uncertain queries."""
         x_m = np.atleast_1d(np.asarray(x_m, dtype=np.float64))
         y_m = np.atleast_1d(np.asarray(y_m, dtype=np.float64))
-        dx = x_m[:, None] - self._ax
-        dy = y_m[:, None] - self._ay
-        t = clamp((dx * self._vx + dy * self._vy) * self._inv_len2, 0.0, 1.0)
-        d2 = (dx - t * self._vx) ** 2 + (dy - t * self._vy) ** 2
-        seg = np.argmin(d2, axis=1)
-        return self._at(seg, t[np.arange(len(x_m)), seg], x_m, y_m)
+        seg = np.empty(len(x_m), dtype=np.intp)
+        t_at = np.empty(len(x_m))
+        # in chunks of points, so the (points, M) temporaries stay ~16 MB on long, dense polylines
+        chunk = max(1, _BRUTE_FORCE_ELEMENTS // max(1, self.n_segments))
+        for start in range(0, len(x_m), chunk):
+            sl = slice(start, start + chunk)
+            dx = x_m[sl, None] - self._ax
+            dy = y_m[sl, None] - self._ay
+            t = clamp((dx * self._vx + dy * self._vy) * self._inv_len2, 0.0, 1.0)
+            d2 = (dx - t * self._vx) ** 2 + (dy - t * self._vy) ** 2
+            seg[sl] = np.argmin(d2, axis=1)
+            t_at[sl] = t[np.arange(len(d2)), seg[sl]]
+        return self._at(seg, t_at, x_m, y_m)
 
 
 def _checked(
@@ -410,7 +456,9 @@ class RoadField:
     true distance is cone-shaped; each cell's bound is measured when the field is built.
     """
 
-    #: A bound above this is logged: the raster is too coarse for the track's sharpest border kinks.
+    #: A bound above this is logged (at debug level: `on_road` stays exact, it only decides more points
+    #: exactly): the raster is coarse for the track's sharpest border kinks. A bound once reached 0.03 m on
+    #: smooth, densely sampled borders, when the exact reference came from uncertified border locators.
     WARN_ERROR_M = 0.01
     _ERROR_FLOOR_M = 2e-5
 
@@ -434,7 +482,6 @@ class RoadField:
         if arrays is not None:
             self._sdf = _checked(arrays["sdf_m"], "sdf_m", self.raster)
             self._error_m = _checked(arrays["error_m"], "error_m", self.raster)
-            self._warn_if_coarse()
             return
         cx, cy = self.raster.cell_centres()
         xs, ys = self.raster.centre_axes()
@@ -454,8 +501,9 @@ class RoadField:
 
     def _warn_if_coarse(self) -> None:
         if self._error_m.max() > self.WARN_ERROR_M:
-            log.warning(
-                "road raster error %.4f m exceeds %.4f m: use smaller cells",
+            log.debug(
+                "road raster error bound %.4f m exceeds %.4f m (sharp border kinks): points that near the "
+                "edge are decided exactly, which costs a little time",
                 self._error_m.max(),
                 self.WARN_ERROR_M,
             )
@@ -466,7 +514,7 @@ class RoadField:
         patches near the edge; a small floor elsewhere."""
         r = self.raster
         error = np.full(r.nx * r.ny, self._ERROR_FLOOR_M)
-        near = np.flatnonzero(np.abs(self._sdf) < 0.05)
+        near = np.flatnonzero(np.abs(self._sdf) < EDGE_BAND_M)
         near = near[(near % r.nx < r.nx - 1) & (near // r.nx < r.ny - 1)]
         frac = (np.arange(4) + 0.5) / 4
         fx, fy = (a.ravel() for a in np.meshgrid(frac, frac))
