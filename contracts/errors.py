@@ -38,15 +38,24 @@ class ModelCardError(ContractError, ValueError):
     """A model card (`model.json`) that is missing, unreadable or invalid; the message names the file and field."""
 
 
+class RecipeError(ContractError, ValueError):
+    """A recipe (TOML) or training job file that is not valid; the message names the file and each key, and
+    `problems` holds each (dotted key, message) when the recipe's fields were the cause."""
+
+    def __init__(self, message: str, problems: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+def validation_items(exc: ValidationError, *, top: str = "(top level)") -> list[tuple[str, str]]:
+    """pydantic's errors as (dotted key, message) pairs; `top` when an error is about the whole value."""
+    return [(".".join(str(p) for p in err["loc"]) or top, err["msg"]) for err in exc.errors()]
+
+
 def validation_problems(exc: ValidationError, *, top: str = "(top level)", quote: bool = False) -> str:
     """pydantic's errors as one line, each `dotted.key: message` (`top` when the error is about the whole
     value), joined by "; "; `quote` puts the key in backticks."""
-    parts = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or top
-        parts.append(f"`{key}`: {err['msg']}" if quote else f"{key}: {err['msg']}")
-    return "; ".join(parts)
-
-
-class RecipeError(ContractError, ValueError):
-    """A recipe (TOML) or training job file that is not valid; the message names the file and each key."""
+    return "; ".join(
+        f"`{key}`: {message}" if quote else f"{key}: {message}"
+        for key, message in validation_items(exc, top=top)
+    )

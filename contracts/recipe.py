@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.errors import ContractError, RecipeError, validation_problems
+from contracts.errors import ContractError, RecipeError, validation_items, validation_problems
 from contracts.job_file import JobFile
 from contracts.vocabulary import OBSERVATION_KINDS
 
@@ -317,7 +317,9 @@ class Recipe(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise RecipeError(f"{source}: {validation_problems(exc, quote=True)}") from None
+            raise RecipeError(
+                f"{source}: {validation_problems(exc, quote=True)}", problems=tuple(validation_items(exc))
+            ) from None
 
     @classmethod
     def read(cls, path: str | Path) -> Recipe:

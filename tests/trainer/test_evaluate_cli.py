@@ -10,23 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.simtrace import read_simtrace
-from trainer.config import RunConfig
-from trainer.train import train
 
 # One xdist worker runs these tests (--dist loadgroup): this module's training runs are built once.
 pytestmark = pytest.mark.xdist_group("evaluate-runs")
 
 SUMMARY_KEYS = {"laps", "completed_laps", "best_lap_s", "mean_lap_s", "completion_rate", "limit_lap_s"}
 LAP_KEYS = {"lap_time_s", "offtrack", "resets"}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A few seconds of training on the oval: enough for best.zip, final.zip and config.resolved.json."""
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    config = RunConfig(track="oval", total_steps=2_000, n_envs=8, eval_every_steps=100_000, eval_laps=1)
-    train(config, out, progress=False)
-    return out
 
 
 def _evaluate(*args: str) -> object:

@@ -11,21 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.randomization import PRESETS, EpisodeRandomization
-from trainer.config import RunConfig
 from trainer.evaluate import evaluate_policy, load_policy
 from trainer.shift_eval import evaluate_under_shift
-from trainer.train import train
 
 pytestmark = pytest.mark.xdist_group("evaluate-shift-run")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A few seconds of training on the oval: best.zip, final.zip and config.resolved.json."""
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    config = RunConfig(track="oval", total_steps=2_000, n_envs=8, eval_every_steps=100_000, eval_laps=1)
-    train(config, out, progress=False)
-    return out
 
 
 def _evaluate(*args: str) -> object:

@@ -238,13 +238,9 @@ def _parse_recipe(body: Any) -> Recipe:
 
 
 def _problems(exc: RecipeError) -> list[dict[str, Any]]:
-    """RecipeError's "`key`: message; ..." as ProblemAt dicts."""
-    text = str(exc).removeprefix("recipe: ")
-    out = []
-    for part in text.split("; `"):
-        key, _, message = part.strip("`").partition("`: ")
-        out.append({"field": key, "message": message or part, "line": None})
-    return out
+    """RecipeError's problems as ProblemAt dicts (the whole message when it is not about a field: not TOML)."""
+    found = [{"field": key, "message": message, "line": None} for key, message in exc.problems]
+    return found or [{"field": "recipe", "message": str(exc), "line": None}]
 
 
 #: recipe checks running at once (each is a child process): a class pressing Check together queues here
@@ -413,12 +409,12 @@ def submit(
 # ------------------------------------------------------------------------------------------ files
 
 
-def _finished_file(request: Request, session: Session, model_id: int, racer: Racer, role: str) -> Path:
-    model = console.visible_model(session, model_id, racer)
+def _finished_file(request: Request, model: RacerModel, role: str) -> Path:
+    """A file the model's finished training job wrote; 404 when there is none."""
     path = training_output(request.app.state.settings.data_dir, model.id, role)
     if model.status not in ("finished", "stopped") or not path.is_file():
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"model {model_id} has no {TRAINING_FILES[role]}"
+            status.HTTP_404_NOT_FOUND, detail=f"model {model.id} has no {TRAINING_FILES[role]}"
         )
     return path
 
@@ -428,7 +424,7 @@ def archive(model_id: ModelId, request: Request, session: SessionDep, racer: Con
     """model.onnx, model.int8.onnx, model.json, parity.json and recipe.toml: what `pitlane drive` takes."""
     model = console.visible_model(session, model_id, racer, owner=True)
     for required in ("onnx", "card"):  # 404 unless the model was exported
-        _finished_file(request, session, model.id, racer, required)
+        _finished_file(request, model, required)
     data_dir = request.app.state.settings.data_dir
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -445,12 +441,15 @@ def archive(model_id: ModelId, request: Request, session: SessionDep, racer: Con
 
 @router.get("/api/console/models/{model_id}/evaluation.png", summary="The evaluation's trajectory picture")
 def evaluation_png(model_id: ModelId, request: Request, session: SessionDep, racer: ConsoleRacer) -> Response:
-    return FileResponse(_finished_file(request, session, model_id, racer, "png"), media_type="image/png")
+    return FileResponse(
+        _finished_file(request, console.visible_model(session, model_id, racer), "png"),
+        media_type="image/png",
+    )
 
 
 @router.get("/api/console/models/{model_id}/replay", summary="The evaluation's drive, frame by frame")
 def replay(model_id: ModelId, request: Request, session: SessionDep, racer: ConsoleRacer) -> Response:
-    path = _finished_file(request, session, model_id, racer, "replay")
+    path = _finished_file(request, console.visible_model(session, model_id, racer), "replay")
     return Response(path.read_bytes(), media_type="application/json")
 
 
