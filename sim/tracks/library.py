@@ -3,7 +3,9 @@
 Three kinds of tracks:
 
 - `builtin` — made by this project (`sim.tracks.builtin`), shipped in `sim/tracks/data/`;
-- `deepracer` — AWS DeepRacer route files shipped unchanged in `sim/tracks/data/` (Apache-2.0, see NOTICE);
+- `deepracer` — every AWS DeepRacer route file of the DeepRacer simulator (126, both directions' variants
+  included, under DeepRacer's own names) shipped unchanged in `sim/tracks/data/` (Apache-2.0, see NOTICE;
+  `deepracer_routes.sha256` lists them with their SHA-256, so `sha256sum -c` proves they are unchanged);
 - `imported` — added by the user with `import_track` (`pitlane tracks import`), stored in the user track
   directory: `$PITLANE_HOME/tracks`, else `$XDG_DATA_HOME/pitlane/tracks`, else
   `~/.local/share/pitlane/tracks`.
@@ -33,8 +35,17 @@ log = logging.getLogger(__name__)
 
 #: Where the shipped route files live (package data).
 DATA_DIR = Path(__file__).resolve().parent / "data"
-#: DeepRacer route files shipped unchanged in `sim/tracks/data/`.
-DEEPRACER_NAMES: tuple[str, ...] = ("reinvent_base", "reInvent2019_track", "2022_summit_speedway")
+#: The manifest of the DeepRacer route files shipped unchanged in `sim/tracks/data/` (`sha256sum` format).
+DEEPRACER_MANIFEST = DATA_DIR / "deepracer_routes.sha256"
+
+
+def _manifest_names() -> tuple[str, ...]:
+    lines = DEEPRACER_MANIFEST.read_text(encoding="utf-8").splitlines()
+    return tuple(Path(line.split()[1]).stem for line in lines if line.strip())
+
+
+#: DeepRacer route files shipped unchanged in `sim/tracks/data/`, by their DeepRacer names.
+DEEPRACER_NAMES: tuple[str, ...] = _manifest_names()
 #: Allowed track names: letters, digits, `_`, `.` and `-`, not starting with `.` or `-`.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 

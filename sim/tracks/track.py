@@ -2,7 +2,8 @@
 
 A track is built from a DeepRacer route array (N, 6): centre x, y; inner border x, y; outer border x, y; the
 first row repeated at the end when the loop is closed. Files are read unchanged; a file whose last row is
-not its first is closed by appending the first row.
+not its first is closed by appending the first row, unless the gap is far longer than any segment (an open
+line such as DeepRacer's `Straight_track`: closing it would fold the road back over itself).
 
 Waypoint indexing follows the current DeepRacer simulator: consecutive duplicated centre points are dropped
 before indexing (`keep_duplicate_waypoints=True` keeps them, as older simulator versions did). A reversed
@@ -41,10 +42,28 @@ def _validate_route(route: np.ndarray, source: str) -> np.ndarray:
         bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
         raise TrackError(f"{source}: row {bad} has a NaN or infinite coordinate")
     if not np.array_equal(arr[0], arr[-1]):
+        _check_closable(arr, source)
         arr = np.vstack([arr, arr[:1]])
     if len(arr) < 5:
         raise TrackError(f"{source}: a closed track needs at least 4 distinct waypoints, got {len(arr) - 1}")
     return arr
+
+
+#: A missing closing segment may be this many times the longest segment (and at least CLOSING_GAP_MIN_M).
+CLOSING_GAP_FACTOR = 3.0
+CLOSING_GAP_MIN_M = 1.0
+
+
+def _check_closable(arr: np.ndarray, source: str) -> None:
+    """TrackError when the centre line's end is far from its start: an open line, not an unclosed loop."""
+    centre = arr[:, :2]
+    gap_m = float(np.linalg.norm(centre[-1] - centre[0]))
+    longest_m = float(np.linalg.norm(np.diff(centre, axis=0), axis=1).max(initial=0.0))
+    if gap_m > max(CLOSING_GAP_FACTOR * longest_m, CLOSING_GAP_MIN_M):
+        raise TrackError(
+            f"{source}: not a closed loop: the centre line ends {gap_m:.2f} m from where it starts (its longest "
+            f"segment is {longest_m:.2f} m); pitlane races on loops, whose last waypoint is the first"
+        )
 
 
 def stretched_route(route: np.ndarray, length_m: float) -> np.ndarray:

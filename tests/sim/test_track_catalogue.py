@@ -60,7 +60,7 @@ def test_every_track_is_listed_with_a_thumbnail(home: Path, tmp_path: Path) -> N
         image = imread(out / f"{entry['name']}.png")
         height, width = image.shape[:2]
         assert width == 120 and 60 <= height <= 120
-        assert share_of(image, ROAD_RGB) > 0.05  # the road
+        assert share_of(image, ROAD_RGB) > 0.005  # the road (AWS_track, 69 m long, at 120 px: ~1 %)
         assert share_of(image, START_RGB) > 0.001  # the start line
     sources = {e["name"]: e["source"] for e in entries}
     assert (sources["my_oval"], sources["oval"], sources["reinvent_base"]) == (

@@ -45,6 +45,36 @@ def test_every_shipped_name_loads(name: str) -> None:
     assert track.length_m > 5
 
 
+def test_every_deepracer_route_file_is_shipped_unchanged_and_listed() -> None:
+    """The manifest's SHA-256 of each file (the DeepRacer simulator's bytes) holds, and every shipped .npy is
+    either built-in or in the manifest: a file added without its licence line would fail here."""
+    import hashlib
+
+    from sim.tracks.library import DEEPRACER_MANIFEST
+
+    assert len(DEEPRACER_NAMES) == 126
+    for line in DEEPRACER_MANIFEST.read_text(encoding="utf-8").splitlines():
+        digest, filename = line.split()
+        assert hashlib.sha256((DATA_DIR / filename).read_bytes()).hexdigest() == digest, filename
+    shipped = {p.stem for p in DATA_DIR.glob("*.npy")}
+    assert shipped == {*BUILTIN_NAMES, *DEEPRACER_NAMES}
+    for name in ("2022_march_open_ccw", "Monaco", "reInvent2019_wide_mirrored", "2024_reinvent_champ_cw"):
+        assert name in DEEPRACER_NAMES
+
+
+def test_an_open_route_is_refused_with_its_gap(tmp_path: Path) -> None:
+    """DeepRacer's Straight_track is a line, not a loop: closing it would fold the road onto itself."""
+    x = np.linspace(0.7, 6.4, 22)
+    route = np.column_stack([x, np.full(22, 1.2), x, np.full(22, 1.5), x, np.full(22, 0.9)])
+    np.save(tmp_path / "Straight_track.npy", route)
+    with pytest.raises(TrackError, match=r"Straight_track.npy: not a closed loop: .* ends 5.70 m from"):
+        load_track(tmp_path / "Straight_track.npy")
+    unclosed_square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], dtype=float)
+    square = np.hstack([unclosed_square, unclosed_square * 0.9 + 0.1, unclosed_square * 1.1 - 0.1])
+    np.save(tmp_path / "square.npy", square)
+    assert load_track(tmp_path / "square.npy").length_m == pytest.approx(8.0)  # closed by one more side
+
+
 def test_shipped_deepracer_files_have_the_documented_facts() -> None:
     assert load_track("reinvent_base").length_m == pytest.approx(17.71, abs=0.01)
     assert load_track("reInvent2019_track").length_m == pytest.approx(23.12, abs=0.01)
