@@ -12,6 +12,8 @@ A card says what a model needs and what it does (see ../shared/DESIGN.md, "Model
     tracks, reverse  where it was trained
     training         algorithm, network, steps, seed, run directory
     evaluation       closed-loop summary (laps, best lap, off-tracks) from the export's parity run, or None
+    robustness       clean-lap completion under a held-out shift on tracks it never saw (`contracts.robustness`),
+                     or None (an export that skipped it, or one older than the card)
     files            one entry per ONNX file the card describes: file name, precision, sha256, size
     pitlane_version  the pitlane that exported it
 
@@ -33,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.car_file import CameraConfig, CarConfig
 from contracts.errors import ModelCardError, validation_problems
+from contracts.robustness import RobustnessCard
 from contracts.vocabulary import CAMERA_KINDS, SIMULATOR_ONLY_KINDS
 
 SCHEMA_VERSION = 1
@@ -134,6 +137,7 @@ class ModelCard(_Strict):
     reverse: bool = False
     training: TrainingCard
     evaluation: dict[str, Any] | None = None
+    robustness: RobustnessCard | None = None
     files: tuple[ModelFile, ...] = ()
     pitlane_version: str
     created_at: str

@@ -453,6 +453,17 @@ def open_hal(
     return Hal("sim", camera, drive, clock, [laps]), info
 
 
+def robustness_note(card: ModelCard, backend: str) -> str | None:
+    """The warning to show before driving `card`'s model on `backend`: on a real car (a hardware backend), the
+    advice of its robustness card when it has none or a `fragile`/`not ready` one; None otherwise (the
+    simulator drives what the model trained in)."""
+    from contracts.robustness import robustness_warning
+
+    if backend not in HARDWARE_BACKENDS:
+        return None
+    return robustness_warning(card.robustness)
+
+
 def drive_summary(
     result: DriveResult,
     backend: str,

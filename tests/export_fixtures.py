@@ -37,6 +37,7 @@ def make_exported_model(
     (`agreement_frames` frames, one evaluation lap of at most 30 simulated s): this is for tests."""
     from trainer.config import RunConfig
     from trainer.export.pipeline import ExportSettings, export_run
+    from trainer.robustness import RobustnessSettings
     from trainer.train import train
 
     out_dir = Path(out_dir)
@@ -71,6 +72,7 @@ def make_exported_model(
         eval_laps=1,
         eval_max_time_s=30.0,
         latency_seconds=0.05,
+        robustness=RobustnessSettings(seeds=2, laps=1, n_tracks=2, max_lap_s=20.0),
     )
     export_run(run, out_dir, settings)
     return out_dir

@@ -81,7 +81,7 @@ def drive_command(
     l = manual lap. The car always ends at neutral throttle and centred steering."""
     from contracts.errors import CarFileError
     from device.config import load_runtime_config
-    from device.drive import drive_summary, league_setup, throttle_cap_effect
+    from device.drive import drive_summary, league_setup, robustness_note, throttle_cap_effect
     from device.errors import DeviceError
     from device.policy import OnnxPolicy
 
@@ -106,6 +106,8 @@ def drive_command(
     if track_info is not None:
         console.print(escape(_track_line(track_info)), highlight=False, soft_wrap=True)
     console.print(escape(_cap_line(cap, backend)), highlight=False, soft_wrap=True)
+    if (note := robustness_note(policy.card, backend)) is not None:
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(note)}", highlight=False, soft_wrap=True)
 
     session, keys = _session(console, config, policy, parts, setup, manual_laps)
     where = f", reporting to {setup.league.broker_url} as {setup.league.car_id}" if setup else ""

@@ -176,6 +176,7 @@ def _print_shift(data: dict[str, Any]) -> None:
     for col in (
         "track",
         "seed",
+        "clean laps",
         "completed laps",
         "lap times s",
         "off-track",
@@ -189,6 +190,7 @@ def _print_shift(data: dict[str, Any]) -> None:
         runs.add_row(
             row["track"],
             str(row["seed"]),
+            f"{row['clean_laps']}/{row['attempted_laps']}",
             f"{row['completed_laps']}/{row['attempted_laps']}",
             ", ".join(_s(t) for t in row["lap_times_s"]) or "-",
             str(row["offtrack"]),
@@ -200,10 +202,12 @@ def _print_shift(data: dict[str, Any]) -> None:
     tracks = Table(title="per track")
     for col in (
         "track",
-        "completed laps",
+        "clean laps",
         "completion %",
         "95 % CI %",
+        "with resets %",
         "best lap s",
+        "best / limit",
         "mean lap s",
         "off-track",
     ):
@@ -211,19 +215,22 @@ def _print_shift(data: dict[str, Any]) -> None:
     for t in data["tracks"]:
         tracks.add_row(
             t["track"],
-            f"{t['completed_laps']}/{t['attempted_laps']}",
+            f"{t['clean_laps']}/{t['attempted_laps']}",
             f"{100 * t['completion']:.0f}",
             f"{100 * t['ci_low']:.0f}-{100 * t['ci_high']:.0f}",
+            f"{100 * t['completion_with_resets']:.0f}",
             _s(t["best_lap_s"]),
+            _s(t["best_over_limit"]),
             _s(t["mean_lap_s"]),
             str(t["offtrack"]),
         )
     console.print(tracks)
     low, high = data["completion_ci95"]
     console.print(
-        f"completion {100 * data['completion']:.0f} % ({data['completed_laps']}/{data['attempted_laps']} laps, "
-        f"95 % CI {100 * low:.0f}-{100 * high:.0f} %) over {len(data['tracks'])} track(s) x "
-        f"{len(data['seeds'])} seed(s)",
+        f"completion {100 * data['completion']:.0f} % ({data['clean_laps']}/{data['attempted_laps']} laps "
+        f"without leaving the track, 95 % CI {100 * low:.0f}-{100 * high:.0f} %; "
+        f"{100 * data['completion_with_resets']:.0f} % finished with DeepRacer's resets) over "
+        f"{len(data['tracks'])} track(s) x {len(data['seeds'])} seed(s)",
         highlight=False,
     )
     console.print(f"plot: {data['png']}", highlight=False)

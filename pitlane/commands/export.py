@@ -67,12 +67,22 @@ def export_command(
             "left out of the agreement.",
         ),
     ] = 0.01,
+    robustness_seeds: Annotated[
+        int,
+        typer.Option(
+            "--robustness-seeds",
+            min=0,
+            help="Seeds per held-out track of the robustness card (each its own eval-shift perturbation); "
+            "0 skips the card.",
+        ),
+    ] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print parity.json on stdout.")] = False,
 ) -> None:
     """Export the run's deterministic policy: the graph's input is the car's sensor reading (uint8 camera
     frames, lidar ranges in metres), its outputs steering_deg and speed_mps. Writes parity.json: torch vs ONNX,
     int8 vs fp32 action agreement over closed-loop frames, and closed-loop laps of the checkpoint, fp32 and
-    int8 models on the training track."""
+    int8 models on the training track. The card's robustness: the file a car runs, driven under the held-out
+    eval-shift perturbation on DeepRacer tracks it never trained on (clean laps: no off-track)."""
     if run is None:
         fail("give a run directory, e.g. `pitlane export runs/NAME --out models/NAME`")
     if out is None:
@@ -84,10 +94,12 @@ def export_command(
     from sim.errors import SimError
     from trainer.errors import TrainerError
     from trainer.export.pipeline import ExportSettings, export_run
+    from trainer.robustness import RobustnessSettings
 
+    robustness = RobustnessSettings(seeds=robustness_seeds) if robustness_seeds else None
     settings = ExportSettings(int8=int8, calibration_frames=calibration_frames, agreement_frames=agreement_frames,
                               eval_laps=laps, min_agreement=min_agreement, lap_tolerance=lap_tolerance,
-                              tie_fraction=tie_fraction)  # fmt: skip
+                              tie_fraction=tie_fraction, robustness=robustness)  # fmt: skip
     err = Console(stderr=True)
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
@@ -173,6 +185,7 @@ def _print_summary(result: Any) -> None:
             table.add_row(name, f"{c['completed_laps']}/{c['laps_planned']}", _fmt(c["best_lap_s"]),
                           _fmt(c["mean_lap_s"]), str(c["offtrack"]))  # fmt: skip
     console.print(table)
+    _print_robustness(console, result.card.robustness)
     if "int8_vs_fp32" in closed and closed["int8_vs_fp32"]["best_lap_ratio"] is not None:
         r = closed["int8_vs_fp32"]
         console.print(
@@ -180,3 +193,22 @@ def _print_summary(result: Any) -> None:
             f"({'within' if r['within_tolerance'] else 'outside'} {100 * r['tolerance']:g} %)",
             highlight=False,
         )
+
+
+def _print_robustness(console: Console, card: Any) -> None:
+    """The robustness card: its verdict, one line, per-track figures and the advice before a real drive."""
+    from contracts.robustness import robustness_warning
+
+    if card is None:
+        console.print("robustness: not measured (--robustness-seeds 0)")
+        return
+    colour = {"ready": "green", "fragile": "yellow", "not ready": "red"}[card.verdict]
+    console.print(f"robustness: [{colour}]{card.verdict}[/{colour}]: {card.summary()}", highlight=False)
+    for t in card.tracks:
+        limit = f", {t.best_over_limit:.2f}x the car's limit" if t.best_over_limit else ""
+        console.print(
+            f"  {t.track}: {t.clean_laps}/{t.attempted_laps} clean laps, best {_fmt(t.best_lap_s, ' s')}{limit}",
+            highlight=False,
+        )
+    if (advice := robustness_warning(card)) is not None:
+        console.print(f"  before a real drive: {advice.split('; ')[-1]}", highlight=False)

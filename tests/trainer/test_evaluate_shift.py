@@ -48,6 +48,9 @@ def test_none_with_one_seed_gives_todays_laps(tiny_run: Path) -> None:
     assert row.seed == config.seed and row.perturbation == {}
     assert row.lap_times_s == [lap.lap_time_s for lap in today.laps if lap.completed and lap.valid]
     assert row.offtrack == today.summary["offtrack"] and row.completed_laps == today.summary["completed_laps"]
+    clean_today = [lap for lap in today.laps if lap.valid and lap.offtrack == 0 and lap.resets == 0]
+    assert row.clean_laps == len(clean_today)
+    assert row.limit_lap_s == pytest.approx(today.summary["limit_lap_s"])
 
 
 def test_seeds_on_two_tracks_give_rows_completion_interval_and_png(tiny_run: Path, tmp_path: Path) -> None:
@@ -69,8 +72,14 @@ def test_seeds_on_two_tracks_give_rows_completion_interval_and_png(tiny_run: Pat
     trims = {r["seed"]: r["perturbation"]["steering_trim_deg"] for r in data["runs"]}
     assert len(set(trims.values())) == 3  # one perturbation per seed, the same on both tracks
     completed = sum(r["completed_laps"] for r in data["runs"])
+    clean = sum(r["clean_laps"] for r in data["runs"])
     assert sum(r["attempted_laps"] for r in data["runs"]) == 6
-    assert 0.0 <= data["completion"] <= 1.0 and data["completion"] == pytest.approx(completed / 6)
+    assert 0.0 <= data["completion"] <= 1.0 and data["completion"] == pytest.approx(clean / 6)
+    assert data["completion_with_resets"] == pytest.approx(completed / 6)
+    for run in data["runs"]:  # a clean lap is a completed lap, and a seed with no off-track has only clean ones
+        assert run["clean_laps"] <= run["completed_laps"]
+        if run["offtrack"] == 0 and run["resets"] == 0:
+            assert run["clean_laps"] == run["completed_laps"]
     for track in data["tracks"]:
         assert track["attempted_laps"] == 3
         assert track["ci_low"] <= track["completion"] <= track["ci_high"]
@@ -98,3 +107,26 @@ def test_bad_input_names_the_option(tiny_run: Path, args: list[str], option: str
     result = _evaluate(str(tiny_run), *args)
     assert result.exit_code != 0
     assert option in result.output, result.output
+
+
+def test_a_lap_with_an_off_track_completes_under_deepracer_rules_but_is_not_clean() -> None:
+    """On a real car an off-track is a crash: the robustness figure counts only laps that never left the
+    track, DeepRacer's figure (resets allowed) is kept beside it."""
+    from types import SimpleNamespace
+
+    from contracts.race import LapRecord
+    from trainer.shift_eval import _seed_row, _track_row
+
+    laps = [
+        LapRecord(lap_time_s=6.0, raw_time_s=6.0),
+        LapRecord(lap_time_s=9.5, raw_time_s=7.5, offtrack=1, resets=1),
+        LapRecord(lap_time_s=4.0, raw_time_s=4.0, offtrack=1, resets=1, completed=False, valid=False, progress=40),
+    ]
+    summary = {"offtrack": 2, "resets": 2, "limit_lap_s": 5.0}
+    ev = SimpleNamespace(track="oval", laps=laps, summary=summary, perturbation={}, ended="laps_done")
+    row = _seed_row(ev, seed=7, laps=3)
+    assert (row.completed_laps, row.clean_laps, row.lap_times_s) == (2, 1, [6.0, 9.5])
+    track = _track_row("oval", [row, row])
+    assert track.completion == pytest.approx(2 / 6) and track.completion_with_resets == pytest.approx(4 / 6)
+    assert track.best_over_limit == pytest.approx(6.0 / 5.0)
+    assert track.ci_low < track.completion < track.ci_high

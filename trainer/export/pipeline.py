@@ -5,7 +5,9 @@ Steps: load the run's model (best.zip, else final.zip) and config; build the pla
 an int8 file with 16-bit activations is opset 21, which 16-bit QuantizeLinear needs); with int8, drive
 the checkpoint on the training track to record calibration frames and quantise (`quantize.py`); write the
 card; drive the fp32 model for the agreement frames and evaluate the checkpoint, fp32 and int8 closed-loop
-(`parity.py`) and time each file (one thread); put the fp32 evaluation in the card.
+(`parity.py`) and time each file (one thread); put the fp32 evaluation in the card; drive the file a car runs
+(int8 when there is one) under the held-out `eval-shift` on tracks it never saw for the card's `robustness`
+(`trainer/robustness.py`; the per-seed rows go to parity.json).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from trainer.export.errors import ExportError
 from trainer.export.frames import drive, each_car, fleet_frames
 from trainer.export.observation import observation_card, single_kind
 from trainer.export.quantize import FrameReader, activation_for, quantize_int8
+from trainer.robustness import RobustnessSettings, robustness_card
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class ExportSettings:
     min_agreement: float = parity.AGREEMENT_TARGET  # int8 vs fp32, on frames that are not near-ties
     lap_tolerance: float = parity.LAP_TIME_TOL  # int8 vs fp32 closed-loop best lap, a fraction
     tie_fraction: float = parity.TIE_GAP_FRACTION  # near-tie: fp32 top-2 logit gap < this x the median
+    robustness: RobustnessSettings | None = RobustnessSettings()  # None: no robustness card
 
 
 @dataclass
@@ -140,6 +144,8 @@ def export_run(
     report = parity_report(model, config, (reference, actor), obs_card, paths, settings, stage)
     report["export_wall_s"] = round(time.monotonic() - t0, 2)
     card = card.model_copy(update={"evaluation": report["closed_loop"]["fp32"]})
+    if settings.robustness is not None:
+        card = _with_robustness(card, config, paths, settings.robustness, report, stage)
     card.write(out / CARD_FILE)
     problems = parity.int8_problems(report, lap_tolerance=settings.lap_tolerance)
     if "int8" in paths:
@@ -147,6 +153,26 @@ def export_run(
         report["int8_problems"] = problems
     (out / PARITY_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return ExportResult(out_dir=out, files=paths, card=card, parity=report, int8_problems=problems)
+
+
+def _with_robustness(
+    card: ModelCard,
+    config: RunConfig,
+    paths: dict[str, Path],
+    settings: RobustnessSettings,
+    report: dict[str, Any],
+    stage: Callable[[str], None],
+) -> ModelCard:
+    """The card with its robustness (the file a car runs, driven under shift); the rows go to `report`."""
+    from device.policy import OnnxPolicy
+
+    path = paths.get("int8", paths["fp32"])
+    stage(f"robustness: {path.name} under {settings.randomization}, {settings.seeds} seeds per held-out track")
+    driver = onnx_driver(OnnxPolicy(path), config.resolved_action_space())
+    robust, result = robustness_card(driver, config, trained_on=card.tracks, model_file=path.name,
+                                     settings=settings)  # fmt: skip
+    report["robustness"] = {**result.to_dict(), "model_file": path.name, "held_out": robust.held_out}
+    return card.model_copy(update={"robustness": robust})
 
 
 def sb3_batch_driver(model: Any) -> Callable[[np.ndarray], np.ndarray]:
