@@ -82,14 +82,20 @@ class RobustnessCard(_Strict):
         )
 
     def summary(self) -> str:
-        """One line with units: '83 % clean laps (95 % CI 70-91 %) under eval-shift on A, B, C (held out)'."""
+        """One line with units: '83 % clean laps (95 % CI 70-91 %) under eval-shift on A, B (held out; 5 seeds
+        x 2 laps)'."""
         low, high = self.completion_ci95
         names = ", ".join(t.track for t in self.tracks)
         where = "held out" if self.held_out else "some trained on"
         return (
             f"{100 * self.completion:.0f} % clean laps (95 % CI {100 * low:.0f}-{100 * high:.0f} %) under "
-            f"{self.randomization} on {names} ({where}; {self.seeds} seeds x {self.laps_per_seed} laps)"
+            f"{self.randomization} on {names} ({where}; {_count(self.seeds, 'seed')} x "
+            f"{_count(self.laps_per_seed, 'lap')})"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def robustness_verdict(card: RobustnessCard | None) -> Verdict:

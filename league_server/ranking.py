@@ -13,6 +13,8 @@ a driven but invalid lap (so it breaks a run of consecutive laps, and its time r
 clock), exactly as a lap over the reset limit does. A lap's time = clock time + marshal penalty + off-track
 count x the race's off-track penalty. Laps are ordered by when they finished (sent_at, else received_at).
 Entries: one per racer (laps carry the racer their car was assigned to), or per car for laps without one.
+In a virtual race an entry also carries its counted model's robustness badge (`league_server.robustness`,
+read from the submission's stored card; None when the card has none).
 
 Rows come in three kinds (`LeaderboardEntry.status`): "ranked" (a ranking value, a position), "unranked"
 (laps, but none that qualify yet), and "dnf": a car assigned to the race (Car.race_id) whose entry (its racer,
@@ -33,9 +35,10 @@ from sqlalchemy.orm import Session
 
 from contracts.race import LapRecord, RaceRules, make_lap, rank_key, sortable
 from league_server.crud.races import get_race, rules_of
-from league_server.crud.virtual import counted_runs
-from league_server.models import Car, Lap, League, Race, Racer, Team, utc_now
-from league_server.schemas import Leaderboard, LeaderboardEntry
+from league_server.crud.virtual import counted_submissions, run_id
+from league_server.models import Car, Lap, League, Race, Racer, Submission, Team, utc_now
+from league_server.robustness import badge_of, robustness_of
+from league_server.schemas import Leaderboard, LeaderboardEntry, RobustnessBadge
 
 _NO_RACER = 2**62  # sorts entries without a racer after every racer id
 
@@ -163,11 +166,13 @@ def build_entries(
     rules: RaceRules,
     names: dict[int, tuple[str, str | None]],
     car_numbers: dict[str, int | None] | None = None,
+    robustness: dict[int, RobustnessBadge | None] | None = None,
 ) -> list[LeaderboardEntry]:
     """LeaderboardEntry rows from ranked results; names: racer id -> (racer name, team name); car_numbers:
-    car id -> racing number (None or missing: no number). gap_s / gap_laps are to the leader, gap_ahead_s /
-    gap_ahead_laps to the entry one position up."""
-    numbers = car_numbers or {}
+    car id -> racing number (None or missing: no number); robustness: racer id -> their counted model's badge
+    (virtual races). gap_s / gap_laps are to the leader, gap_ahead_s / gap_ahead_laps to the entry one
+    position up."""
+    numbers, badges = car_numbers or {}, robustness or {}
     leader_value, leader_count = _value_s(results[0].key, rules) if results else (None, None)
     entries = []
     ahead_value, ahead_count = None, None
@@ -205,6 +210,7 @@ def build_entries(
                 last_lap_s=round(result.records[-1].lap_time_s, 3),
                 last_lap_at=result.laps[-1].at,
                 ranked_at=result.ranked_at,
+                robustness=badges.get(result.racer_id) if result.racer_id is not None else None,
             )
         )
     return entries
@@ -323,7 +329,8 @@ def compute_leaderboard(session: Session, race: Race) -> Leaderboard:
     """The leaderboard of `race`, ranked now (no cache): ranked and unranked entries, then DNF rows."""
     rules = rules_of(race)
     # a virtual race ranks one evaluation per racer (their best or last), never laps pooled across models
-    runs = counted_runs(session, race, rules) if race.kind == "virtual" else None
+    counted = counted_submissions(session, race, rules) if race.kind == "virtual" else None
+    runs = {run_id(sub.id) for sub in counted.values()} if counted is not None else None
     results = rank_entries(race_laps(session, race.id, runs), rules)
     cars = race_cars(session, race.id)
     racer_ids = {r.racer_id for r in results if r.racer_id is not None}
@@ -340,8 +347,19 @@ def compute_leaderboard(session: Session, race: Race) -> Leaderboard:
         window_start=race.window_start,
         window_end=race.window_end,
         updated_at=utc_now(),
-        entries=[*build_entries(results, rules, names, numbers), *dnf_entries(cars, results, names)],
+        entries=[
+            *build_entries(results, rules, names, numbers, _badges(counted or {})),
+            *dnf_entries(cars, results, names),
+        ],
     )
+
+
+def _badges(counted: dict[int, Submission]) -> dict[int, RobustnessBadge | None]:
+    """racer id -> the robustness badge of their counted submission's card (None: the card has none)."""
+    return {
+        racer_id: badge_of(robustness_of(sub.card, where=f"submission {sub.id}'s model.json"))
+        for racer_id, sub in counted.items()
+    }
 
 
 def leaderboard(session: Session, race_id: int) -> Leaderboard:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.robustness import Verdict
 from contracts.vocabulary import LapSource
 
 SlugStr = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="letters, digits, '-' and '_' (1-64)")
@@ -343,6 +344,17 @@ class DeadLetterOut(_Out):
 # ---------------------------------------------------------------------------------------- leaderboard
 
 
+class RobustnessBadge(BaseModel):
+    """A virtual race entry's model, as its card's robustness rates it (`contracts.robustness`): `verdict`,
+    `completion` (0-1: share of laps finished without leaving the track under a held-out shift on tracks it
+    never trained on) with its 95 % interval, and `summary` (the card's one line with units)."""
+
+    verdict: Verdict
+    completion: float = Field(ge=0, le=1)
+    completion_ci95: tuple[float, float]
+    summary: str
+
+
 class LeaderboardEntry(BaseModel):
     """One row. ranking_value_s: the ranked value (best lap / best average / total time; for most_laps_in the
     race time at which the last counted lap finished); counted_laps: laps counted by most_laps_in.
@@ -380,6 +392,11 @@ class LeaderboardEntry(BaseModel):
     last_lap_s: float | None
     last_lap_at: datetime | None
     ranked_at: datetime | None = Field(description="when the ranking value was set (first tie-break)")
+    robustness: RobustnessBadge | None = Field(
+        default=None,
+        description="virtual races: the counted model's robustness from its card (None: not measured, or "
+        "not a virtual race)",
+    )
 
 
 class Leaderboard(BaseModel):

@@ -286,7 +286,12 @@ def run_id(submission_id: int) -> str:
 
 
 def counted_runs(session: Session, race: Race, rules: RaceRules) -> set[str]:
-    """The lap runs that rank in virtual race `race`: per racer, the finished submission whose own laps rank
+    """The lap runs that rank in virtual race `race` (those of `counted_submissions`)."""
+    return {run_id(sub.id) for sub in counted_submissions(session, race, rules).values()}
+
+
+def counted_submissions(session: Session, race: Race, rules: RaceRules) -> dict[int, Submission]:
+    """racer id -> the submission that ranks in virtual race `race`: the finished one whose own laps rank
     best under `rules` (counts "best"), or the latest finished one (counts "last")."""
     finished = session.scalars(
         select(Submission)
@@ -299,7 +304,7 @@ def counted_runs(session: Session, race: Race, rules: RaceRules) -> set[str]:
         held = chosen.get(sub.racer_id)
         if held is None or race.counts == "last" or key < held[0]:
             chosen[sub.racer_id] = (key, sub)
-    return {run_id(sub.id) for _, sub in chosen.values()}
+    return {racer_id: sub for racer_id, (_, sub) in chosen.items()}
 
 
 def _submission_key(sub: Submission, rules: RaceRules) -> tuple[bool, tuple[float, ...]]:

@@ -1,6 +1,7 @@
 """How the pages label ranking methods and print values (Jinja2 filters and helpers). static/leaderboard.js
-mirrors `seconds`, `gap`, `gap_ahead`, `position` and `ranking_value` for live updates, and static/bigscreen.js
-mirrors `race_clock`; lap rows are formatted here only (`lap_cells`), also for the rows pushed to open pages."""
+mirrors `seconds`, `gap`, `gap_ahead`, `position`, `ranking_value`, `robustness_label` and `subline` for
+live updates, and static/bigscreen.js mirrors `race_clock`; lap rows are formatted here only (`lap_cells`),
+also for the rows pushed to open pages."""
 
 from __future__ import annotations
 
@@ -67,6 +68,26 @@ def ranking_value(entry: Any, method: str) -> str:
     if method == "most_laps_in":
         return "—" if entry.counted_laps is None else str(entry.counted_laps)
     return seconds(entry.ranking_value_s)
+
+
+def robustness_label(badge: Any) -> str:
+    """A virtual race entry's robustness cell: 'fragile 83 %' (the verdict, then clean-lap completion), '—'
+    when the model's card has none. ``badge``: a schemas.RobustnessBadge or None."""
+    return "—" if badge is None else f"{badge.verdict} {100 * badge.completion:.0f}\u00a0%"
+
+
+def subline(entry: Any, robustness: bool = False) -> str:
+    """The racer cell's second line, shown where the secondary columns give way (phones): 'fragile 83 % ·
+    3 laps · last 12.345 s · Team', the robustness part (first: the line may be cut) on a virtual race's page
+    (`robustness`) only."""
+    parts = []
+    if robustness and entry.robustness is not None:
+        parts.append(robustness_label(entry.robustness))
+    if entry.laps:
+        parts.append(f"{entry.laps} lap{'' if entry.laps == 1 else 's'} · last {seconds(entry.last_lap_s)} s")
+    if entry.team:
+        parts.append(entry.team)
+    return " · ".join(parts)
 
 
 def car_number(number: int | None) -> str:

@@ -62,6 +62,8 @@ def _templates() -> Jinja2Templates:
         car_number=formatting.car_number,
         clock=formatting.clock,
         ranking_value=formatting.ranking_value,
+        robustness_label=formatting.robustness_label,
+        subline=formatting.subline,
         lap_cells=formatting.lap_cells,
         lap_status=formatting.lap_status,
     )
@@ -220,6 +222,7 @@ def web_router() -> APIRouter:
         race = races_crud.get_race(session, race_id)
         context = _race_context(request, session, race)
         context["events_url"] = _events_url(race_id, leaderboard=True)
+        context["show_robustness"] = race.kind == "virtual"  # each entry is a submitted model
         return templates.TemplateResponse(request, "leaderboard.html", context)
 
     @router.get("/races/{race_id}/bigscreen", response_class=HTMLResponse, name="web-bigscreen")

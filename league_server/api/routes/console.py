@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,10 @@ from league_server.jobs.dispatch import training_output
 from league_server.jobs.engine import TRAINING, run_job
 from league_server.jobs.sandbox import Limits
 from league_server.models import Racer, RacerModel
+from league_server.robustness import RobustnessOut, robustness_of
 from league_server.web.routes import StreamCleanup, hub_stream, stream_cleanup
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["console"])
 ModelId = RaceId  # the same bounds: a positive 32-bit id
 #: a recipe check runs the reward function on a few thousand realistic params in a child process
@@ -119,8 +122,12 @@ class ModelOut(BaseModel):
 
 
 class ModelDetail(ModelOut):
+    """One model in full; `robustness`: its exported card's robustness (`measured` False when the card has
+    none), None until the model is exported."""
+
     recipe: dict[str, Any]
     progress_history: list[dict[str, Any]]
+    robustness: RobustnessOut | None = None
 
 
 def model_out(model: RacerModel, racer: Racer, parent: ModelRef | None, remixes: int) -> ModelOut:
@@ -202,10 +209,23 @@ def my_models(request: Request, session: SessionDep, racer: ConsoleRacer) -> lis
 def one_model(model_id: ModelId, request: Request, session: SessionDep, racer: ConsoleRacer) -> ModelDetail:
     model = console.visible_model(session, model_id, racer)
     (out,) = _outs(session, [model], racer)
-    history = _progress_history(
-        training_output(request.app.state.settings.data_dir, model.id, "progress.jsonl")
+    data_dir = request.app.state.settings.data_dir
+    history = _progress_history(training_output(data_dir, model.id, "progress.jsonl"))
+    robustness = _robustness(training_output(data_dir, model.id, "card")) if "archive" in out.files else None
+    return ModelDetail(
+        **out.model_dump(), recipe=model.recipe, progress_history=history, robustness=robustness
     )
-    return ModelDetail(**out.model_dump(), recipe=model.recipe, progress_history=history)
+
+
+def _robustness(card_path: Path) -> RobustnessOut:
+    """The exported card's robustness (`model.json`'s `robustness`); not measured when it has none or the
+    card cannot be read."""
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("%s: cannot read the model card (%s); robustness shown as not measured", card_path, exc)
+        card = None
+    return RobustnessOut.of(robustness_of(card, where=str(card_path)))
 
 
 def _progress_history(path: Path, max_lines: int = 2000) -> list[dict[str, Any]]:

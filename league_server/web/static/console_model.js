@@ -1,7 +1,8 @@
 // The console's watch page of one model (/console/models/{id}): the model from GET /api/console/models/{id}
 // (ModelOut + recipe + progress_history), then live TrainingProgress lines and status changes from its event
 // stream (`event: progress`, `event: status`), drawn as uPlot charts (or, without uPlot, a table of the latest
-// figures). A finished model shows its evaluation: the PNG, the laps, the parity summary, the animated replay
+// figures). A finished model shows its evaluation: the PNG, the laps, the parity summary, its robustness
+// card (verdict, clean laps on held-out tracks, advice), the animated replay
 // (replay.js, loaded once the replay exists), the car's archive and a one-click race submission. The owner can
 // stop, share and remix; anyone who may read a shared model can remix it. Requests and elements go through
 // console_api.js (window.pitlaneConsole): names are user input and only ever set as text.
@@ -296,6 +297,7 @@
     png.hidden = !files.png;
     renderLaps(laps);
     renderParity(m.parity);
+    renderRobustness(m.robustness);
     if (files.replay) startReplay(files.replay, m.name);
     // the car's files and race submission are the owner's (a shared model is remixed, not downloaded)
     const owner = Boolean(m.mine && files.archive);
@@ -341,6 +343,51 @@
     }
     parts.push(".");
     node.replaceChildren(...parts);
+  }
+
+  // The exported card's robustness (league_server/robustness.py RobustnessOut; contracts.robustness): the
+  // verdict, clean-lap completion (0-1) with its 95 % interval, each held-out track's clean laps and best lap
+  // against the car's physical limit, and the card's advice; "not measured" with the contract's advice when
+  // the card has none. Verdicts, summary and advice are the server's words, never rebuilt here.
+  const pct = (share) => unit(fixed(blank(share) ? share : 100 * share, 0), "%");
+  function renderRobustness(r) {
+    const panel = $("[data-robustness]");
+    panel.hidden = !r;
+    if (!r) return;
+    const measured = Boolean(r.measured && r.card);
+    const badge = $("[data-robust-verdict]");
+    badge.textContent = measured ? r.verdict : "not measured";
+    badge.dataset.verdict = measured ? r.verdict : "none";
+    $("[data-robust-figures]").hidden = !measured;
+    $("[data-robust-table]").hidden = !measured;
+    // the advice already holds the summary; a ready model has no advice: its summary then
+    const advice = $("[data-robust-advice]");
+    advice.textContent = r.advice || r.summary || "";
+    advice.hidden = !advice.textContent;
+    advice.dataset.verdict = badge.dataset.verdict;
+    if (!measured) {
+      $("[data-robust-what]").textContent = "This model's card has no robustness figures.";
+      return;
+    }
+    const c = r.card;
+    const where = c.held_out ? "DeepRacer tracks it never trained on" : "tracks, some of which it trained on";
+    $("[data-robust-what]").textContent = `Clean laps: laps finished without leaving the track (on a real car, `
+      + `leaving it is a crash), under the held-out ${c.randomization} perturbation on ${where}; `
+      + `${plural(c.seeds, "seed")} × ${plural(c.laps_per_seed, "lap")} per track, driving ${c.model_file}.`;
+    $("[data-robust-completion]").textContent = pct(c.completion);
+    const [low, high] = c.completion_ci95 || [];
+    $("[data-robust-ci]").textContent = blank(low) || blank(high) ? "–"
+      : `${fixed(100 * low, 0)}–${fixed(100 * high, 0)}\u00a0%`;
+    $("[data-robust-resets]").textContent = pct(c.completion_with_resets);
+    $("[data-robust-shift]").textContent = c.randomization;
+    const rows = (c.tracks || []).map((t) => el("tr", { dataset: { track: t.track } },
+      el("td", {}, t.track),
+      el("td", { class: "num" }, `${count(t.clean_laps)}\u00a0/\u00a0${count(t.attempted_laps)}`),
+      el("td", { class: "num" }, `${pct(t.completion)} (${fixed(100 * t.ci_low, 0)}–${fixed(100 * t.ci_high, 0)})`),
+      el("td", { class: "num" }, fixed(t.best_lap_s, 2)),
+      el("td", { class: "num" }, blank(t.best_over_limit) ? "–" : `${fixed(t.best_over_limit, 2)}× the car's limit`)));
+    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "5", class: "empty" }, "no held-out tracks")));
+    $("[data-robust-tracks]").replaceChildren(...rows);
   }
 
   // replay.js animates the element marked data-replay: one evaluation (data-only) fetched from

@@ -16,6 +16,9 @@
   const eventsUrl = root.dataset.eventsUrl;
   const highlightMs = Number(root.dataset.highlightMs || 5000);
   const rowsEl = root.querySelector("[data-board-rows]");
+  const tableEl = root.querySelector("[data-board-table]");
+  // a virtual race's page: a column with each entry's model's robustness (_board.html's show_robustness)
+  const showRobustness = Boolean(tableEl && tableEl.dataset.robustness === "yes");
   const emptyEl = root.querySelector("[data-board-empty]");
   const statusEl = root.querySelector("[data-live-status]");
   const MIN_REFETCH_GAP_MS = 250; // at most 4 refetches per second however fast laps arrive
@@ -55,9 +58,15 @@
   function carNumber(n) {
     return n === null || n === undefined ? "" : String(n);
   }
+  // "fragile 83 %": the verdict and clean-lap completion of the entry's model (formatting.robustness_label)
+  function robustnessLabel(badge) {
+    if (!badge) return "—";
+    return badge.verdict + " " + Math.round(100 * badge.completion) + "\u00a0%";
+  }
   // The racer cell's second line, shown where the secondary columns give way (phones).
   function subline(e) {
     const parts = [];
+    if (showRobustness && e.robustness) parts.push(robustnessLabel(e.robustness)); // first: the line may be cut
     if (e.laps) parts.push(e.laps + (e.laps === 1 ? " lap" : " laps") + " · last " + seconds(e.last_lap_s) + " s");
     if (e.team) parts.push(e.team);
     return parts.join(" · ");
@@ -70,6 +79,11 @@
   }
   function key(entry) {
     return String(entry.car_id);
+  }
+  // Whose best lap a highlight follows: the entry's racer (entries are one per racer; a virtual race's
+  // entries all drive the league's simulator car), else its car.
+  function entryKey(entry) {
+    return entry.racer_id === null || entry.racer_id === undefined ? "car:" + entry.car_id : "racer:" + entry.racer_id;
   }
   function setStatus(text, state) {
     if (!statusEl) return;
@@ -89,13 +103,13 @@
   // Compare two consecutive leaderboards; mark entries whose best lap improved.
   function detectBests(before, after) {
     if (!before) return;
-    const beforeBest = new Map(before.entries.map((e) => [key(e), e.best_lap_s]));
+    const beforeBest = new Map(before.entries.map((e) => [entryKey(e), e.best_lap_s]));
     const oldOverall = overallBest(before);
     const newOverall = overallBest(after);
     const until = Date.now() + highlightMs;
     for (const e of after.entries) {
       if (e.best_lap_s === null || e.best_lap_s === undefined) continue;
-      const was = beforeBest.get(key(e));
+      const was = beforeBest.get(entryKey(e));
       const improved = was === null || was === undefined || e.best_lap_s < was - EPS_S;
       if (!improved) continue;
       const overall = e.best_lap_s === newOverall && (oldOverall === null || e.best_lap_s < oldOverall - EPS_S);
@@ -103,7 +117,7 @@
         // One overall best at a time: an earlier purple that was just beaten stays a (green) personal best.
         for (const mark of highlights.values()) if (mark.kind === "ob") mark.kind = "pb";
       }
-      highlights.set(key(e), { kind: overall ? "ob" : "pb", until: until });
+      highlights.set(entryKey(e), { kind: overall ? "ob" : "pb", until: until });
     }
   }
 
@@ -119,6 +133,17 @@
     el.textContent = text;
     return el;
   }
+  // The robustness cell: the verdict as a coloured badge, the card's summary as its title; "—" without one.
+  function robustnessCell(e) {
+    const td = document.createElement("td");
+    td.className = "robust";
+    const badge = e.robustness;
+    const mark = span(badge ? "robust-badge" : "robust-none", robustnessLabel(badge));
+    if (badge) mark.dataset.verdict = badge.verdict;
+    mark.title = badge ? badge.summary : "not measured: the model's card has no robustness";
+    td.append(mark);
+    return td;
+  }
   function racerCell(e) {
     const td = document.createElement("td");
     td.className = "racer";
@@ -133,13 +158,14 @@
       const tr = document.createElement("tr");
       tr.dataset.key = key(e);
       tr.dataset.status = e.status || "ranked";
-      const mark = highlights.get(key(e));
+      const mark = highlights.get(entryKey(e));
       if (mark && mark.until > now) tr.classList.add(mark.kind);
       tr.append(
         cell("num pos", position(e)),
         cell("num no", carNumber(e.car_number)),
         racerCell(e),
         cell("team", e.team || ""),
+        ...(showRobustness ? [robustnessCell(e)] : []),
         cell("num value", rankingValue(e, board.ranking)),
         cell("num gap", gap(e)),
         cell("num ahead", gapAhead(e)),
