@@ -123,15 +123,44 @@ class VehicleConfig(_Table):
         return self
 
 
-class CameraConfig(_Table):
-    """`[camera]`: mount pose relative to the chassis origin, lens and image format."""
+#: Lens models of `[camera] lens`.
+LENSES = ("pinhole", "fisheye")
+#: Widest pinhole lens: beyond this the image edge is stretched out of use (tan grows without bound), degrees.
+MAX_PINHOLE_HFOV_DEG = 170.0
 
+
+def fisheye_distorted_angle(theta_rad: Any, k: tuple[float, float, float, float]) -> Any:
+    """OpenCV's fisheye (equidistant, Kannala-Brandt) distortion: the distorted angle
+    theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8), radians; a pixel sits
+    f * theta_d from the principal point (float or numpy array)."""
+    t2 = theta_rad * theta_rad
+    return theta_rad * (1 + t2 * (k[0] + t2 * (k[1] + t2 * (k[2] + t2 * k[3]))))
+
+
+class CameraConfig(_Table):
+    """`[camera]`: mount pose relative to the chassis origin, lens and image format.
+
+    `lens = "pinhole"` (the default) or `"fisheye"`: OpenCV's fisheye model (`cv2.fisheye`: equidistant with
+    the distortion `fisheye_k = [k1, k2, k3, k4]`, square pixels, the principal point at the image centre),
+    its focal length set by `hfov_deg` (the angle between the left and right edge of the centre row).
+    """
+
+    lens: str = Field(default="pinhole", description='the lens model, "pinhole" (default) or "fisheye"')
     # Bounds of ±2 m catch centimetres typed as metres on a model car.
     x_m: float = Field(ge=-2.0, le=2.0, description="metres forward of the chassis origin, -2 <= x <= 2")
     y_m: float = Field(ge=-2.0, le=2.0, description="metres left of the chassis origin, -2 <= x <= 2")
     z_m: float = Field(gt=0, le=2.0, description="metres above the chassis origin, 0 < x <= 2")
     pitch_deg: float = Field(ge=-30, le=89, description="downward tilt in degrees, -30 <= x <= 89")
-    hfov_deg: float = Field(gt=10, lt=170, description="horizontal field of view in degrees, 10 < x < 170")
+    hfov_deg: float = Field(
+        gt=10,
+        lt=240,
+        description="horizontal field of view in degrees, 10 < x < 170 (pinhole) or < 240 (fisheye)",
+    )
+    fisheye_k: tuple[float, float, float, float] | None = Field(
+        default=None,
+        description='OpenCV fisheye distortion [k1, k2, k3, k4] (only with lens = "fisheye"; '
+        "[0, 0, 0, 0] is an ideal equidistant lens)",
+    )
     width_px: int = Field(ge=8, le=4096, description="an image width in pixels, 8 <= x <= 4096")
     height_px: int = Field(ge=8, le=4096, description="an image height in pixels, 8 <= x <= 4096")
     grayscale: bool = Field(description="true or false")
@@ -139,14 +168,104 @@ class CameraConfig(_Table):
         default=0.0, ge=0, le=1.0, description="metres between stereo lenses, 0 (mono) <= x <= 1"
     )
 
+    @field_validator("lens")
+    @classmethod
+    def _known_lens(cls, value: str) -> str:
+        if value not in LENSES:
+            raise ValueError('expected "pinhole" or "fisheye"')
+        return value
+
+    @field_validator("fisheye_k", mode="before")
+    @classmethod
+    def _array_is_a_tuple(cls, value: Any) -> Any:
+        # TOML arrays arrive as lists; a tuple keeps the (frozen) table hashable
+        if isinstance(value, (list, tuple)):
+            if len(value) != 4:
+                raise ValueError(f"has {len(value)} numbers, OpenCV's fisheye model takes four")
+            return tuple(value)
+        return value
+
+    @field_validator("hfov_deg")
+    @classmethod
+    def _pinhole_fov(cls, value: float, info: Any) -> float:
+        if info.data.get("lens", "pinhole") == "pinhole" and value >= MAX_PINHOLE_HFOV_DEG:
+            raise ValueError(
+                f"a pinhole lens sees less than {MAX_PINHOLE_HFOV_DEG:g}°; for a wider lens set "
+                '`[camera] lens = "fisheye"` and its fisheye_k'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _lens_and_coefficients(self) -> CameraConfig:
+        if self.lens == "pinhole":
+            if self.fisheye_k is not None:
+                raise ValueError(
+                    '`[camera] lens` is "pinhole" (the default) but fisheye_k is set; expected '
+                    'lens = "fisheye" with fisheye_k, or no fisheye_k'
+                )
+            return self
+        if self.fisheye_k is None:
+            raise ValueError(
+                '`[camera] lens = "fisheye"` needs fisheye_k = [k1, k2, k3, k4] (OpenCV fisheye '
+                "distortion; [0, 0, 0, 0] for an ideal equidistant lens)"
+            )
+        self._check_fisheye_monotonic()
+        return self
+
+    def _check_fisheye_monotonic(self) -> None:
+        """Every pixel out to the image corners must see exactly one ray: theta_d increasing with theta up
+        to the corner, and the corner's ray less than 180° off the axis."""
+        assert self.fisheye_k is not None
+        theta = np.linspace(0.0, math.pi, 4097)
+        theta_d = fisheye_distorted_angle(theta, self.fisheye_k)
+        rising = np.diff(theta_d) > 0
+        limit = len(rising) if rising.all() else int(np.argmin(rising))  # first sample where it stops rising
+        half = math.radians(self.hfov_deg) / 2
+        edge_d = fisheye_distorted_angle(half, self.fisheye_k)
+        corner_d = edge_d * math.hypot(self.width_px, self.height_px) / self.width_px
+        if half < theta[limit] and edge_d > 0 and corner_d < theta_d[limit]:
+            return
+        setting = (
+            f'`[camera] lens = "fisheye"` with fisheye_k = {list(self.fisheye_k)} and hfov_deg = '
+            f"{self.hfov_deg:g}"
+        )
+        if limit == len(rising):
+            problem = "the image corners would look more than 180° off the axis"
+        else:
+            problem = (
+                "the distortion stops growing with the angle before the image corner (theta_d peaks at "
+                f"{math.degrees(theta[limit]):.0f}° off the axis), so pixels there would see two rays"
+            )
+        raise ValueError(
+            f"{setting}: {problem}; expected a calibrated lens's coefficients (in the order k1, k2, k3, k4) "
+            "and an hfov_deg they map one to one out to the image corners"
+        )
+
     @property
     def is_stereo(self) -> bool:
         """Two cameras `stereo_baseline_m` apart along y, centred on (x_m, y_m, z_m)."""
         return self.stereo_baseline_m > 0
 
     @property
+    def focal_px(self) -> float:
+        """Focal length (pixels) that puts the left and right image edges `hfov_deg` apart."""
+        half_width_px, half = self.width_px / 2, math.radians(self.hfov_deg) / 2
+        if self.lens == "fisheye":
+            assert self.fisheye_k is not None
+            return half_width_px / fisheye_distorted_angle(half, self.fisheye_k)
+        return half_width_px / math.tan(half)
+
+    @property
     def vfov_deg(self) -> float:
-        """Vertical field of view of a pinhole camera with square pixels, degrees."""
+        """Vertical field of view (square pixels, principal point at the centre), degrees."""
+        if self.lens == "fisheye":
+            assert self.fisheye_k is not None
+            # invert theta_d on a fine grid (it rises up to the corners: `_check_fisheye_monotonic`)
+            theta = np.linspace(0.0, math.pi, 1 << 16)
+            theta_d = fisheye_distorted_angle(theta, self.fisheye_k)
+            top = int(np.argmax(np.r_[np.diff(theta_d) <= 0, True]))
+            half_d = self.height_px / 2 / self.focal_px
+            return math.degrees(2 * float(np.interp(half_d, theta_d[: top + 1], theta[: top + 1])))
         half = math.radians(self.hfov_deg) / 2
         return math.degrees(2 * math.atan(math.tan(half) * self.height_px / self.width_px))
 

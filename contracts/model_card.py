@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.car_file import CameraConfig, CarConfig
+from contracts.car_file import CameraConfig, CarConfig, fisheye_distorted_angle
 from contracts.errors import ModelCardError, validation_problems
 from contracts.robustness import RobustnessCard
 from contracts.vocabulary import CAMERA_KINDS, SIMULATOR_ONLY_KINDS
@@ -47,6 +47,8 @@ OUTPUT_NAMES = ("steering_deg", "speed_mps")
 # height, 5 deg pitch).
 CAMERA_POSITION_TOL_M = 0.005
 CAMERA_ANGLE_TOL_DEG = 0.5
+#: Two fisheye calibrations of one lens put a ray within a fraction of a pixel of each other.
+FISHEYE_TOL_PX = 0.5
 
 
 class _Strict(BaseModel):
@@ -54,7 +56,8 @@ class _Strict(BaseModel):
 
 
 class CameraGeometry(_Strict):
-    """The camera a model was trained with: mount (m, deg), lens and image format, as `[camera]`."""
+    """The camera a model was trained with: mount (m, deg), lens and image format, as `[camera]`. Cards
+    written before lenses were modelled have no `lens`: they were trained with a pinhole."""
 
     x_m: float
     y_m: float
@@ -65,6 +68,8 @@ class CameraGeometry(_Strict):
     height_px: int = Field(ge=1)
     grayscale: bool
     stereo_baseline_m: float = 0.0
+    lens: Literal["pinhole", "fisheye"] = "pinhole"
+    fisheye_k: tuple[float, float, float, float] | None = None
 
     @classmethod
     def from_camera(cls, camera: CameraConfig) -> CameraGeometry:
@@ -213,7 +218,8 @@ def card_mismatches(card: ModelCard, car: CarConfig) -> list[str]:
     """What differs between the observation `card`'s model was trained on and what `car` gives (empty: fits).
 
     Camera kinds: the car's camera must be mono/stereo as trained, give the same image size and format, and
-    sit where the training camera sat (within CAMERA_POSITION_TOL_M, CAMERA_ANGLE_TOL_DEG). Lidar and state
+    sit where the training camera sat (within CAMERA_POSITION_TOL_M, CAMERA_ANGLE_TOL_DEG) and
+    have its lens (a fisheye's rays within FISHEYE_TOL_PX of the training calibration's). Lidar and state
     have nothing in the car file to compare (a lidar's beams are the driver's concern; `state` exists only
     in the simulator, which the sim HAL drives).
     """
@@ -249,7 +255,34 @@ def card_mismatches(card: ModelCard, car: CarConfig) -> list[str]:
     for name in ("width_px", "height_px"):
         if getattr(trained, name) != getattr(cam, name):
             diffs.append(f"{name}: model {getattr(trained, name)}, {where} {getattr(cam, name)}")
+    if trained.lens != cam.lens:
+        diffs.append(f"lens: model {trained.lens}, {where} {cam.lens}")
+    elif cam.lens == "fisheye":
+        apart = _fisheye_apart_px(trained, cam)
+        if apart > FISHEYE_TOL_PX:
+            diffs.append(
+                f"fisheye_k: model {list(trained.fisheye_k or ())}, {where} {list(cam.fisheye_k or ())} "
+                f"(rays land up to {apart:.1f} px apart; tolerance {FISHEYE_TOL_PX:g} px)"
+            )
     return diffs
+
+
+def _fisheye_apart_px(trained: CameraGeometry, cam: CameraConfig) -> float:
+    """The farthest apart (pixels) the two fisheye lenses put one ray, out to the car image's corners;
+    each lens's focal length from its own hfov_deg (a difference there is reported on its own)."""
+    k_model, k_car = trained.fisheye_k or (0.0,) * 4, cam.fisheye_k or (0.0,) * 4
+    half = math.radians(trained.hfov_deg) / 2
+    f_model = trained.width_px / 2 / fisheye_distorted_angle(half, k_model)
+    corner_px = math.hypot(cam.width_px, cam.height_px) / 2
+    theta_max = corner_px / cam.focal_px  # a fisheye's theta_d is about theta: a bound for the search
+    worst = 0.0
+    for i in range(1, 65):
+        theta = theta_max * 1.2 * i / 64
+        r_car = cam.focal_px * fisheye_distorted_angle(theta, k_car)
+        if r_car > corner_px:
+            break
+        worst = max(worst, abs(f_model * fisheye_distorted_angle(theta, k_model) - r_car))
+    return worst
 
 
 __all__ = [

@@ -5,10 +5,11 @@ from its range with that car's generator (so seeded runs repeat, and a batched e
 Sensors and the physics read the drawn values from `EpisodeRandomization`'s arrays, indexed by car.
 
 Presets: `none` (every value neutral, nothing drawn), `light`, `strong` (for training), and `eval-shift`, a
-held-out shift that training never uses (darker, lower-contrast light, a ground texture no training preset
-uses, thinner tape, a lower camera, a steering trim of either sign, more latency, less grip), to measure how a
-policy copes with what it has not seen. Every eval-shift range lies beyond the training presets' ranges and
-has width, so each seed draws its own perturbation (the same seed the same one).
+held-out shift that training never uses (darker, lower-contrast light, a ground texture and a backdrop no
+training preset uses, a brighter backdrop, thinner tape, a lower camera, a steering trim of either sign, more
+latency, less grip), to measure how a policy copes with what it has not seen. Every eval-shift range lies
+beyond the training presets' ranges and has width, so each seed draws its own perturbation (the same seed the
+same one).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class RandomizationPreset:
     ground texture variant (drawn as an integer in [low, high]). camera_pitch_deg / camera_height_m: offsets
     added to the car config's camera mount. lidar_noise_m: Gaussian range noise, metres. steering_trim_deg: a
     constant error added to the steering the car actuates (+ = left). latency_ms: added to the car's actuation
-    latency. grip_scale: the tyres' lateral grip x this.
+    latency. grip_scale: the tyres' lateral grip x this. backdrop: what the camera sees above the floor, an
+    index into `sim.sensors.backdrop.BACKDROP_NAMES` (drawn as an integer in [low, high]; 0 is the grey
+    wall). backdrop_brightness: the backdrop's luminance x this.
 
     min_magnitude: (quantity, m) pairs drawn as a magnitude in [m, high] with a random sign, for a symmetric
     range (-high, high) whose middle (|x| < m, what training covers) is held out.
@@ -52,6 +55,8 @@ class RandomizationPreset:
     steering_trim_deg: Range = (0.0, 0.0)
     latency_ms: Range = (0.0, 0.0)
     grip_scale: Range = (1.0, 1.0)
+    backdrop: Range = (0, 0)
+    backdrop_brightness: Range = (1.0, 1.0)
     min_magnitude: tuple[tuple[str, float], ...] = ()
 
     @property
@@ -67,6 +72,11 @@ class RandomizationPreset:
 #: Ground texture variants 0-2 are for training; 3 is held out for `eval-shift`.
 TRAINING_TEXTURES = 3
 EVAL_TEXTURE = 3
+#: Backdrop variants 0-6 (0: the grey wall `none` shows) are for training; 7 is held out for `eval-shift`.
+TRAINING_BACKDROPS = 7
+EVAL_BACKDROP = 7
+#: Quantities drawn as integers (variant indices).
+INTEGER_QUANTITIES = ("ground_texture", "backdrop")
 
 NONE = RandomizationPreset("none")
 PRESETS: dict[str, RandomizationPreset] = {
@@ -86,6 +96,8 @@ PRESETS: dict[str, RandomizationPreset] = {
         steering_trim_deg=(-1.0, 1.0),
         latency_ms=(0.0, 20.0),
         grip_scale=(0.9, 1.1),
+        backdrop=(0, TRAINING_BACKDROPS - 1),
+        backdrop_brightness=(0.8, 1.2),
     ),
     "strong": RandomizationPreset(
         "strong",
@@ -102,6 +114,8 @@ PRESETS: dict[str, RandomizationPreset] = {
         steering_trim_deg=(-3.0, 3.0),
         latency_ms=(0.0, 60.0),
         grip_scale=(0.75, 1.2),
+        backdrop=(0, TRAINING_BACKDROPS - 1),
+        backdrop_brightness=(0.6, 1.4),
     ),
     # ranges, not fixed values: a fixed value would give every evaluation seed the same perturbation
     "eval-shift": RandomizationPreset(
@@ -119,6 +133,8 @@ PRESETS: dict[str, RandomizationPreset] = {
         steering_trim_deg=(-5.0, 5.0),
         latency_ms=(70.0, 100.0),
         grip_scale=(0.62, 0.72),
+        backdrop=(EVAL_BACKDROP, EVAL_BACKDROP),
+        backdrop_brightness=(1.45, 1.6),
         min_magnitude=(("steering_trim_deg", 3.5),),
     ),
 }
@@ -137,14 +153,15 @@ def get_preset(name: str | RandomizationPreset) -> RandomizationPreset:
 
 class EpisodeRandomization:
     """The values drawn for each of n cars' current episode: one float64 array (n,) per quantity of the
-    preset (`ground_texture` int64). With the `none` preset nothing is drawn and every value is neutral."""
+    preset (`ground_texture` and `backdrop` int64). With the `none` preset nothing is drawn and every value is
+    neutral."""
 
     def __init__(self, n: int, preset: str | RandomizationPreset = "none") -> None:
         self.preset = get_preset(preset)
         self.neutral = self.preset.is_neutral
         for quantity in self.preset.quantities:
             low, _ = getattr(self.preset, quantity)
-            dtype = np.int64 if quantity == "ground_texture" else np.float64
+            dtype = np.int64 if quantity in INTEGER_QUANTITIES else np.float64
             setattr(self, quantity, np.full(n, low, dtype=dtype))
 
     def draw(self, idx: np.ndarray, rngs: list[np.random.Generator]) -> None:
@@ -161,10 +178,10 @@ class EpisodeRandomization:
 
 
 def _draw_one(rng: np.random.Generator, bounds: Range, quantity: str, magnitudes: dict[str, float]) -> float:
-    """One value of `quantity` from `bounds` (uniform; an integer for the ground texture; outside the band
+    """One value of `quantity` from `bounds` (uniform; an integer for a variant index; outside the band
     |x| < magnitudes[quantity] with a random sign when the quantity has one)."""
     low, high = bounds
-    if quantity == "ground_texture":
+    if quantity in INTEGER_QUANTITIES:
         return int(rng.integers(int(low), int(high) + 1))
     if quantity in magnitudes:
         magnitude = rng.uniform(magnitudes[quantity], high)

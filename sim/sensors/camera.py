@@ -1,13 +1,17 @@
 """The camera observation: grayscale frames of the taped track, rendered for n cars at once by inverse
 perspective mapping (IPM).
 
-Geometry. The camera is a pinhole (square pixels, vertical field of view from the aspect ratio) mounted at
-the car config's `[camera]` x/y/z (chassis frame: x forward, y left, z up, origin mid-way between the axles,
-`wheel_radius_m` above the floor), tilted `pitch_deg` down. The floor is flat, so every pixel below the
-horizon sees one ground point, fixed in the car frame. Rows above the first whose centre sees within
-`MAX_RANGE_M` (6 m; that row's corners see ~7 m) show the background, `ground.SKY_LUMA` (a grey wall); this
-includes everything above the horizon. Stereo (DeepRacer's STEREO_CAMERAS): two such cameras
-`stereo_baseline_m` apart along y (0.06 m when the config has none), left camera first, as (H, W, 2).
+Geometry. The camera's lens is the car config's `[camera] lens` (`sim.sensors.lens`): a pinhole (the
+default) or OpenCV's fisheye model (equidistant with distortion `fisheye_k`); square pixels, the principal
+point at the centre, the focal length set by `hfov_deg`. It is mounted at `[camera]` x/y/z (chassis frame:
+x forward, y left, z up, origin mid-way between the axles, `wheel_radius_m` above the floor), tilted
+`pitch_deg` down. The floor is flat, so every pixel below the horizon sees one ground point, fixed in the car
+frame. Rows above the first whose centre sees within `MAX_RANGE_M` (6 m; a pinhole's corners there see ~7 m)
+show the backdrop (`sim.sensors.backdrop`): the grey wall `ground.SKY_LUMA` without randomisation, else a
+far-away panorama of a hall indexed by azimuth and elevation. A fisheye's horizon curves down towards the
+image edges, so some pixels of its ground rows see no floor within reach: they show the backdrop too.
+Stereo (DeepRacer's STEREO_CAMERAS): two such cameras `stereo_baseline_m` apart along y (0.06 m when the
+config has none), left camera first, as (H, W, 2).
 
 Why precomputed gathers. A 160x120 frame is 19,200 texture reads; 20,000 frames a second on one core leaves
 ~2.5 ns a pixel, and every numpy call on a (256, 19200) array costs milliseconds, so per-pixel float math
@@ -17,6 +21,13 @@ call and is not a dependency), so a frame is one gather per pixel and nothing el
 
     frame[rows] = ground.data[car_cell:].take(table[heading_bin][rows])
 
+- The lens changes only how the tables are built (each pixel's ray), never the gathers: a fisheye renders
+  almost as fast as a pinhole (a 120° fisheye 0.96-0.98x at 64 cars: it puts its few backdrop pixels
+  among the ground rows, below).
+- The backdrop is a gather too, from a panorama view that starts at the heading's column (a whole number of
+  columns per heading bin): `backdrop_panorama[heading_column:].take(backdrop_table[rows])`, one table for
+  all headings (no parallax). A fisheye's backdrop pixels among its ground rows are put after the ground
+  gathers (a take and a put of ~2 % of the frame).
 - The heading is quantised to `heading_bins` bins (default 720: 0.5°, at most ±0.55 px at the image centre)
   and the position to a ground cell (1 cm far, 5 mm near: ±0.5 px at 1 m). Per bin, `HeadingTables` holds
   every pixel's flat index into the ground stack relative to the car's cell (rotation, mount and level
@@ -32,9 +43,13 @@ call and is not a dependency), so a frame is one gather per pixel and nothing el
 - Blur: whole far levels added to the car's base (free); a level doubles the prefilter, so the draw is
   rounded stochastically (`_blur_levels`). The near stack is not blurred.
 - Brightness, contrast, gamma: a 256-entry tone curve per car, applied to the ground rows while the frame is
-  in cache (the sky is one value: filled). Noise: a slice, at a per-frame pseudo-random offset, of a fixed
-  buffer of rounded Gaussian values stored modulo 256, added with wrapping uint8 arithmetic; the tone curve
-  leaves 3 s.d. of headroom at both ends so nothing wraps.
+  in cache (the grey wall is one value: filled toned). A panorama backdrop skips the tone curve, which
+  would be a second gather per backdrop pixel (that design cost ~20 % of a `light` frame; without it the
+  backdrop costs ~10 %): it is built at 7 gains spanning the preset's backdrop_brightness x brightness, a
+  car reading the nearest (contrast and gamma do not reach it). Noise: a slice, at a per-frame
+  pseudo-random offset, of a fixed buffer of rounded Gaussian values stored modulo 256, added with wrapping
+  uint8 arithmetic; the tone curve (and a panorama, for the preset's largest noise) leaves 3 s.d. of
+  headroom at both ends so nothing wraps.
 
 Measured on the CI machine (one core, deepracer 160x120, `reinvent_base`, cars moving 10 cm a frame; best of
 three runs of `render` alone), frames/s:
@@ -46,7 +61,9 @@ three runs of `render` alone), frames/s:
 | 256  | 53,000 | 19,600-21,500 | 27,500 | 10,800      |
 
 `light` costs ~2.5x `none`: the tone-curve gather (~13 µs a frame: a second gather per pixel), 9 ground
-variants instead of one (cache misses: a far pixel reads its own cache line) and jitter runs. A call costs
+variants instead of one (cache misses: a far pixel reads its own cache line) and jitter runs; these figures
+predate backdrops, which `none` does not draw and which cost `light` ~10 % more (measured old against new in
+one process: `light` 0.87-0.90x at 64 cars, `none` unchanged). A call costs
 ~15 µs (none) or ~70 µs (light) on top, so batch cars. Memory: offset tables ~104 MB per camera (208 MB
 stereo), shared by every sensor of a process with the same camera and track grid; ground variants 12-28 MB.
 
@@ -66,6 +83,7 @@ from gymnasium import spaces
 
 from contracts.car_file import CarConfig
 from sim.randomization import EpisodeRandomization
+from sim.sensors.backdrop import Backdrop, backdrop
 from sim.sensors.base import Poses
 from sim.sensors.ground import (
     N_TEXTURES,
@@ -78,7 +96,7 @@ from sim.sensors.ipm import (
     DEFAULT_HEADING_BINS,
     MAX_BLUR_BIAS,
     PREFILTER,
-    PinholeCamera,
+    MountedCamera,
     RowMap,
     heading_tables,
     jitter_rows,
@@ -97,6 +115,8 @@ log = logging.getLogger(__name__)
 
 #: Stereo baseline when the car config has none (DeepRacer's stereo camera), metres.
 DEFAULT_STEREO_BASELINE_M = 0.06
+#: Brightness levels a randomised panorama backdrop is built at (see `CameraSensor._backdrop_levels`).
+BACKDROP_GAIN_LEVELS = 7
 
 
 class CameraSensor:
@@ -105,8 +125,9 @@ class CameraSensor:
     `randomization` (optional) holds each car's per-episode draws, indexed by `idx`: brightness, contrast,
     gamma, noise_std, blur_sigma_px (as whole-level shifts of the far prefilter, rounded stochastically from
     the draw), line_width_scale (three ground variants per preset range), ground_texture, camera pitch and
-    height offsets. Ground variants are built when a car first needs one (~2 s each; `prepare()` builds them
-    all up front). Frames are a pure function of (poses, draws): nothing changes between calls.
+    height offsets, backdrop and backdrop_brightness. Ground variants are built when a car first needs one
+    (~2 s each; backdrops ~20 ms; `prepare()` builds them all up front). Frames are a pure function of
+    (poses, draws): nothing changes between calls.
     """
 
     def __init__(
@@ -126,11 +147,11 @@ class CameraSensor:
         baseline = car_config.camera.stereo_baseline_m or DEFAULT_STEREO_BASELINE_M
         if stereo:  # DeepRacer's left camera is channel 0
             self.cameras = (
-                PinholeCamera.from_config(car_config, baseline / 2),
-                PinholeCamera.from_config(car_config, -baseline / 2),
+                MountedCamera.from_config(car_config, baseline / 2),
+                MountedCamera.from_config(car_config, -baseline / 2),
             )
         else:
-            self.cameras = (PinholeCamera.from_config(car_config),)
+            self.cameras = (MountedCamera.from_config(car_config),)
         self.camera = self.cameras[0]
         self.height, self.width = self.camera.height, self.camera.width
         shape = (self.height, self.width, 2) if stereo else (self.height, self.width)
@@ -142,10 +163,13 @@ class CameraSensor:
             self.cameras, self._default.far.layout, self._default.near.layout, heading_bins
         )
         self._bin_scale = heading_bins / (2 * np.pi)
+        self._heading_step = self.tables.panorama.heading_step(heading_bins)
+        self._grey_wall = backdrop(0, 1.0, self.tables.panorama)
         self._nominal = jitter_rows(self.camera, self.tables, 0.0, 0.0)
         self._jitter_cache: dict[tuple[float, float], RowMap] = {}
         self._lut_cache: dict[tuple[float, float, float, float], np.ndarray | None] = {}
         self._width_levels = self._line_width_levels()
+        self._levels = self._backdrop_levels()
         self._seed = seed
         self._noise: dict[int, np.ndarray] = {}  # noise s.d. in NOISE_STEPs -> buffer
 
@@ -169,6 +193,11 @@ class CameraSensor:
         for texture in range(int(low), int(high) + 1):
             for width in self._width_levels:
                 ground_raster(self.track, texture, width)
+        walls, gains, headroom = self._levels
+        low, high = self.randomization.preset.backdrop
+        for variant in range(int(low), int(high) + 1):
+            for gain in walls if variant == 0 else gains:
+                backdrop(variant, gain, self.tables.panorama, 0 if variant == 0 else headroom)
 
     def render(self, poses: Poses, idx: np.ndarray | slice | None = None) -> np.ndarray:
         """Frames of the cars at `poses` (n,); `idx` are their indices in `randomization`'s arrays.
@@ -211,6 +240,7 @@ class CameraSensor:
             self._quantise(poses, ground.near.grid).tolist(),
             [ground] * n,
             [self._nominal] * n,
+            [self._grey_wall] * n,
             [None] * n,
             [None] * n,
             [0] * n,
@@ -239,6 +269,7 @@ class CameraSensor:
             near_bases.tolist(),
             grounds,
             self._jitters(rz.camera_pitch_deg[sel], rz.camera_height_m[sel]),
+            self._backdrops(rz.backdrop[sel], rz.backdrop_brightness[sel], rz.brightness[sel]),
             *self._photometric(rz.brightness[sel], rz.contrast[sel], rz.gamma[sel], rz.noise_std[sel]),
             (mix % (NOISE_BUFFER - self.height * self._row_px)).tolist(),
             # cars sharing a ground variant one after another, in track order: ~10 % fewer cache misses
@@ -253,20 +284,22 @@ class CameraSensor:
         near_bases: list[int],
         grounds: list[GroundRaster],
         rows: list[RowMap],
+        backdrops: list[Backdrop],
         luts: list[np.ndarray | None],
         noises: list[np.ndarray | None],
         noise_at: list[int],
         order: Iterable[int],
     ) -> None:
         """Write each car's frame into `out` (n, H, W * C), whose rows above `first_ground_row` are already
-        sky; then, while it is still in cache, pass it through the car's tone curve and add its noise."""
+        the grey wall: the floor, the car's backdrop (the grey wall filled, a panorama gathered after the tone
+        curve), then, while it is still in cache, the car's tone curve and noise."""
         t = self.tables
         first, height, row_px = t.first_row, self.height, self._row_px
         frame_px = height * row_px
         flat = out.reshape(len(bins), frame_px)
         lut_index = np.empty(frame_px, dtype=np.intp)  # a gather converts uint8 indices to intp anyway
         for i in order:
-            b, ground, rmap = bins[i], grounds[i], rows[i]
+            b, ground, rmap, scene = bins[i], grounds[i], rows[i], backdrops[i]
             top, mid = rmap.top, rmap.mid
             # gathers relative to the car's cell: a view of the stack starting there (no index arithmetic)
             view, table, frame = ground.far.data[far_bases[i] :], t.far[b], out[i, top:]
@@ -276,18 +309,35 @@ class CameraSensor:
             for src, length, dst in rmap.near_runs:
                 view.take(table[src : src + length], out=frame[dst : dst + length], mode="wrap")
             lut, noise = luts[i], noises[i]
-            if lut is not None:
-                # the sky is one value: fill it toned, and tone only the ground below
-                flat[i, : top * row_px] = lut[SKY_LUMA]
-                ground_px = flat[i, top * row_px :]
-                index = lut_index[: len(ground_px)]
-                np.copyto(index, ground_px)
-                lut.take(index, out=ground_px, mode="wrap")
-            elif top > first:
-                out[i, first:top] = SKY_LUMA
+            if scene.data is None:  # a uniform backdrop (the grey wall): fills, toned with the ground
+                if len(rmap.fix_at):
+                    flat[i].put(rmap.fix_at, scene.flat)
+                if lut is not None:
+                    flat[i, : top * row_px] = lut[scene.flat]
+                    self._tone(flat[i, top * row_px :], lut, lut_index)
+                elif scene.flat != SKY_LUMA:
+                    out[i, :top] = scene.flat
+                elif top > first:
+                    out[i, first:top] = SKY_LUMA
+            else:  # a panorama (already at the car's brightness): after the tone curve
+                if lut is not None:
+                    self._tone(flat[i, top * row_px :], lut, lut_index)
+                # gathers relative to the heading's column: a view starting there (no index arithmetic)
+                view = scene.data[b * self._heading_step :]
+                for src, length, dst in rmap.backdrop_runs:
+                    view.take(t.backdrop[src : src + length], out=out[i, dst : dst + length], mode="wrap")
+                if len(rmap.fix_at):
+                    flat[i].put(rmap.fix_at, view.take(rmap.fix_backdrop, mode="wrap"))
             if noise is not None:
                 o = noise_at[i]
                 np.add(flat[i], noise[o : o + frame_px], out=flat[i])  # wraps: the curve left headroom
+
+    @staticmethod
+    def _tone(pixels: np.ndarray, lut: np.ndarray, scratch: np.ndarray) -> None:
+        """Pass `pixels` (a flat uint8 view) through the tone curve `lut`, in place (`scratch`: intp)."""
+        index = scratch[: len(pixels)]
+        np.copyto(index, pixels)
+        lut.take(index, out=pixels, mode="wrap")
 
     def _blur_levels(self, blur_px: np.ndarray) -> np.ndarray:
         """Whole far levels to add for an image blur of `blur_px` (s.d., pixels): a level doubles the
@@ -306,6 +356,52 @@ class CameraSensor:
             return (1.0,)
         low, high = rz.preset.line_width_scale
         return tuple(sorted({round(low, 3), round((low + high) / 2, 3), round(high, 3)}))
+
+    def _backdrop_levels(self) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+        """Brightness levels that get a backdrop, and the noise headroom of panoramas.
+
+        The grey wall: gains `backdrop_brightness` rounded to the range's ends and middle (as line widths
+        are); the camera's tone curve does the rest, as for the floor. Panoramas skip the tone curve (a
+        second gather per backdrop pixel cost ~20 % of a `light` frame): they are built at
+        `BACKDROP_GAIN_LEVELS` gains spanning backdrop_brightness x brightness, and a car reads the nearest
+        (in ratio: at most ~6 % off for `light`, ~15 % for `strong`, whose
+        backdrop_brightness is random anyway); the tone curve's contrast and gamma do not reach them.
+        They are clipped to the headroom of the preset's largest pixel noise instead of the car's own."""
+        rz = self.randomization
+        if rz is None or rz.neutral:
+            return (1.0,), (1.0,), 0
+        preset = rz.preset
+        low, high = preset.backdrop_brightness
+        walls = tuple(sorted({round(low, 3), round((low + high) / 2, 3), round(high, 3)}))
+        low, high = low * preset.brightness[0], high * preset.brightness[1]
+        count = 1 if high <= low * 1.001 else BACKDROP_GAIN_LEVELS
+        gains = tuple(round(float(g), 3) for g in np.geomspace(low, high, count))
+        steps = max(0, round(preset.noise_std[1] / NOISE_STEP))
+        return walls, gains, noise_headroom(steps * NOISE_STEP)
+
+    def _backdrops(
+        self, variants: np.ndarray, backdrop_brightness: np.ndarray, brightness: np.ndarray
+    ) -> list[Backdrop]:
+        """Each car's backdrop (variant at the nearest brightness level, see `_backdrop_levels`)."""
+        walls, gains, headroom = self._levels
+        variants = np.asarray(variants, dtype=np.int64)
+        wall_level = np.abs(backdrop_brightness[:, None] - np.asarray(walls)[None, :]).argmin(axis=1)
+        gain = np.log(backdrop_brightness * brightness)
+        gain_level = np.abs(gain[:, None] - np.log(np.asarray(gains))[None, :]).argmin(axis=1)
+        code = variants * BACKDROP_GAIN_LEVELS + np.where(variants == 0, wall_level, gain_level)
+        found: dict[int, Backdrop] = {}
+        result = []
+        for key in code.tolist():
+            scene = found.get(key)
+            if scene is None:
+                variant, level = divmod(key, BACKDROP_GAIN_LEVELS)
+                if variant == 0:
+                    scene = backdrop(0, walls[level], self.tables.panorama)
+                else:
+                    scene = backdrop(variant, gains[level], self.tables.panorama, headroom)
+                found[key] = scene
+            result.append(scene)
+        return result
 
     def _grounds(self, textures: np.ndarray, widths: np.ndarray) -> tuple[list[GroundRaster], np.ndarray]:
         """Each car's ground variant (texture, nearest line-width level), and a code (n,) per variant."""

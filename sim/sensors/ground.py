@@ -66,8 +66,8 @@ NEAR_CELL_M = 0.005
 NEAR_SIGMA_M = 0.004
 NEAR_MARGIN_M = 1.5
 
-#: Luminances (uint8 levels): white tape, yellow centre dashes, and the background the camera shows above the
-#: horizon and beyond its range (a grey wall).
+#: Luminances (uint8 levels): white tape, yellow centre dashes, and the grey wall the camera shows above the
+#: horizon and beyond its range when it draws no backdrop (`sim.sensors.backdrop`, variant 0).
 TAPE_LUMA = 235.0
 DASH_LUMA = 188.0
 SKY_LUMA = 140
