@@ -18,3 +18,7 @@ class LoadError(BenchError, RuntimeError):
 
 class StartupBenchError(BenchError, RuntimeError):
     """A probed command failed (names the command and shows its error output)."""
+
+
+class RobustBenchError(BenchError, RuntimeError):
+    """The robustness benchmark could not measure a model (names the file)."""

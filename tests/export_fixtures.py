@@ -35,7 +35,7 @@ def make_exported_model(
     """Train `observation` PPO for `steps` car-steps (default DEFAULT_STEPS) on `track` with `car`, export it
     into `out_dir` (with the int8 model when `int8`) and return `out_dir`. Parity driving is kept short
     (`agreement_frames` frames, one evaluation lap of at most 30 simulated s): this is for tests."""
-    from trainer.config import RunConfig
+    from trainer.config import ONE_TRACK, RunConfig
     from trainer.export.pipeline import ExportSettings, export_run
     from trainer.robustness import RobustnessSettings
     from trainer.train import train
@@ -56,6 +56,7 @@ def make_exported_model(
         "eval_laps": 1,
         "time_limit_s": 30.0,
         "simtrace_episodes": 2,  # car 0's episodes per training-simtrace file: several files in a short run
+        **ONE_TRACK,
     }
     if action_space is not None:
         kwargs["action_space"] = action_space

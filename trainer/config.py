@@ -103,18 +103,48 @@ class DistillSettings(BaseModel):
     eval_laps: int = Field(3, ge=1)
 
 
+#: The default recipe's other training tracks (with `track`, both directions each): DeepRacer tracks of
+#: several lengths, widths and corner mixes and two built-in technical ones. None of them is one of
+#: `trainer.robustness.HELD_OUT_TRACKS`, where robustness is measured.
+ROBUST_TRACK_POOL: tuple[str, ...] = (
+    "2022_summit_speedway",
+    "Tokyo_Training_track",
+    "China_track",
+    "Bowtie_track",
+    "technical",
+    "hairpin",
+)
+
+
+#: DeepRacer's kind of training (and every run before the pool existed): `track` alone, one direction, no
+#: domain randomisation. `RunConfig(**ONE_TRACK, ...)`.
+ONE_TRACK: dict[str, Any] = {"track_pool": [], "both_directions": False, "randomization": "none"}
+
+
 class RunConfig(BaseModel):
     """One training run. Build with `load_run_config(path)` or `RunConfig.from_flags(...)`.
 
-    The defaults are the default recipe: 64 cars, the `state` observation, the `progress_rate` reward, the
-    5-action `DEFAULT_TRAINING_ACTION_SPACE` (steering ±25/±10/0 deg at 1.5/3/4 m/s) and PPO with
-    `Hyperparameters()`. `pitlane bench train` measures how soon it laps (docs/benchmarks.md).
+    The defaults are the default recipe: 64 cars split over `track` and `ROBUST_TRACK_POOL`, both ways round
+    each, every episode under the `strong` domain randomisation (steering trim, latency, grip, camera, light),
+    2,000,000 car-steps, the `state` observation, the `progress_rate` reward, the 5-action
+    `DEFAULT_TRAINING_ACTION_SPACE` (steering ±25/±10/0 deg at 1.5/3/4 m/s) and PPO with `Hyperparameters()`.
+    `pitlane bench train` measures how soon it laps, `pitlane bench robust` how it copes with tracks and a car
+    it never saw (docs/benchmarks.md). `track_pool = []`, `both_directions = false`, `randomization = "none"`
+    train on one track as DeepRacer does.
     """
 
     model_config = _STRICT
 
     track: str = "reinvent_base"
     reverse: bool = False
+    track_pool: list[str] = Field(
+        default_factory=lambda: list(ROBUST_TRACK_POOL),
+        description="more training tracks: the cars are split evenly over `track` and these (trainer/pool.py); "
+        "[] trains on `track` alone",
+    )
+    both_directions: bool = Field(
+        True, description="drive every training track both ways (half the cars each)"
+    )
     car: str = "deepracer"
     observation: str = "state"
     action_space: list[dict[str, Any]] | dict[str, Any] | None = Field(
@@ -125,7 +155,7 @@ class RunConfig(BaseModel):
     algorithm: Literal["ppo", "sac"] = "ppo"
     hyperparameters: Hyperparameters = Hyperparameters()
     deepracer_hyperparameters: Path | None = None
-    total_steps: int = Field(200_000, ge=1, description="car-steps, all cars together")
+    total_steps: int = Field(2_000_000, ge=1, description="car-steps, all cars together")
     stop: StopCondition = StopCondition()
     n_envs: int = Field(64, ge=1, description="parallel cars")
     seed: int = 0
@@ -133,6 +163,11 @@ class RunConfig(BaseModel):
     checkpoint_every_steps: int = Field(50_000, ge=1)
     eval_laps: int = Field(3, ge=1, description="laps per evaluation")
     time_limit_s: float = Field(180.0, gt=0, description="episode time limit, simulated s")
+    randomization: Literal["none", "light", "strong"] = Field(
+        "strong",
+        description="domain randomisation of training episodes (sim.randomization: steering trim, latency, "
+        "grip, camera and light drawn per car per episode); `eval-shift` is held out for evaluation",
+    )
     simtrace_episodes: int = Field(
         20,
         ge=1,
@@ -160,6 +195,19 @@ class RunConfig(BaseModel):
             parse_observation(value)
         except SimError as exc:
             raise ValueError(str(exc).removeprefix("observation: ")) from None
+        return value
+
+    @field_validator("track_pool")
+    @classmethod
+    def _known_pool_tracks(cls, value: list[str]) -> list[str]:
+        from sim.tracks.library import resolve_track
+
+        for name in value:
+            try:
+                if not resolve_track(name).is_file():
+                    raise ValueError(f"no such track file {name!r}")
+            except SimError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("reward")
@@ -299,6 +347,14 @@ class RunConfig(BaseModel):
             return []
         return list(h.net_arch)
 
+    @property
+    def training_tracks(self) -> list[str]:
+        """The tracks the run's `n_envs` cars drive: `track`, then `track_pool`'s, each once (with fewer
+        cars than (track, direction) pairs, only those that get a car: `trainer.pool`)."""
+        from trainer.pool import pool_members
+
+        return list(dict.fromkeys(track for track, _, _ in pool_members(self, self.n_envs)))
+
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `TimeTrialVectorEnv` / `TimeTrialEnv` (training episodes: round-robin starts)."""
         return {
@@ -309,6 +365,7 @@ class RunConfig(BaseModel):
             "reward": self.reward,
             "reverse": self.reverse,
             "time_limit_s": self.time_limit_s,
+            "randomization": self.randomization,
         }
 
     def notes(self, *, route: bool = True) -> list[str]:
@@ -319,6 +376,10 @@ class RunConfig(BaseModel):
             notes += deepracer_mapping(read_deepracer_hyperparameters(self.deepracer_hyperparameters))[2]
         if self.model_metadata is not None:
             notes += self._metadata_notes()
+        from trainer.pool import pool_note
+
+        if (pool := pool_note(self, self.n_envs)) is not None:
+            notes.append(pool)
         if route and self.training_route() == "distill":
             notes.append(
                 f"{self.observation} policy ({self.resolved_network()}) trained by distillation: first a `state` "
@@ -385,6 +446,9 @@ class RunConfig(BaseModel):
         seed: int | None = None,
         until_clean_laps: int | None = None,
         network: str | None = None,
+        track_pool: list[str] | None = None,
+        both_directions: bool | None = None,
+        randomization: str | None = None,
     ) -> RunConfig:
         """`base` (or the defaults) with the CLI flags that were given applied; raises RunConfigError."""
         # the DeepRacer file stays (for `notes()`); merging it again changes nothing: the merged values are
@@ -398,6 +462,9 @@ class RunConfig(BaseModel):
             "n_envs": n_envs,
             "seed": seed,
             "network": network,
+            "track_pool": track_pool,
+            "both_directions": both_directions,
+            "randomization": randomization,
         }
         data.update({k: v for k, v in flags.items() if v is not None})
         if action_space is not None:
@@ -610,6 +677,8 @@ def load_run_dir_config(run: str | Path, *, portable: bool = False) -> RunConfig
     resolved_actions = data.get("resolved_action_space")
     # what the trainer writes beside the fields (resolved_action_space, notes, ...) is not config
     data = {k: v for k, v in data.items() if k in RunConfig.model_fields}
+    # a run trained before the pool and randomisation existed drove its one track, unperturbed
+    data = {**ONE_TRACK, **data}
     if portable:
         data["model_metadata"] = None
         data["deepracer_hyperparameters"] = None

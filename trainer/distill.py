@@ -243,7 +243,8 @@ def distill(
             share = settings.teacher_mix**k if k else 1.0
             report.stage(f"round {k + 1}/{settings.rounds}: driving (teacher {share:.0%} of steps)")
             obs, act = collect(teacher, student_model, config, teacher_cfg.observation, settings, share,
-                               seed=config.seed + 1_000 * (k + 1), rng=rng, progress=report)  # fmt: skip
+                               seed=config.seed + 1_000 * (k + 1), rng=rng, progress=report,
+                               round_index=k)  # fmt: skip
             frames.append(obs)
             labels.append(act)
             n_frames = sum(len(f) for f in frames)
@@ -314,15 +315,20 @@ def collect(
     seed: int,
     rng: np.random.Generator,
     progress: DistillProgress | None = None,
+    round_index: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(frames (n, *student obs), teacher actions (n, ...)) of `settings.frames_per_round` car-steps: the
-    cars of the training environment see both sensors; each step applies the teacher's action with
-    probability `teacher_share`, else the student's (both deterministic)."""
+    cars of the training environment see both sensors, on the pool member of round `round_index`
+    (`trainer.pool.round_member`); each step applies the teacher's action with probability `teacher_share`,
+    else the student's (both deterministic)."""
     from sim.envs.vector import TimeTrialVectorEnv
+    from trainer.pool import round_member
 
     report = progress or DistillProgress()
     kinds = f"{config.observation}+{teacher_observation}"
-    env = TimeTrialVectorEnv(num_envs=settings.n_cars, **{**config.env_kwargs(), "observation": kinds})
+    track, reverse = round_member(config, round_index)
+    env = TimeTrialVectorEnv(num_envs=settings.n_cars, **{**config.env_kwargs(), "observation": kinds,
+                                                           "track": track, "reverse": reverse})  # fmt: skip
     n = settings.frames_per_round
     frames: list[np.ndarray] = []
     labels: list[np.ndarray] = []

@@ -70,7 +70,7 @@ from trainer.callbacks import (
 from trainer.config import RunConfig, load_run_dir_config
 from trainer.deepracer_files import write_deepracer_files
 from trainer.errors import RunConfigError
-from trainer.vec_env import BatchedVecEnv
+from trainer.vec_env import BatchedVecEnv, PooledVecEnv
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def train(
     used."""
     import torch
 
-    from sim.envs.vector import TimeTrialVectorEnv
+    from trainer.pool import training_vec_env
 
     out = Path(out_dir)
     if resume and init_from is not None:
@@ -193,7 +193,7 @@ def train(
     if not resume and out.exists() and any(out.iterdir()):
         raise RunConfigError(f"{out}: the run directory exists and is not empty; choose another --out")
     # Environments first: a bad track or reward file fails before the run directory is created.
-    vec = BatchedVecEnv(TimeTrialVectorEnv(num_envs=config.n_envs, **config.env_kwargs()), trace_car0=True)
+    vec = training_vec_env(config, config.n_envs, trace_car0=True)
     wrap = supervision.wrap_env if supervision is not None else None
     stepped: VecEnv = vec if wrap is None else wrap(vec)  # what the model steps; callbacks keep `vec`
     torch.set_num_threads(torch_threads)
@@ -278,7 +278,7 @@ class _RunCallbacks:
         cls,
         config: RunConfig,
         out: Path,
-        vec: BatchedVecEnv,
+        vec: BatchedVecEnv | PooledVecEnv,
         *,
         t0: float,
         resumed: bool,

@@ -178,3 +178,100 @@ _ARRAY_FIELDS = tuple(
 def _first_car(p: Measurements) -> Measurements:
     """The params of car 0 alone (views, no copies)."""
     return dataclasses.replace(p, **{name: getattr(p, name)[:1] for name in _ARRAY_FIELDS})
+
+
+class PooledVecEnv(VecEnv):
+    """SB3 VecEnv over several `BatchedVecEnv`s (a pool of tracks or directions), their cars end to end: the
+    first env's cars come first. Car 0's simtrace is the first env's (`car0_trace`, `car0_episode`).
+
+    Written here because SB3 has no VecEnv that concatenates VecEnvs (its `DummyVecEnv`/`SubprocVecEnv` take
+    single-car envs, which would undo the batched simulator's one numpy call for all cars of a track).
+    """
+
+    def __init__(self, envs: Sequence[BatchedVecEnv]) -> None:
+        if not envs:
+            raise ValueError("PooledVecEnv: expected at least one env")
+        self.envs = list(envs)
+        first = self.envs[0]
+        for env in self.envs[1:]:
+            if env.observation_space != first.observation_space or env.action_space != first.action_space:
+                raise ValueError("PooledVecEnv: every env of the pool must have the same spaces")
+        self._bounds = np.cumsum([0, *(env.num_envs for env in self.envs)])
+        super().__init__(int(self._bounds[-1]), first.observation_space, first.action_space)
+
+    @property
+    def car0_trace(self) -> SimTraceWriter | None:
+        return self.envs[0].car0_trace
+
+    @car0_trace.setter
+    def car0_trace(self, writer: SimTraceWriter | None) -> None:
+        self.envs[0].car0_trace = writer
+
+    @property
+    def car0_episode(self) -> int:
+        return self.envs[0].car0_episode
+
+    @car0_episode.setter
+    def car0_episode(self, episode: int) -> None:
+        self.envs[0].car0_episode = episode
+
+    def _parts(self) -> list[tuple[BatchedVecEnv, slice]]:
+        starts, ends = self._bounds[:-1], self._bounds[1:]
+        return [(env, slice(int(a), int(b))) for env, a, b in zip(self.envs, starts, ends, strict=True)]
+
+    def reset(self) -> VecEnvObs:
+        for env, part in self._parts():  # car i keeps seed + i across the pool, as SB3's seed() promises
+            env._seeds = list(self._seeds[part])
+        self._reset_seeds()
+        self._reset_options()
+        return _concat([env.reset() for env in self.envs])
+
+    def step_async(self, actions: np.ndarray) -> None:
+        for env, part in self._parts():
+            env.step_async(actions[part])
+
+    def step_wait(self) -> VecEnvStepReturn:
+        results = [env.step_wait() for env in self.envs]
+        obs = _concat([r[0] for r in results])
+        rewards = np.concatenate([r[1] for r in results])
+        dones = np.concatenate([r[2] for r in results])
+        infos = [info for r in results for info in r[3]]
+        return obs, rewards, dones, infos
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+    def _selected(self, indices: VecEnvIndices) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        return [indices] if isinstance(indices, int) else list(indices)
+
+    def _owner(self, i: int) -> BatchedVecEnv:
+        return self.envs[int(np.searchsorted(self._bounds, i, side="right")) - 1]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self._owner(i).env, attr_name) for i in self._selected(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        for env in {id(self._owner(i)): self._owner(i) for i in self._selected(indices)}.values():
+            env.set_attr(attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
+        return [getattr(self._owner(i).env, method_name)(*method_args, **method_kwargs)
+                for i in self._selected(indices)]  # fmt: skip
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(self._selected(indices))
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [None] * self.num_envs
+
+
+def _concat(parts: list[VecEnvObs]) -> VecEnvObs:
+    """Observations of several envs end to end (a Dict observation key by key)."""
+    if isinstance(parts[0], dict):
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    return np.concatenate(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -481,3 +482,68 @@ def console_bench(
         "progress events per watch page (min)", str(figures["progress_events_per_racer_min"]), "> 0"
     )
     Console().print(table)
+
+
+@app.command("robust")
+def robust_bench(
+    steps: Annotated[
+        int, typer.Option("--steps", min=1, help="Car-steps of training, the same for each recipe.")
+    ] = 2_000_000,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per held-out track (eval-shift).")] = 20,
+    laps: Annotated[int, typer.Option("--laps", min=1, help="Laps per seed.")] = 2,
+    camera: Annotated[
+        bool, typer.Option("--camera/--no-camera", help="Also distil and measure each camera student.")
+    ] = True,
+    keep: Annotated[
+        Path | None,
+        typer.Option("--keep", help="Keep the runs and models in this folder (default: temporary)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Today's recipe (one track, no randomisation) and the default recipe (a pool of tracks both ways, strong
+    randomisation), the same budget: clean-lap completion under eval-shift on DeepRacer tracks neither trained
+    on, best lap over the car's limit, training time; each camera student too."""
+    require("train", "torch", "stable_baselines3", "onnx", "onnxruntime")
+    from bench.robust import LAP_GOAL, RobustRow, bench_robust
+    from trainer.robustness import HELD_OUT_TRACKS
+
+    err = Console(stderr=True)
+
+    def report(r: RobustRow) -> None:
+        err.print(f"{r.recipe} {r.observation}: {100 * r.completion:.0f} % clean laps under eval-shift "
+                  f"(trained {r.train_wall_s:.0f} s)", highlight=False)  # fmt: skip
+
+    with err.status("starting") as status:
+        rows = bench_robust(steps=steps, seeds=seeds, laps=laps, camera=camera, on_row=report,
+                            stage=lambda t: status.update(t), keep=keep)  # fmt: skip
+    result = {"held_out_tracks": list(HELD_OUT_TRACKS), "seeds": seeds, "laps": laps, "steps": steps,
+              "results": [r.to_dict() for r in rows], "machine": machine_info()}  # fmt: skip
+    result["ratios"] = _robust_ratios(rows)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"pitlane bench robust ({steps:,} car-steps, {seeds} seeds x {laps} laps on "
+                        f"{len(HELD_OUT_TRACKS)} held-out tracks; {title_suffix()})")  # fmt: skip
+    for col in ("recipe", "model", "clean laps %", "95 % CI %", "with resets %", "goal %", "best/limit shift",
+                "best/limit plain", "lap goal", "train s", "budget s"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("recipe", "model") else "right")
+    for r in rows:
+        low, high = r.completion_ci95
+        table.add_row(r.recipe, r.observation, f"{100 * r.completion:.0f}", f"{100 * low:.0f}-{100 * high:.0f}",
+                      f"{100 * r.completion_with_resets:.0f}", f"≥ {100 * r.goal:.0f}",
+                      _ratio(r.worst_best_over_limit_shift), _ratio(r.worst_best_over_limit_plain),
+                      f"≤ {LAP_GOAL:.2f}", f"{r.train_wall_s:.0f}", f"≤ {r.budget_s:.0f}")  # fmt: skip
+    Console().print(table)
+    for kind, ratio in result["ratios"].items():
+        Console().print(f"default / today, {kind}: clean-lap completion x{ratio:.2f}", highlight=False)
+
+
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def _robust_ratios(rows: list[Any]) -> dict[str, float]:
+    """default / today clean-lap completion per observation (when today's is above 0)."""
+    by = {(r.recipe, r.observation): r.completion for r in rows}
+    return {obs: by[("default", obs)] / by[("today", obs)] for obs in ("state", "camera")
+            if by.get(("today", obs)) and ("default", obs) in by}  # fmt: skip

@@ -206,8 +206,9 @@ def _print_robustness(console: Console, card: Any) -> None:
     console.print(f"robustness: [{colour}]{card.verdict}[/{colour}]: {card.summary()}", highlight=False)
     for t in card.tracks:
         limit = f", {t.best_over_limit:.2f}x the car's limit" if t.best_over_limit else ""
+        best = "no lap" if t.best_lap_s is None else f"{t.best_lap_s:.2f} s"
         console.print(
-            f"  {t.track}: {t.clean_laps}/{t.attempted_laps} clean laps, best {_fmt(t.best_lap_s, ' s')}{limit}",
+            f"  {t.track}: {t.clean_laps}/{t.attempted_laps} clean laps, best {best}{limit}",
             highlight=False,
         )
     if (advice := robustness_warning(card)) is not None:

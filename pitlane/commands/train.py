@@ -44,6 +44,31 @@ def train_command(
     action_space: Annotated[
         Path | None, typer.Option("--action-space", help="A DeepRacer model_metadata.json.")
     ] = None,
+    pool_track: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pool-track",
+            help="Another training track (repeat the option): the cars are split evenly over --track and these.",
+        ),
+    ] = None,
+    no_pool: Annotated[
+        bool,
+        typer.Option(
+            "--no-pool", help="Train on --track alone (no pool of other tracks), as DeepRacer does."
+        ),
+    ] = False,
+    both_directions: Annotated[
+        bool | None,
+        typer.Option("--both-directions/--one-direction", help="Drive every training track both ways."),
+    ] = None,
+    randomization: Annotated[
+        str | None,
+        typer.Option(
+            "--randomization",
+            help="Domain randomisation of training episodes: none | light | strong (trim, latency, grip, "
+            "camera, light).",
+        ),
+    ] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Total car-steps (all cars).")] = None,
     n_envs: Annotated[int | None, typer.Option("--n-envs", "-n", min=1, help="Parallel cars.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
@@ -87,14 +112,19 @@ def train_command(
     if remix is not None:
         out = _remix_dir(out, CONFIG=config, **{"--observation": observation, "--reward": reward,
                          "--action-space": action_space, "--until-clean-laps": until_clean_laps,
-                         "--network": network, "--resume": resume, "--init-from": init_from})  # fmt: skip
+                         "--network": network, "--resume": resume, "--init-from": init_from,
+                         "--pool-track": pool_track, "--no-pool": no_pool or None,
+                         "--both-directions": both_directions, "--randomization": randomization})  # fmt: skip
         _train_remix(_read_recipe(remix, token), remix, out, track=track, steps=steps, n_envs=n_envs,
                      seed=seed, quiet=quiet, as_json=as_json)  # fmt: skip
         return
+    if no_pool and pool_track:
+        fail("give --no-pool (train on --track alone) or --pool-track, not both")
     out = _run_dir(
         out, resume, CONFIG=config, **{"--track": track, "--observation": observation, "--reward": reward,
         "--action-space": action_space, "--n-envs": n_envs, "--seed": seed, "--network": network,
-        "--init-from": init_from},
+        "--init-from": init_from, "--pool-track": pool_track, "--no-pool": no_pool or None,
+        "--both-directions": both_directions, "--randomization": randomization},
     )  # fmt: skip
     from sim.errors import SimError
 
@@ -120,6 +150,9 @@ def train_command(
             seed=seed,
             until_clean_laps=until_clean_laps,
             network=network,
+            track_pool=[] if no_pool else (pool_track or None),
+            both_directions=both_directions,
+            randomization=randomization,
         )
     except (RunConfigError, SimError) as exc:
         fail(str(exc))

@@ -119,9 +119,12 @@ def resolve_track(spec: str | Path) -> Path:
     names = [*shipped, *imported]
     close = difflib.get_close_matches(spec, names, n=3)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    builtin = [n for n, (kind, _) in shipped.items() if kind == "builtin"]
+    mine = f", yours: {', '.join(imported)}" if imported else ""
     raise TrackError(
-        f"unknown track {spec!r}.{hint} Available: {', '.join(names)}; "
-        "a path to a DeepRacer route file (.npy) also works."
+        f"unknown track {spec!r}.{hint} Built in: {', '.join(builtin)}; {len(DEEPRACER_NAMES)} DeepRacer "
+        f"tracks under their DeepRacer names (e.g. reinvent_base, reInvent2019_track){mine}; "
+        "`pitlane tracks list` shows them all; a path to a DeepRacer route file (.npy) also works."
     )
 
 

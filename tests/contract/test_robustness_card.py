@@ -40,8 +40,18 @@ def card_with(completion: float) -> RobustnessCard:
         completion=clean / 20,
         completion_ci95=(max(0.0, clean / 20 - 0.2), min(1.0, clean / 20 + 0.1)),
         completion_with_resets=1.0,
-        tracks=({"track": "Vegas_track", "clean_laps": clean, "attempted_laps": 20, "completion": clean / 20,
-                 "ci_low": 0.0, "ci_high": 1.0, "best_lap_s": 6.4, "best_over_limit": 1.31},),  # fmt: skip
+        tracks=(
+            {
+                "track": "Vegas_track",
+                "clean_laps": clean,
+                "attempted_laps": 20,
+                "completion": clean / 20,
+                "ci_low": 0.0,
+                "ci_high": 1.0,
+                "best_lap_s": 6.4,
+                "best_over_limit": 1.31,
+            },
+        ),
         held_out=True,
         seeds=10,
         laps_per_seed=2,
@@ -62,7 +72,10 @@ def test_the_advice_names_the_figures_with_units_and_what_to_do() -> None:
     assert robustness_warning(card_with(0.95)) is None
     fragile = robustness_warning(card_with(0.7))
     assert fragile is not None and fragile.startswith("robustness fragile: 70 % clean laps (95 % CI 50-80 %)")
-    assert "under eval-shift on Vegas_track (held out; 10 seeds x 2 laps)" in fragile and "cap the throttle" in fragile
+    assert (
+        "under eval-shift on Vegas_track (held out; 10 seeds x 2 laps)" in fragile
+        and "cap the throttle" in fragile
+    )
     poor = robustness_warning(card_with(0.1))
     assert poor is not None and "not ready" in poor and "expect it to leave the track" in poor
     missing = robustness_warning(None)
@@ -76,15 +89,19 @@ def test_a_card_written_before_robustness_existed_still_loads(tmp_path: Path) ->
     assert load_card(tmp_path / "model.json").robustness is None
     data["robustness"] = card_with(0.5).model_dump(mode="json") | {"completion": 1.5}
     (tmp_path / "model.json").write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(ValueError, match="robustness.completion"):
+    with pytest.raises(ValueError, match=r"robustness\.completion"):
         load_card(tmp_path / "model.json")
 
 
 def test_drive_warns_only_on_a_real_car() -> None:
     from contracts.model_card import ModelCard
 
-    weak = ModelCard.model_validate(minimal_card_dict() | {"robustness": card_with(0.3).model_dump(mode="json")})
-    strong = ModelCard.model_validate(minimal_card_dict() | {"robustness": card_with(1.0).model_dump(mode="json")})
+    weak = ModelCard.model_validate(
+        minimal_card_dict() | {"robustness": card_with(0.3).model_dump(mode="json")}
+    )
+    strong = ModelCard.model_validate(
+        minimal_card_dict() | {"robustness": card_with(1.0).model_dump(mode="json")}
+    )
     none = ModelCard.model_validate(minimal_card_dict())
     for backend in ("pi", "jetson", "usb"):
         assert "not ready" in robustness_note(weak, backend)

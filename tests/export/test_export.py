@@ -79,7 +79,9 @@ def test_the_card_says_how_the_car_file_copes_on_tracks_it_never_saw(exported: t
     _kind, folder = exported
     card = load_card(folder / "model.json")
     robust = card.robustness
-    assert robust is not None and robust.randomization == "eval-shift" and robust.model_file == "model.int8.onnx"
+    assert (
+        robust is not None and robust.randomization == "eval-shift" and robust.model_file == "model.int8.onnx"
+    )
     assert [t.track for t in robust.tracks] == ["reInvent2019_track", "Canada_Training"] and robust.held_out
     assert (robust.seeds, robust.laps_per_seed) == (2, 1)
     assert all(t.attempted_laps == 2 and 0 <= t.clean_laps <= 2 for t in robust.tracks)

@@ -76,7 +76,9 @@ def test_seeds_on_two_tracks_give_rows_completion_interval_and_png(tiny_run: Pat
     assert sum(r["attempted_laps"] for r in data["runs"]) == 6
     assert 0.0 <= data["completion"] <= 1.0 and data["completion"] == pytest.approx(clean / 6)
     assert data["completion_with_resets"] == pytest.approx(completed / 6)
-    for run in data["runs"]:  # a clean lap is a completed lap, and a seed with no off-track has only clean ones
+    for run in data[
+        "runs"
+    ]:  # a clean lap is a completed lap, and a seed with no off-track has only clean ones
         assert run["clean_laps"] <= run["completed_laps"]
         if run["offtrack"] == 0 and run["resets"] == 0:
             assert run["clean_laps"] == run["completed_laps"]
@@ -120,7 +122,9 @@ def test_a_lap_with_an_off_track_completes_under_deepracer_rules_but_is_not_clea
     laps = [
         LapRecord(lap_time_s=6.0, raw_time_s=6.0),
         LapRecord(lap_time_s=9.5, raw_time_s=7.5, offtrack=1, resets=1),
-        LapRecord(lap_time_s=4.0, raw_time_s=4.0, offtrack=1, resets=1, completed=False, valid=False, progress=40),
+        LapRecord(
+            lap_time_s=4.0, raw_time_s=4.0, offtrack=1, resets=1, completed=False, valid=False, progress=40
+        ),
     ]
     summary = {"offtrack": 2, "resets": 2, "limit_lap_s": 5.0}
     ev = SimpleNamespace(track="oval", laps=laps, summary=summary, perturbation={}, ended="laps_done")

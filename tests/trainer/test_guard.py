@@ -1026,7 +1026,7 @@ def test_a_training_job_whose_reward_function_reads_others_files_gets_nothing_an
 
     root, data = data_dir
     reward = f"DATA = {str(data)!r}\n" + STEALING_REWARD + Recipe().reward_function
-    recipe = Recipe(stop=StopCondition(minutes=0.25, until_clean_laps=3), reward_function=reward)
+    recipe = Recipe(stop=StopCondition(minutes=1.0, until_clean_laps=3), reward_function=reward)
     TrainingJob(recipe=recipe).write(root / "job.json")
 
     run = run_job(root, Limits(cpu_s=240, memory_mb=8192, wall_s=240), module=TRAINING)

@@ -51,7 +51,7 @@ def build_card(
         observation=observation,
         action_space=ActionSpaceCard(type=space.kind, deepracer=space.to_json()),
         car=car_name,
-        tracks=(str(config.track),),
+        tracks=tuple(config.training_tracks),
         reverse=config.reverse,
         training=TrainingCard(
             algorithm=config.algorithm,

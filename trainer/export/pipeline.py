@@ -56,7 +56,7 @@ class ExportSettings:
     min_agreement: float = parity.AGREEMENT_TARGET  # int8 vs fp32, on frames that are not near-ties
     lap_tolerance: float = parity.LAP_TIME_TOL  # int8 vs fp32 closed-loop best lap, a fraction
     tie_fraction: float = parity.TIE_GAP_FRACTION  # near-tie: fp32 top-2 logit gap < this x the median
-    robustness: RobustnessSettings | None = RobustnessSettings()  # None: no robustness card
+    robustness: RobustnessSettings | None = field(default_factory=RobustnessSettings)  # None: no card
 
 
 @dataclass
@@ -167,7 +167,9 @@ def _with_robustness(
     from device.policy import OnnxPolicy
 
     path = paths.get("int8", paths["fp32"])
-    stage(f"robustness: {path.name} under {settings.randomization}, {settings.seeds} seeds per held-out track")
+    stage(
+        f"robustness: {path.name} under {settings.randomization}, {settings.seeds} seeds per held-out track"
+    )
     driver = onnx_driver(OnnxPolicy(path), config.resolved_action_space())
     robust, result = robustness_card(driver, config, trained_on=card.tracks, model_file=path.name,
                                      settings=settings)  # fmt: skip

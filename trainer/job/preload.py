@@ -78,6 +78,20 @@ def warm_track(recipe: Recipe) -> None:
     )  # fmt: skip
     sim = parts.sim
     race_line(sim.backward if recipe.reverse else sim.forward, recipe.car)
+    for track, reverse in _other_tracks(recipe):  # the cache is read-only once the job is locked down
+        other = build_parts(1, track=track, car=recipe.car, reward="centerline", reverse=reverse).sim
+        race_line(other.backward if reverse else other.forward, recipe.car)
+
+
+def _other_tracks(recipe: Recipe) -> list[tuple[str, bool]]:
+    """The training pool's other (track, direction) pairs and the robustness card's held-out tracks."""
+    from trainer.config import RunConfig
+    from trainer.pool import all_members
+    from trainer.robustness import held_out_tracks
+
+    config = RunConfig(track=recipe.track, reverse=recipe.reverse, car=recipe.car)
+    pool = [m for m in all_members(config) if m != (recipe.track, recipe.reverse)]
+    return pool + [(track, False) for track in held_out_tracks(config.training_tracks)]
 
 
 def read_after_lock() -> tuple[Path, ...]:
