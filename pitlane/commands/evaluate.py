@@ -171,7 +171,8 @@ def _print_shift(data: dict[str, Any]) -> None:
 
     console = Console()
     runs = Table(
-        title=f"evaluation under {data['randomization']}: per seed ({data['laps_per_seed']} laps each)"
+        title=f"evaluation under {data['randomization']}: per seed ({data['laps_per_seed']} lap"
+        f"{'' if data['laps_per_seed'] == 1 else 's'} each)"
     )
     for col in (
         "track",
