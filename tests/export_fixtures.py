@@ -73,7 +73,7 @@ def make_exported_model(
         eval_laps=1,
         eval_max_time_s=30.0,
         latency_seconds=0.05,
-        robustness=RobustnessSettings(seeds=2, laps=1, n_tracks=2, max_lap_s=20.0),
+        robustness=RobustnessSettings(seeds=2, laps=1, n_tracks=1, max_lap_s=20.0),
     )
     export_run(run, out_dir, settings)
     return out_dir

@@ -74,22 +74,23 @@ def test_card_describes_the_files(exported: tuple[str, Path]) -> None:
 
 
 def test_the_card_says_how_the_car_file_copes_on_tracks_it_never_saw(exported: tuple[str, Path]) -> None:
-    """The robustness card: the int8 file (what a car runs) driven under eval-shift on two held-out DeepRacer
-    tracks (the fixture's settings: 2 seeds x 1 lap each), clean laps counted; parity.json keeps every seed."""
+    """The robustness card: the int8 file (what a car runs) driven under eval-shift on a held-out DeepRacer
+    track (the fixture's settings: 2 seeds x 1 lap; a camera builds its tables per track), clean laps counted;
+    parity.json keeps every seed."""
     _kind, folder = exported
     card = load_card(folder / "model.json")
     robust = card.robustness
     assert (
         robust is not None and robust.randomization == "eval-shift" and robust.model_file == "model.int8.onnx"
     )
-    assert [t.track for t in robust.tracks] == ["reInvent2019_track", "Canada_Training"] and robust.held_out
+    assert [t.track for t in robust.tracks] == ["reInvent2019_track"] and robust.held_out
     assert (robust.seeds, robust.laps_per_seed) == (2, 1)
     assert all(t.attempted_laps == 2 and 0 <= t.clean_laps <= 2 for t in robust.tracks)
-    assert robust.completion == pytest.approx(sum(t.clean_laps for t in robust.tracks) / 4)
+    assert robust.completion == pytest.approx(robust.tracks[0].clean_laps / 2)
     assert robust.completion <= robust.completion_with_resets
     assert robust.verdict in ("ready", "fragile", "not ready")
     rows = json.loads((folder / "parity.json").read_text(encoding="utf-8"))["robustness"]["runs"]
-    assert len(rows) == 4 and {r["track"] for r in rows} == {"reInvent2019_track", "Canada_Training"}
+    assert len(rows) == 2 and {r["track"] for r in rows} == {"reInvent2019_track"}
     assert len({r["perturbation"]["steering_trim_deg"] for r in rows}) == 2  # one draw per seed
 
 

@@ -10,13 +10,14 @@ import numpy as np
 
 from sim.core import StepOutcome
 from sim.envs.vector import TimeTrialVectorEnv
-from trainer.config import RunConfig
+from trainer.config import ONE_TRACK, RunConfig
 from trainer.train import train
 from trainer.vec_env import BatchedVecEnv
 
 
 def short_config(**kwargs: object) -> RunConfig:
     data: dict[str, object] = {
+        **ONE_TRACK,
         "track": "oval",
         "n_envs": 8,
         "total_steps": 200_000,  # a stop condition ends these runs long before

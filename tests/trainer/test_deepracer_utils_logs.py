@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import skip_or_fail
-from trainer.config import RunConfig
+from trainer.config import ONE_TRACK, RunConfig
 from trainer.evaluate import evaluate_policy, evaluation_dir, load_policy
 from trainer.train import train
 
@@ -41,6 +41,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """150,000 car-steps of the default recipe on reinvent_base: it laps within them (about 10 s of training)."""
     out = tmp_path_factory.mktemp("drfc") / "run"
     config = RunConfig(
+        **ONE_TRACK,
         track="reinvent_base",
         total_steps=150_000,
         eval_every_steps=150_000,

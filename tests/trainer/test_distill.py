@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from pitlane.cli import app
 from tests.deepracer_files import DISCRETE_METADATA
-from trainer.config import RunConfig
+from trainer.config import ONE_TRACK, RunConfig
 from trainer.distill import DistillSettings, RichDistillProgress, collect, distill, student_config
 from trainer.errors import EvaluateError, RunConfigError
 
@@ -30,7 +30,9 @@ def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from trainer.train import train
 
     out = tmp_path_factory.mktemp("teacher") / "run"
-    config = RunConfig(total_steps=60_000, eval_every_steps=10**9, checkpoint_every_steps=10**9, eval_laps=1)
+    config = RunConfig(
+        **ONE_TRACK, total_steps=60_000, eval_every_steps=10**9, checkpoint_every_steps=10**9, eval_laps=1
+    )
     train(config, out, progress=False)
     return out
 
@@ -114,7 +116,9 @@ def test_student_takes_the_teachers_actions_on_frames_it_was_not_trained_on(
 
 def test_student_is_ppo_whatever_the_teacher_and_keeps_the_action_space() -> None:
     space = {"steering_angle": {"low": -30.0, "high": 30.0}, "speed": {"low": 0.5, "high": 2.5}}
-    teacher = RunConfig(algorithm="sac", action_space=space, hyperparameters={"net_arch": [256, 256]})
+    teacher = RunConfig(
+        **ONE_TRACK, algorithm="sac", action_space=space, hyperparameters={"net_arch": [256, 256]}
+    )
     student = student_config(teacher, "camera", None)
     assert student.algorithm == "ppo" and student.observation == "camera"
     assert student.resolved_network() == "cnn_shallow" and student.resolved_net_arch() == []
@@ -126,7 +130,7 @@ def test_student_is_ppo_whatever_the_teacher_and_keeps_the_action_space() -> Non
 
 
 def test_refusals_name_what_is_wrong(teacher: Path, tmp_path: Path) -> None:
-    teacher_config = RunConfig()  # a state run's config
+    teacher_config = RunConfig(**ONE_TRACK)  # a state run's config
     with pytest.raises(RunConfigError, match="already sees it"):
         student_config(teacher_config, "state", None)
     with pytest.raises(RunConfigError, match="one sensor"):
@@ -187,6 +191,7 @@ def test_deepracer_model_metadata_trains_a_camera_model_through_a_teacher(tmp_pa
     config = tmp_path / "run.toml"
     config.write_text(
         f'model_metadata = "{DISCRETE_METADATA}"\ntotal_steps = 2048\nn_envs = 16\n'
+        'track_pool = []\nboth_directions = false\nrandomization = "none"\n'
         "eval_every_steps = 1000000000\ncheckpoint_every_steps = 1000000000\neval_laps = 1\ntime_limit_s = 20.0\n"
         "[hyperparameters]\nn_steps = 64\nbatch_size = 256\n"
         "[distill]\nrounds = 1\nframes_per_round = 160\nn_cars = 8\nepochs = 1\neval_laps = 1\n",

@@ -13,7 +13,7 @@ from stable_baselines3 import PPO
 from typer.testing import CliRunner
 
 from sim.simtrace import read_simtrace
-from trainer.config import RunConfig, RunConfigError, load_run_dir_config
+from trainer.config import ONE_TRACK, RunConfig, RunConfigError, load_run_dir_config
 from trainer.train import train
 
 # One xdist worker runs these tests (--dist loadgroup): this module's training runs are built once.
@@ -29,6 +29,7 @@ def steps_column(path: Path) -> list[int]:
 
 def base_config(**kwargs: object) -> RunConfig:
     data: dict[str, object] = {
+        **ONE_TRACK,
         "track": "oval",
         "n_envs": 8,
         "total_steps": FIRST_STEPS,

@@ -11,7 +11,7 @@ import pytest
 
 from contracts.recipe import TrainingProgress
 from trainer.callbacks import StopOnFile
-from trainer.config import RunConfig, RunConfigError, StopCondition, load_run_config
+from trainer.config import ONE_TRACK, RunConfig, RunConfigError, StopCondition, load_run_config
 from trainer.train import Supervision, train
 
 
@@ -19,7 +19,7 @@ def endless(**stop: object) -> RunConfig:
     """A run that only its stop condition ends: more steps than it could take, no evaluation or checkpoint on
     the way (the evaluation a run shorter than one period gets at its end still runs)."""
     return RunConfig.model_validate({
-        "track": "oval", "n_envs": 8, "total_steps": 100_000_000, "eval_every_steps": 50_000_000,
+        **ONE_TRACK, "track": "oval", "n_envs": 8, "total_steps": 100_000_000, "eval_every_steps": 50_000_000,
         "checkpoint_every_steps": 50_000_000, "eval_laps": 1, "time_limit_s": 2.0, "seed": 3, "stop": stop,
     })  # fmt: skip
 

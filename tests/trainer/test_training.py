@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from sim.envs.vector import TimeTrialVectorEnv
 from sim.simtrace import read_simtrace
-from trainer.config import RunConfig, RunConfigError
+from trainer.config import ONE_TRACK, RunConfig, RunConfigError
 from trainer.train import train
 from trainer.vec_env import BatchedVecEnv
 
@@ -85,6 +85,7 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunConfig, obje
     """~40k car-steps on the oval (about 5-10 s), with the per-step centre-line reward and slow actions, whose
     mean episode progress climbs steadily (the default progress reward's climbs in fewer, larger jumps)."""
     config = RunConfig(
+        **ONE_TRACK,
         track="oval",
         reward="centerline_speed",
         action_space=[
@@ -152,7 +153,12 @@ def test_the_run_directory_describes_itself(short_run: tuple[RunConfig, object, 
 
 def test_until_clean_laps_stops_the_run(tmp_path: Path) -> None:
     config = RunConfig(
-        track="oval", total_steps=300_000, n_envs=32, eval_every_steps=5_000, stop={"until_clean_laps": 3}
+        **ONE_TRACK,
+        track="oval",
+        total_steps=300_000,
+        n_envs=32,
+        eval_every_steps=5_000,
+        stop={"until_clean_laps": 3},
     )
     result = train(config, tmp_path / "run", progress=False)
     assert result.stopped_by == "until_clean_laps"
@@ -162,6 +168,7 @@ def test_until_clean_laps_stops_the_run(tmp_path: Path) -> None:
 
 def test_sac_runs_on_a_continuous_space(tmp_path: Path) -> None:
     config = RunConfig(
+        **ONE_TRACK,
         track="oval",
         algorithm="sac",
         action_space={"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 2.0}},
@@ -182,7 +189,7 @@ def test_unfit_networks_are_refused_clearly_and_out_dirs_are_not_overwritten(tmp
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(RunConfigError, match="not empty"):
-        train(RunConfig(track="oval"), tmp_path / "full", progress=False)
+        train(RunConfig(**ONE_TRACK, track="oval"), tmp_path / "full", progress=False)
 
 
 def test_cli_trains_and_reports_errors_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,13 +275,13 @@ def test_camera_pixels_are_scaled_once_and_dict_observations_combine() -> None:
 
 def test_network_defaults_and_model_metadata(tmp_path: Path) -> None:
     assert RunConfig().resolved_network() == "mlp"
-    assert RunConfig(observation="camera").resolved_network() == "cnn_shallow"
-    assert RunConfig(observation="camera+lidar", network="cnn").resolved_network() == "cnn"
+    assert RunConfig(**ONE_TRACK, observation="camera").resolved_network() == "cnn_shallow"
+    assert RunConfig(**ONE_TRACK, observation="camera+lidar", network="cnn").resolved_network() == "cnn"
     # CNN runs end in DeepRacer's middleware (no extra hidden layers) unless net_arch is given; the resolved
     # config spells it out, so --init-from and --resume rebuild the same network from config.resolved.json
-    assert RunConfig(observation="camera").to_json_dict()["hyperparameters"]["net_arch"] == []
+    assert RunConfig(**ONE_TRACK, observation="camera").to_json_dict()["hyperparameters"]["net_arch"] == []
     assert RunConfig().to_json_dict()["hyperparameters"]["net_arch"] == [64, 64]
-    explicit = RunConfig(observation="camera", hyperparameters={"net_arch": [32]})
+    explicit = RunConfig(**ONE_TRACK, observation="camera", hyperparameters={"net_arch": [32]})
     assert explicit.resolved_net_arch() == [32]
     metadata = tmp_path / "model_metadata.json"
     metadata.write_text(
@@ -287,15 +294,18 @@ def test_network_defaults_and_model_metadata(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    assert RunConfig(observation="camera", model_metadata=metadata).resolved_network() == "cnn_deep"
+    assert (
+        RunConfig(**ONE_TRACK, observation="camera", model_metadata=metadata).resolved_network() == "cnn_deep"
+    )
     # the file's camera is the observation unless one is given: a camera model with the CNN it names
-    from_file = RunConfig(model_metadata=metadata)
+    from_file = RunConfig(**ONE_TRACK, model_metadata=metadata)
     assert (from_file.observation, from_file.resolved_network()) == ("camera", "cnn_deep")
-    assert RunConfig(observation="state", model_metadata=metadata).resolved_network() == "mlp"
+    assert RunConfig(**ONE_TRACK, observation="state", model_metadata=metadata).resolved_network() == "mlp"
 
 
 def test_a_camera_ppo_run_steps_with_8_cars(tmp_path: Path) -> None:
     config = RunConfig(
+        **ONE_TRACK,
         track="oval",
         observation="camera",
         n_envs=8,
@@ -321,7 +331,7 @@ def test_learning_outside_a_run_leaves_no_stray_folders(
     from trainer.train import build_model
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    config = RunConfig(track="oval", n_envs=4, hyperparameters={"n_steps": 16, "batch_size": 32})
+    config = RunConfig(**ONE_TRACK, track="oval", n_envs=4, hyperparameters={"n_steps": 16, "batch_size": 32})
     model = build_model(config, BatchedVecEnv(TimeTrialVectorEnv(num_envs=4, **config.env_kwargs())))
     for _ in range(3):
         model.learn(total_timesteps=64, reset_num_timesteps=False, progress_bar=False)
