@@ -11,11 +11,15 @@ from trainer.config import RunConfig
 from trainer.vec_env import BatchedVecEnv, PooledVecEnv
 
 
+def pool_tracks(config: RunConfig) -> list[str]:
+    """`track`, then `track_pool`'s tracks, each once."""
+    return list(dict.fromkeys([config.track, *config.track_pool]))
+
+
 def all_members(config: RunConfig) -> list[tuple[str, bool]]:
     """Every (track, reverse) pair the config asks for: `track` first, in the run's direction first."""
     directions = (config.reverse, not config.reverse) if config.both_directions else (config.reverse,)
-    tracks = list(dict.fromkeys([config.track, *config.track_pool]))
-    return [(track, reverse) for track in tracks for reverse in directions]
+    return [(track, reverse) for track in pool_tracks(config) for reverse in directions]
 
 
 def pool_members(config: RunConfig, n_cars: int) -> list[tuple[str, bool, int]]:
@@ -32,7 +36,7 @@ def round_member(config: RunConfig, k: int) -> tuple[str, bool]:
     track of the pool, both directions taking turns once every track has had a round; round 0 is `track`
     in the run's direction. Cameras build ~100 MB of tables per track, so a round drives one track, not the
     whole pool at once."""
-    tracks = list(dict.fromkeys([config.track, *config.track_pool]))
+    tracks = pool_tracks(config)
     track = tracks[k % len(tracks)]
     flipped = config.both_directions and (k // len(tracks)) % 2 == 1
     return track, config.reverse != flipped
